@@ -1,0 +1,1 @@
+"""policy of the kotanet agent."""

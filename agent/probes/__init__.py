@@ -1,0 +1,1 @@
+"""probes of the kotanet agent."""

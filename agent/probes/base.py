@@ -1,0 +1,97 @@
+"""The probe interface: one small collector per module, Telegraf/node_exporter style."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from protocol.messages import ProbeReport
+
+log = logging.getLogger(__name__)
+
+Status = Literal["ok", "unavailable", "failed", "timeout"]
+
+
+class NotApplicable(Exception):
+    """Raised by a probe when its source does not exist here (not an error)."""
+
+
+@dataclass
+class ProbeResult:
+    """What one probe run produced: a partial sample dict plus its own report."""
+
+    name: str
+    status: Status
+    data: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+    detail: str = ""
+
+    def report(self) -> ProbeReport:
+        """The wire form of this result's status."""
+        return ProbeReport(
+            name=self.name, status=self.status, duration_ms=round(self.duration_ms, 3),
+            detail=self.detail[:200],
+        )
+
+
+class Probe(Protocol):
+    """A read-only collector. ``collect`` returns data for the sample, or raises
+    NotApplicable (source absent: reported "unavailable") or any other error ("failed")."""
+
+    name: str
+
+    def collect(self) -> dict[str, Any]:
+        """Collect one round of data."""
+        ...
+
+
+class ProbeRunner:
+    """Runs probes in worker threads with a timeout each; a hung probe never blocks the loop."""
+
+    def __init__(self, probes: list[Probe], timeout_s: float = 3.0, workers: int = 4) -> None:
+        self.probes = probes
+        self.timeout_s = timeout_s
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
+        self._hung: dict[str, Future[dict[str, Any]]] = {}
+
+    def run_all(self, clock: Callable[[], float] = time.monotonic) -> list[ProbeResult]:
+        """Run every probe once, in parallel, each bounded by the timeout."""
+        started: list[tuple[Probe, float, Future[dict[str, Any]] | None]] = []
+        for probe in self.probes:
+            prev = self._hung.get(probe.name)
+            if prev is not None and not prev.done():
+                started.append((probe, clock(), None))  # still hung from last round
+                continue
+            self._hung.pop(probe.name, None)
+            started.append((probe, clock(), self._pool.submit(probe.collect)))
+        deadline = clock() + self.timeout_s
+        results = []
+        for probe, t0, fut in started:
+            if fut is None:
+                results.append(ProbeResult(probe.name, "timeout", detail="still hung"))
+                continue
+            try:
+                data = fut.result(timeout=max(0.0, deadline - clock()))
+                results.append(ProbeResult(probe.name, "ok", data, (clock() - t0) * 1000))
+            except FutureTimeout:
+                self._hung[probe.name] = fut
+                log.warning("probe %s timed out after %.1fs", probe.name, self.timeout_s)
+                results.append(ProbeResult(probe.name, "timeout", {}, self.timeout_s * 1000,
+                                           f"no answer in {self.timeout_s}s"))
+            except NotApplicable as exc:
+                results.append(ProbeResult(probe.name, "unavailable", {},
+                                           (clock() - t0) * 1000, str(exc)))
+            except Exception as exc:  # a failing probe must never stop the loop
+                log.warning("probe %s failed: %s", probe.name, exc)
+                results.append(ProbeResult(probe.name, "failed", {}, (clock() - t0) * 1000,
+                                           f"{type(exc).__name__}: {exc}"))
+        return results
+
+    def close(self) -> None:
+        """Stop the worker threads (hung probes are abandoned)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
