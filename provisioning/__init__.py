@@ -1,0 +1,1 @@
+"""kotanet provisioning: inventory -> node bundles, credentials, broker files, SD-card seeds."""

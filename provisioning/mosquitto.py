@@ -1,0 +1,94 @@
+"""Mosquitto broker files: PBKDF2-SHA512 password hashes, the ACL, and mosquitto.conf."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from protocol.topics import DEFAULT_PREFIX
+
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$
+
+
+def password_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A mosquitto 2.x `$7$` (PBKDF2-SHA512) password hash, as mosquitto_passwd writes it."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def check_password(password: str, hashed: str) -> bool:
+    """True if password matches a `$7$` hash line value."""
+    try:
+        _, seven, iters, salt_b64, digest_b64 = hashed.split("$")
+    except ValueError:
+        return False
+    if seven != "7":
+        return False
+    salt = base64.b64decode(salt_b64)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iters))
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+
+
+def password_file(users: dict[str, str]) -> str:
+    """Render a password file from {username: $7$ hash}."""
+    return "".join(f"{user}:{h}\n" for user, h in sorted(users.items()))
+
+
+def acl_file(prefix: str = DEFAULT_PREFIX, central_users: tuple[str, ...] = ("central",),
+             superusers: tuple[str, ...] = ()) -> str:
+    """The broker ACL: one pattern per topic, %u = node id, so nodes are isolated."""
+    lines = ["# kotanet broker ACL (generated). Nodes: username = node id.", ""]
+    for user in (*central_users, *superusers):
+        lines += [f"user {user}", f"topic readwrite {prefix}/#"]
+        if user in superusers:
+            lines.append("topic readwrite #")
+        lines.append("")
+    lines += [
+        "# every node: only its own topics",
+        f"pattern write {prefix}/node/+/%u/birth",
+        f"pattern write {prefix}/node/+/%u/tele",
+        f"pattern readwrite {prefix}/node/+/%u/state",
+        f"pattern write {prefix}/node/+/%u/ack",
+        f"pattern read {prefix}/node/+/%u/cmd",
+        f"pattern read {prefix}/node/+/%u/rx",
+        f"pattern read {prefix}/central/+/state",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def mosquitto_conf(*, port: int, password_file: str, acl_file: str, bind: str = "127.0.0.1",
+                   persistence_dir: str | None = None, log_file: str | None = None,
+                   tls: dict[str, str] | None = None, max_queued_messages: int = 10000,
+                   run_as: str | None = None) -> str:
+    """A mosquitto.conf for a kotanet broker (MQTT 5 clients, auth required)."""
+    lines = [
+        "# kotanet broker (generated)",
+        "per_listener_settings false",
+        *([f"user {run_as}"] if run_as else []),
+        "allow_anonymous false",
+        f"password_file {password_file}",
+        f"acl_file {acl_file}",
+        f"max_queued_messages {max_queued_messages}",
+        "max_inflight_messages 20",
+        f"listener {port} {bind}",
+    ]
+    if tls:
+        lines += [f"cafile {tls['cafile']}", f"certfile {tls['certfile']}",
+                  f"keyfile {tls['keyfile']}", "tls_version tlsv1.2"]
+        if tls.get("require_certificate"):
+            lines += ["require_certificate true", "use_identity_as_username true"]
+    if persistence_dir:
+        lines += ["persistence true", f"persistence_location {persistence_dir.rstrip('/')}/"]
+    else:
+        lines.append("persistence false")
+    if log_file:
+        lines += [f"log_dest file {log_file}", "log_type error", "log_type warning",
+                  "log_type notice", "log_type information", "connection_messages true"]
+    else:
+        lines.append("log_dest none")
+    return "\n".join(lines) + "\n"
