@@ -1,0 +1,85 @@
+"""Real network namespaces and veth pairs for tests; everything created is removed on close."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+import pytest
+
+
+def require_netns() -> None:
+    """Skip (a failure under CI=true) unless we are root with ip(8) available."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("network namespace tests need root and iproute2")
+
+
+def sh(args: Sequence[str], check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """Run a command, capture output, raise with its stderr on failure."""
+    proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} -> {proc.returncode}: {proc.stderr.strip()}")
+    return proc
+
+
+class Netns:
+    """One namespace; ``ns.run('ip', 'addr')`` runs inside it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        sh(["ip", "netns", "add", name])
+        self.run("ip", "link", "set", "lo", "up")
+
+    def run(self, *args: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        """Run a command inside this namespace."""
+        return sh(["ip", "netns", "exec", self.name, *args], check=check, timeout=timeout)
+
+    def popen(self, *args: str, **kw: object) -> subprocess.Popen[bytes]:
+        """Start a long-running process inside this namespace (caller stops it)."""
+        return subprocess.Popen(["ip", "netns", "exec", self.name, *args], **kw)  # type: ignore[call-overload]
+
+    def delete(self) -> None:
+        """Remove the namespace (its veths go with it)."""
+        sh(["ip", "netns", "pids", self.name], check=False)
+        pids = sh(["ip", "netns", "pids", self.name], check=False).stdout.split()
+        for pid in pids:
+            sh(["kill", "-9", pid], check=False)
+        sh(["ip", "netns", "del", self.name], check=False)
+
+
+class Lab:
+    """A set of namespaces with a unique prefix; close() removes all of them."""
+
+    def __init__(self, prefix: str = "kt") -> None:
+        require_netns()
+        self.prefix = f"{prefix}{secrets.token_hex(2)}"
+        self.ns: dict[str, Netns] = {}
+
+    def add(self, short: str) -> Netns:
+        """Create namespace <prefix>-<short>."""
+        ns = Netns(f"{self.prefix}-{short}")
+        self.ns[short] = ns
+        return ns
+
+    def link(self, a: Netns, a_if: str, a_addr: str | None, b: Netns, b_if: str,
+             b_addr: str | None) -> None:
+        """A veth pair between two namespaces, addresses in CIDR form, both ends up."""
+        tmp_a, tmp_b = f"v{secrets.token_hex(4)}", f"v{secrets.token_hex(4)}"
+        sh(["ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b])
+        sh(["ip", "link", "set", tmp_a, "netns", a.name])
+        sh(["ip", "link", "set", tmp_b, "netns", b.name])
+        a.run("ip", "link", "set", tmp_a, "name", a_if)
+        b.run("ip", "link", "set", tmp_b, "name", b_if)
+        for ns, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
+            if addr:
+                ns.run("ip", "addr", "add", addr, "dev", ifname)
+            ns.run("ip", "link", "set", ifname, "up")
+
+    def close(self) -> None:
+        """Delete every namespace this lab created."""
+        for ns in self.ns.values():
+            ns.delete()
+        self.ns.clear()
