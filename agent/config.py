@@ -94,6 +94,8 @@ class UplinkSection(Strict):
     standby_probe_interval_s: Annotated[float, Field(gt=0)] = 30.0
     probe_timeout_s: Annotated[float, Field(gt=0, le=30)] = 1.0
     fwmark: Annotated[int, Field(ge=0)] | None = None
+    probe_count: Annotated[int, Field(ge=1, le=20)] = 3
+    source: str | None = None
 
     @model_validator(mode="after")
     def _name(self) -> UplinkSection:
@@ -108,6 +110,7 @@ class UsersSection(Strict):
     dnsmasq_leases: str | None = "/var/lib/misc/dnsmasq.leases"
     lan_iface: str | None = "br0"
     ndsctl: str | None = "ndsctl"
+    hostapd_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
 
 
 class ShapingSection(Strict):
@@ -118,6 +121,7 @@ class ShapingSection(Strict):
     ifb_iface: str = "ifb-kotanet"
     default_down_kbps: Annotated[int, Field(ge=0)] | None = None
     default_up_kbps: Annotated[int, Field(ge=0)] | None = None
+    leaf_qdisc: Literal["auto", "fq_codel", "sfq", "pfifo"] = "auto"
 
 
 class FailoverSection(Strict):
@@ -132,6 +136,8 @@ class FailoverSection(Strict):
     flap_threshold: Annotated[int, Field(ge=2)] = 4
     flap_window_s: Annotated[float, Field(gt=0)] = 120.0
     manual_timeout_s: Annotated[float, Field(gt=0)] = 3600.0
+    loss_down_pct: Annotated[float, Field(gt=0, le=100)] = 25.0
+    loss_degraded_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
 
 
 class GpioSection(Strict):

@@ -106,6 +106,10 @@ class UplinkSample(Inbound):
     jitter_ms: Annotated[float, Field(ge=0)] | None = None
     rx_bps: Rate | None = None
     tx_bps: Rate | None = None
+    rx_errors: NonNeg | None = None
+    tx_errors: NonNeg | None = None
+    rx_dropped: NonNeg | None = None
+    tx_dropped: NonNeg | None = None
 
 
 class Users(Inbound):
@@ -115,6 +119,8 @@ class Users(Inbound):
     authenticated: NonNeg | None = None
     leases: NonNeg | None = None
     total: NonNeg | None = None
+    neighbours: NonNeg | None = None
+    daily_unique: NonNeg | None = None
 
 
 class SystemHealth(Inbound):
@@ -128,6 +134,8 @@ class SystemHealth(Inbound):
     undervoltage: bool | None = None
     throttled: bool | None = None
     load1: Annotated[float, Field(ge=0)] | None = None
+    undervoltage_since_boot: bool | None = None
+    throttled_since_boot: bool | None = None
 
 
 class Shaping(Inbound):
@@ -198,6 +206,8 @@ class Tele(Envelope):
         seqs = [s for s in (r.seq for r in records) if s is not None]
         if seqs and min(seqs) != self.seq:
             raise ValueError("seq must equal the lowest record seq of the batch")
+        if seqs and max(seqs) >= 2**63:
+            raise ValueError("filled record seq exceeds 2**63-1")
         if len(set(seqs)) != len(seqs):
             raise ValueError("duplicate record seq in one batch")
         for lo, hi, _ in self.dropped:

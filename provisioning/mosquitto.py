@@ -92,3 +92,37 @@ def mosquitto_conf(*, port: int, password_file: str, acl_file: str, bind: str = 
     else:
         lines.append("log_dest none")
     return "\n".join(lines) + "\n"
+
+
+def reader_acl(users: tuple[str, ...], prefix: str = DEFAULT_PREFIX) -> str:
+    """ACL blocks for read-only users (e.g. 'verifier'): read every kotanet topic, write none."""
+    return "".join(f"user {u}\ntopic read {prefix}/#\n\n" for u in users)
+
+
+def node_alias_acl(aliases: dict[str, str], prefix: str = DEFAULT_PREFIX) -> str:
+    """Explicit ACL blocks giving a second username (e.g. 'n1~g1') exactly node n1's rights.
+
+    Used while credentials rotate: the `pattern` lines expand %u to the alias itself, which
+    matches no node (ids cannot contain '~'), so only these explicit lines apply to it.
+    """
+    blocks = []
+    for user, node in sorted(aliases.items()):
+        blocks += [f"user {user}",
+                   f"topic write {prefix}/node/+/{node}/birth",
+                   f"topic write {prefix}/node/+/{node}/tele",
+                   f"topic readwrite {prefix}/node/+/{node}/state",
+                   f"topic write {prefix}/node/+/{node}/ack",
+                   f"topic read {prefix}/node/+/{node}/cmd",
+                   f"topic read {prefix}/node/+/{node}/rx",
+                   f"topic read {prefix}/central/+/state", ""]
+    return "\n".join(blocks) + ("\n" if blocks else "")
+
+
+def read_password_file(text: str) -> dict[str, str]:
+    """Parse a mosquitto password file into {username: hash}."""
+    users: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#") and ":" in line:
+            user, _, hashed = line.partition(":")
+            users[user] = hashed.strip()
+    return users

@@ -40,8 +40,9 @@ class ProbeResult:
 
 
 class Probe(Protocol):
-    """A read-only collector. ``collect`` returns data for the sample, or raises
-    NotApplicable (source absent: reported "unavailable") or any other error ("failed")."""
+    """A read-only collector. ``collect`` returns data for the sample (plus an optional
+    "detail" string, e.g. which sources were unavailable), or raises NotApplicable (source
+    absent: reported "unavailable") or any other error ("failed")."""
 
     name: str
 
@@ -53,7 +54,7 @@ class Probe(Protocol):
 class ProbeRunner:
     """Runs probes in worker threads with a timeout each; a hung probe never blocks the loop."""
 
-    def __init__(self, probes: list[Probe], timeout_s: float = 3.0, workers: int = 4) -> None:
+    def __init__(self, probes: list[Probe], timeout_s: float = 3.0, workers: int = 6) -> None:
         self.probes = probes
         self.timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
@@ -76,8 +77,10 @@ class ProbeRunner:
                 results.append(ProbeResult(probe.name, "timeout", detail="still hung"))
                 continue
             try:
-                data = fut.result(timeout=max(0.0, deadline - clock()))
-                results.append(ProbeResult(probe.name, "ok", data, (clock() - t0) * 1000))
+                data = dict(fut.result(timeout=max(0.0, deadline - clock())))
+                detail = str(data.pop("detail", ""))  # a probe's note on partial sources
+                results.append(ProbeResult(probe.name, "ok", data, (clock() - t0) * 1000,
+                                           detail))
             except FutureTimeout:
                 self._hung[probe.name] = fut
                 log.warning("probe %s timed out after %.1fs", probe.name, self.timeout_s)

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 from agent.config import AgentConfig
-from agent.probes.base import NotApplicable, Probe
+from agent.probes.base import Probe
+from agent.probes.link import LinkProbe
 from agent.probes.system import SystemProbe
+from agent.probes.users import UsersProbe
 
 
-class _Unavailable:
-    """A probe whose real implementation is not here yet: honestly 'unavailable'."""
-
-    def __init__(self, name: str, why: str) -> None:
-        self.name = name
-        self.why = why
-
-    def collect(self) -> dict[str, object]:
-        raise NotApplicable(self.why)
+def link_probes(cfg: AgentConfig) -> list[LinkProbe]:
+    """One link probe per uplink; until failover says otherwise the lowest priority is active."""
+    first = min(cfg.uplinks, key=lambda u: u.priority).name if cfg.uplinks else None
+    return [LinkProbe(up, active=up.name == first) for up in cfg.uplinks]
 
 
 def build_probes(cfg: AgentConfig) -> list[Probe]:
-    """The probes for this node's configuration."""
-    return [
-        SystemProbe(),
-        _Unavailable("link", "link probe not implemented in this build"),
-        _Unavailable("users", "users probe not implemented in this build"),
-    ]
+    """The probes for this node's configuration: link per uplink, users, system."""
+    probes: list[Probe] = [*link_probes(cfg), UsersProbe(cfg.users), SystemProbe()]
+    return probes

@@ -1,0 +1,60 @@
+# kotanet — every target does its own set-up; stamp files keep re-runs fast.
+# `make demo` a live Sampit fleet on loopback · `make test` lint + types + the whole suite
+# `make bench` headline figures -> docs/benchmarks.md · `make deps` apt packages (root)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The one list of Debian packages the project needs (tests, demo, bench). Add yours here.
+APT_PACKAGES := python3-venv mosquitto mosquitto-clients nftables dnsmasq-base iproute2 conntrack \
+                isc-dhcp-client iperf3
+
+PYTHON   ?= python3
+VENV     := .venv
+VPY      := $(VENV)/bin/python
+STAMPS   := run/.stamps
+PYTEST_ARGS ?=
+
+.PHONY: help demo test bench lint venv deps clean-stamps
+
+help:  ## show the targets
+	@echo "kotanet make targets:"
+	@echo "  make demo    private mosquitto + central (SQLite) + 20 simulated Sampit nodes; Ctrl-C stops"
+	@echo "  make test    deps + venv, then ruff, mypy and the whole pytest suite (CI=true: skips fail)"
+	@echo "  make bench   run bench/*.py --quick via bench/report.py, write docs/benchmarks.md"
+	@echo "  make lint    ruff + mypy only"
+	@echo "  make venv    create $(VENV) and pip install -e '.[dev]' (re-runs only if pyproject changes)"
+	@echo "  make deps    apt-get install the Debian packages (root), or say what is missing"
+	@echo "APT_PACKAGES = $(APT_PACKAGES)"
+
+deps: $(STAMPS)/deps
+$(STAMPS)/deps: Makefile
+	@APT_PACKAGES="$(APT_PACKAGES)" scripts/ensure_deps.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+venv: $(VENV)/.kotanet-installed
+$(VENV)/.kotanet-installed: pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@mkdir -p run && echo "pip install -e '.[dev]' (log: run/pip.log)" && \
+	  $(VPY) -m pip install --disable-pip-version-check -e '.[dev]' >run/pip.log 2>&1 \
+	  || { tail -n 30 run/pip.log; exit 1; }
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: deps venv
+	@echo "== ruff";   t0=$$(date +%s); $(VENV)/bin/ruff check . && echo "ruff: $$(( $$(date +%s) - t0 ))s"
+	@echo "== mypy";   t0=$$(date +%s); $(VENV)/bin/mypy && echo "mypy: $$(( $$(date +%s) - t0 ))s"
+	@echo "== pytest"; t0=$$(date +%s); $(VENV)/bin/pytest -q $(PYTEST_ARGS); rc=$$?; \
+	  echo "pytest: $$(( $$(date +%s) - t0 ))s"; exit $$rc
+
+demo: deps venv
+	$(VPY) scripts/demo.py
+
+bench: deps venv
+	$(VPY) bench/report.py --quick
+
+clean-stamps:  ## force set-up to run again
+	rm -rf $(STAMPS)

@@ -1,0 +1,226 @@
+"""Pure shaping plan: validate throttle params, plan HTB classes, diff kernel state against it."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_KBPS = 10_000_000  # 10 Gbit/s: anything above is absurd for a hotspot node
+MIN_KBPS = 8  # HTB needs a positive rate; below this TCP cannot work at all
+MAX_LEASE_S = 7 * 24 * 3600
+ROOT, TOTAL, DEFAULT = 1, 1, 2  # qdisc 1:, class 1:1 (node total), class 1:2 (unclassified)
+FIRST_CLIENT, LAST_CLIENT = 0x100, 0xFFE  # client class minors (= u32 node ids)
+RATE_KEYS = ("down_kbps", "up_kbps", "per_client_down_kbps", "per_client_up_kbps")
+SET_KEYS = frozenset((*RATE_KEYS, "lease_s"))
+
+
+class ParamError(ValueError):
+    """Rejected set_throttle/clear_throttle params; ``code`` is the ack reason code."""
+
+    def __init__(self, detail: str, code: str = "bad_params") -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Desired:
+    """A throttle the node should enforce (None = no limit in that direction)."""
+
+    version: int
+    down_kbps: int | None = None
+    up_kbps: int | None = None
+    per_client_down_kbps: int | None = None
+    per_client_up_kbps: int | None = None
+    lease_s: float | None = None
+
+    def same_limits(self, other: Desired | None) -> bool:
+        """True when ``other`` enforces exactly the same rates."""
+        return other is not None and all(getattr(self, k) == getattr(other, k) for k in RATE_KEYS)
+
+
+def _rate(params: Mapping[str, Any], key: str) -> int | None:
+    val = params.get(key)
+    if val is None:
+        return None
+    if isinstance(val, bool) or not isinstance(val, int):
+        raise ParamError(f"{key} must be an integer number of kbit/s, got {val!r}")
+    if val <= 0:
+        raise ParamError(f"{key} must be > 0, got {val}")
+    if val > MAX_KBPS:
+        raise ParamError(f"{key}={val} exceeds {MAX_KBPS} kbit/s")
+    if val < MIN_KBPS:
+        raise ParamError(f"{key}={val} is below the minimum of {MIN_KBPS} kbit/s")
+    return val
+
+
+def validate_set_throttle(params: Mapping[str, Any], version: int) -> Desired:
+    """Check set_throttle params; raise ParamError (code bad_params) naming the problem."""
+    unknown = sorted(set(params) - SET_KEYS)
+    if unknown:
+        raise ParamError(f"unknown key(s): {', '.join(map(str, unknown))}")
+    rates = {k: _rate(params, k) for k in RATE_KEYS}
+    if all(v is None for v in rates.values()):
+        raise ParamError("no rate given (need at least one of " + ", ".join(RATE_KEYS) + ")")
+    for total_key, pc_key in (("down_kbps", "per_client_down_kbps"),
+                              ("up_kbps", "per_client_up_kbps")):
+        total, pc = rates[total_key], rates[pc_key]
+        if total is not None and pc is not None and pc > total:
+            raise ParamError(f"{pc_key}={pc} exceeds {total_key}={total}")
+    lease = params.get("lease_s")
+    if lease is not None:
+        if isinstance(lease, bool) or not isinstance(lease, int | float):
+            raise ParamError(f"lease_s must be a number of seconds, got {lease!r}")
+        if not 0 < lease <= MAX_LEASE_S:
+            raise ParamError(f"lease_s must be in (0, {MAX_LEASE_S}], got {lease}")
+    return Desired(version, rates["down_kbps"], rates["up_kbps"], rates["per_client_down_kbps"],
+                   rates["per_client_up_kbps"], float(lease) if lease is not None else None)
+
+
+def validate_clear_throttle(params: Mapping[str, Any]) -> None:
+    """clear_throttle takes no params; raise ParamError on any."""
+    if params:
+        raise ParamError(f"clear_throttle takes no params, got: {', '.join(map(str, sorted(params)))}")
+
+
+def client_ips(raw: Iterable[str]) -> list[str]:
+    """Distinct valid IPv4 client addresses, sorted (others are shaped by the default class)."""
+    out: set[str] = set()
+    for item in raw:
+        try:
+            addr = ipaddress.ip_address(item.strip())
+        except ValueError:
+            continue
+        if addr.version == 4:
+            out.add(str(addr))
+    return sorted(out, key=lambda s: int(ipaddress.IPv4Address(s)))
+
+
+@dataclass(frozen=True)
+class HtbClass:
+    """One HTB class under 1:1 (rates in kbit/s)."""
+
+    rate: int
+    ceil: int
+
+
+@dataclass(frozen=True)
+class DirPlan:
+    """Desired HTB tree of one device: total, default class and one class per client IP."""
+
+    total: int
+    default: HtbClass
+    clients: Mapping[str, tuple[int, HtbClass]] = field(default_factory=dict)  # ip -> (minor, cls)
+
+    def classes(self) -> dict[int, tuple[int, HtbClass]]:
+        """Every class minor -> (parent minor, class), root class included."""
+        out = {TOTAL: (0, HtbClass(self.total, self.total)), DEFAULT: (TOTAL, self.default)}
+        for minor, cls in self.clients.values():
+            out[minor] = (TOTAL, cls)
+        return out
+
+
+def plan_direction(total: int | None, per_client: int | None, clients: Sequence[str],
+                   existing: Mapping[str, int]) -> DirPlan | None:
+    """Plan one direction; ``existing`` (ip -> minor) keeps clients in their current classes."""
+    if total is None and per_client is None:
+        return None
+    node_total = total if total is not None else MAX_KBPS
+    ips = list(clients) if per_client is not None else []
+    share = max(MIN_KBPS, node_total // (len(ips) + 1))
+    default = HtbClass(min(share, node_total), node_total)
+    if not ips or per_client is None:
+        return DirPlan(node_total, default)
+    ceil = min(per_client, node_total)
+    cls = HtbClass(min(share, ceil), ceil)
+    used = {m for ip, m in existing.items() if ip in ips and FIRST_CLIENT <= m <= LAST_CLIENT}
+    free = (m for m in range(FIRST_CLIENT, LAST_CLIENT + 1) if m not in used)
+    out: dict[str, tuple[int, HtbClass]] = {}
+    for ip in ips:
+        minor = existing.get(ip)
+        if minor is None or minor not in used:
+            minor = next(free, None)
+            if minor is None:
+                break  # more clients than class ids: the rest share the default class
+        used.add(minor)
+        out[ip] = (minor, cls)
+    return DirPlan(node_total, default, out)
+
+
+@dataclass
+class DevState:
+    """What the kernel has on one device, as far as our shaping is concerned."""
+
+    root_kind: str | None = None  # kind of the root qdisc, None = kernel default
+    root_ours: bool = False  # htb 1: default 2
+    classes: dict[int, tuple[int, HtbClass]] = field(default_factory=dict)
+    leaves: dict[int, str] = field(default_factory=dict)  # class minor -> leaf qdisc kind
+    filters: dict[str, tuple[int, int]] = field(default_factory=dict)  # ip -> (node id, flow minor)
+    stray_filters: list[int] = field(default_factory=list)  # our-prio node ids we don't understand
+    redirect: bool = False  # ingress -> mirred -> IFB present (LAN device only)
+    ingress: bool = False  # an ingress qdisc exists (LAN device only)
+
+    def client_minors(self) -> dict[str, int]:
+        """ip -> class minor of the existing client filters."""
+        return {ip: flow for ip, (_, flow) in self.filters.items()}
+
+
+def _close(a: int, b: int) -> bool:
+    return abs(a - b) <= max(1, b // 500)  # tc prints >= 1 Gbit/s rounded to 0.1 %
+
+
+def same_class(a: HtbClass, b: HtbClass) -> bool:
+    """Equal up to tc's display rounding."""
+    return _close(a.rate, b.rate) and _close(a.ceil, b.ceil)
+
+
+Op = tuple[str, ...]  # abstract operation, rendered to tc syntax by the actuator
+
+
+def diff(state: DevState, plan: DirPlan | None, leaf: str) -> list[Op]:
+    """Operations turning ``state`` into ``plan`` (empty when already there)."""
+    if plan is None:
+        return [("del_root",)] if state.root_ours or state.classes else []
+    ops: list[Op] = []
+    if not state.root_ours:
+        if state.root_kind is not None:
+            ops.append(("del_root",))
+        state = DevState()
+        ops.append(("add_root",))
+    want = plan.classes()
+    want_filters = {ip: m for ip, (m, _) in plan.clients.items()}
+    for ip, (node, flow) in sorted(state.filters.items()):
+        if want_filters.get(ip) != flow or node != flow:
+            ops.append(("del_filter", str(node)))
+    ops.extend(("del_filter", str(node)) for node in state.stray_filters)
+    for minor in sorted(set(state.classes) - set(want), reverse=True):
+        ops.append(("del_class", str(minor)))
+    for minor, (parent, cls) in sorted(want.items()):
+        have = state.classes.get(minor)
+        if have is None:
+            ops.append(("add_class", str(minor), str(parent), str(cls.rate), str(cls.ceil)))
+        elif have[0] != parent:
+            ops.append(("del_class", str(minor)))
+            ops.append(("add_class", str(minor), str(parent), str(cls.rate), str(cls.ceil)))
+        elif not same_class(have[1], cls):
+            ops.append(("change_class", str(minor), str(parent), str(cls.rate), str(cls.ceil)))
+    for minor in sorted(want):
+        if minor != TOTAL and (state.leaves.get(minor) != leaf or
+                               any(o[0] == "del_class" and o[1] == str(minor) for o in ops)):
+            ops.append(("leaf", str(minor), leaf))
+    for ip, minor in sorted(want_filters.items(), key=lambda kv: kv[1]):
+        if state.filters.get(ip) != (minor, minor):
+            ops.append(("add_filter", str(minor), ip))
+    return ops
+
+
+def redirect_ops(state: DevState, want: bool) -> list[Op]:
+    """Operations adding or removing the LAN ingress -> IFB redirect."""
+    if want and not state.redirect:
+        ops: list[Op] = [] if state.ingress else [("add_ingress",)]
+        return [*ops, ("add_redirect",)]
+    if not want and state.ingress:
+        return [("del_ingress",)]  # our redirect is the only ingress user on the LAN device
+    return []

@@ -1,0 +1,171 @@
+"""ShapingController: set_throttle/clear_throttle -> validated, idempotent, verified tc state."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from agent.actuators.shaping import ShapingError, TcShaper
+from agent.config import ShapingSection
+from agent.policy import shaping as sp
+from protocol.messages import Shaping
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Result of one throttle command, ready for a CommandAck."""
+
+    stage: Literal["applied", "rejected"]
+    code: str
+    detail: str
+    applied_version: int
+
+
+class ShapingController:
+    """Owns the node's throttle: desired state from central, lease, safe default, client list."""
+
+    def __init__(self, cfg: ShapingSection, shaper: TcShaper | None = None) -> None:
+        self.cfg = cfg
+        self.shaper = shaper or TcShaper(cfg.lan_iface, cfg.ifb_iface, leaf=cfg.leaf_qdisc)
+        self.version = 0  # highest applied throttle version
+        self.throttle: sp.Desired | None = None  # what central asked for (None = nothing)
+        self.effective: sp.Desired | None = None  # what the kernel enforces now
+        self.lease_deadline: float | None = None  # monotonic seconds
+        self.clients: list[str] = []
+
+    def safe_default(self) -> sp.Desired | None:
+        """The node's configured fallback limits (None = kernel default, no shaping)."""
+        down = self.cfg.default_down_kbps or None
+        up = self.cfg.default_up_kbps or None
+        if down is None and up is None:
+            return None
+        return sp.Desired(self.version, down, up)
+
+    def start(self) -> None:
+        """Enforce the safe default at agent start (and remove stale shaping of ours)."""
+        self._enforce(self.safe_default())
+
+    def handle_command(self, kind: str, params: Mapping[str, Any], version: int,
+                       now: float) -> Outcome:
+        """Apply a set_throttle/clear_throttle whose version/epoch/expiry were already checked."""
+        try:
+            if kind == "set_throttle":
+                self.apply(sp.validate_set_throttle(params, version), now)
+            elif kind == "clear_throttle":
+                sp.validate_clear_throttle(params)
+                self.clear(version)
+            else:
+                return Outcome("rejected", "bad_kind", f"not a throttle command: {kind}",
+                               self.version)
+        except sp.ParamError as exc:
+            log.warning("throttle v%d rejected: %s", version, exc)
+            return Outcome("rejected", exc.code, exc.detail, self.version)
+        except ShapingError as exc:
+            log.error("throttle v%d failed and was rolled back: %s", version, exc.detail)
+            return Outcome("rejected", exc.code, exc.detail, self.version)
+        return Outcome("applied", "ok", "", self.version)
+
+    def apply(self, desired: sp.Desired, now: float) -> Shaping | None:
+        """Enforce ``desired`` (a renewal with equal limits touches nothing); start its lease."""
+        self._enforce(desired)
+        self.throttle, self.version = desired, max(self.version, desired.version)
+        self.lease_deadline = now + desired.lease_s if desired.lease_s else None
+        log.info("throttle v%d applied: down=%s up=%s per-client=%s/%s lease=%s",
+                 desired.version, desired.down_kbps, desired.up_kbps,
+                 desired.per_client_down_kbps, desired.per_client_up_kbps, desired.lease_s)
+        return self.current()
+
+    def clear(self, version: int | None = None) -> Shaping | None:
+        """Drop central's throttle: back to the safe default (or no shaping at all)."""
+        self._enforce(self.safe_default())
+        self.throttle, self.lease_deadline = None, None
+        if version is not None:
+            self.version = max(self.version, version)
+        log.info("throttle cleared (v%d), safe default %s", self.version, self.effective)
+        return self.current()
+
+    def tick(self, now: float) -> bool:
+        """Call periodically with monotonic time; True when a lease lapsed and was reverted."""
+        if self.lease_deadline is None or now < self.lease_deadline:
+            return False
+        log.warning("throttle v%d lease lapsed without renewal: back to safe default",
+                    self.version)
+        try:
+            self.clear()
+        except ShapingError as exc:
+            log.error("reverting lapsed throttle failed: %s", exc.detail)
+            return False
+        return True
+
+    def set_clients(self, ips: Iterable[str]) -> bool:
+        """Keep per-client classes in step with the user list; True when it changed."""
+        new = sp.client_ips(ips)
+        if new == self.clients:
+            return False
+        old, self.clients = self.clients, new
+        try:
+            self._enforce(self.effective)
+        except ShapingError:
+            self.clients = old
+            raise
+        return True
+
+    def current(self) -> Shaping | None:
+        """What is enforced now, as the protocol's sample.shaping (None = nothing ever)."""
+        eff = self.effective
+        if eff is None and self.version == 0:
+            return None
+        return Shaping(version=self.version,
+                       down_kbps=eff.down_kbps if eff else None,
+                       up_kbps=eff.up_kbps if eff else None,
+                       per_client_down_kbps=eff.per_client_down_kbps if eff else None,
+                       per_client_up_kbps=eff.per_client_up_kbps if eff else None)
+
+    def _plans(self, target: sp.Desired | None, state: Any
+               ) -> tuple[sp.DirPlan | None, sp.DirPlan | None]:
+        if target is None:
+            return None, None
+        down = sp.plan_direction(target.down_kbps, target.per_client_down_kbps, self.clients,
+                                 state.lan.client_minors())
+        up = sp.plan_direction(target.up_kbps, target.per_client_up_kbps, self.clients,
+                               state.ifb.client_minors())
+        return down, up
+
+    def _enforce(self, target: sp.Desired | None) -> int:
+        """Make the kernel match ``target``; verify; roll back to the previous state on failure."""
+        try:
+            n = self._converge(target)
+        except ShapingError:
+            self._rollback()
+            raise
+        self.effective = target
+        return n
+
+    def _converge(self, target: sp.Desired | None) -> int:
+        state = self.shaper.read()
+        down, up = self._plans(target, state)
+        if up is not None:
+            self.shaper.ensure_ifb()
+        cmds = self.shaper.plan_ops(state, down, up)
+        self.shaper.execute(cmds)
+        if cmds:
+            left = self.shaper.plan_ops(self.shaper.read(), down, up)
+            if left:
+                raise ShapingError(f"verify failed, still differs: {' '.join(left[0])}",
+                                   "verify_failed")
+        return len(cmds)
+
+    def _rollback(self) -> None:
+        for fallback in (self.effective, None):
+            try:
+                self._converge(fallback)
+                self.effective = fallback
+                log.warning("shaping rolled back to %s", fallback)
+                return
+            except ShapingError as exc:
+                log.error("rollback to %s failed: %s", fallback, exc.detail)
+        self.effective = None

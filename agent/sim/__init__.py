@@ -1,0 +1,1 @@
+"""Simulated Sampit fleet: real agents fed by simulated probes (demo, e2e tests, benchmarks)."""

@@ -1,0 +1,76 @@
+"""Small durable state files: atomic write (write + fsync + rename) and a persisted counter."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Replace a file atomically and durably: write a temp file, fsync it, rename, fsync dir."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, p)
+    dfd = os.open(p.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_json(path: str | Path) -> dict[str, Any] | None:
+    """A JSON object from a file, or None if it is missing or unreadable (logged)."""
+    p = Path(path)
+    try:
+        obj = json.loads(p.read_bytes())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable state file %s: %s", p, exc)
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def write_json(path: str | Path, obj: dict[str, Any]) -> None:
+    """Atomically and durably write a JSON object."""
+    atomic_write(path, json.dumps(obj, sort_keys=True).encode())
+
+
+class DurableCounter:
+    """A 64-bit counter in a file; ``next()`` persists the new value before returning it."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.value = self._load()
+
+    def _load(self) -> int:
+        try:
+            text = self.path.read_text().strip()
+        except FileNotFoundError:
+            return 0
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"{self.path}: corrupt counter {text[:20]!r}; fix or remove it") from None
+        if value < 0:
+            raise ValueError(f"{self.path}: negative counter {value}")
+        return value
+
+    def next(self) -> int:
+        """Increment, persist durably, and return the new value (never reused)."""
+        value = self.value + 1
+        atomic_write(self.path, f"{value}\n".encode())
+        self.value = value
+        return value

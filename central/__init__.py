@@ -1,0 +1,1 @@
+"""kotanet central: collectors, storage, JSON API and metrics."""

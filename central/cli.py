@@ -1,0 +1,118 @@
+"""kotanet-central: run one collector and the JSON API/metrics in one process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from central.auth import ROLES, TokenAuth
+from central.collector import Collector
+from central.config import ConfigError, load_config
+from central.stats import Stats
+from central.storage import StorageError, open_storage
+from central.web import make_app
+
+log = logging.getLogger("central")
+
+DESCRIPTION = """\
+Run a kotanet central instance: an MQTT collector that stores node telemetry in the database
+(and sends delivery receipts after each commit) plus the JSON API and Prometheus /metrics.
+
+Several instances may run at once: they share the node traffic through the MQTT 5 shared
+subscription $share/collectors/... and store into one database idempotently.
+"""
+
+EPILOG = """\
+configuration (TOML, unknown keys are errors):
+  instance = "central-1"            # default: <hostname>-<pid>
+  topic_prefix = "kotanet/v1"
+  strict_registry = false           # true: reject nodes not listed below
+  gap_grace_s = 300                 # seqs missing this long count as gaps
+  registry_file = "nodes.toml"      # optional, TOML [[nodes]] or JSON list
+  [mqtt]    url = "mqtt://central:PASSWORD@127.0.0.1:1883"
+  [storage] url = "sqlite:///var/lib/kotanet/central.db"
+  [http]    listen = "127.0.0.1:8080"
+  [[nodes]] node = "tk-sampit-01"  site = "taman-kota"  role = "park"
+
+environment (overrides the file):
+  KOTANET_MQTT_URL     mqtt://user:pass@host:port
+  KOTANET_DB           sqlite:///path/to/central.db
+  KOTANET_HTTP         host:port of the API
+  KOTANET_ADMIN_TOKEN  bootstrap admin Bearer token
+
+examples:
+  kotanet-central --config /etc/kotanet/central.toml --check
+  kotanet-central --config /etc/kotanet/central.toml
+  kotanet-central --config central.toml --add-token noc-screen --role viewer
+  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8080/api/v1/nodes
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kotanet-central", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE", help="central TOML config (default: built-in "
+                   "defaults plus environment)")
+    p.add_argument("--check", action="store_true", help="validate the config and exit")
+    p.add_argument("--add-token", metavar="NAME", help="create an API token, print it, exit")
+    p.add_argument("--role", choices=ROLES, default="viewer", help="role for --add-token")
+    p.add_argument("--log-level", default="INFO",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity")
+    return p
+
+
+async def serve(app: web.Application, host: str, port: int) -> None:
+    """Serve the app until SIGINT or SIGTERM, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info("API listening on http://%s:%d", host, port)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of kotanet-central."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+        if args.check:
+            print(f"config OK: instance {cfg.instance_id()}, {len(cfg.nodes)} registered nodes")
+            return 0
+        storage = open_storage(cfg.storage.url)
+    except (ConfigError, StorageError) as exc:
+        print(f"kotanet-central: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.add_token:
+            print(TokenAuth(storage, None).create(args.add_token, args.role))
+            return 0
+        stats = Stats()
+        app = make_app(cfg, storage, stats, Collector(cfg, storage, stats))
+        host, port = cfg.http_hostport()
+        asyncio.run(serve(app, host, port))
+        return 0
+    except OSError as exc:
+        print(f"kotanet-central: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        storage.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

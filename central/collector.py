@@ -1,0 +1,238 @@
+"""MQTT collector: network thread -> bounded queue -> writer thread (commit, rx, manual ack)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from central.config import CentralConfig, parse_mqtt_url
+from central.ingest import Ingest
+from central.stats import Stats
+from central.storage import Incoming, Storage, StorageError
+from protocol.codec import encode
+from protocol.messages import CentralState, DeliveryReceipt, Tele
+from protocol.topics import Topics
+
+log = logging.getLogger(__name__)
+
+WRITE_RETRIES = 3
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+def seq_ranges(seqs: list[int]) -> list[tuple[int, int]]:
+    """Compress seqs into sorted inclusive [from, to] ranges."""
+    out: list[tuple[int, int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
+
+
+@dataclass(frozen=True)
+class _Item:
+    gen: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_ms: int
+
+
+_STOP = object()
+
+
+class Collector:
+    """One central collector instance; share the load with others through $share/collectors."""
+
+    def __init__(self, cfg: CentralConfig, storage: Storage, stats: Stats | None = None) -> None:
+        self.cfg = cfg
+        self.instance = cfg.instance_id()
+        self.storage = storage
+        self.stats = stats or Stats()
+        self.topics = Topics(cfg.topic_prefix)
+        self.ingest = Ingest(cfg, self.stats)
+        self.ready = threading.Event()
+        self._gen = 0
+        self._sub_mid: int | None = None
+        self._stopping = False
+        qmax = max(cfg.mqtt.receive_max * 2, 100)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=qmax)
+        self.stats.queue_max = qmax
+        self._writer = threading.Thread(target=self._run_writer, name="central-writer",
+                                        daemon=True)
+        self.client = self._make_client()
+
+    # ------------------------------------------------------------ MQTT side (network thread)
+    def _state_payload(self, online: bool) -> bytes:
+        return encode(CentralState.model_validate(
+            {"instance": self.instance, "online": online, "epoch": 0, "ts_ms": now_ms()}))
+
+    def _make_client(self) -> mqtt.Client:
+        host, port, user, pw = parse_mqtt_url(self.cfg.mqtt.url)
+        self._addr = (host, port)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-{self.instance}",
+                        protocol=mqtt.MQTTv5, manual_ack=True)
+        if user:
+            c.username_pw_set(user, pw)
+        c.will_set(self.topics.central_state(self.instance), self._state_payload(False),
+                   qos=1, retain=True)
+        c.reconnect_delay_set(int(max(1, self.cfg.mqtt.reconnect_min_s)),
+                              int(max(1, self.cfg.mqtt.reconnect_max_s)))
+        c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        c.on_disconnect = self._on_disconnect
+        return c
+
+    def _filters(self) -> list[tuple[str, SubscribeOptions]]:
+        t, opt = self.topics, SubscribeOptions(qos=1)
+        subs = [(t.shared(t.node_filter(k)), opt) for k in ("birth", "tele", "ack")]
+        return [*subs, (t.node_filter("state"), opt)]
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("broker %s:%d refused connection: %s", *self._addr, rc)
+            return
+        self._gen += 1
+        with self.stats._lock:
+            self.stats.connected = True
+            self.stats.connects += 1
+        log.info("connected to %s:%d as instance %s", *self._addr, self.instance)
+        _, self._sub_mid = client.subscribe(self._filters())
+
+    def _on_subscribe(self, client: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        bad = [str(rc) for rc in rcs if rc.is_failure]
+        if bad:
+            log.error("broker refused subscriptions: %s", ", ".join(bad))
+            return
+        client.publish(self.topics.central_state(self.instance), self._state_payload(True),
+                       qos=1, retain=True)
+        self.ready.set()
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        item = _Item(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), now_ms())
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.stats.reject("queue_full", "?", f"queue of {self._queue.maxsize} full")
+            client.ack(msg.mid, msg.qos)  # not receipted: the agent re-sends it later
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.ready.clear()
+        with self.stats._lock:
+            self.stats.connected = False
+        if not self._stopping:
+            log.warning("disconnected from broker: %s (reconnecting)", rc)
+
+    # ------------------------------------------------------------ writer thread
+    def _run_writer(self) -> None:
+        linger = self.cfg.storage.batch_linger_ms / 1000
+        bmax = self.cfg.storage.batch_max
+        done = False
+        while not done:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[_Item] = [first]
+            deadline = time.monotonic() + linger
+            while len(batch) < bmax:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    done = True
+                    break
+                batch.append(nxt)
+            try:
+                self._process(batch)
+            except Exception:  # one bad batch must never stop the writer
+                log.exception("writer failed on a batch of %d messages", len(batch))
+
+    def _store(self, incoming: list[Incoming]) -> bool:
+        for attempt in range(1, WRITE_RETRIES + 1):
+            try:
+                self.storage.write(incoming)
+                return True
+            except StorageError as exc:
+                log.error("write of %d messages failed (attempt %d/%d): %s",
+                          len(incoming), attempt, WRITE_RETRIES, exc)
+                time.sleep(0.2 * attempt)
+        self.stats.write_error()
+        return False
+
+    def _process(self, batch: list[_Item]) -> None:
+        self.stats.queue_depth = self._queue.qsize()
+        incoming = [inc for it in batch
+                    if (inc := self.ingest.accept(it.topic, it.payload, it.received_ms))]
+        stored = self._store(incoming) if incoming else True
+        receipts = records = 0
+        if stored:
+            for inc in incoming:
+                if isinstance(inc.msg, Tele):
+                    seqs = inc.msg.record_seqs()
+                    records += len(seqs)
+                    receipts += self._receipt(inc, inc.msg, seqs)
+            self.stats.batch(len(batch), records, receipts)
+        gen = self._gen
+        for it in batch:  # arrival order, after commit (or after giving up: no receipt)
+            if it.qos > 0 and it.gen == gen:
+                self.client.ack(it.mid, it.qos)
+
+    def _receipt(self, inc: Incoming, tele: Tele, seqs: list[int]) -> int:
+        rx = DeliveryReceipt.model_validate(
+            {"site": inc.site, "node": inc.node, "ts_ms": now_ms(), "session": tele.session,
+             "acked": seq_ranges(seqs)})
+        self.client.publish(self.topics.node(inc.site, inc.node, "rx"), encode(rx), qos=1)
+        return 1
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Sync the registry, connect (retrying in the background) and start the writer."""
+        self.storage.sync_registry(self.cfg.nodes)
+        self._writer.start()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        props.ReceiveMaximum = self.cfg.mqtt.receive_max
+        self.client.connect_async(*self._addr, keepalive=self.cfg.mqtt.keepalive_s,
+                                  clean_start=True, properties=props)
+        self.client.loop_start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Clean shutdown: publish offline, stop receiving, drain and commit, disconnect."""
+        self._stopping = True
+        if self.client.is_connected():
+            info = self.client.publish(self.topics.central_state(self.instance),
+                                       self._state_payload(False), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=min(3.0, timeout_s))
+            except (RuntimeError, ValueError) as exc:
+                log.warning("could not publish offline state: %s", exc)
+            self.client.unsubscribe([f for f, _ in self._filters()])
+        if self._writer.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout_s)
+            except queue.Full:
+                log.error("writer queue still full at shutdown")
+            self._writer.join(timeout=timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()
+        log.info("collector %s stopped", self.instance)

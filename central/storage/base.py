@@ -1,0 +1,106 @@
+"""The storage interface every backend (SQLite now, PostgreSQL later) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from central.config import RegistryNode
+from protocol.messages import Birth, CommandAck, NodeState, Tele
+
+NodeMessage = Birth | Tele | NodeState | CommandAck
+
+
+class StorageError(RuntimeError):
+    """The database refused a write or could not be opened."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One accepted message of a node, in arrival order, ready to be stored."""
+
+    site: str
+    node: str
+    msg: NodeMessage
+    received_ms: int
+    unregistered: bool = False
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Record seqs of a node missing after the grace period and not reported as dropped."""
+
+    node: str
+    from_seq: int
+    to_seq: int
+    seen_ms: int
+
+    @property
+    def missing(self) -> int:
+        """How many seqs the gap spans."""
+        return self.to_seq - self.from_seq + 1
+
+    def as_dict(self) -> dict[str, int | str]:
+        """JSON-ready form."""
+        return {"node": self.node, "from_seq": self.from_seq, "to_seq": self.to_seq,
+                "missing": self.missing, "seen_ms": self.seen_ms}
+
+
+def subtract_ranges(lo: int, hi: int, holes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [lo, hi] not covered by any of the (inclusive) ranges in holes."""
+    out: list[tuple[int, int]] = []
+    cur = lo
+    for a, b in sorted(holes):
+        if b < cur or a > hi:
+            continue
+        if a > cur:
+            out.append((cur, a - 1))
+        cur = max(cur, b + 1)
+        if cur > hi:
+            break
+    if cur <= hi:
+        out.append((cur, hi))
+    return out
+
+
+class Storage(Protocol):
+    """What the collector writes and what the API reads; all methods are thread-safe."""
+
+    def sync_registry(self, nodes: Sequence[RegistryNode]) -> None:
+        """Insert or update the registry's nodes (site, role, name; clears 'unregistered')."""
+
+    def write(self, batch: Sequence[Incoming]) -> None:
+        """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        """Every node with presence and headline fields of its newest sample."""
+
+    def node_detail(self, node: str, now_ms: int, grace_ms: int) -> dict[str, Any] | None:
+        """Birth info, last sample, presence, gap/drop summary of one node (None if unknown)."""
+
+    def samples(self, node: str, since_ms: int | None, until_ms: int | None,
+                limit: int) -> list[dict[str, Any]]:
+        """Samples of a node with since_ms <= ts_ms < until_ms, oldest first, at most limit."""
+
+    def events(self, node: str, since_ms: int | None, until_ms: int | None,
+               limit: int) -> list[dict[str, Any]]:
+        """Events of a node in a time window, oldest first, at most limit."""
+
+    def gaps(self, now_ms: int, grace_ms: int, node: str | None = None) -> list[Gap]:
+        """Gaps older than the grace period, minus agent-reported drops."""
+
+    def drops(self, node: str) -> list[dict[str, Any]]:
+        """Ranges the agent reported as dropped on its side."""
+
+    def totals(self) -> dict[str, int]:
+        """Row counts (nodes, nodes_online, samples, events, drops) for stats and metrics."""
+
+    def add_token(self, name: str, role: str, token_sha256: str) -> None:
+        """Store an API token (only its SHA-256) with a role."""
+
+    def token_role(self, token_sha256: str) -> tuple[str, str] | None:
+        """(name, role) of a stored token, or None."""
+
+    def close(self) -> None:
+        """Close every connection."""

@@ -1,0 +1,189 @@
+"""SQL text of the SQLite backend: schema, idempotent inserts, presence rules, gap query."""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS nodes (
+    node TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    role TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    unregistered INTEGER NOT NULL DEFAULT 0,
+    online INTEGER NOT NULL DEFAULT 0,
+    session INTEGER,
+    last_seen_ms INTEGER,
+    online_since_ms INTEGER,
+    offline_since_ms INTEGER,
+    birth_ms INTEGER,
+    birth TEXT
+);
+CREATE TABLE IF NOT EXISTS samples (
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    session INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    historical INTEGER NOT NULL,
+    active_uplink TEXT,
+    rtt_ms REAL,
+    loss_pct REAL,
+    users_total INTEGER,
+    users_authenticated INTEGER,
+    cpu_pct REAL,
+    mem_pct REAL,
+    temp_c REAL,
+    throttle_version INTEGER,
+    throttle_down_kbps INTEGER,
+    throttle_up_kbps INTEGER,
+    data TEXT NOT NULL,
+    PRIMARY KEY (node, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS samples_node_ts ON samples (node, ts_ms);
+CREATE TABLE IF NOT EXISTS events (
+    node TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (node, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_node_ts ON events (node, ts_ms);
+CREATE TABLE IF NOT EXISTS drops (
+    node TEXT NOT NULL,
+    from_seq INTEGER NOT NULL,
+    to_seq INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (node, from_seq, to_seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cmd_acks (
+    node TEXT NOT NULL,
+    cmd_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    applied_version INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    PRIMARY KEY (node, cmd_id, stage)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    created_ms INTEGER NOT NULL
+);
+"""
+
+UPSERT_REGISTRY = """
+INSERT INTO nodes (node, site, role, name, unregistered) VALUES (?, ?, ?, ?, 0)
+ON CONFLICT (node) DO UPDATE SET site = excluded.site, role = excluded.role,
+    name = excluded.name, unregistered = 0
+"""
+
+# A node first seen on the wire; flagged when the registry does not know it.
+TOUCH_NODE = """
+INSERT INTO nodes (node, site, unregistered, last_seen_ms) VALUES (?, ?, ?, ?)
+ON CONFLICT (node) DO UPDATE SET
+    last_seen_ms = MAX(COALESCE(nodes.last_seen_ms, 0), excluded.last_seen_ms)
+"""
+
+# Presence is guarded by session: only the same or a newer session may change it, so a late
+# Will of an old connection is ignored. Within one session, offline is final.
+APPLY_STATE = """
+UPDATE nodes SET
+    online = :online,
+    online_since_ms = CASE WHEN :online AND (online = 0 OR session IS NOT :session)
+                           THEN :now ELSE online_since_ms END,
+    offline_since_ms = CASE WHEN :online THEN NULL
+                            WHEN online = 1 OR offline_since_ms IS NULL THEN :now
+                            ELSE offline_since_ms END,
+    session = :session
+WHERE node = :node AND (session IS NULL OR session < :session
+                        OR (session = :session AND (online = 1 OR NOT :online)))
+"""
+
+APPLY_BIRTH = """
+UPDATE nodes SET
+    online = 1,
+    online_since_ms = CASE WHEN online = 0 OR session IS NOT :session
+                           THEN :now ELSE online_since_ms END,
+    offline_since_ms = NULL,
+    session = :session,
+    role = COALESCE(CASE WHEN unregistered THEN :role END, role, :role),
+    birth_ms = :now,
+    birth = :birth
+WHERE node = :node AND (session IS NULL OR session < :session
+                        OR (session = :session AND online = 1))
+"""
+
+INSERT_SAMPLE = """
+INSERT INTO samples (node, seq, ts_ms, site, session, received_ms, historical, active_uplink,
+    rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c,
+    throttle_version, throttle_down_kbps, throttle_up_kbps, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (node, seq) DO NOTHING
+"""
+
+INSERT_EVENT = """
+INSERT INTO events (node, seq, ts_ms, site, received_ms, kind, severity, message, data)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (node, seq) DO NOTHING
+"""
+
+INSERT_DROP = """
+INSERT INTO drops (node, from_seq, to_seq, reason, received_ms) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (node, from_seq, to_seq) DO NOTHING
+"""
+
+INSERT_ACK = """
+INSERT INTO cmd_acks (node, cmd_id, stage, ts_ms, code, detail, applied_version, received_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (node, cmd_id, stage) DO NOTHING
+"""
+
+# Holes between consecutive known record seqs (samples and events share one seq space),
+# visible only once the record after the hole has been known for the grace period.
+GAPS = """
+WITH recs AS (
+    SELECT node, seq, received_ms FROM samples {where}
+    UNION ALL
+    SELECT node, seq, received_ms FROM events {where}
+), ordered AS (
+    SELECT node, seq, received_ms,
+           LAG(seq) OVER (PARTITION BY node ORDER BY seq) AS prev
+    FROM recs
+)
+SELECT node, prev + 1 AS from_seq, seq - 1 AS to_seq, received_ms
+FROM ordered
+WHERE prev IS NOT NULL AND seq > prev + 1 AND received_ms <= :cutoff
+ORDER BY node, from_seq
+"""
+
+NODE_COLUMNS = """
+n.node, n.site, n.role, n.name, n.unregistered, n.online, n.session, n.last_seen_ms,
+n.online_since_ms, n.offline_since_ms,
+s.seq AS last_seq, s.ts_ms AS last_sample_ms, s.received_ms AS last_received_ms,
+s.active_uplink, s.rtt_ms, s.loss_pct, s.users_total, s.users_authenticated,
+s.cpu_pct, s.temp_c, s.throttle_version, s.throttle_down_kbps, s.throttle_up_kbps
+"""
+
+NODES = f"""
+SELECT {NODE_COLUMNS}
+FROM nodes n
+LEFT JOIN samples s ON s.node = n.node
+    AND s.seq = (SELECT MAX(seq) FROM samples WHERE node = n.node)
+{{where}}
+ORDER BY n.site, n.node
+"""
+
+SAMPLE_COLUMNS = """seq, ts_ms, site, session, received_ms, historical, active_uplink, rtt_ms,
+loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c, throttle_version,
+throttle_down_kbps, throttle_up_kbps, data"""
+
+EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"

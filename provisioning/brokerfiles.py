@@ -1,0 +1,110 @@
+"""The manifest and the broker's password/ACL/config files; reload a running mosquitto."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from provisioning.deployment import SERVICE_USERS, Deployment
+from provisioning.mosquitto import (
+    acl_file,
+    check_password,
+    mosquitto_conf,
+    node_alias_acl,
+    password_file,
+    password_hash,
+    read_password_file,
+    reader_acl,
+)
+
+log = logging.getLogger(__name__)
+
+CENTRAL_USERS = ("central",)
+READER_USERS = ("verifier",)
+
+
+def load_manifest(dep: Deployment) -> dict[str, Any]:
+    """The manifest ({'nodes': {...}}), empty if none was built yet."""
+    if not dep.manifest_path.is_file():
+        return {"version": 1, "nodes": {}}
+    data: dict[str, Any] = json.loads(dep.manifest_path.read_text())
+    return data
+
+
+def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def save_manifest(dep: Deployment, manifest: dict[str, Any]) -> None:
+    """Write the manifest atomically."""
+    _atomic_write(dep.manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def broker_users(nodes: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """({username: hash} of every admitted node user, {alias username: node id})."""
+    hashes: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    for node_id, entry in nodes.items():
+        if entry.get("revoked"):
+            continue
+        for user, hashed in entry.get("hashes", {}).items():
+            hashes[user] = hashed
+            if user != node_id:
+                aliases[user] = node_id
+    return hashes, aliases
+
+
+def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
+    """Rewrite passwd, acl and mosquitto.conf under DIR/broker from the manifest's nodes."""
+    s = dep.settings
+    dep.broker_dir.mkdir(parents=True, exist_ok=True)
+    old = {}
+    if (dep.broker_dir / "passwd").is_file():
+        old = read_password_file((dep.broker_dir / "passwd").read_text())
+    hashes, aliases = broker_users(nodes)
+    for user in SERVICE_USERS:
+        pw = dep.service_password(user)
+        keep = old.get(user)
+        hashes[user] = keep if keep and check_password(pw, keep) else password_hash(pw)
+    _atomic_write(dep.broker_dir / "passwd", password_file(hashes), 0o600)
+    acl = (acl_file(s.topic_prefix, central_users=CENTRAL_USERS)
+           + "\n# read-only users\n" + reader_acl(READER_USERS, s.topic_prefix)
+           + "# rotation aliases (username -> node)\n" + node_alias_acl(aliases, s.topic_prefix))
+    _atomic_write(dep.broker_dir / "acl", acl, 0o600)
+    etc = s.broker_etc.rstrip("/")
+    tls: dict[str, str] = {"cafile": f"{etc}/ca.crt", "certfile": f"{etc}/server.crt",
+                           "keyfile": f"{etc}/server.key"}
+    if s.auth == "cert":
+        tls["require_certificate"] = "true"
+    conf = mosquitto_conf(port=s.broker_port, bind=s.broker_bind, password_file=f"{etc}/passwd",
+                          acl_file=f"{etc}/acl", persistence_dir=s.broker_data,
+                          log_file=s.broker_log, tls=tls, run_as=s.broker_run_as)
+    _atomic_write(dep.broker_dir / "mosquitto.conf", conf)
+    log.info("broker files written: %d node user(s), %d alias(es)", len(hashes) - 2, len(aliases))
+
+
+def reload_broker(pid_file: str | None) -> str:
+    """Make mosquitto re-read its files: SIGHUP to the pid in pid_file, else systemctl reload."""
+    if pid_file:
+        pid = int(Path(pid_file).read_text().split()[0])
+        os.kill(pid, signal.SIGHUP)
+        return f"SIGHUP -> pid {pid}"
+    systemctl = shutil.which("systemctl")
+    if systemctl:
+        proc = subprocess.run([systemctl, "reload", "mosquitto"], capture_output=True, text=True,
+                              timeout=30, check=False)
+        if proc.returncode == 0:
+            return "systemctl reload mosquitto"
+        log.warning("systemctl reload mosquitto failed: %s", proc.stderr.strip())
+    return "NOT reloaded: copy DIR/broker to the broker and run 'systemctl reload mosquitto'"

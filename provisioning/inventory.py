@@ -1,0 +1,182 @@
+"""Read an inventory (YAML file, or sites.csv + nodes.csv) into raw records with line numbers."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+SITE_COLUMNS = ("id", "name", "kind", "lat", "lon", "capacity_down_kbps", "capacity_up_kbps",
+                "upstream")
+UPLINK_FIELDS = ("name", "iface", "kind", "priority", "gateway")
+GPIO_FIELDS = ("led_ok", "led_warn", "led_fail", "button", "modem_relay")
+MAX_CSV_UPLINKS = 3
+NODE_COLUMNS = ("id", "site", "board", "ssid", "passphrase", "open", "channel", "lan_subnet",
+                *(f"uplink{i}_{f}" for i in range(1, MAX_CSV_UPLINKS + 1) for f in UPLINK_FIELDS),
+                *(f"gpio_{g}" for g in GPIO_FIELDS))
+
+
+@dataclass
+class Issue:
+    """One problem: where (file, line, field) and what (catalogue code + parameters)."""
+
+    file: str
+    line: int
+    field: str
+    code: str
+    params: dict[str, Any] = dc_field(default_factory=dict)
+
+
+@dataclass
+class Record:
+    """One site or node as written, with the line of every field path (e.g. 'uplinks[0].iface')."""
+
+    file: str
+    line: int
+    data: dict[str, Any]
+    lines: dict[str, int]
+
+    def line_of(self, path: str) -> int:
+        """Line of a field path, falling back to its parent's line, then the record's."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path.rsplit(".", 1)[0] if "." in path else path.split("[")[0] if "[" in path else ""
+        return self.line
+
+
+@dataclass
+class RawInventory:
+    """Site and node records plus structural problems found while reading."""
+
+    sites: list[Record] = dc_field(default_factory=list)
+    nodes: list[Record] = dc_field(default_factory=list)
+    issues: list[Issue] = dc_field(default_factory=list)
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: str, lines: dict[str, int],
+          issues: list[Issue], fname: str) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for knode, vnode in node.value:
+            key = str(loader.construct_object(knode))
+            if key in seen:
+                issues.append(Issue(fname, knode.start_mark.line + 1, f"{path}.{key}".lstrip("."),
+                                    "e_duplicate_key"))
+            seen.add(key)
+            _walk(loader, vnode, f"{path}.{key}".lstrip("."), lines, issues, fname)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(loader, item, f"{path}[{i}]", lines, issues, fname)
+
+
+def load_yaml(path: Path) -> RawInventory:
+    """Read a YAML inventory with top-level 'sites' and 'nodes' lists."""
+    fname, inv = str(path), RawInventory()
+    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+    try:
+        root = loader.get_single_node()
+        if root is None or not isinstance(root, yaml.MappingNode):
+            inv.issues.append(Issue(fname, 1, "(file)", "e_yaml_root"))
+            return inv
+        for knode, vnode in root.value:
+            key = loader.construct_object(knode)
+            if key not in ("sites", "nodes"):
+                inv.issues.append(Issue(fname, knode.start_mark.line + 1, str(key), "e_unknown_field"))
+                continue
+            if not isinstance(vnode, yaml.SequenceNode):
+                inv.issues.append(Issue(fname, vnode.start_mark.line + 1, key, "e_not_list"))
+                continue
+            for item in vnode.value:
+                line = item.start_mark.line + 1
+                if not isinstance(item, yaml.MappingNode):
+                    inv.issues.append(Issue(fname, line, key, "e_malformed_row"))
+                    continue
+                lines: dict[str, int] = {}
+                _walk(loader, item, "", lines, inv.issues, fname)
+                data = loader.construct_object(item, deep=True)
+                getattr(inv, key).append(Record(fname, line, data, lines))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        inv.issues.append(Issue(fname, (mark.line + 1) if mark else 1, "(file)", "e_yaml",
+                                {"detail": str(getattr(exc, "problem", exc))}))
+    finally:
+        loader.dispose()
+    return inv
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], inv: RawInventory) -> list[tuple[int, dict[str, str]]]:
+    fname = str(path)
+    rows: list[tuple[int, dict[str, str]]] = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            inv.issues.append(Issue(fname, 1, "(header)", "e_csv_empty"))
+            return rows
+        header = [h.strip() for h in header]
+        for col in header:
+            if col not in columns:
+                inv.issues.append(Issue(fname, 1, col, "e_unknown_field"))
+        for col in ("id",):
+            if col not in header:
+                inv.issues.append(Issue(fname, 1, col, "e_missing"))
+        for cells in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+                continue
+            if len(cells) != len(header):
+                inv.issues.append(Issue(fname, line, "(row)", "e_csv_columns",
+                                        {"got": len(cells), "want": len(header)}))
+                continue
+            rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)
+                                if h in columns and c.strip() != ""}))
+    return rows
+
+
+def _node_from_csv(row: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {k: row[k] for k in ("id", "site", "board", "lan_subnet") if k in row}
+    data["wifi"] = {k: row[k] for k in ("ssid", "passphrase", "open", "channel") if k in row}
+    uplinks = []
+    for i in range(1, MAX_CSV_UPLINKS + 1):
+        up = {f: row[f"uplink{i}_{f}"] for f in UPLINK_FIELDS if f"uplink{i}_{f}" in row}
+        if up:
+            uplinks.append(up)
+    data["uplinks"] = uplinks
+    data["gpio"] = {g: row[f"gpio_{g}"] for g in GPIO_FIELDS if f"gpio_{g}" in row}
+    return data
+
+
+def load_csv_dir(directory: Path) -> RawInventory:
+    """Read sites.csv and nodes.csv from one directory (every field's line = its row's line)."""
+    inv = RawInventory()
+    for name, columns, target in (("sites.csv", SITE_COLUMNS, inv.sites),
+                                  ("nodes.csv", NODE_COLUMNS, inv.nodes)):
+        path = directory / name
+        if not path.is_file():
+            inv.issues.append(Issue(str(path), 0, "(file)", "e_missing_file"))
+            continue
+        for line, row in _read_csv(path, columns, inv):
+            data = row if target is inv.sites else _node_from_csv(row)
+            target.append(Record(str(path), line, data, {}))
+    return inv
+
+
+def load_inventory(path: str | Path) -> RawInventory:
+    """Read a YAML inventory, or a CSV inventory given as its directory or one of its two files."""
+    p = Path(path)
+    if p.is_dir():
+        return load_csv_dir(p)
+    if p.suffix.lower() == ".csv":
+        return load_csv_dir(p.parent)
+    if not p.is_file():
+        return RawInventory(issues=[Issue(str(p), 0, "(file)", "e_missing_file")])
+    return load_yaml(p)

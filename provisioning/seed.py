@@ -1,0 +1,124 @@
+"""Write a node's first-boot seed to a mounted Raspberry Pi OS boot partition.
+
+OS detection rule (``--os`` overrides it):
+  * ``user-data``, ``meta-data`` or ``network-config`` present, or ``issue.txt`` naming trixie or
+    later -> cloud-init NoCloud (Raspberry Pi OS Trixie images from 2 Oct 2025 ship these files);
+  * otherwise ``cmdline.txt`` present -> Bookworm: ``custom.toml`` (read by raspberrypi-sys-mods
+    firstboot/init_config) plus ``kotanet/`` files next to it;
+  * neither -> not a boot partition: refuse.
+The only secret written is the one-time enrolment token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provisioning.agenttoml import dump_toml
+from provisioning.deployment import Deployment
+from provisioning.render import LAN_IFACE, TEMPLATE_DIR
+from provisioning.tokens import mint_token
+
+log = logging.getLogger(__name__)
+
+CLOUD_INIT, CUSTOM_TOML = "cloud-init", "custom-toml"
+LATER_THAN_BOOKWORM = ("trixie", "forky", "duke")
+TECH_USER = "teknisi"
+
+
+class SeedError(RuntimeError):
+    """The boot partition cannot be seeded."""
+
+
+def detect_os(boot: Path) -> str | None:
+    """cloud-init, custom-toml, or None if this does not look like a boot partition."""
+    if any((boot / f).exists() for f in ("user-data", "meta-data", "network-config")):
+        return CLOUD_INIT
+    issue = boot / "issue.txt"
+    if issue.is_file() and any(w in issue.read_text(errors="replace").lower()
+                               for w in LATER_THAN_BOOKWORM):
+        return CLOUD_INIT
+    if (boot / "cmdline.txt").is_file():
+        return CUSTOM_TOML
+    return None
+
+
+def network_config(agent: dict[str, Any], lan: str) -> dict[str, Any]:
+    """Netplan-style v2 network-config: DHCP on Ethernet uplinks, the LAN bridge static."""
+    ethernets: dict[str, Any] = {}
+    for up in agent.get("uplinks", []):
+        if up.get("kind", "ethernet") == "ethernet":
+            ethernets[up["iface"]] = {"dhcp4": True, "optional": True,
+                                      "dhcp4-overrides": {"route-metric": 100 + int(up["priority"])}}
+    return {"network": {"version": 2, "ethernets": ethernets, "bridges": {LAN_IFACE: {
+        "interfaces": [], "dhcp4": False, "addresses": [lan], "parameters": {"stp": False}}}}}
+
+
+def _locked_password_hash() -> str:
+    """SHA-512 crypt of a random password nobody knows (login only with SSH keys)."""
+    proc = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=secrets.token_urlsafe(32),
+                          capture_output=True, text=True, check=True, timeout=30)
+    return proc.stdout.strip()
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os_kind: str | None,
+               ssh_keys: list[str], now: float | None = None) -> tuple[str, dict[str, Any]]:
+    """Mint a token and write the seed; returns (os kind used, token claims)."""
+    kind = os_kind or detect_os(boot)
+    if kind not in (CLOUD_INIT, CUSTOM_TOML):
+        raise SeedError(f"cannot tell the OS of {boot}")
+    s = dep.settings
+    bundle = Path(entry["bundle"])
+    agent = tomllib.loads((bundle / "etc/kotanet/agent.toml").read_text())
+    token, claims = mint_token(dep.read("signing.key"), node, entry["site"], s.token_ttl_s, now)
+    enroll = json.dumps({"node": node, "site": entry["site"], "enroll_url": s.enroll_url,
+                         "config_hash": entry["config_hash"]}, indent=2) + "\n"
+    ca = dep.read("ca.crt").decode()
+    enroll_unit = (bundle / "etc/systemd/system/kotanet-enroll.service").read_text()
+    if kind == CLOUD_INIT:
+        user_data: dict[str, Any] = yaml.safe_load((TEMPLATE_DIR / "cloud-init-user-data.yaml")
+                                                   .read_text())
+        user_data.update(hostname=node, preserve_hostname=False, users=[{
+            "name": TECH_USER, "groups": ["sudo", "netdev"], "shell": "/bin/bash",
+            "lock_passwd": True, "sudo": "ALL=(ALL) NOPASSWD:ALL",
+            "ssh_authorized_keys": ssh_keys}])
+        user_data["write_files"] = [
+            {"path": "/etc/kotanet/enroll.token", "permissions": "0600", "content": token + "\n"},
+            {"path": "/etc/kotanet/enroll.json", "permissions": "0644", "content": enroll},
+            {"path": "/etc/kotanet/ca.crt", "permissions": "0644", "content": ca},
+            {"path": "/etc/systemd/system/kotanet-enroll.service", "permissions": "0644",
+             "content": enroll_unit}]
+        user_data["runcmd"] = [["systemctl", "daemon-reload"],
+                               ["systemctl", "enable", "--now", "kotanet-enroll.service"]]
+        _write(boot / "user-data", "#cloud-config\n" + yaml.safe_dump(user_data, sort_keys=False))
+        lan = f"{entry['lan_ip']}/{entry['lan_prefixlen']}"
+        _write(boot / "network-config", yaml.safe_dump(network_config(agent, lan)["network"],
+                                                       sort_keys=False))
+        _write(boot / "meta-data", yaml.safe_dump(
+            {"instance-id": f"kotanet-{node}-{secrets.token_hex(6)}", "local-hostname": node}))
+    else:
+        custom = {"config_version": 1, "system": {"hostname": node},
+                  "user": {"name": TECH_USER, "password": _locked_password_hash(),
+                           "password_encrypted": True},
+                  "ssh": {"enabled": bool(ssh_keys), "password_authentication": False,
+                          "authorized_keys": ssh_keys},
+                  "locale": {"keymap": "us", "timezone": "Asia/Jakarta"}}
+        _write(boot / "custom.toml", dump_toml(custom, f"# kotanet first boot for {node}"))
+        _write(boot / "kotanet/enroll.token", token + "\n")
+        _write(boot / "kotanet/enroll.json", enroll)
+        _write(boot / "kotanet/ca.crt", ca)
+        _write(boot / "kotanet/kotanet-enroll.service", enroll_unit)
+    log.info("seed for %s written (%s), token expires at %s", node, kind, claims["exp"])
+    return kind, claims

@@ -1,0 +1,124 @@
+"""Collector against the real broker: presence, storage, receipts after commit, idempotence."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from central_helpers import NodeSim, wait_for
+
+from central.collector import Collector, seq_ranges
+
+pytestmark = pytest.mark.broker
+
+
+def _node(col: Collector, node: str) -> dict[str, Any] | None:
+    return next((n for n in col.storage.list_nodes() if n["node"] == node), None)
+
+
+def _stored_seqs(db: str, node: str) -> list[int]:
+    with sqlite3.connect(db) as c:
+        rows = c.execute("SELECT seq FROM samples WHERE node = ? UNION ALL "
+                         "SELECT seq FROM events WHERE node = ? ORDER BY 1", (node, node))
+        return [r[0] for r in rows]
+
+
+def test_seq_ranges_compresses() -> None:
+    assert seq_ranges([5, 3, 4, 9, 9, 10, 12]) == [(3, 5), (9, 10), (12, 12)]
+    assert seq_ranges([]) == []
+
+
+def test_birth_lists_node_online(start_collector: Callable[..., Collector],
+                                 sim: NodeSim) -> None:
+    col = start_collector()
+    sim.birth("taman-kota", "tk-01", session=4)
+    row = wait_for(lambda: _node(col, "tk-01"), what="node listed")
+    wait_for(lambda: (_node(col, "tk-01") or {}).get("online"), what="node online")
+    row = _node(col, "tk-01")
+    assert row is not None and row["session"] == 4 and row["site"] == "taman-kota"
+    assert row["unregistered"] == 1
+    detail = col.storage.node_detail("tk-01", 0, 0)
+    assert detail is not None and detail["birth"]["agent_version"] == "0.1.0"
+
+
+def test_tele_stored_and_receipted_after_commit(start_collector: Callable[..., Collector],
+                                                sim: NodeSim) -> None:
+    col = start_collector()
+    db = col.storage.path  # type: ignore[attr-defined]
+    seen_at_receipt: list[list[int]] = []
+    sim.on_receipt = lambda rx: seen_at_receipt.append(_stored_seqs(db, rx["node"]))
+    sim.tele("s1", "n1", [10, 11, 12, 13], session=2, events=1)
+    wait_for(lambda: sim.acked("n1") == {10, 11, 12, 13}, what="receipt")
+    rx = sim.receipts[0]
+    assert rx["acked"] == [[10, 13]] and rx["session"] == 2 and rx["schema"] == "kotanet.rx/1"
+    assert seen_at_receipt[0] == [10, 11, 12, 13]  # committed before the receipt was sent
+    samples = col.storage.samples("n1", None, None, 100)
+    assert [s["seq"] for s in samples] == [10, 11, 12]
+    assert samples[0]["active_uplink"] == "wan" and samples[0]["users_total"] == 3
+    assert [e["kind"] for e in col.storage.events("n1", None, None, 10)] == ["failover"]
+
+
+def test_same_batch_twice_stored_once(start_collector: Callable[..., Collector],
+                                      sim: NodeSim) -> None:
+    col = start_collector()
+    db = col.storage.path  # type: ignore[attr-defined]
+    sim.tele("s1", "n2", [1, 2, 3])
+    sim.tele("s1", "n2", [1, 2, 3])
+    sim.tele("s1", "n2", [4])
+    wait_for(lambda: len(sim.receipts) == 3, what="three receipts")
+    assert _stored_seqs(db, "n2") == [1, 2, 3, 4]
+    assert col.stats.snapshot()["messages"]["tele"] == 3
+
+
+def test_late_will_of_older_session_is_ignored(start_collector: Callable[..., Collector],
+                                               sim: NodeSim) -> None:
+    col = start_collector()
+    sim.state("s1", "n3", online=True, session=7)
+    sim.birth("s1", "n3", session=7)
+    wait_for(lambda: (_node(col, "n3") or {}).get("online"), what="online")
+    sim.state("s1", "n3", online=False, session=6)  # the old connection's Will, late
+    sim.tele("s1", "n3", [1])  # a marker: processed after the Will (arrival order)
+    wait_for(lambda: sim.acked("n3"), what="marker receipt")
+    wait_for(lambda: col.stats.snapshot()["messages"].get("state") == 2, what="will processed")
+    row = _node(col, "n3")
+    assert row is not None and row["online"] == 1 and row["session"] == 7
+
+
+def test_clean_offline_marks_offline_at_once(start_collector: Callable[..., Collector],
+                                             sim: NodeSim) -> None:
+    col = start_collector()
+    sim.birth("s1", "n4", session=3)
+    wait_for(lambda: (_node(col, "n4") or {}).get("online"), what="online")
+    sim.state("s1", "n4", online=False, session=3)
+    row = wait_for(lambda: (r := _node(col, "n4")) and r["online"] == 0 and r, what="offline")
+    assert row["offline_since_ms"] is not None
+    sim.birth("s1", "n4", session=3)  # a stale birth of the ended session does not revive it
+    sim.birth("s1", "n4", session=4)
+    wait_for(lambda: (_node(col, "n4") or {}).get("session") == 4, what="new session")
+    row = _node(col, "n4")
+    assert row is not None and row["online"] == 1 and row["offline_since_ms"] is None
+
+
+def test_retained_state_reaches_a_late_collector(start_collector: Callable[..., Collector],
+                                                 sim: NodeSim) -> None:
+    sim.state("s1", "n5", online=True, session=2)
+    col = start_collector()
+    row = wait_for(lambda: (r := _node(col, "n5")) and r["online"] == 1 and r, what="retained")
+    assert row["session"] == 2
+
+
+def test_gap_found_after_grace_and_drops_are_not_gaps(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    col = start_collector(gap_grace_s=0)
+    sim.tele("s1", "n6", [1, 2])
+    sim.tele("s1", "n6", [6, 7], dropped=[[3, 4, "overflow"]])  # 5 is lost in transit
+    sim.tele("s1", "n6", [9])
+    wait_for(lambda: len(sim.receipts) == 3, what="receipts")
+    gaps = [(g.from_seq, g.to_seq) for g in col.storage.gaps(2**62, 0, "n6")]
+    assert gaps == [(5, 5), (8, 8)]
+    assert col.storage.gaps(0, 0, "n6") == []  # inside the grace period: not yet a gap
+    detail = col.storage.node_detail("n6", 2**62, 0)
+    assert detail is not None
+    assert detail["gaps"]["missing"] == 2 and detail["drops"]["dropped"] == 2

@@ -1,0 +1,66 @@
+"""Small helpers shared by the e2e tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+from agent.sim.stack import Stack
+
+StackFactory = Callable[..., Stack]
+
+
+def node_by_id(nodes: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Index the API's node list by node id."""
+    return {str(n["node"]): n for n in nodes}
+
+
+def vmrss_kb(pid: int) -> int:
+    """Resident set size of a process in kB, from /proc/PID/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+AUDIT_SQL = """
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY);
+CREATE TRIGGER IF NOT EXISTS rec_audit AFTER INSERT ON rec
+BEGIN INSERT OR IGNORE INTO audit(seq) VALUES (NEW.seq); END;
+"""
+
+
+def install_audit(state_dir: Path, nodes: list[str]) -> None:
+    """Pre-create each node's outbox with a trigger that records every seq written to disk.
+
+    The agent's own code then runs unchanged; ``audit`` is the ground truth of what was
+    generated durably (records still in RAM at a SIGKILL never existed for anyone).
+    """
+    from agent.runtime import OUTBOX_FILE
+    from agent.transport.outbox import SCHEMA
+
+    for node in nodes:
+        path = state_dir / node / OUTBOX_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(sqlite3.connect(path)) as db:
+            db.executescript(SCHEMA + AUDIT_SQL)
+
+
+def audited(state_dir: Path, node: str) -> set[int]:
+    """Every seq this node's outbox has written to disk so far."""
+    from agent.runtime import OUTBOX_FILE
+
+    with closing(sqlite3.connect(state_dir / node / OUTBOX_FILE, timeout=10)) as db:
+        return {int(r[0]) for r in db.execute("SELECT seq FROM audit")}
+
+
+def stored(db_path: Path) -> dict[str, tuple[list[int], list[int]]]:
+    """Per node: (sample seqs, event seqs) in central's SQLite database, with repeats."""
+    out: dict[str, tuple[list[int], list[int]]] = {}
+    with closing(sqlite3.connect(db_path, timeout=10)) as db:
+        for table, idx in (("samples", 0), ("events", 1)):
+            for node, seq in db.execute(f"SELECT node, seq FROM {table}"):
+                out.setdefault(node, ([], []))[idx].append(int(seq))
+    return out

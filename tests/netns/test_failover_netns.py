@@ -1,0 +1,147 @@
+"""Uplink failover with the real kernel: routes, rules, NAT, conntrack, real ICMP probes.
+
+A client behind the node sends one UDP flow (sequence numbers every 10 ms) to a receiver in the
+'internet'; the receiver sees which uplink's NAT address each packet came from, so "traffic is
+on the backup" is measured where a user would notice it, not inferred from the agent's logs.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from .test_failover_lab import FailoverLab, Proc, max_gap, packets_via
+
+pytestmark = pytest.mark.netns
+
+
+@pytest.fixture
+def lab() -> Iterator[FailoverLab]:
+    """A fresh lab per test; every process and namespace is removed afterwards."""
+    fl = FailoverLab()
+    try:
+        yield fl
+    finally:
+        fl.close()
+
+
+def wait_backup(recv: Proc, since: float, timeout: float) -> float | None:
+    """Seconds from ``since`` until the receiver saw the first packet via the backup."""
+    rec = recv.wait_for(lambda r: r.get("via") == "backup" and r["t"] >= since, timeout)
+    return None if rec is None else rec["t"] - since
+
+
+def events(node: Proc, kind: str) -> list[dict[str, object]]:
+    """Events of one kind the node reported so far."""
+    return [r for r in list(node.all) if r.get("event") == kind]
+
+
+def test_carrier_loss_moves_traffic_to_backup_within_a_second(lab: FailoverLab) -> None:
+    node = lab.start_node()
+    recv, _send = lab.start_flow(seconds=8)
+    assert recv.wait_for(lambda r: r.get("via") == "primary", 5), "flow starts on the primary"
+    t0 = time.monotonic()
+    lab.isp[1].run("ip", "link", "set", "cust", "down")  # the node's wan1 loses carrier
+    delay = wait_backup(recv, t0, 5)
+    assert delay is not None and delay <= 1.0, f"first packet via backup after {delay}s"
+    time.sleep(1.0)
+    assert len(packets_via(recv, "backup", t0 + delay)) > 50, "the same flow keeps flowing"
+    assert "dev wan2" in lab.route()
+    down = events(node, "uplink_down")
+    assert down and down[0]["data"]["reason"] == "carrier"  # type: ignore[index]
+
+
+def test_silent_upstream_blackhole_moves_traffic_to_backup(lab: FailoverLab) -> None:
+    node = lab.start_node()
+    recv, _send = lab.start_flow(seconds=10)
+    assert recv.wait_for(lambda r: r.get("via") == "primary", 5)
+    t0 = time.monotonic()
+    lab.isp[1].run("ip", "route", "replace", "blackhole", "default")  # link stays up
+    delay = wait_backup(recv, t0, 8)
+    assert delay is not None and delay <= 5.0, f"first packet via backup after {delay}s"
+    assert "state UP" in lab.node.run("ip", "link", "show", "wan1").stdout
+    down = events(node, "uplink_down")
+    assert down and down[0]["data"]["reason"] == "no_replies"  # type: ignore[index]
+    fo = events(node, "failover")
+    assert fo and fo[0]["data"]["flushed"] >= 1, "the flow's old NAT entry was flushed"  # type: ignore[index]
+
+
+def test_thirty_percent_loss_moves_traffic_to_backup(lab: FailoverLab) -> None:
+    node = lab.start_node()
+    recv, _send = lab.start_flow(seconds=20)
+    assert recv.wait_for(lambda r: r.get("via") == "primary", 5)
+    t0 = time.monotonic()
+    lab.isp[1].run("nft", "add table inet ktloss; add chain inet ktloss fw { type filter hook "
+                   "forward priority 0 ; }; add rule inet ktloss fw iifname cust "
+                   "numgen random mod 100 < 30 drop")
+    delay = wait_backup(recv, t0, 18)
+    assert delay is not None, "30% loss on the primary never moved traffic"
+    down = events(node, "uplink_down")
+    assert down and str(down[0]["data"]["reason"]).startswith(("loss", "no_replies"))  # type: ignore[index]
+
+
+def test_failback_only_after_stable_window(lab: FailoverLab) -> None:
+    stable = 2.5
+    node = lab.start_node(stable_window_s=stable)
+    recv, _send = lab.start_flow(seconds=14)
+    assert recv.wait_for(lambda r: r.get("via") == "primary", 5)
+    lab.isp[1].run("ip", "link", "set", "cust", "down")
+    assert node.wait_for(lambda r: r.get("switch") == "backup", 5)
+    time.sleep(1)
+    t_up = time.monotonic()
+    lab.isp[1].run("ip", "link", "set", "cust", "up")
+    back = node.wait_for(lambda r: r.get("switch") == "primary", stable + 8)
+    assert back is not None, "never failed back"
+    assert back["t"] - t_up >= stable, "failed back inside the stable window"
+    assert recv.wait_for(lambda r: r.get("via") == "primary" and r["t"] > back["t"], 3), \
+        "client traffic returned to the primary"
+    assert max_gap(recv, back["t"] - 0.5, back["t"] + 1.5) < 0.5, "failback is hitless"
+    assert "dev wan1" in lab.route()
+
+
+class RouteMonitor:
+    """Counts changes of the default route in table 100 as the kernel announces them."""
+
+    def __init__(self, lab: FailoverLab) -> None:
+        self.changes: list[str] = []
+        self.p = lab.node.popen("ip", "-o", "monitor", "route", stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self) -> None:
+        assert self.p.stdout is not None
+        for line in self.p.stdout:
+            if line.startswith("default") and "table 100" in line:
+                self.changes.append(line.strip())
+
+    def stop(self) -> None:
+        """Stop ip monitor (bounded)."""
+        self.p.terminate()
+        self.p.wait(timeout=5)
+        self._t.join(timeout=2)
+
+
+def test_line_flapping_every_3s_does_not_flap_routes(lab: FailoverLab) -> None:
+    node = lab.start_node(stable_window_s=4.0, flap_threshold=2, flap_window_s=12.0)
+    mon = RouteMonitor(lab)
+    try:
+        time.sleep(0.5)
+        for i in range(6):  # down 3 s, up 3 s, ... for 18 s
+            lab.isp[1].run("ip", "link", "set", "cust", "down" if i % 2 == 0 else "up")
+            time.sleep(3)
+        during = list(mon.changes)
+        assert len(during) == 1 and "wan2" in during[0], f"route changes: {during}"
+        assert events(node, "flapping"), "the flapping line was reported"
+        # the line is stable again: failback waits for the flap hold to end, then the window
+        end = node.wait_for(lambda r: r.get("event") == "flapping_ended", 20)
+        assert end is not None
+        back = node.wait_for(lambda r: r.get("switch") == "primary", 10)
+        assert back is not None and back["t"] >= end["t"]
+    finally:
+        mon.stop()
+    assert len(mon.changes) == 2
