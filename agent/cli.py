@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     agent.notifier = Notifier.from_env()
     log.info("kotanet-agent %s starting: node %s/%s", __version__, cfg.node.site, cfg.node.id)
-    agent.run_forever()
+    try:
+        agent.run_forever()
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
     log.info("stopped")
     return 0
 

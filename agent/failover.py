@@ -1,24 +1,20 @@
 """Failover glue: probe rounds and carrier events -> policy -> route actuator -> events.
 
-The runtime owns one FailoverController. It calls ``on_round`` after every link-probe round
-(or lets ``start_probing`` run rounds at the uplinks' probe interval), ``force`` for failover/
-failback commands, and ``drain`` to collect events raised between rounds (carrier loss is acted
-on from the netlink watcher thread within milliseconds, without waiting for a round).
+The runtime owns one FailoverController: ``start_probing`` (or ``on_round`` per link-probe
+round), ``force`` for failover/failback commands, ``drain`` for events raised between rounds
+(carrier loss is acted on from the netlink watcher thread at once, not at the next round).
 """
 
 from __future__ import annotations
 
 import logging
-import select
-import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from agent import netlink
-from agent.actuators.routes import ApplyResult
+from agent.actuators.routes import ApplyResult, LinkWatcher
 from agent.config import AgentConfig
 from agent.policy.failover import Decision, FailoverPolicy, LinkRound, Params
 from protocol.messages import Event
@@ -26,6 +22,7 @@ from protocol.messages import Event
 log = logging.getLogger(__name__)
 
 SwitchHook = Callable[[str | None, str, ApplyResult], None]
+METERED_KINDS = ("lte",)
 
 
 class Actuator(Protocol):
@@ -33,22 +30,17 @@ class Actuator(Protocol):
 
     def setup(self) -> None:
         """Prepare rules/table/sysctls."""
-        ...
 
     def current(self) -> str | None:
         """The uplink the default route points at now."""
-        ...
 
     def apply(self, name: str) -> ApplyResult:
         """Switch to ``name``, verify, roll back on failure."""
-        ...
 
 
 def params_from(cfg: AgentConfig) -> Params:
     """Policy parameters from the [failover] section."""
-    f = cfg.failover
-    return Params(f.down_failures, f.down_window, f.stable_window_s, f.flap_threshold,
-                  f.flap_window_s, f.manual_timeout_s, f.loss_down_pct, f.loss_degraded_pct)
+    return Params(**{k: getattr(cfg.failover, k) for k in Params.__dataclass_fields__})
 
 
 def to_round(item: LinkRound | Mapping[str, Any]) -> LinkRound:
@@ -91,6 +83,7 @@ class FailoverController:
         order = sorted(enumerate(cfg.uplinks), key=lambda iu: (iu[1].priority, iu[0]))
         self.names = [u.name for _, u in order]
         self.by_iface = {u.iface: u.name for u in cfg.uplinks}
+        self.uplinks = {u.name: u for u in cfg.uplinks}
         self.policy = FailoverPolicy(self.names, params_from(cfg))
         self._lock = threading.RLock()
         self._pending: list[Event] = []
@@ -104,6 +97,11 @@ class FailoverController:
         """The uplink that carries traffic now (as far as the policy knows)."""
         return self.policy.active
 
+    def states(self) -> dict[str, str]:
+        """Policy state of every uplink (up, degraded, down, recovering, flapping)."""
+        with self._lock:
+            return {n: self.policy.state(n).value for n in self.names}
+
     def add_switch_hook(self, hook: SwitchHook) -> None:
         """Call ``hook(old, new, result)`` after every successful switch (e.g. MQTT reconnect)."""
         self._hooks.append(hook)
@@ -112,7 +110,7 @@ class FailoverController:
         """Set up the actuator, adopt the current route, and start the carrier watcher."""
         with self._lock:
             self.actuator.setup()
-            self.policy.set_active(self.actuator.current())
+            self.policy.resume(self.clock(), self.actuator.current())
             events = self._act(self.policy.tick(self.clock()))
         if watch_links and self._watcher is None:
             self._watcher = LinkWatcher(list(self.by_iface), self._carrier_cb)
@@ -134,6 +132,14 @@ class FailoverController:
         rounds = [to_round(r) for r in link_results]
         with self._lock:
             events = self._act(self.policy.observe(now, rounds))
+            want = self.policy.active
+            if want is not None and not any(e.kind == "failover_failed" for e in events) \
+                    and self.actuator.current() != want:  # someone removed or changed our route
+                res = self.actuator.apply(want)
+                events.append(self._event("route_restored" if res.ok else "failover_failed",
+                                          "warning" if res.ok else "critical",
+                                          f"default route via {want} re-applied: {res.detail}",
+                                          {"to": want, "applied": res.ok}))
             return self.drain() + events
 
     def on_carrier(self, iface: str, up: bool, now: float) -> list[Event]:
@@ -192,10 +198,15 @@ class FailoverController:
                 log.exception("switch hook %r failed", hook)
         return events
 
-    def start_probing(self, probes: Mapping[str, Callable[[], LinkRound]],
-                      interval_s: float | None = None) -> None:
-        """Run probe rounds in a thread (all uplinks in parallel) and feed ``on_round``."""
-        every = interval_s or min(u.probe_interval_s for u in self.cfg.uplinks)
+    def _due(self, name: str, now: float, last: dict[str, float]) -> bool:
+        up = self.uplinks[name]
+        slow = up.kind in METERED_KINDS and name != self.policy.active  # standby LTE costs money
+        every = up.standby_probe_interval_s if slow else up.probe_interval_s
+        return name not in last or now - last[name] >= every - 0.05
+
+    def start_probing(self, probes: Mapping[str, Callable[[], LinkRound]]) -> None:
+        """Run probe rounds in a thread (due uplinks in parallel, standby LTE slowly)."""
+        every = min(u.probe_interval_s for u in self.cfg.uplinks)
 
         def one(fn: Callable[[], LinkRound], out: list[LinkRound]) -> None:
             try:
@@ -204,11 +215,14 @@ class FailoverController:
                 log.exception("link probe failed")
 
         def loop() -> None:
-            nxt = self.clock()
+            last: dict[str, float] = {}
             while not self._stop.is_set():
+                t0 = self.clock()
+                due = [n for n in probes if self._due(n, t0, last)]
+                last.update(dict.fromkeys(due, t0))
                 out: list[LinkRound] = []
-                threads = [threading.Thread(target=one, args=(fn, out), daemon=True)
-                           for fn in probes.values()]
+                threads = [threading.Thread(target=one, args=(probes[n], out), daemon=True)
+                           for n in due]
                 for t in threads:
                     t.start()
                 for t in threads:
@@ -216,75 +230,7 @@ class FailoverController:
                 events = self.on_round(self.clock(), out)
                 with self._lock:
                     self._pending.extend(events)
-                nxt = max(nxt + every, self.clock())
-                self._stop.wait(max(0.0, nxt - self.clock()))
+                self._stop.wait(max(0.0, t0 + every - self.clock()))
 
         self._prober = threading.Thread(target=loop, name="failover-probe", daemon=True)
         self._prober.start()
-
-
-RTMGRP_LINK, RTM_NEWLINK, RTM_DELLINK = 0x1, 16, 17
-IFF_UP, IFF_LOWER_UP, IFLA_IFNAME = 0x1, 0x10000, 3
-
-
-class LinkWatcher:
-    """Thread on an rtnetlink link-group socket: calls ``cb(iface, carrier)`` on changes."""
-
-    def __init__(self, ifaces: list[str], cb: Callable[[str, bool], None]) -> None:
-        self.ifaces = set(ifaces)
-        self.cb = cb
-        self._last: dict[str, bool] = {}
-        self._stop = threading.Event()
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-        self._sock.bind((0, RTMGRP_LINK))
-        self._thread = threading.Thread(target=self._loop, name="linkwatch", daemon=True)
-
-    def start(self) -> None:
-        """Start watching."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread and close the socket."""
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._sock.close()
-
-    def parse(self, buf: bytes) -> list[tuple[str, bool]]:
-        """(ifname, carrier) of every link message in one netlink datagram."""
-        out, off = [], 0
-        while off + 32 <= len(buf):
-            mlen, mtype = struct.unpack_from("IH", buf, off)
-            if mlen < 16:
-                break
-            if mtype in (RTM_NEWLINK, RTM_DELLINK):
-                flags = struct.unpack_from("I", buf, off + 24)[0]
-                a = off + 32
-                while a + 4 <= off + mlen:
-                    alen, atype = struct.unpack_from("HH", buf, a)
-                    if alen < 4:
-                        break
-                    if atype & 0x3FFF == IFLA_IFNAME:
-                        name = buf[a + 4:a + alen].split(b"\0")[0].decode(errors="replace")
-                        up = mtype == RTM_NEWLINK and flags & (IFF_UP | IFF_LOWER_UP) == (
-                            IFF_UP | IFF_LOWER_UP)
-                        out.append((name, bool(up)))
-                        break
-                    a += (alen + 3) & ~3
-            off += (mlen + 3) & ~3
-        return out
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._sock], [], [], 0.2)
-                if not ready:
-                    continue
-                buf = self._sock.recv(65536)
-            except OSError as exc:  # ENOBUFS on overflow: keep going
-                log.warning("link watcher: %s", exc)
-                continue
-            for name, up in self.parse(buf):
-                if name in self.ifaces and self._last.get(name) != up:
-                    self._last[name] = up
-                    log.info("carrier %s %s", name, "up" if up else "down")
-                    self.cb(name, up)

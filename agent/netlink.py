@@ -21,7 +21,6 @@ NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_REQUEST_DUMP = 0x1 | 0x300
 NUD_NAMES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY",
              0x10: "PROBE", 0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
-COUNTERS = ("rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped")
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,6 @@ class LinkState:
     exists: bool
     admin_up: bool = False
     carrier: bool = False
-    operstate: str = "unknown"
     counters: tuple[tuple[str, int], ...] = ()
 
     def counter(self, key: str) -> int | None:
@@ -57,20 +55,32 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def link_state(ifname: str, root: Path = SYS_NET) -> LinkState:
-    """Carrier, admin state and counters of ``ifname`` from sysfs (exists=False if absent)."""
+def _proc_counters(ifname: str, proc_net_dev: Path) -> tuple[tuple[str, int], ...]:
+    """Byte, error and drop counters of one interface from a single /proc/net/dev read."""
+    try:
+        text = proc_net_dev.read_text()
+    except OSError:
+        return ()
+    for line in text.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        if name.strip() == ifname:
+            f = [int(x) for x in rest.split()]
+            if len(f) >= 12:  # rx: bytes packets errs drop ...; tx from field 8 on
+                return (("rx_bytes", f[0]), ("tx_bytes", f[8]), ("rx_errors", f[2]),
+                        ("tx_errors", f[10]), ("rx_dropped", f[3]), ("tx_dropped", f[11]))
+    return ()
+
+
+def link_state(ifname: str, root: Path = SYS_NET,
+               proc_net_dev: Path = Path("/proc/net/dev")) -> LinkState:
+    """Carrier, admin state and counters of ``ifname`` (exists=False if absent): three reads."""
     base = root / ifname
     flags = _read(base / "flags")
     if flags is None:
         return LinkState(ifname, exists=False)
-    counters = []
-    for key in COUNTERS:
-        val = _read(base / "statistics" / key)
-        if val is not None and val.isdigit():
-            counters.append((key, int(val)))
     return LinkState(ifname, True, admin_up=bool(int(flags, 16) & 0x1),
                      carrier=_read(base / "carrier") == "1",
-                     operstate=_read(base / "operstate") or "unknown", counters=tuple(counters))
+                     counters=_proc_counters(ifname, proc_net_dev))
 
 
 def ifindex(ifname: str) -> int | None:

@@ -83,12 +83,12 @@ class Agent:
             self._runner = ProbeRunner(self.probes, self.cfg.agent.probe_timeout_s,
                                        workers=max(1, min(4, len(self.probes))))
         self._stop.clear()
+        self.session.start()  # events queue up until the loop thread runs
+        if self.notifier:
+            self.notifier.ready(f"node {self.cfg.node.id} started")
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"agent-{self.cfg.node.id}")
         self._thread.start()
-        self.session.start()
-        if self.notifier:
-            self.notifier.ready(f"node {self.cfg.node.id} started")
 
     def stop(self) -> None:
         """Clean stop: final outbox flush, retained offline state, DISCONNECT; joins threads."""
@@ -108,8 +108,9 @@ class Agent:
             self._runner = None
 
     def run_forever(self) -> None:
-        """Start, block until SIGTERM/SIGINT, then stop cleanly."""
+        """Start, block until SIGTERM/SIGINT, then stop cleanly (RuntimeError if the loop died)."""
         done = threading.Event()
+        died = False
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             log.info("signal %d: stopping", signum)
@@ -121,11 +122,14 @@ class Agent:
             while not done.wait(1.0):
                 if self._thread is None or not self._thread.is_alive():
                     log.error("agent loop died; stopping")
+                    died = True
                     break
         finally:
             self.stop()
             for s, h in old.items():
                 signal.signal(s, h)
+        if died:
+            raise RuntimeError("agent loop died (see log)")
 
     @property
     def session_id(self) -> int:
@@ -145,34 +149,32 @@ class Agent:
         next_sample = self._clock()
         try:
             while not self._stop.is_set():
-                now = self._clock()
-                if now >= next_sample:
-                    self._sample_once()
-                    next_sample += interval
-                    if next_sample <= self._clock():
-                        next_sample = self._clock() + interval  # skip missed rounds
-                if self.outbox.flush_due():
-                    self.outbox.flush(wall_ms=self._wall_if_synced())
-                self.forwarder.pump(self._clock())
-                due = self.forwarder.next_due()
-                wake = min(next_sample, due if due is not None else next_sample)
-                timeout = min(1.0, max(0.0, wake - self._clock()))
+                calm_until = 0.0
                 try:
-                    item = self._queue.get(timeout=timeout)
-                except queue.Empty:
-                    continue
-                while item is not _STOP:
+                    if self._clock() >= next_sample:
+                        next_sample = max(next_sample + interval, self._clock())
+                        self._sample_once()
+                    if self.outbox.flush_due():
+                        self.outbox.flush(wall_ms=self._wall_if_synced())
+                    self.forwarder.pump(self._clock())
+                except Exception:  # disk full, poison record, ...: log, keep the node alive
+                    log.exception("agent loop error (continuing)")
+                    calm_until = self._clock() + 1.0
+                due = self.forwarder.next_due()
+                wake = max(min(next_sample, due if due is not None else next_sample), calm_until)
+                item = self._next_item(min(1.0, max(0.0, wake - self._clock())))
+                while item is not None and item is not _STOP:
                     self._handle(item)
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-        except Exception:
-            log.exception("agent loop crashed")
-            raise
+                    item = self._next_item(0.0)
         finally:
             self._drain_events()
             self.outbox.close()
+
+    def _next_item(self, timeout: float) -> object | None:
+        try:
+            return self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+        except queue.Empty:
+            return None
 
     def _drain_events(self) -> None:
         while True:
@@ -200,8 +202,9 @@ class Agent:
         for ev in events:
             self._store_event(ev)
         self.samples_stored += 1
-        if self.notifier:
-            self.notifier.watchdog()
+        recent = self.outbox.flush_after_s + self.cfg.agent.sample_interval_s
+        if self.notifier and self._clock() - self.outbox.last_commit <= recent:
+            self.notifier.watchdog()  # only while the disk really takes our writes
 
     def _store_event(self, ev: Event) -> None:
         assert self.outbox is not None

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import secrets
 from dataclasses import dataclass
 
 from central.storage import Storage
-
-log = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
 _RANK = {r: i for i, r in enumerate(ROLES)}
@@ -44,8 +41,6 @@ class TokenAuth:
     def __init__(self, storage: Storage, admin_token: str | None) -> None:
         self.storage = storage
         self._admin = admin_token.encode() if admin_token else None
-        if not admin_token:
-            log.warning("no admin token configured (KOTANET_ADMIN_TOKEN): only stored tokens work")
 
     def create(self, name: str, role: str) -> str:
         """Create and store a token with a role; returns the token (shown once)."""

@@ -102,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.add_token:
             print(TokenAuth(storage, None).create(args.add_token, args.role))
             return 0
+        if not cfg.http.admin_token:
+            log.warning("no admin token (KOTANET_ADMIN_TOKEN): only tokens from --add-token work")
         stats = Stats()
         app = make_app(cfg, storage, stats, Collector(cfg, storage, stats))
         host, port = cfg.http_hostport()
         asyncio.run(serve(app, host, port))
         return 0
-    except OSError as exc:
+    except (OSError, StorageError) as exc:
         print(f"kotanet-central: error: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -74,6 +74,7 @@ class Collector:
         qmax = max(cfg.mqtt.receive_max * 2, 100)
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=qmax)
         self.stats.queue_max = qmax
+        self.stats.depth_fn = self._queue.qsize
         self._writer = threading.Thread(target=self._run_writer, name="central-writer",
                                         daemon=True)
         self.client = self._make_client()
@@ -110,9 +111,7 @@ class Collector:
             log.error("broker %s:%d refused connection: %s", *self._addr, rc)
             return
         self._gen += 1
-        with self.stats._lock:
-            self.stats.connected = True
-            self.stats.connects += 1
+        self.stats.set_connected(True)
         log.info("connected to %s:%d as instance %s", *self._addr, self.instance)
         _, self._sub_mid = client.subscribe(self._filters())
 
@@ -137,8 +136,7 @@ class Collector:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.ready.clear()
-        with self.stats._lock:
-            self.stats.connected = False
+        self.stats.set_connected(False)
         if not self._stopping:
             log.warning("disconnected from broker: %s (reconnecting)", rc)
 
@@ -166,6 +164,7 @@ class Collector:
                 self._process(batch)
             except Exception:  # one bad batch must never stop the writer
                 log.exception("writer failed on a batch of %d messages", len(batch))
+                self._ack(batch)  # no receipt was sent: the agents re-send
 
     def _store(self, incoming: list[Incoming]) -> bool:
         for attempt in range(1, WRITE_RETRIES + 1):
@@ -180,7 +179,6 @@ class Collector:
         return False
 
     def _process(self, batch: list[_Item]) -> None:
-        self.stats.queue_depth = self._queue.qsize()
         incoming = [inc for it in batch
                     if (inc := self.ingest.accept(it.topic, it.payload, it.received_ms))]
         stored = self._store(incoming) if incoming else True
@@ -192,8 +190,12 @@ class Collector:
                     records += len(seqs)
                     receipts += self._receipt(inc, inc.msg, seqs)
             self.stats.batch(len(batch), records, receipts)
+        self._ack(batch)
+
+    def _ack(self, batch: list[_Item]) -> None:
+        """PUBACK in arrival order; messages of an earlier connection are not acked (stale mid)."""
         gen = self._gen
-        for it in batch:  # arrival order, after commit (or after giving up: no receipt)
+        for it in batch:
             if it.qos > 0 and it.gen == gen:
                 self.client.ack(it.mid, it.qos)
 

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ class Stats:
         self.batch_sum = 0
         self.batch_buckets: Counter[int] = Counter()
         self.write_errors = 0
-        self.queue_depth = 0
+        self.depth_fn: Callable[[], int] | None = None
         self.queue_max = 0
         self.connected = False
         self.connects = 0
@@ -53,6 +54,12 @@ class Stats:
             suppressed = self._suppressed.pop(key, 0)
         log.warning("rejected message from %s (%s): %s%s", node, reason, detail,
                     f" [{suppressed} similar suppressed]" if suppressed else "")
+
+    def set_connected(self, connected: bool) -> None:
+        """Record the broker connection state (and count connects)."""
+        with self._lock:
+            self.connected = connected
+            self.connects += int(connected)
 
     def batch(self, size: int, records: int, receipts: int) -> None:
         """Count one committed write batch."""
@@ -84,6 +91,6 @@ class Stats:
                 "write_batch_messages": self.batch_sum,
                 "write_batch_buckets": {str(k): self.batch_buckets[k] for k in BATCH_BUCKETS},
                 "write_errors": self.write_errors,
-                "queue_depth": self.queue_depth,
+                "queue_depth": self.depth_fn() if self.depth_fn else 0,
                 "queue_max": self.queue_max,
             }

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.config import AgentConfig, parse_config
+from provisioning.model import Node
 from provisioning.render import LAN_IFACE
-from provisioning.rules import Node
 
 ETC = "/etc/kotanet"
 

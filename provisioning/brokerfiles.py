@@ -22,6 +22,7 @@ from provisioning.mosquitto import (
     read_password_file,
     reader_acl,
 )
+from provisioning.pki import make_crl
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,12 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
         keep = old.get(user)
         hashes[user] = keep if keep and check_password(pw, keep) else password_hash(pw)
     _atomic_write(dep.broker_dir / "passwd", password_file(hashes), 0o600)
+    revoked = sorted(n for n, e in nodes.items() if e.get("revoked"))
     acl = (acl_file(s.topic_prefix, central_users=CENTRAL_USERS)
            + "\n# read-only users\n" + reader_acl(READER_USERS, s.topic_prefix)
-           + "# rotation aliases (username -> node)\n" + node_alias_acl(aliases, s.topic_prefix))
+           + "# rotation aliases (username -> node)\n" + node_alias_acl(aliases, s.topic_prefix)
+           + "# revoked nodes (certificates stay valid until the CRL is loaded)\n"
+           + "".join(f"user {n}\ntopic deny #\n\n" for n in revoked))
     _atomic_write(dep.broker_dir / "acl", acl, 0o600)
     etc = s.broker_etc.rstrip("/")
     tls: dict[str, str] = {"cafile": f"{etc}/ca.crt", "certfile": f"{etc}/server.crt",
@@ -90,6 +94,11 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
     conf = mosquitto_conf(port=s.broker_port, bind=s.broker_bind, password_file=f"{etc}/passwd",
                           acl_file=f"{etc}/acl", persistence_dir=s.broker_data,
                           log_file=s.broker_log, tls=tls, run_as=s.broker_run_as)
+    if s.auth == "cert":
+        serials = [int(nodes[n]["cert_serial"]) for n in revoked if nodes[n].get("cert_serial")]
+        crl = make_crl(dep.read("ca.key"), dep.read("ca.crt"), serials)
+        _atomic_write(dep.broker_dir / "crl.pem", crl.decode())
+        conf += f"crlfile {etc}/crl.pem\n"
     _atomic_write(dep.broker_dir / "mosquitto.conf", conf)
     log.info("broker files written: %d node user(s), %d alias(es)", len(hashes) - 2, len(aliases))
 

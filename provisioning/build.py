@@ -13,11 +13,11 @@ from typing import Any, TextIO
 from provisioning.agenttoml import render_agent_toml
 from provisioning.brokerfiles import load_manifest, save_manifest, write_broker_files
 from provisioning.deployment import Deployment
+from provisioning.model import Inventory, Node
 from provisioning.mosquitto import check_password, password_hash
-from provisioning.pki import issue_cert, write_secret
+from provisioning.pki import cert_serial, issue_cert, write_secret
 from provisioning.progress import Progress
 from provisioning.render import node_files
-from provisioning.rules import Inventory, Node
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,12 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
     files: dict[str, str | bytes] = {"etc/kotanet/agent.toml": text, **node_files(
         node, agent_bin=s.agent_bin), "etc/kotanet/ca.crt": dep.read("ca.crt")}
     hashes: dict[str, str] = dict((entry or {}).get("hashes", {}))
+    serial = (entry or {}).get("cert_serial")
     if s.auth == "cert":
         if not (bundle / "etc/kotanet/client.crt").is_file() or not entry:
             key, crt = issue_cert(dep.read("ca.key"), dep.read("ca.crt"), node.id, server=False)
             files["etc/kotanet/client.key"], files["etc/kotanet/client.crt"] = key, crt
+            serial = cert_serial(crt)
     else:
         pw, hashed = _password(bundle, entry, bundle_user)
         if entry and hashed != hashes.get(bundle_user):
@@ -71,7 +73,7 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
         _write(bundle / rel, content, secret=rel in SECRET_FILES)
     return {"site": node.site.id, "role": node.site.kind, "config_hash": cfg.config_hash(),
             "bundle": str(bundle), "auth": s.auth, "user": user,
-            "pending_user": pending, "hashes": hashes,
+            "pending_user": pending, "hashes": hashes, "cert_serial": serial,
             "generation": (entry or {}).get("generation", 0), "revoked": False,
             "uplinks": [u.name for u in node.uplinks], "ssid": node.ssid,
             "lan_ip": str(node.lan_subnet.network_address + 1),

@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="bundle directory (default: DEPLOYMENT/bundles)")
     s.add_argument("--readmit", action="append", default=[], metavar="NODE",
                    help="give a revoked node new credentials")
+    s.add_argument("--pid-file", help="mosquitto pid file to SIGHUP after writing broker files")
 
     s = add("sdcard", "write the first-boot seed (one-time enrolment token) to a boot partition",
             "kotanet-provision sdcard tks-01 --boot /media/teknisi/bootfs")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import credentials
-from provisioning.brokerfiles import load_manifest
+from provisioning.brokerfiles import load_manifest, reload_broker
 from provisioning.build import build_all
 from provisioning.deployment import Deployment, DeploymentError, Settings, init_deployment
 from provisioning.i18n import Messages
@@ -84,6 +84,8 @@ def cmd_build(m: Messages, a: argparse.Namespace) -> int:
         return 1
     out = a.out or dep.root / "bundles"
     build_all(dep, inv, out, tuple(a.readmit), label=m("building"))
+    if a.pid_file:
+        reload_broker(a.pid_file)
     print(m("build_done", nodes=len(inv.nodes), dir=out))
     return 0
 
@@ -123,11 +125,15 @@ def cmd_verify(m: Messages, a: argparse.Namespace) -> int:
     pw_file = a.password_file or dep.secrets / f"{a.user}.password"
     password = pw_file.read_text().strip() if pw_file.is_file() else None
     ca = str(a.ca or dep.pki / "ca.crt")
+    cert = key = None
+    if dep.settings.auth == "cert":
+        cert, key = str(dep.secrets / f"{a.user}.crt"), str(dep.secrets / f"{a.user}.key")
     exp = Expectation(a.node, entry["site"], entry["config_hash"], list(entry["uplinks"]))
     print(m("verify_title", node=a.node, url=a.mqtt_url))
     try:
         checks = run_verify(exp, a.mqtt_url, dep.settings.topic_prefix, a.timeout,
-                            username=a.user, password=password, ca_file=ca)
+                            username=a.user, password=password, ca_file=ca,
+                            cert_file=cert, key_file=key)
     except VerifyError as exc:
         print(m("mqtt_failed", url=a.mqtt_url, reason=exc))
         return 2

@@ -102,3 +102,23 @@ def cert_cn(cert_pem: bytes) -> str:
     """The common name of a PEM certificate."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     return str(cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value)
+
+
+def make_crl(ca_key_pem: bytes, ca_cert_pem: bytes, serials: list[int]) -> bytes:
+    """A CRL (PEM) revoking the given certificate serial numbers; valid for a year."""
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the CA key is not an EC key")
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca_cert.subject)
+               .last_update(now - dt.timedelta(minutes=5)).next_update(now + dt.timedelta(days=365)))
+    for serial in sorted(set(serials)):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def cert_serial(cert_pem: bytes) -> int:
+    """The serial number of a PEM certificate."""
+    return int(x509.load_pem_x509_certificate(cert_pem).serial_number)

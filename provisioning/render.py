@@ -7,8 +7,8 @@ import os
 import re
 from pathlib import Path
 
+from provisioning.model import Node
 from provisioning.radio import hw_mode
-from provisioning.rules import Node
 
 TEMPLATE_DIR = Path(os.environ.get("KOTANET_TEMPLATES",
                                    Path(__file__).resolve().parent.parent / "firmware_configs"))
@@ -35,14 +35,12 @@ def render(name: str, values: dict[str, object]) -> str:
 
 
 def lan_plan(net: ipaddress.IPv4Network) -> dict[str, str]:
-    """Gateway address and DHCP range of a LAN: first host is the node, the rest are leased."""
-    hosts = list(net.hosts()) if net.num_addresses <= 4096 else None
-    first = net.network_address + 1
-    last = net.broadcast_address - 1
-    if hosts is not None:
-        first, last = hosts[0], hosts[-1]
-    return {"lan_ip": str(first), "dhcp_start": str(first + 9 if net.prefixlen <= 27 else first + 1),
-            "dhcp_end": str(last), "netmask": str(net.netmask), "prefixlen": str(net.prefixlen)}
+    """The node takes the first host address; DHCP leases from .10 (or the next address on
+    tiny networks) to the last host."""
+    first, last = net.network_address + 1, net.broadcast_address - 1
+    start = first + 9 if net.prefixlen <= 27 else first + 1
+    return {"lan_ip": str(first), "dhcp_start": str(start), "dhcp_end": str(last),
+            "netmask": str(net.netmask), "prefixlen": str(net.prefixlen)}
 
 
 def node_files(node: Node, *, agent_bin: str = "/usr/bin/kotanet-agent") -> dict[str, str]:

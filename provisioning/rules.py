@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.topics import is_valid_id
 from provisioning.inventory import GPIO_FIELDS, Issue, RawInventory, Record
+from provisioning.model import Inventory, Node, Site, Uplink
 from provisioning.radio import BOARDS, GPIO_RANGE, channel_problem
 
 SITE_FIELDS = {"id", "name", "kind", "lat", "lon", "capacity_down_kbps", "capacity_up_kbps",
@@ -20,54 +20,6 @@ RESERVED_USERS = frozenset({"central", "verifier", "kt-test"})
 _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,14}$")
 #: Indonesia's bounding box; a point outside is a typo or swapped lat/lon.
 LAT_RANGE, LON_RANGE = (-11.5, 6.5), (94.5, 141.5)
-
-
-@dataclass(frozen=True)
-class Site:
-    """A park or office."""
-
-    id: str
-    name: str
-    kind: str
-    lat: float
-    lon: float
-    capacity_down_kbps: int
-    capacity_up_kbps: int
-    upstream: str
-
-
-@dataclass(frozen=True)
-class Uplink:
-    """One uplink of a node."""
-
-    name: str
-    iface: str
-    kind: str
-    priority: int
-    gateway: str | None
-
-
-@dataclass
-class Node:
-    """One hotspot node, validated."""
-
-    id: str
-    site: Site
-    board: str
-    uplinks: list[Uplink]
-    ssid: str
-    passphrase: str | None
-    channel: int
-    lan_subnet: ipaddress.IPv4Network
-    gpio: dict[str, int | None] = field(default_factory=dict)
-
-
-@dataclass
-class Inventory:
-    """A fully valid inventory."""
-
-    sites: dict[str, Site]
-    nodes: dict[str, Node]
 
 
 class _Checker:

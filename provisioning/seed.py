@@ -68,6 +68,22 @@ def _locked_password_hash() -> str:
     return proc.stdout.strip()
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks (readable certificates and units)."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -90,10 +106,12 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os
     if kind == CLOUD_INIT:
         user_data: dict[str, Any] = yaml.safe_load((TEMPLATE_DIR / "cloud-init-user-data.yaml")
                                                    .read_text())
-        user_data.update(hostname=node, preserve_hostname=False, users=[{
-            "name": TECH_USER, "groups": ["sudo", "netdev"], "shell": "/bin/bash",
-            "lock_passwd": True, "sudo": "ALL=(ALL) NOPASSWD:ALL",
-            "ssh_authorized_keys": ssh_keys}])
+        tech: dict[str, Any] = {"name": TECH_USER, "groups": ["sudo", "netdev"],
+                                "shell": "/bin/bash", "lock_passwd": True,
+                                "sudo": "ALL=(ALL) NOPASSWD:ALL"}
+        if ssh_keys:
+            tech["ssh_authorized_keys"] = ssh_keys
+        user_data.update(hostname=node, preserve_hostname=False, users=[tech])
         user_data["write_files"] = [
             {"path": "/etc/kotanet/enroll.token", "permissions": "0600", "content": token + "\n"},
             {"path": "/etc/kotanet/enroll.json", "permissions": "0644", "content": enroll},
@@ -102,11 +120,10 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os
              "content": enroll_unit}]
         user_data["runcmd"] = [["systemctl", "daemon-reload"],
                                ["systemctl", "enable", "--now", "kotanet-enroll.service"]]
-        _write(boot / "user-data", "#cloud-config\n" + yaml.safe_dump(user_data, sort_keys=False))
+        _write(boot / "user-data", "#cloud-config\n" + _yaml(user_data))
         lan = f"{entry['lan_ip']}/{entry['lan_prefixlen']}"
-        _write(boot / "network-config", yaml.safe_dump(network_config(agent, lan)["network"],
-                                                       sort_keys=False))
-        _write(boot / "meta-data", yaml.safe_dump(
+        _write(boot / "network-config", _yaml(network_config(agent, lan)["network"]))
+        _write(boot / "meta-data", _yaml(
             {"instance-id": f"kotanet-{node}-{secrets.token_hex(6)}", "local-hostname": node}))
     else:
         custom = {"config_version": 1, "system": {"hostname": node},

@@ -96,7 +96,7 @@ class Watcher:
                 probed |= {u.name for u in s.uplinks if u.up is not None}
                 users_found = users_found or any(
                     v is not None for v in (s.users.associated, s.users.authenticated,
-                                            s.users.leases))
+                                            s.users.leases, s.users.total))
                 shaping = s.shaping or shaping
             missing = [u for u in self.exp.uplinks if u not in probed]
             throttle = (f"v{shaping.version} {shaping.down_kbps}/{shaping.up_kbps} kbps"
@@ -115,7 +115,8 @@ class Watcher:
 
 def run_verify(exp: Expectation, url: str, prefix: str, timeout_s: float, *,
                username: str | None = None, password: str | None = None,
-               ca_file: str | None = None) -> list[Check]:
+               ca_file: str | None = None, cert_file: str | None = None,
+               key_file: str | None = None) -> list[Check]:
     """Connect, subscribe, wait up to timeout_s, and return the checklist."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -127,7 +128,8 @@ def run_verify(exp: Expectation, url: str, prefix: str, timeout_s: float, *,
                          client_id=f"kotanet-verify-{exp.node}-{int(time.time())}")
     client.username_pw_set(user, pw)
     if parts.scheme == "mqtts":
-        client.tls_set(ca_certs=ca_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.tls_set(ca_certs=ca_file, certfile=cert_file, keyfile=key_file,
+                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
     connected = threading.Event()
     refused: list[str] = []
 

@@ -1,23 +1,23 @@
 """Route actuator: the agent's own table, one atomic default-route replace, verify, roll back.
 
-Layout (works beside NetworkManager/dhcpcd, which own table ``main``; we never touch main):
-
-    <prio>    from all lookup main suppress_prefixlength 0   (LAN/connected routes win,
-                                                             main's default routes do not)
+Beside NetworkManager/dhcpcd (they own table ``main``; we never touch it):
+    <prio>    from all lookup main suppress_prefixlength 0   (LAN routes yes, main's defaults no)
     <prio+1>  from all lookup <table>                        (our single default route)
-    32766     from all lookup main                           (main's defaults: fallback if
-                                                             the agent is stopped)
+    32766     from all lookup main                           (fallback if the agent stops)
 
-NAT follows the active uplink by itself: the nftables rule is ``oifname { uplinks }
-masquerade``, evaluated for the first packet of each connection after routing, so new
-connections take the address of whichever uplink the route now points at. Existing connections
-keep their old mapping in conntrack, which is why the old uplink's entries are deleted.
+NAT follows the active uplink by itself: nftables ``oifname { uplinks } masquerade`` runs for
+the first packet of each connection after routing, so new connections take the address of the
+uplink the route now points at. Existing connections keep their mapping in conntrack, which
+is why the old uplink's entries are deleted. Also here: the netlink carrier watcher.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
+import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,10 +93,15 @@ class RouteActuator:
             self.ipr.rule("add", priority=self.prio + 1, table=self.table)
         self._write_sysctl("net/ipv4/conf/all/ignore_routes_with_linkdown", "1")
         for up in self.uplinks.values():
-            self._write_sysctl(f"net/ipv4/conf/{up.iface}/ignore_routes_with_linkdown", "1")
-            self._write_sysctl(f"net/ipv4/conf/{up.iface}/rp_filter", "2")
+            self._prepare(up)
             self._addresses(up)
             self.gateway(up)
+
+    def _prepare(self, up: UplinkSection) -> None:
+        """Per-uplink sysctls (again at each switch: an LTE modem may appear after start)."""
+        if (self._sysctl / f"net/ipv4/conf/{up.iface}").exists():
+            self._write_sysctl(f"net/ipv4/conf/{up.iface}/ignore_routes_with_linkdown", "1")
+            self._write_sysctl(f"net/ipv4/conf/{up.iface}/rp_filter", "2")
 
     def teardown(self) -> None:
         """Remove our rules and our table's default route (main is never touched)."""
@@ -188,6 +193,7 @@ class RouteActuator:
         before = self.read_default()
         try:
             oif = self._ifindex(up.iface)
+            self._prepare(up)
             gw = self.gateway(up)
             self._replace(oif, gw)
             problem = self._verify(oif, gw)
@@ -227,3 +233,70 @@ class RouteActuator:
                 return 0
             total += _count_deleted(res.stderr)
         return total
+
+
+RTMGRP_LINK, RTM_NEWLINK, RTM_DELLINK = 0x1, 16, 17
+IFF_UP, IFF_LOWER_UP, IFLA_IFNAME = 0x1, 0x10000, 3
+
+
+class LinkWatcher:
+    """Thread on an rtnetlink link-group socket: calls ``cb(iface, carrier)`` on changes."""
+
+    def __init__(self, ifaces: list[str], cb: Callable[[str, bool], None]) -> None:
+        self.ifaces = set(ifaces)
+        self.cb = cb
+        self._last: dict[str, bool] = {}
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self._sock.bind((0, RTMGRP_LINK))
+        self._thread = threading.Thread(target=self._loop, name="linkwatch", daemon=True)
+
+    def start(self) -> None:
+        """Start watching."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close the socket."""
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._sock.close()
+
+    def parse(self, buf: bytes) -> list[tuple[str, bool]]:
+        """(ifname, carrier) of every link message in one netlink datagram."""
+        out, off = [], 0
+        while off + 32 <= len(buf):
+            mlen, mtype = struct.unpack_from("IH", buf, off)
+            if mlen < 16:
+                break
+            if mtype in (RTM_NEWLINK, RTM_DELLINK):
+                flags = struct.unpack_from("I", buf, off + 24)[0]
+                a = off + 32
+                while a + 4 <= off + mlen:
+                    alen, atype = struct.unpack_from("HH", buf, a)
+                    if alen < 4:
+                        break
+                    if atype & 0x3FFF == IFLA_IFNAME:
+                        name = buf[a + 4:a + alen].split(b"\0")[0].decode(errors="replace")
+                        up = mtype == RTM_NEWLINK and flags & (IFF_UP | IFF_LOWER_UP) == (
+                            IFF_UP | IFF_LOWER_UP)
+                        out.append((name, bool(up)))
+                        break
+                    a += (alen + 3) & ~3
+            off += (mlen + 3) & ~3
+        return out
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._sock], [], [], 0.2)
+                if not ready:
+                    continue
+                buf = self._sock.recv(65536)
+            except OSError as exc:  # ENOBUFS on overflow: keep going
+                log.warning("link watcher: %s", exc)
+                continue
+            for name, up in self.parse(buf):
+                if name in self.ifaces and self._last.get(name) != up:
+                    self._last[name] = up
+                    log.info("carrier %s %s", name, "up" if up else "down")
+                    self.cb(name, up)

@@ -85,7 +85,8 @@ def parse_state(qdiscs: list[dict[str, Any]], classes: str, filters: list[dict[s
         elif kind == "ingress":
             st.ingress = True
         elif (minor := _minor(parent)) is not None:
-            st.leaves[minor] = kind
+            limit = (q.get("options") or {}).get("limit")
+            st.leaves[minor] = f"pfifo:{limit}" if kind == "pfifo" else kind
     if not st.root_ours:
         st.classes, st.leaves = {}, {}
     for f in filters:
@@ -107,8 +108,9 @@ def parse_state(qdiscs: list[dict[str, Any]], classes: str, filters: list[dict[s
     return st
 
 
-def _leaf_args(kind: str) -> list[str]:
-    return ["pfifo", "limit", "100"] if kind == "pfifo" else [kind]
+def _leaf_args(spec: str) -> list[str]:
+    kind, _, limit = spec.partition(":")
+    return [kind, "limit", limit] if limit else [kind]
 
 
 def render(dev: str, ops: Sequence[sp.Op], direction: str, ifb: str) -> list[list[str]]:

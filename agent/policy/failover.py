@@ -130,7 +130,7 @@ class FailoverPolicy:
         self.override: tuple[str, float, str] | None = None  # target, until, kind
 
     def state(self, name: str) -> State:
-        """The current state of one uplink."""
+        """The current state of one uplink (DEGRADED is a state only: no event, too chatty)."""
         return self.links[name].state
 
     def observe(self, now: float, rounds: list[LinkRound]) -> Decision:
@@ -149,6 +149,14 @@ class FailoverPolicy:
         if link is not None and not up:
             self._feed(now, link, LinkRound(name, carrier=False), events)
         return self._decide(now, events)
+
+    def resume(self, now: float, active: str | None) -> None:
+        """Adopt the uplink found active at start; better ones must first pass a stable window."""
+        self.active = active
+        top = self.links.get(active) if active else None
+        for link in self.links.values():
+            if top is not None and link.rank < top.rank:
+                link.health, link.good_since = State.RECOVERING, now
 
     def set_active(self, name: str | None) -> None:
         """Record what actually carries traffic (e.g. after the actuator failed to switch)."""
@@ -200,9 +208,6 @@ class FailoverPolicy:
         elif health == State.UP and old == State.RECOVERING:
             events.append(PolicyEvent("uplink_up", "info", f"uplink {link.name} up again",
                                       {"uplink": link.name, "stable_s": self.p.stable_window_s}))
-        elif health == State.DEGRADED:
-            events.append(PolicyEvent("uplink_degraded", "info", f"uplink {link.name} degraded",
-                                      link.evidence()))
 
     def _feed(self, now: float, link: _Link, r: LinkRound, events: list[PolicyEvent]) -> None:
         link.window.append(r)

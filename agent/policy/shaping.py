@@ -156,7 +156,7 @@ class DevState:
     root_kind: str | None = None  # kind of the root qdisc, None = kernel default
     root_ours: bool = False  # htb 1: default 2
     classes: dict[int, tuple[int, HtbClass]] = field(default_factory=dict)
-    leaves: dict[int, str] = field(default_factory=dict)  # class minor -> leaf qdisc kind
+    leaves: dict[int, str] = field(default_factory=dict)  # class minor -> leaf spec (leaf_spec)
     filters: dict[str, tuple[int, int]] = field(default_factory=dict)  # ip -> (node id, flow minor)
     stray_filters: list[int] = field(default_factory=list)  # our-prio node ids we don't understand
     redirect: bool = False  # ingress -> mirred -> IFB present (LAN device only)
@@ -177,6 +177,13 @@ def same_class(a: HtbClass, b: HtbClass) -> bool:
 
 
 Op = tuple[str, ...]  # abstract operation, rendered to tc syntax by the actuator
+
+
+def leaf_spec(kind: str, ceil_kbit: int) -> str:
+    """Leaf qdisc of a class; a pfifo holds ~300 ms at the class ceiling (32-1000 packets)."""
+    if kind != "pfifo":
+        return kind
+    return f"pfifo:{min(1000, max(32, ceil_kbit // 40))}"
 
 
 def diff(state: DevState, plan: DirPlan | None, leaf: str) -> list[Op]:
@@ -206,10 +213,11 @@ def diff(state: DevState, plan: DirPlan | None, leaf: str) -> list[Op]:
             ops.append(("add_class", str(minor), str(parent), str(cls.rate), str(cls.ceil)))
         elif not same_class(have[1], cls):
             ops.append(("change_class", str(minor), str(parent), str(cls.rate), str(cls.ceil)))
-    for minor in sorted(want):
-        if minor != TOTAL and (state.leaves.get(minor) != leaf or
-                               any(o[0] == "del_class" and o[1] == str(minor) for o in ops)):
-            ops.append(("leaf", str(minor), leaf))
+    deleted = {o[1] for o in ops if o[0] == "del_class"}
+    for minor, (_, cls) in sorted(want.items()):
+        spec = leaf_spec(leaf, cls.ceil)
+        if minor != TOTAL and (state.leaves.get(minor) != spec or str(minor) in deleted):
+            ops.append(("leaf", str(minor), spec))
     for ip, minor in sorted(want_filters.items(), key=lambda kv: kv[1]):
         if state.filters.get(ip) != (minor, minor):
             ops.append(("add_filter", str(minor), ip))

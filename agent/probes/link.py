@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 METERED_KINDS = ("lte",)  # a standby uplink of these kinds is probed slowly (data costs money)
 RATE_COUNTERS = ("rx_errors", "tx_errors", "rx_dropped", "tx_dropped")
+BINDING_TTL_S = 30.0  # re-read the uplink's source address this often (DHCP may change it)
 
 
 def summarise(rnd: RoundResult) -> dict[str, float | None]:
@@ -56,6 +57,7 @@ class LinkProbe:
         self._last_detail = ""
         self._prev_counters: tuple[float, dict[str, int]] | None = None
         self._prev_up: bool | None = None
+        self._binding: tuple[float, Binding] | None = None
 
     def set_active(self, active: bool) -> None:
         """Tell the probe whether its uplink carries the default route (failover calls this)."""
@@ -71,12 +73,15 @@ class LinkProbe:
         return self.cfg.standby_probe_interval_s if self.standby else self.cfg.probe_interval_s
 
     def binding(self) -> Binding:
-        """Device, source address and mark that keep probes on this uplink."""
-        source = self.cfg.source
-        if source is None:
-            addrs = netlink.addresses(self.cfg.iface)
-            source = addrs[0] if addrs else None
-        return Binding(self.cfg.iface, source, self.cfg.fwmark)
+        """Device, source address and mark that keep probes on this uplink (cached a while)."""
+        now = self.clock()
+        if self._binding is None or now - self._binding[0] >= BINDING_TTL_S:
+            source = self.cfg.source
+            if source is None:
+                addrs = netlink.addresses(self.cfg.iface)
+                source = addrs[0] if addrs else None
+            self._binding = (now, Binding(self.cfg.iface, source, self.cfg.fwmark))
+        return self._binding[1]
 
     def run_round(self) -> RoundResult:
         """One reachability round with the configured method, bounded by probe_timeout_s."""
@@ -110,10 +115,13 @@ class LinkProbe:
         sample.update(self._rates(state, now) if state.exists else {})
         if not up:
             self._last_round_at = None  # probe again as soon as the carrier returns
+            self._binding = None  # and re-learn the address then
             self._last_stats = {"rtt_ms": None, "loss_pct": 100.0, "jitter_ms": None}
             self._last_detail = "interface absent" if not state.exists else "no carrier"
         elif self._last_round_at is None or now - self._last_round_at >= self.interval_s():
             rnd = self.run_round()
+            if any(k.startswith("send:") for k in rnd.errors):
+                self._binding = None  # e.g. the address went away: re-learn next round
             self._last_round_at = now
             self._last_stats = summarise(rnd)
             self._last_detail = round_detail(rnd)

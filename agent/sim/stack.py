@@ -92,7 +92,8 @@ class Proc:
             return ""
 
 
-def wait_until(pred: Callable[[], T], timeout_s: float, what: str, step_s: float = 0.1) -> T:
+def wait_until(pred: Callable[[], T | None], timeout_s: float, what: str,
+               step_s: float = 0.1) -> T:
     """Poll pred until it returns something truthy; TimeoutError naming ``what`` otherwise."""
     deadline = time.monotonic() + timeout_s
     last: T | None = None
@@ -142,13 +143,16 @@ class Stack:
                 "KOTANET_ADMIN_TOKEN": self.admin_token}
 
     def start_central(self, instance: str = "central-1", http: str | None = None,
-                      extra_toml: str = "") -> Proc:
-        """Start (or restart) one kotanet-central instance; waits until /healthz answers."""
+                      extra_toml: str = "", top_toml: str = "") -> Proc:
+        """Start (or restart) one kotanet-central instance; waits until /healthz answers.
+
+        ``top_toml`` goes at the top level of its config file, ``extra_toml`` into [mqtt].
+        """
         http = http or self.http.get(instance) or f"127.0.0.1:{free_port()}"
         self.http[instance] = http
         conf = self.dir / f"{instance}.toml"
         conf.write_text(f'instance = "{instance}"\nregistry_file = "{self.registry_path}"\n'
-                        f"[mqtt]\nkeepalive_s = 5\n{extra_toml}")
+                        f"{top_toml}\n[mqtt]\nkeepalive_s = 5\n{extra_toml}")
         proc = Proc(instance, [str(BIN / "kotanet-central"), "--config", str(conf)],
                     self.dir / "logs" / f"{instance}.log", self.central_env(http)).start()
         self.procs.append(proc)

@@ -13,8 +13,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from agent.config import AgentConfig
 from agent.transport.outbox import Outbox, Record
+from agent.transport.presence import wall_ms
 from protocol.codec import PayloadTooLarge, encode
 from protocol.messages import DeliveryReceipt, Tele
 
@@ -184,26 +187,42 @@ class Forwarder:
         drops = [(d.lo, d.hi, d.reason) for d in self.outbox.drops(MAX_DROPS_PER_BATCH)
                  if d.id in drop_ids]
         return Tele.model_validate({
-            "site": self.cfg.node.site, "node": self.cfg.node.id, "ts_ms": recs[-1].ts_ms,
+            "site": self.cfg.node.site, "node": self.cfg.node.id, "ts_ms": wall_ms(),
             "session": self.session, "seq": recs[0].seq, "historical": historical,
             "samples": [{**r.body, "seq": r.seq} for r in recs if r.kind == "sample"],
             "events": [{**r.body, "seq": r.seq} for r in recs if r.kind == "event"],
             "dropped": drops,
         })
 
+    def _valid(self, rec: Record) -> bool:
+        try:
+            encode(self._tele([rec], [], False))
+        except (ValidationError, PayloadTooLarge):
+            return False
+        return True
+
     def _send(self, b: Batch, recs: list[Record], now: float, *, historical: bool) -> None:
-        while True:
+        for _ in range(len(recs) + 1):  # each round shrinks recs or discards a bad record
             try:
                 tele = self._tele(recs, b.drop_ids, historical)
                 encode(tele)
                 break
             except PayloadTooLarge:
-                if len(recs) == 1:
-                    raise
-                recs = recs[: len(recs) // 2]
-                b.seqs = {r.seq for r in recs}
-                b.hi = recs[-1].seq
-                self.cursor = min(self.cursor, b.hi) if b.tries == 0 else self.cursor
+                if len(recs) > 1:
+                    recs = recs[: len(recs) // 2]
+                    b.seqs, b.hi = {r.seq for r in recs}, recs[-1].seq
+                    self.cursor = b.hi if b.tries == 0 else self.cursor
+                    continue
+                self._discard(b, recs)
+                recs = []
+            except ValidationError:
+                self._discard(b, [r for r in recs if not self._valid(r)])
+                recs = [r for r in recs if r.seq in b.seqs]
+            if not recs:
+                self._forget(b.lo)
+                return
+        else:
+            raise RuntimeError(f"cannot build a tele for seqs {b.lo}-{b.hi}")
         self._by_mid.pop(b.mid, None)
         b.mid = self._publish(tele)
         self._by_mid[b.mid] = b.lo
@@ -211,3 +230,10 @@ class Forwarder:
         self.sent_batches += 1
         log.debug("sent tele seqs %d-%d (%d records, try %d, historical=%s)",
                   b.lo, b.hi, len(recs), b.tries, historical)
+
+    def _discard(self, b: Batch, bad: list[Record]) -> None:
+        """Unsendable records (corrupt or too large) are dropped and reported, never retried."""
+        for rec in bad:
+            log.error("outbox record %d cannot be sent; dropping it as corrupt", rec.seq)
+            self.outbox.discard(rec.seq, "corrupt")
+            b.seqs.discard(rec.seq)

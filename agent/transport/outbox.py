@@ -30,8 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import OutboxSection
+from agent.transport.statefile import SeqFloor
 
 log = logging.getLogger(__name__)
+
+MAX_BUFFER = 10_000  # records kept in RAM while the disk refuses writes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rec (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
@@ -72,11 +75,17 @@ class Outbox:
         self._clock = clock
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA cache_size=-1024")
-        self._db.executescript(SCHEMA)
+        self.floor = SeqFloor(self.path.with_name(self.path.name + ".seqfloor"))
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as exc:  # SD-card corruption must not stop the node
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.error("outbox %s is unreadable (%s): moved to %s, starting empty",
+                      self.path, exc, aside)
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self._db = self._open()
         self._buffer: list[tuple[int, str, int, str]] = []
         self._buffered_at = 0.0
         self._acked: list[tuple[int, int]] = []
@@ -88,10 +97,25 @@ class Outbox:
         top = self._db.execute("SELECT MAX(seq) FROM rec").fetchone()[0]
         dtop = self._db.execute("SELECT MAX(hi) FROM drops").fetchone()[0]
         self.next_seq = max(hwm, -1 if top is None else top + 1, -1 if dtop is None else dtop + 1)
+        if hwm == 0:  # new or replaced database: continue above every seq ever reserved
+            self.next_seq = max(self.next_seq, self.floor.value)
         self.count = int(self._db.execute("SELECT COUNT(*) FROM rec").fetchone()[0])
         self.flushed_upto = -1 if top is None else int(top)  # highest seq written to disk
         self._commit(self.next_seq + cfg.flush_every)
         log.info("outbox %s: %d records, next seq %d", self.path, self.count, self.next_seq)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA cache_size=-1024")
+            db.executescript(SCHEMA)
+            db.execute("SELECT MAX(seq), COUNT(*) FROM rec").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def _meta(self, key: str) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -111,6 +135,12 @@ class Outbox:
         self._hwm = hwm
         self.commits += 1
         self._last_flush = self._clock()
+        self.floor.cover(hwm)
+
+    @property
+    def last_commit(self) -> float:
+        """Clock time of the last successful write to disk."""
+        return self._last_flush
 
     # ------------------------------------------------------------ writing
     def add(self, kind: str, ts_ms: int, body: dict[str, Any], *, urgent: bool = False) -> int:
@@ -149,13 +179,20 @@ class Outbox:
                 self._drop_aged(wall_ms)
 
         hwm = self.next_seq if final else self.next_seq + self.cfg.flush_every
-        self._commit(hwm, body)
+        try:
+            self._commit(hwm, body)
+        except sqlite3.Error:
+            self._buffer = (rows + self._buffer)[-MAX_BUFFER:]  # keep them for the next try
+            self._acked = acked + self._acked
+            self.count = int(self._db.execute("SELECT COUNT(*) FROM rec").fetchone()[0])
+            raise
         if rows:
             self.flushed_upto = rows[-1][0]
 
     def _add_drop(self, lo: int, hi: int, reason: str) -> None:
         last = self._db.execute("SELECT id, lo, reason FROM drops ORDER BY id DESC LIMIT 1").fetchone()
-        if last and last[2] == reason and last[0] not in self.busy_drops:
+        mergeable = reason in ("overflow", "age")  # these always cut everything below hi
+        if mergeable and last and last[2] == reason and last[0] not in self.busy_drops:
             self._db.execute("UPDATE drops SET lo=MIN(lo, ?), hi=MAX(hi, ?) WHERE id=?",
                              (lo, hi, last[0]))
         else:
@@ -186,6 +223,14 @@ class Outbox:
         if last_old is not None:
             self._drop_upto(last_old, "age")
 
+    def discard(self, seq: int, reason: str) -> None:
+        """Delete one unsendable record now and report it as dropped."""
+        def body() -> None:
+            self.count -= self._db.execute("DELETE FROM rec WHERE seq=?", (seq,)).rowcount
+            self._add_drop(seq, seq, reason)
+
+        self._commit(self._hwm, body)
+
     def ack(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Central committed these seq ranges: delete them at the next flush, never send again."""
         self._acked.extend((int(lo), int(hi)) for lo, hi in ranges)
@@ -200,10 +245,14 @@ class Outbox:
                 if not self.is_acked(seq)]
 
     def read_after(self, seq: int, limit: int) -> list[Record]:
-        """Up to ``limit`` stored records with seq > ``seq``, oldest first."""
-        cur = self._db.execute("SELECT seq, kind, ts_ms, body FROM rec WHERE seq > ? "
-                               "ORDER BY seq LIMIT ?", (seq, limit))
-        return self._records(cur.fetchall())
+        """Up to ``limit`` unreceipted records with seq > ``seq``, oldest first (paged)."""
+        while True:
+            rows = self._db.execute("SELECT seq, kind, ts_ms, body FROM rec WHERE seq > ? "
+                                    "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+            recs = self._records(rows)
+            if recs or len(rows) < limit:
+                return recs
+            seq = rows[-1][0]  # a whole page already receipted: look further
 
     def read_range(self, lo: int, hi: int) -> list[Record]:
         """Stored records with lo <= seq <= hi (those not yet receipted)."""

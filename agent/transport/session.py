@@ -106,6 +106,7 @@ class Session:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
         return c
 
     def start(self) -> None:
@@ -134,6 +135,13 @@ class Session:
                           (self.topics.all_central_states(), 1)])
         self.connected.set()
         self._sink(Connected(self.session))
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
+                      reasons: list[ReasonCode], props: Properties | None) -> None:
+        bad = [str(r) for r in reasons if r.is_failure]
+        if bad:
+            log.error("broker refused subscriptions (check the ACL for %s): %s",
+                      self.target.username, ", ".join(bad))
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         log.warning("cannot reach broker %s (session %d)", self.target, self.session)

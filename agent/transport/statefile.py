@@ -74,3 +74,25 @@ class DurableCounter:
         atomic_write(self.path, f"{value}\n".encode())
         self.value = value
         return value
+
+
+class SeqFloor:
+    """A rarely written lower bound for new seqs, kept outside the outbox database.
+
+    If the database is lost or corrupt, seqs restart at this floor, so none is ever reused.
+    It is rewritten (one small fsync'd file) only every ``step`` seqs.
+    """
+
+    def __init__(self, path: str | Path, step: int = 10_000) -> None:
+        self.path = Path(path)
+        self.step = step
+        data = read_json(self.path) or {}
+        value = data.get("seq_floor", 0)
+        self.value = value if isinstance(value, int) and value >= 0 else 0
+
+    def cover(self, hwm: int) -> None:
+        """Make sure the floor is above every seq below hwm."""
+        if hwm > self.value:
+            value = hwm + self.step
+            write_json(self.path, {"seq_floor": value})
+            self.value = value

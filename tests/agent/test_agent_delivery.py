@@ -58,6 +58,8 @@ def test_no_central_online_pauses_delivery_but_sampling_goes_on(
     agent.start()
     wait_for(lambda: central.of("birth", node_id), what="birth")
     wait_for(lambda: agent.samples_stored >= 20, what="20 samples stored")
+    assert agent.forwarder is not None
+    assert agent.forwarder.centrals == set(), "another test left a central online (retained)"
     assert central.of("tele", node_id) == []  # nobody announced: nothing sent
     central.auto_receipt = True
     central.announce()

@@ -101,3 +101,17 @@ def test_backlog_is_read_in_pages(tmp_path: Path) -> None:
     assert [r.seq for r in page] == list(range(4001, 4201))
     assert ob.bounds() == (0, 8999)
     ob.close()
+
+
+def test_corrupt_database_is_moved_aside_and_seqs_still_never_reused(tmp_path: Path) -> None:
+    ob = _ob(tmp_path, flush_every=2)
+    issued = [ob.add("sample", i, {"ts_ms": i}) for i in range(5)]
+    ob.close()
+    for f in tmp_path.glob("outbox.sqlite*"):
+        if not f.name.endswith(".seqfloor"):
+            f.write_bytes(b"this is not a database" * 100)
+    ob2 = _ob(tmp_path, flush_every=2)
+    assert ob2.count == 0
+    assert ob2.add("sample", 9, {"ts_ms": 9}) > max(issued)
+    assert list(tmp_path.glob("outbox.sqlite.corrupt-*"))
+    ob2.close()

@@ -110,3 +110,26 @@ def test_central_process_serves_api_and_stops_cleanly(
         admin = NodeSim(broker, DEFAULT_PREFIX)  # clear the retained state for other tests
         admin.publish_raw(admin.topics.central_state("cli-central"), b"", retain=True)
         admin.close()
+
+
+def test_check_and_add_token(tmp_path: Path) -> None:
+    from central.auth import TokenAuth
+    from central.storage import open_storage
+
+    cfg = tmp_path / "central.toml"
+    cfg.write_text('instance = "c1"\n[[nodes]]\nnode = "a"\nsite = "s"\n')
+    env = {**os.environ, "KOTANET_DB": f"sqlite:///{tmp_path}/c.db"}
+    out = subprocess.run([*CLI, "--config", str(cfg), "--check"], capture_output=True,
+                         text=True, timeout=30, env=env)
+    assert out.returncode == 0 and "1 registered nodes" in out.stdout
+    out = subprocess.run([*CLI, "--config", str(cfg), "--add-token", "noc-wall", "--role",
+                          "operator"], capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 0
+    token = out.stdout.strip()
+    storage = open_storage(f"sqlite:///{tmp_path}/c.db")
+    try:
+        who = TokenAuth(storage, None).resolve(f"Bearer {token}")
+        assert who is not None and (who.name, who.role) == ("noc-wall", "operator")
+        assert TokenAuth(storage, None).resolve(f"Bearer {token}x") is None
+    finally:
+        storage.close()

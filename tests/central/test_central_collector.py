@@ -10,6 +10,7 @@ import pytest
 from central_helpers import NodeSim, wait_for
 
 from central.collector import Collector, seq_ranges
+from provisioning.localbroker import LocalBroker
 
 pytestmark = pytest.mark.broker
 
@@ -122,3 +123,21 @@ def test_gap_found_after_grace_and_drops_are_not_gaps(
     detail = col.storage.node_detail("n6", 2**62, 0)
     assert detail is not None
     assert detail["gaps"]["missing"] == 2 and detail["drops"]["dropped"] == 2
+
+
+def test_collector_resumes_after_broker_restart(start_collector: Callable[..., Collector],
+                                                sim: NodeSim, broker: LocalBroker,
+                                                prefix: str) -> None:
+    col = start_collector()
+    sim.tele("s1", "n7", [1])
+    wait_for(lambda: sim.acked("n7") == {1}, what="receipt before restart")
+    broker.restart()
+    wait_for(lambda: col.stats.snapshot()["connects"] == 2 and col.ready.is_set(), 20,
+             "collector reconnected and resubscribed")
+    again = NodeSim(broker, prefix)
+    try:
+        again.tele("s1", "n7", [2, 3])
+        wait_for(lambda: again.acked("n7") == {2, 3}, what="receipt after restart")
+    finally:
+        again.close()
+    assert [s["seq"] for s in col.storage.samples("n7", None, None, 10)] == [1, 2, 3]

@@ -81,3 +81,17 @@ def test_gaps_after_grace_minus_drops(db: SqliteStorage) -> None:
     assert found == [(3, 3), (6, 9), (11, 19)]
     db.write([_tele([3, 6, 7, 8, 9], t=2000)])  # the re-send arrives: those gaps close
     assert [(g.from_seq, g.to_seq) for g in db.gaps(5000, 500)] == [(11, 19)]
+
+
+def test_rejects_counted_each_time_but_logged_once_per_reason_and_node(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from central.stats import Stats
+
+    stats = Stats(log_interval_s=3600)
+    with caplog.at_level("WARNING", logger="central.stats"):
+        for _ in range(5):
+            stats.reject("malformed", "n1", "not UTF-8 JSON")
+        stats.reject("malformed", "n2", "not UTF-8 JSON")
+        stats.reject("invalid", "n1", "bad field")
+    assert stats.snapshot()["rejects"] == {"malformed": 6, "invalid": 1}
+    assert len(caplog.records) == 3

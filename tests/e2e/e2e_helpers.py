@@ -6,13 +6,14 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from agent.sim.stack import Stack
 
 StackFactory = Callable[..., Stack]
 
 
-def node_by_id(nodes: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+def node_by_id(nodes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Index the API's node list by node id."""
     return {str(n["node"]): n for n in nodes}
 
@@ -26,9 +27,9 @@ def vmrss_kb(pid: int) -> int:
 
 
 AUDIT_SQL = """
-CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS rec_audit AFTER INSERT ON rec
-BEGIN INSERT OR IGNORE INTO audit(seq) VALUES (NEW.seq); END;
+BEGIN INSERT OR IGNORE INTO audit(seq, kind) VALUES (NEW.seq, NEW.kind); END;
 """
 
 
@@ -48,12 +49,15 @@ def install_audit(state_dir: Path, nodes: list[str]) -> None:
             db.executescript(SCHEMA + AUDIT_SQL)
 
 
-def audited(state_dir: Path, node: str) -> set[int]:
-    """Every seq this node's outbox has written to disk so far."""
+def audited(state_dir: Path, node: str, kind: str | None = None) -> set[int]:
+    """Every seq (of one kind: sample/event, or all) this node's outbox has written to disk."""
     from agent.runtime import OUTBOX_FILE
 
+    sql, args = "SELECT seq FROM audit", ()
+    if kind is not None:
+        sql, args = sql + " WHERE kind = ?", (kind,)  # type: ignore[assignment]
     with closing(sqlite3.connect(state_dir / node / OUTBOX_FILE, timeout=10)) as db:
-        return {int(r[0]) for r in db.execute("SELECT seq FROM audit")}
+        return {int(r[0]) for r in db.execute(sql, args)}
 
 
 def stored(db_path: Path) -> dict[str, tuple[list[int], list[int]]]:

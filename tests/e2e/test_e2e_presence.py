@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 import pytest
 from e2e_helpers import StackFactory, node_by_id
@@ -21,7 +22,7 @@ ALL = [*PARKS, OFFICE]
 HUNG_BOUND_S = 1.5 * KEEPALIVE_S + KEEPALIVE_S + 2.5
 
 
-def _live(node: dict[str, object]) -> bool:
+def _live(node: dict[str, Any]) -> bool:
     """Online with user counts and system figures from a real sample."""
     return bool(node["online"]) and node["users"] is not None and node["cpu_pct"] is not None
 
@@ -33,12 +34,15 @@ def test_three_agents_online_then_kill_stop_restart(make_stack: StackFactory) ->
     t0 = time.monotonic()
     procs = {n: st.start_sim(f"sim-{n}", only=[n]) for n in ALL}
 
+    def all_live() -> dict[str, dict[str, Any]] | None:
+        d = node_by_id(st.nodes())
+        return d if all(n in d and _live(d[n]) for n in ALL) else None
+
     # all three listed online, with users and system figures, within 5 s
-    nodes = wait_until(lambda: (lambda d: d if all(n in d and _live(d[n]) for n in ALL) else None)(
-        node_by_id(st.nodes())), 5.0, "three live nodes in the API")
+    nodes = wait_until(all_live, 5.0, "three live nodes in the API")
     print(f"three nodes live after {time.monotonic() - t0:.2f}s")
     assert {nodes[n]["role"] for n in PARKS} == {"park"} and nodes[OFFICE]["role"] == "office"
-    sessions = {n: int(nodes[n]["session"]) for n in ALL}  # type: ignore[call-overload]
+    sessions = {n: int(nodes[n]["session"]) for n in ALL}
 
     # SIGKILL a park agent: offline within 1.5 x keepalive (the broker publishes its Will)
     victim = PARKS[0]
@@ -57,9 +61,8 @@ def test_three_agents_online_then_kill_stop_restart(make_stack: StackFactory) ->
 
     # restart the killed agent: session + 1, online again
     procs[victim] = st.start_sim(f"sim-{victim}-2", only=[victim])
-    back = wait_until(lambda: (lambda n: n if n["online"] else None)(
-        node_by_id(st.nodes())[victim]), 10.0, f"{victim} back online")
-    assert back["session"] == sessions[victim] + 1
+    wait_until(lambda: node_by_id(st.nodes())[victim]["online"], 10.0, f"{victim} back online")
+    assert node_by_id(st.nodes())[victim]["session"] == sessions[victim] + 1
 
     # a hung node (SIGSTOP: TCP stays open, no more packets): offline once keepalive expires,
     # i.e. 1.5 x keepalive after its last packet

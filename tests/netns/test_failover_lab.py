@@ -10,9 +10,9 @@ Run as a module for the processes that live inside namespaces:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -35,7 +35,6 @@ class Proc:
     """A process inside a namespace whose JSON stdout lines are collected by a thread."""
 
     def __init__(self, ns: Netns, *args: str) -> None:
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self.all: list[dict[str, Any]] = []
         self.p = ns.popen(PY, "-u", "-m", "tests.netns.test_failover_lab", *args, cwd=str(ROOT),
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -51,19 +50,15 @@ class Proc:
             except ValueError:
                 continue
             self.all.append(rec)
-            self.lines.put(rec)
 
     def wait_for(self, pred: Any, timeout: float) -> dict[str, Any] | None:
-        """The first new line matching ``pred`` within ``timeout`` seconds, else None."""
+        """The first line so far (or arriving within ``timeout`` s) matching ``pred``."""
         end = time.monotonic() + timeout
-        while (left := end - time.monotonic()) > 0:
-            try:
-                rec = self.lines.get(timeout=left)
-            except queue.Empty:
-                return None
-            if pred(rec):
-                return rec
-        return None
+        while True:
+            hit = next((r for r in list(self.all) if pred(r)), None)
+            if hit is not None or time.monotonic() >= end:
+                return hit
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Close stdin (asks it to exit), then terminate; bounded."""
@@ -192,19 +187,43 @@ def run_node(cfg_json: str) -> None:
     act = RouteActuator(cfg)
     ctl = FailoverController(cfg, act)
     ctl.add_switch_hook(lambda old, new, res: _emit(
-        {"switch": new, "from": old, "t": time.monotonic(), "ms": res.duration_ms,
+        {"switch": new, "from": old, "t": time.monotonic(), "ts_ms": int(time.time() * 1000),
+         "ms": res.duration_ms,
          "flushed": res.flushed}))
     probes = {u.name: LinkProbe(u) for u in cfg.uplinks}
     done = _stdin_closed()
     for ev in ctl.start():
-        _emit({"event": ev.kind, "t": time.monotonic(), "data": ev.data})
-    ctl.start_probing({n: (lambda p=p: link_round(p)) for n, p in probes.items()})
+        _emit({"event": ev.kind, "ts_ms": ev.ts_ms, "data": ev.data})
+    ctl.start_probing({n: functools.partial(link_round, p) for n, p in probes.items()})
     _emit({"ready": True, "active": ctl.active, "t": time.monotonic()})
     while not done.wait(0.05):
         for ev in ctl.drain():
-            _emit({"event": ev.kind, "t": time.monotonic(), "data": ev.data})
+            _emit({"event": ev.kind, "ts_ms": ev.ts_ms, "data": ev.data})
     ctl.stop()
     act.teardown()
+
+
+def run_actuator(cfg_json: str) -> None:
+    """Exercise RouteActuator once: set up, switch, a bad switch, tear down; report each step."""
+    from agent.actuators.routes import RouteActuator
+    from agent.config import parse_config
+
+    def sysctl(key: str) -> str:
+        return Path(f"/proc/sys/net/ipv4/conf/{key}").read_text().strip()
+
+    act = RouteActuator(parse_config(json.loads(cfg_json)))
+    act.setup()
+    act.setup()  # idempotent
+    _emit({"step": "setup", "rules": subprocess.run(["ip", "rule"], capture_output=True,
+                                                    text=True).stdout,
+           "linkdown": sysctl("wan1/ignore_routes_with_linkdown"), "rp": sysctl("wan2/rp_filter")})
+    for name in ("primary", "backup"):
+        res = act.apply(name)
+        _emit({"step": name, "ok": res.ok, "rolled_back": res.rolled_back, "detail": res.detail,
+               "current": act.current()})
+    act.teardown()
+    _emit({"step": "teardown", "rules": subprocess.run(["ip", "rule"], capture_output=True,
+                                                       text=True).stdout})
 
 
 def run_recv() -> None:
@@ -242,6 +261,8 @@ if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if sys.argv[1] == "node":
         run_node(sys.argv[2])
+    elif sys.argv[1] == "act":
+        run_actuator(sys.argv[2])
     elif sys.argv[1] == "recv":
         run_recv()
     else:

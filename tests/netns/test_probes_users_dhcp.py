@@ -122,12 +122,12 @@ def lan(tmp_path: Path) -> Iterator[LanLab]:
 def test_real_leases_neighbours_and_hostapd_dedupe(lan: LanLab, tmp_path: Path) -> None:
     ips = [lan.client_ip(c) for c in lan.clients]
     assert len(set(ips)) == CLIENTS
-    for ip in ips:  # traffic to each client makes its neighbour entry REACHABLE
-        lan.node.run(sys.executable, "-c", f"import socket; socket.socket(2, 2).sendto(b'x', ('{ip}', 9))")
-    for _ in range(50):  # bounded wait for ARP to resolve
+    for ip in ips:  # traffic to each client: its neighbour entry is in use (DELAY/REACHABLE)
+        lan.node.run(sys.executable, "-c",
+                     f"import socket; socket.socket(2, 2).sendto(b'x', ('{ip}', 9))")
+    for _ in range(50):  # bounded wait for ARP to settle
         neigh = lan.node.run("ip", "neigh", "show", "dev", "lan0").stdout
-        print(neigh)
-        if neigh.count("REACHABLE") >= CLIENTS:
+        if sum(neigh.count(s) for s in ("REACHABLE", "DELAY", "PROBE")) >= CLIENTS:
             break
         time.sleep(0.1)
     # a device that left long ago: a STALE entry must not count as present

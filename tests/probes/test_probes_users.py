@@ -21,7 +21,7 @@ def test_leases_count_active_macs_and_skip_malformed_lines() -> None:
         f"{NOW + 600} 02:00:00:00:00:01 10.9.0.101 phone-a 01:02:00:00:00:00:01",
         f"{NOW + 600} 02:00:00:00:00:02 10.9.0.102 * *",
         f"{NOW - 5} 02:00:00:00:00:03 10.9.0.103 expired *",   # expired: not counted
-        f"0 02:00:00:00:00:04 10.9.0.104 static *",             # infinite lease
+        "0 02:00:00:00:00:04 10.9.0.104 static *",             # infinite lease
         f"{NOW + 600} 02:00:00:00:00:01 10.9.0.111 phone-a *",  # same device, 2nd lease
         "garbage line",
         f"{NOW + 600} not-a-mac 10.9.0.120 x *",

@@ -66,6 +66,18 @@ class GeneratedBroker:
         self.__exit__()
         raise RuntimeError("generated mosquitto did not start")
 
+    def reloads(self) -> int:
+        """How many times mosquitto has logged 'Reloading config.'."""
+        log = self.dep.settings.broker_log
+        return open(log).read().count("Reloading config.") if log else 0
+
+    def wait_reloaded(self, before: int, timeout: float = 10.0) -> None:
+        """Wait (bounded) until mosquitto has reloaded since `before` was read."""
+        deadline = time.monotonic() + timeout
+        while self.reloads() <= before:
+            assert time.monotonic() < deadline, "mosquitto did not reload"
+            time.sleep(0.02)
+
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
             if self.proc.poll() is None:
@@ -89,11 +101,13 @@ class Probe:
     """One MQTT 5 client over TLS with the project CA; collects reason codes and messages."""
 
     def __init__(self, dep: Deployment, user: str, password: str | None,
-                 ca: str | None = None) -> None:
+                 ca: str | None = None, cert: Path | None = None) -> None:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
                                   client_id=f"probe-{user}-{os.urandom(3).hex()}")
         self.client.username_pw_set(user, password)
         self.client.tls_set(ca_certs=ca or str(dep.pki / "ca.crt"),
+                            certfile=str(cert.with_suffix(".crt")) if cert else None,
+                            keyfile=str(cert.with_suffix(".key")) if cert else None,
                             tls_version=ssl.PROTOCOL_TLS_CLIENT)
         self.port = dep.settings.broker_port
         self.connack: int | None = None
@@ -108,10 +122,14 @@ class Probe:
         c.on_subscribe = lambda _c, _u, mid, rcs, _p: self._put(self.subacks, mid,
                                                                 [r.value for r in rcs])
         c.on_message = lambda _c, _u, msg: self._put_msg(msg)
-        c.on_disconnect = lambda *_a: self.disconnected.set()
+        c.on_disconnect = lambda *_a: self._set("closed", True)
+        c.on_connect_fail = lambda *_a: self._set("closed", True)
 
     def _set(self, name: str, value: Any) -> None:
-        setattr(self, name, value)
+        if name == "closed":
+            self.disconnected.set()
+        else:
+            setattr(self, name, value)
         self.event.set()
 
     def _put(self, table: dict[int, Any], key: int, value: Any) -> None:
@@ -136,6 +154,16 @@ class Probe:
         self.client.loop_start()
         assert self.wait_for(lambda: self.connack is not None), "no CONNACK"
         assert self.connack is not None
+        return self.connack
+
+    def try_connect(self, timeout: float = 3.0) -> int | None:
+        """Connect; the CONNACK reason code, or None if TLS or the broker refused first."""
+        try:
+            self.client.connect("127.0.0.1", self.port)
+        except (OSError, ssl.SSLError):
+            return None
+        self.client.loop_start()
+        self.wait_for(lambda: self.connack is not None or self.disconnected.is_set(), timeout)
         return self.connack
 
     def publish(self, topic: str, payload: bytes = b"{}", retain: bool = False) -> int:

@@ -1,0 +1,181 @@
+"""Cost of the agent's probes: CPU and wall time of one full probe cycle (two uplinks in real
+network namespaces, 50 LAN clients via leases/neighbours/fake hostapd radios), the probe
+process's steady CPU share at a 10 s sample interval with 1 s link probes, and its RSS next to
+Debian's prometheus-node-exporter measured in the same run.
+
+Last line: {"bench","metric","value","unit","goal","anchor","ratio","ok"}. --quick: < 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.hostapd import FakeHostapd, FakeStation  # noqa: E402
+from tests.netns.nsutil import Lab  # noqa: E402
+
+CLIENTS = 50
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / HZ  # utime + stime
+
+
+def build_lab(lab: Lab, tmp: Path) -> Any:
+    node = lab.add("node")
+    for key, net, targets in (("a", 1, ["192.0.2.1", "192.0.2.2"]),
+                              ("b", 2, ["198.51.100.1", "198.51.100.2"])):
+        isp = lab.add(f"isp{key}")
+        lab.link(node, f"up{key}", f"10.{net}.0.2/24", isp, "node", f"10.{net}.0.1/24")
+        for t in targets:
+            isp.run("ip", "addr", "add", f"{t}/32", "dev", "lo")
+        node.run("ip", "route", "add", "default", "via", f"10.{net}.0.1", "metric", str(net * 100))
+    node.run("sysctl", "-qw", "net.ipv4.conf.all.rp_filter=2")
+    node.run("ip", "link", "add", "lan0", "type", "bridge")
+    node.run("ip", "addr", "add", "10.9.0.1/24", "dev", "lan0")
+    node.run("ip", "link", "set", "lan0", "up")
+    expiry = int(time.time()) + 3600
+    lines = []
+    for i in range(CLIENTS):
+        mac, ip = f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", f"10.9.0.{10 + i}"
+        lines.append(f"{expiry} {mac} {ip} client{i} *")
+        node.run("ip", "neigh", "replace", ip, "lladdr", mac, "dev", "lan0", "nud", "reachable")
+    (tmp / "leases").write_text("\n".join(lines) + "\n")
+    return node
+
+
+def config(tmp: Path, link_interval: float) -> Path:
+    def up(name: str, targets: list[str], prio: int) -> dict[str, Any]:
+        return {"name": name, "iface": f"up{name}", "targets": targets, "priority": prio,
+                "probe_count": 3, "probe_interval_s": link_interval, "probe_timeout_s": 1.0}
+    cfg = {"node": {"id": "bench", "site": "lab"}, "agent": {"probe_timeout_s": 3.0},
+           "uplinks": [up("a", ["192.0.2.1", "192.0.2.2"], 0),
+                       up("b", ["198.51.100.1", "198.51.100.2"], 1)],
+           "users": {"hostapd_ctrl": [str(tmp / "hostapd")], "dnsmasq_leases": str(tmp / "leases"),
+                     "lan_iface": "lan0", "ndsctl": "ktp-no-ndsctl"}}
+    path = tmp / f"agent-{link_interval}.json"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def probe_cmd(cfg: Path, rounds: int, interval: float, link_every: float) -> list[str]:
+    return [sys.executable, "-m", "agent.probes", "--config", str(cfg), "--rounds", str(rounds),
+            "--interval", str(interval), "--link-every", str(link_every)]
+
+
+def cycle_cost(node: Any, cfg: Path, rounds: int) -> tuple[float, float]:
+    """Median CPU and wall seconds of a full cycle (link rounds due every time)."""
+    out = node.run(*probe_cmd(cfg, rounds + 1, 0.0, 0.0), timeout=120).stdout
+    recs = [json.loads(x) for x in out.splitlines() if x.startswith("{")][1:]  # skip warm-up
+    bad = [r for rec in recs for r in rec["results"] if r["status"] != "ok"]
+    if bad:
+        log(f"warning: probe results not ok: {bad[:2]}")
+    return (statistics.median(r["cpu_s"] for r in recs),
+            statistics.median(r["wall_s"] for r in recs))
+
+
+def steady(node: Any, cfg: Path, windows: int, ne_pid: int, ne_url: str) -> dict[str, float]:
+    """CPU share and RSS of the probe process at 10 s samples with 1 s link probes."""
+    proc = node.popen(*probe_cmd(cfg, windows + 1, 10.0, 1.0), stdout=subprocess.PIPE,
+                      stderr=subprocess.DEVNULL)
+    rss, ne_rss, shares = [], [], []
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # first full round done: imports and warm-up behind us
+        c0, t0 = cpu_s(proc.pid), time.monotonic()
+        for _ in range(windows * 10):
+            time.sleep(1.0)
+            rss.append(rss_kb(proc.pid))
+            if len(rss) % 10 == 5:  # scrape node_exporter like a 10 s Prometheus would
+                urllib.request.urlopen(ne_url, timeout=5).read()
+            ne_rss.append(rss_kb(ne_pid))
+            if len(rss) % 10 == 0:
+                c1, t1 = cpu_s(proc.pid), time.monotonic()
+                shares.append(100.0 * (c1 - c0) / (t1 - t0))
+                c0, t0 = c1, t1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    log(f"steady windows cpu%: {[round(s, 3) for s in shares]}")
+    return {"cpu_pct": statistics.median(shares), "rss_mb": statistics.median(rss) / 1024,
+            "ne_rss_mb": statistics.median(ne_rss) / 1024}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    cycles, windows = (9, 2) if args.quick else (31, 6)
+    with tempfile.TemporaryDirectory(prefix="ktp-bench-") as d, ExitStack() as stack:
+        tmp = Path(d)
+        lab = Lab("ktp")
+        stack.callback(lab.close)
+        node = build_lab(lab, tmp)
+        (tmp / "hostapd").mkdir()
+        for r, part in enumerate((range(0, 30), range(20, CLIENTS))):  # 10 roam across radios
+            st = [FakeStation(f"02:00:00:00:00:{i:02x}") for i in part]
+            stack.enter_context(FakeHostapd(str(tmp / "hostapd" / f"wlan{r}"), st))
+        port = free_port()
+        ne = subprocess.Popen(["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{port}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stack.callback(lambda: (ne.terminate(), ne.wait(timeout=10)))
+        url = f"http://127.0.0.1:{port}/metrics"
+        for _ in range(100):  # bounded wait for node_exporter to listen
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        cpu, wall = cycle_cost(node, config(tmp, 0.001), cycles)
+        st = steady(node, config(tmp, 1.0), windows, ne.pid, url)
+    cycle = {"bench": "probe_cost", "metric": "full_cycle", "cpu_ms": round(cpu * 1000, 2),
+             "wall_ms": round(wall * 1000, 1), "cycles": cycles}
+    share = {"bench": "probe_cost", "metric": "steady_cpu_pct", "value": round(st["cpu_pct"], 3),
+             "unit": "% of one core", "goal": "<= 1", "ok": st["cpu_pct"] <= 1.0}
+    print(json.dumps(cycle))
+    print(json.dumps(share))
+    ratio = st["rss_mb"] / st["ne_rss_mb"]
+    print(json.dumps({"bench": "probe_cost", "metric": "probe_process_rss",
+                      "value": round(st["rss_mb"], 1), "unit": "MB",
+                      "goal": "<= 2x node_exporter RSS and steady CPU <= 1 % of a core",
+                      "anchor": round(st["ne_rss_mb"], 1), "ratio": round(ratio, 2),
+                      "ok": ratio <= 2.0 and st["cpu_pct"] <= 1.0}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

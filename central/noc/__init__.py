@@ -1,0 +1,82 @@
+"""NOC dashboard: sessions and roles, fleet, node, budget and admin pages, live WebSocket.
+
+Wire it into central's app factory with ``setup_noc(app)`` after central's own state and
+routes are in place (it reads central's config, storage and token auth from the app).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from central.noc import budget, live, views_admin, views_auth, views_fleet, views_node
+from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
+from central.noc.security import LoginLimiter, SessionTokenAuth, noc_middleware
+from central.noc.store import NocStore, create_user, sqlite_path
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/noc", views_fleet.index),
+    ("GET", "/noc/", views_fleet.fleet_page),
+    ("GET", "/noc/login", views_auth.login_page),
+    ("POST", "/noc/login", views_auth.login),
+    ("POST", "/noc/logout", views_auth.logout),
+    ("GET", "/noc/setup", views_auth.setup_page),
+    ("POST", "/noc/setup", views_auth.setup),
+    ("POST", "/noc/lang", views_auth.set_lang),
+    ("GET", "/noc/nodes/{node}", views_node.node_page),
+    ("GET", "/noc/budget", budget.budget_page),
+    ("GET", "/noc/budget.csv", budget.budget_csv),
+    ("GET", "/noc/users", views_admin.users_page),
+    ("POST", "/noc/users", views_admin.user_create),
+    ("POST", "/noc/users/{user}", views_admin.user_update),
+    ("GET", "/noc/audit", views_admin.audit_page),
+    ("GET", "/noc/settings", views_admin.settings_page),
+    ("POST", "/noc/settings", views_admin.settings_save),
+    ("POST", "/noc/settings/site", views_admin.site_save),
+    ("GET", "/noc/api/fleet", views_fleet.fleet_json),
+    ("GET", "/noc/api/nodes/{node}/series", views_node.series_json),
+    ("GET", "/noc/ws", live.websocket),
+]
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[NOC].store.close()
+
+
+def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None:
+    """Add the NOC to central's app: routes, static files, middleware, WebSocket poller."""
+    from central import web as cweb  # lazy: central.web may import this package
+
+    settings = settings or NocSettings()
+    cfg = app[cweb.CONFIG]
+    store = NocStore(settings.db_path or sqlite_path(cfg.storage.url))
+    if settings.sites_file:
+        n = store.load_sites_file(settings.sites_file)
+        log.info("NOC: %d sites loaded from %s", n, settings.sites_file)
+    if settings.tile_url is not None:
+        store.set_setting("tile_url", settings.tile_url)
+    noc = Noc(settings=settings, store=store, storage=app[cweb.STORAGE],
+              grace_ms=int(cfg.gap_grace_s * 1000), admin_token=cfg.http.admin_token)
+    noc.extra["tile_url"] = store.setting("tile_url")
+    noc.extra["limiter"] = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    app[NOC] = noc
+    app[live.HUB] = live.Hub(noc)
+    app[cweb.AUTH] = SessionTokenAuth(app[cweb.AUTH])
+    app.middlewares.append(noc_middleware)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    app.router.add_static("/noc/static/", STATIC_DIR, follow_symlinks=False)
+    app.cleanup_ctx.append(live.hub_ctx)
+    app.cleanup_ctx.append(_store_ctx)
+    if not (STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").exists():
+        log.warning("NOC: front-end libraries missing; run `make noc-assets`")
+
+
+__all__ = ["NocSettings", "create_user", "setup_noc"]

@@ -1,0 +1,142 @@
+"""Budget report: contracted capacity vs used (p95, peak, idle hours) per site, day and month."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from central.noc.context import NOC
+from central.noc.html import e, lang_of, page, table
+from central.noc.i18n import WIB, t
+from central.noc.security import get_session, require
+from central.noc.series import iter_samples
+from central.storage import Storage
+
+BUCKET_MS = 300_000  # 5-minute means, summed over a site's nodes
+IDLE_SHARE = 0.10  # an hour whose mean use is below 10 % of the contract counts as idle
+FIELDS = ["period", "site", "name", "kind", "capacity_mbps", "p95_mbps", "peak_mbps",
+          "idle_hours", "p95_pct"]
+
+
+def _p95(values: list[float]) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+
+
+def _period(ms: int, monthly: bool) -> str:
+    dt = datetime.fromtimestamp(ms / 1000, UTC).astimezone(WIB)
+    return dt.strftime("%Y-%m" if monthly else "%Y-%m-%d")
+
+
+def compute(storage: Storage, sites: dict[str, dict[str, Any]], days: int, monthly: bool,
+            now_ms: int | None = None) -> list[dict[str, Any]]:
+    """Rows of FIELDS, one per (period, site), over the last `days` days; blocking."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    since = now_ms - days * 86400_000
+    site_buckets: dict[str, dict[int, float]] = {}
+    kinds: dict[str, str] = {}
+    for n in storage.list_nodes():
+        kinds.setdefault(n["site"], n.get("role") or "park")
+        per: dict[int, list[float]] = {}
+        for row in iter_samples(storage, n["node"], since, now_ms):
+            ups = (row.get("data") or {}).get("uplinks") or []
+            rates = [u.get("rx_bps") for u in ups if u.get("rx_bps") is not None]
+            if rates:
+                per.setdefault(row["ts_ms"] // BUCKET_MS, []).append(sum(rates) / 1e6)
+        acc = site_buckets.setdefault(n["site"], {})
+        for b, vals in per.items():
+            acc[b] = acc.get(b, 0.0) + sum(vals) / len(vals)
+    rows: list[dict[str, Any]] = []
+    for site, buckets in sorted(site_buckets.items()):
+        meta = sites.get(site, {})
+        cap = meta.get("capacity_mbps")
+        groups: dict[str, list[tuple[int, float]]] = {}
+        for b, v in buckets.items():
+            groups.setdefault(_period(b * BUCKET_MS, monthly), []).append((b, v))
+        for period, items in sorted(groups.items()):
+            vals = [v for _, v in items]
+            hours: dict[int, list[float]] = {}
+            for b, v in items:
+                hours.setdefault(b * BUCKET_MS // 3600_000, []).append(v)
+            idle = sum(1 for hv in hours.values()
+                       if cap and sum(hv) / len(hv) < IDLE_SHARE * cap)
+            p95 = _p95(vals)
+            rows.append({"period": period, "site": site, "name": meta.get("name") or site,
+                         "kind": meta.get("kind") or kinds.get(site, ""), "capacity_mbps": cap,
+                         "p95_mbps": round(p95, 2), "peak_mbps": round(max(vals), 2),
+                         "idle_hours": idle,
+                         "p95_pct": round(100 * p95 / cap, 1) if cap else None})
+    return rows
+
+
+def _params(request: web.Request) -> tuple[int, bool]:
+    try:
+        days = min(max(int(request.query.get("days", "7")), 1), 62)
+    except ValueError:
+        raise web.HTTPBadRequest(text="days must be an integer") from None
+    return days, request.query.get("period", "day") == "month"
+
+
+async def _rows(request: web.Request) -> tuple[list[dict[str, Any]], int, bool]:
+    noc = request.app[NOC]
+    days, monthly = _params(request)
+    sites = await asyncio.to_thread(noc.store.sites)
+    return await asyncio.to_thread(compute, noc.storage, sites, days, monthly), days, monthly
+
+
+@require("viewer")
+async def budget_page(request: web.Request) -> web.StreamResponse:
+    """Per office and park: contract vs p95, peak and idle hours, with a chart and CSV link."""
+    sess = await get_session(request)
+    lang = lang_of(request)
+    rows, days, monthly = await _rows(request)
+    period = "month" if monthly else "day"
+    opts = "".join(f'<option value="{p}"{" selected" if p == period else ""}>'
+                   f'{e(t(lang, "budget." + p))}</option>' for p in ("day", "month"))
+    form = (f'<form method="get" class="filters"><label>{e(t(lang, "budget.period"))}'
+            f'<select name="period">{opts}</select></label><label>{e(t(lang, "budget.days"))}'
+            f'<input name="days" type="number" min="1" max="62" value="{days}"></label>'
+            f'<button type="submit">{e(t(lang, "budget.show"))}</button>'
+            f'<a id="csv" href="/noc/budget.csv?period={period}&amp;days={days}">'
+            f'{e(t(lang, "budget.csv"))}</a></form>')
+    sites = sorted({r["site"] for r in rows})
+    pick = "".join(f'<option value="{e(s)}">{e(s)}</option>' for s in sites)
+    chart = (f'<label>{e(t(lang, "budget.chart_site"))}<select id="budget-site">{pick}</select>'
+             f'</label><div id="chart-budget" class="plot"></div>')
+
+    def bar(r: dict[str, Any]) -> str:
+        pct = r["p95_pct"]
+        if pct is None:
+            return "—"
+        cls = "hot" if pct >= 90 else "warm" if pct >= 70 else "cool"
+        return (f'<span class="bar {cls}"><span style="width:{min(pct, 100):.0f}%"></span>'
+                f'</span> {pct:.0f}%')
+
+    heads = [t(lang, "budget.period"), t(lang, "col.site"), t(lang, "col.role"),
+             t(lang, "budget.capacity"), t(lang, "budget.p95"), t(lang, "budget.peak"),
+             t(lang, "budget.idle"), t(lang, "budget.use")]
+    trs = [[e(r["period"]), e(r["name"]), e(t(lang, "role." + r["kind"]) if r["kind"] else ""),
+            e(r["capacity_mbps"] if r["capacity_mbps"] is not None else "—"), e(r["p95_mbps"]),
+            e(r["peak_mbps"]), e(r["idle_hours"]), bar(r)] for r in rows]
+    body = form + chart + table(heads, trs, "budget")
+    return page(request, t(lang, "budget.title"), body, sess, scripts=["budget.js"],
+                styles=["vendor/uplot/uPlot.min.css"], data={"rows": rows})
+
+
+@require("viewer")
+async def budget_csv(request: web.Request) -> web.StreamResponse:
+    """The budget report as CSV."""
+    rows, days, monthly = await _rows(request)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FIELDS)
+    w.writeheader()
+    w.writerows(rows)
+    name = f"kotanet-budget-{'month' if monthly else 'day'}-{days}d.csv"
+    return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,44 @@
+"""The NOC's settings and shared state, stored in the app under one typed key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from central.noc.store import NocStore
+from central.storage import Storage
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass
+class NocSettings:
+    """Deployment choices of the NOC dashboard (all optional)."""
+
+    db_path: str | None = None  # default: central's sqlite storage path
+    tile_url: str | None = None  # None: keep the stored setting ('' = no tiles, markers only)
+    secure_cookies: bool = False  # True behind HTTPS termination; set automatically on https
+    sites_file: str | None = None  # JSON {"sites": [{site, name, kind, lat, lon, capacity_mbps}]}
+    session_idle_s: float = 12 * 3600
+    poll_s: float = 0.5
+    slow_refresh_s: float = 15.0
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
+
+
+@dataclass
+class Noc:
+    """Everything the NOC handlers share."""
+
+    settings: NocSettings
+    store: NocStore
+    storage: Storage
+    grace_ms: int
+    admin_token: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+NOC = web.AppKey("noc", Noc)

@@ -1,0 +1,225 @@
+"""Sessions, roles, CSRF, login rate limit, security headers and the session-to-API bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from central.auth import Principal, TokenAuth
+from central.noc.context import NOC
+from central.noc.store import ROLES, Session
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "kt_session"
+PRE_COOKIE = "kt_precsrf"  # double-submit token of the (not yet logged in) login form
+_RANK = {r: i for i, r in enumerate(ROLES)}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SESSION_KEY: Any = (web.RequestKey("noc_session", object) if hasattr(web, "RequestKey")
+                    else "noc_session")  # aiohttp < 3.12 has no RequestKey
+_PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "noc_principal", default=None)
+
+
+def role_at_least(role: str, needed: str) -> bool:
+    """True if role ranks at or above needed."""
+    return _RANK.get(role, -1) >= _RANK[needed]
+
+
+def client_ip(request: web.Request) -> str:
+    """The peer address (the NOC listens on loopback or behind one trusted proxy)."""
+    return request.remote or "?"
+
+
+def is_secure(request: web.Request) -> bool:
+    """True if cookies must carry the Secure flag."""
+    return request.app[NOC].settings.secure_cookies or request.secure
+
+
+def set_cookie(resp: web.StreamResponse, request: web.Request, name: str, value: str,
+               max_age: int | None = None, http_only: bool = True) -> None:
+    """Set a cookie with HttpOnly, SameSite=Strict, Path=/ and Secure on https."""
+    resp.set_cookie(name, value, max_age=max_age, path="/", httponly=http_only,
+                    samesite="Strict", secure=is_secure(request))
+
+
+async def get_session(request: web.Request) -> Session | None:
+    """The request's live session (cached on the request), or None."""
+    if SESSION_KEY in request:
+        cached = request[SESSION_KEY]
+        return cached if isinstance(cached, Session) else None
+    sid = request.cookies.get(SESSION_COOKIE)
+    sess = None
+    if sid:
+        noc = request.app[NOC]
+        sess = await asyncio.to_thread(noc.store.session, sid,
+                                       int(noc.settings.session_idle_s * 1000))
+    request[SESSION_KEY] = sess if sess is not None else False
+    return sess
+
+
+def csrf_ok(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of a CSRF token."""
+    return bool(given) and hmac.compare_digest(expected.encode(), str(given).encode())
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/noc/api/") or request.path.endswith(".csv")
+
+
+def require(role: str) -> Callable[[Handler], Handler]:
+    """Decorator: the handler needs a logged-in user of at least this role."""
+    def wrap(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            sess = await get_session(request)
+            if sess is None:
+                if _wants_json(request):
+                    return web.json_response({"error": "login required"}, status=401)
+                raise web.HTTPSeeOther(f"/noc/login?next={quote(request.path_qs, safe='')}")
+            if not role_at_least(sess.user.role, role):
+                return web.json_response({"error": f"needs role {role}"}, status=403) \
+                    if _wants_json(request) else web.Response(
+                        status=403, text=f"403: needs role {role}", content_type="text/plain")
+            return await handler(request)
+        guarded.__doc__ = handler.__doc__
+        guarded.__name__ = handler.__name__
+        return guarded
+    return wrap
+
+
+class LoginLimiter:
+    """At most N failed logins per (ip, user) and 4N per ip in a sliding window."""
+
+    def __init__(self, max_failures: int, window_s: float) -> None:
+        self.max, self.window = max_failures, window_s
+        self._fails: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        kept = [t for t in self._fails.get(key, []) if now - t < self.window]
+        if kept:
+            self._fails[key] = kept
+        else:
+            self._fails.pop(key, None)
+        return kept
+
+    def retry_after(self, ip: str, user: str) -> int:
+        """Seconds until another attempt is allowed (0 = now)."""
+        now = time.monotonic()
+        waits = []
+        for key, cap in ((f"{ip}|{user.lower()}", self.max), (ip, 4 * self.max)):
+            recent = self._recent(key, now)
+            if len(recent) >= cap:
+                waits.append(int(self.window - (now - recent[-cap])) + 1)
+        return max(waits, default=0)
+
+    def fail(self, ip: str, user: str) -> None:
+        """Record a failed attempt."""
+        now = time.monotonic()
+        if len(self._fails) > 10_000:  # bounded memory under a spray of names
+            self._fails.clear()
+        for key in (f"{ip}|{user.lower()}", ip):
+            self._fails.setdefault(key, []).append(now)
+
+    def success(self, ip: str, user: str) -> None:
+        """Forget the failures of this ip and user."""
+        self._fails.pop(f"{ip}|{user.lower()}", None)
+
+
+class SessionTokenAuth(TokenAuth):
+    """Central's Bearer-token auth, plus the NOC session of the current request."""
+
+    def __init__(self, inner: TokenAuth) -> None:
+        self.storage = inner.storage
+        self._admin = inner._admin
+        self._inner = inner
+
+    def resolve(self, header: str | None) -> Principal | None:
+        """The Bearer token's principal, else the logged-in NOC user of this request."""
+        if header:
+            return self._inner.resolve(header)
+        return _PRINCIPAL.get()
+
+
+CSP = ("default-src 'self'; img-src 'self' data: {tiles}; style-src 'self' 'unsafe-inline'; "
+       "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+       "form-action 'self'")
+
+
+def _tile_origin(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        return ""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].replace("{s}", "*")
+    return f"{scheme}://{host}"
+
+
+async def _bridge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let a logged-in browser use central's /api/v1 with its session (CSRF on writes)."""
+    sess = await get_session(request)
+    if sess is None:
+        return await handler(request)
+    write = request.method not in ("GET", "HEAD", "OPTIONS")
+    noc = request.app[NOC]
+    if write and not csrf_ok(sess.csrf, request.headers.get("X-CSRF-Token")):
+        return web.json_response({"error": "missing or wrong X-CSRF-Token"}, status=403)
+    if write and not role_at_least(sess.user.role, "operator"):
+        await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
+                                "api." + request.method.lower(), request.path, False,
+                                {"refused": "role " + sess.user.role})
+        return web.json_response({"error": "needs role operator"}, status=403)
+    body: Any = None
+    if write:
+        try:
+            body = json.loads(await request.read() or b"null")
+        except ValueError:
+            body = None
+    token = _PRINCIPAL.set(Principal(f"noc:{sess.user.username}", sess.user.role))
+    status = 500
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        _PRINCIPAL.reset(token)
+        if write:
+            detail = {"status": status}
+            if isinstance(body, dict):
+                detail.update({k: body[k] for k in ("kind", "params", "ttl_s") if k in body})
+            action = "command" if request.path.endswith("/commands") else "api.write"
+            await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
+                                    action, request.path, 200 <= status < 300, detail)
+
+
+@web.middleware
+async def noc_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Session bridge for /api/ and security headers for /noc/ pages."""
+    if request.path.startswith("/api/") and "Authorization" not in request.headers:
+        return await _bridge(request, handler)
+    resp = await handler(request)
+    if request.path.startswith("/noc") and not resp.prepared:
+        tiles = _tile_origin(str(request.app[NOC].extra.get("tile_url", "")))
+        resp.headers.setdefault("Content-Security-Policy", CSP.format(tiles=tiles))
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if not request.path.startswith("/noc/static/"):
+            resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def new_token() -> str:
+    """A random session id or CSRF token."""
+    return secrets.token_urlsafe(32)

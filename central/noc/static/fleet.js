@@ -1,0 +1,134 @@
+// Fleet page: tiles, map of sites, sortable/filterable node table, live over a WebSocket.
+import { boot, t, el, badge, duration, wib } from './common.js';
+import * as L from './vendor/leaflet/leaflet-src.esm.js';
+
+const RANK = ['offline', 'unknown', 'backup', 'degraded', 'throttled', 'unregistered', 'ok'];
+const COLOURS = { offline: '#c62828', unknown: '#757575', backup: '#ef6c00', degraded: '#f9a825',
+  throttled: '#1565c0', unregistered: '#6a1b9a', ok: '#2e7d32' };
+const nodes = new Map();
+let sortKey = 'state', sortDir = 1, clockSkew = 0, map = null;
+const markers = new Map();
+
+function since(v) {
+  if (!v.since) return '—';
+  const d = duration(Date.now() + clockSkew - v.since);
+  return v.online ? t('online_for', { d }) : t('offline_for', { d });
+}
+
+function cmp(a, b) {
+  let x = a[sortKey], y = b[sortKey];
+  if (sortKey === 'state') { x = RANK.indexOf(x); y = RANK.indexOf(y); }
+  if (x == null && y == null) return a.node < b.node ? -1 : 1;
+  if (x == null) return 1;
+  if (y == null) return -1;
+  if (x < y) return -sortDir;
+  if (x > y) return sortDir;
+  return a.node < b.node ? -1 : 1;
+}
+
+function row(v) {
+  const tr = el('tr', { 'data-node': v.node, 'data-state': v.state, class: `state-${v.state}` });
+  const link = el('a', { href: `/noc/nodes/${encodeURIComponent(v.node)}`, text: v.node });
+  const cells = [link, `${v.name || v.site}`, v.role ? t(`role.${v.role}`) : '—',
+    badge(v.state), el('span', { class: 'since', text: since(v), title: wib(v.since) }),
+    v.uplink ?? '—', v.users ?? '—', v.rtt ?? '—', v.loss ?? '—',
+    v.thr_down ? `${v.thr_down}/${v.thr_up ?? '—'}` : '—'];
+  for (const c of cells) tr.append(el('td', {}, c));
+  return tr;
+}
+
+function render() {
+  const q = document.getElementById('filter').value.trim().toLowerCase();
+  const st = document.getElementById('state-filter').value;
+  const list = [...nodes.values()].filter((v) => (!st || v.state === st) &&
+    (!q || `${v.node} ${v.site} ${v.name} ${v.uplink ?? ''}`.toLowerCase().includes(q)));
+  list.sort(cmp);
+  const tbody = document.querySelector('#nodes tbody');
+  tbody.replaceChildren(...list.map(row));
+  document.getElementById('count').textContent = `${list.length} / ${nodes.size}`;
+  for (const th of document.querySelectorAll('#nodes th')) {
+    th.setAttribute('aria-sort', th.dataset.key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
+  }
+}
+
+function tiles(tl) {
+  for (const k of ['online', 'offline', 'backup', 'throttled', 'users', 'alerts']) {
+    document.querySelector(`#tile-${k} .v`).textContent = tl[k];
+  }
+  const hint = document.getElementById('tile-alerts-hint');
+  hint.textContent = t('tile.alerts_hint', { gaps: tl.gaps, unreg: tl.unregistered, off: tl.offline });
+}
+
+function drawSites(sites) {
+  if (!map) return;
+  const seen = new Set();
+  for (const s of sites) {
+    seen.add(s.site);
+    const label = `${s.name}: ${t(`state.${s.state}`)} · ${s.nodes.length} node · ${s.users} ${t('col.users')}`;
+    let m = markers.get(s.site);
+    if (!m) {
+      m = L.circleMarker([s.lat, s.lon], { radius: 9, weight: 2, fillOpacity: 0.85 }).addTo(map);
+      m.on('click', () => { document.getElementById('filter').value = s.site; render(); });
+      markers.set(s.site, m);
+    }
+    m.setStyle({ color: '#222', fillColor: COLOURS[s.state] });
+    m.unbindTooltip().bindTooltip(label);
+    m.getElement()?.setAttribute('data-site', s.site);
+    m.getElement()?.setAttribute('data-state', s.state);
+  }
+  for (const [site, m] of markers) if (!seen.has(site)) { m.remove(); markers.delete(site); }
+}
+
+function initMap(sites) {
+  const box = document.getElementById('map');
+  map = L.map(box, { attributionControl: Boolean(boot.tile_url), zoomSnap: 0.25 });
+  if (boot.tile_url) {
+    L.tileLayer(boot.tile_url, { maxZoom: 19, attribution: '© OpenStreetMap' }).addTo(map);
+  } else {
+    box.classList.add('blank');
+  }
+  const pts = sites.map((s) => [s.lat, s.lon]);
+  if (pts.length) map.fitBounds(pts, { padding: [24, 24], maxZoom: 15 });
+  else map.setView([-2.54, 112.95], 13);
+  drawSites(sites);
+}
+
+function apply(snap) {
+  clockSkew = snap.now - Date.now();
+  tiles(snap.tiles);
+  drawSites(snap.sites);
+  render();
+}
+
+function connect(attempt = 0) {
+  const live = document.getElementById('live');
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/noc/ws`);
+  ws.onopen = () => { attempt = 0; live.textContent = t('live.connected'); live.className = 'live on'; };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    if (msg.type === 'snapshot') { nodes.clear(); for (const v of msg.nodes) nodes.set(v.node, v); }
+    else { for (const v of msg.changed) nodes.set(v.node, v); for (const k of msg.removed) nodes.delete(k); }
+    apply(msg);
+  };
+  ws.onclose = (ev) => {
+    live.textContent = t('live.lost'); live.className = 'live off';
+    if (ev.code === 4401) { location.href = '/noc/login'; return; }
+    setTimeout(() => connect(attempt + 1), Math.min(10000, 500 * 2 ** attempt));
+  };
+}
+
+for (const v of boot.fleet.nodes) nodes.set(v.node, v);
+const noCoords = boot.fleet.no_coords;
+if (noCoords) document.getElementById('no-coords').textContent = t('map.no_coords', { n: noCoords });
+initMap(boot.fleet.sites);
+apply(boot.fleet);
+for (const th of document.querySelectorAll('#nodes th')) {
+  const go = () => { sortDir = sortKey === th.dataset.key ? -sortDir : 1; sortKey = th.dataset.key; render(); };
+  th.addEventListener('click', go);
+  th.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') go(); });
+}
+document.getElementById('filter').addEventListener('input', render);
+document.getElementById('state-filter').addEventListener('change', render);
+setInterval(() => { for (const s of document.querySelectorAll('#nodes .since')) {
+  const v = nodes.get(s.closest('tr').dataset.node); if (v) s.textContent = since(v); } }, 1000);
+connect();

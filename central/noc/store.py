@@ -1,0 +1,284 @@
+"""The NOC's own tables (users, sessions, audit log, settings, sites) in central's database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from central.noc.passwords import hash_password
+
+log = logging.getLogger(__name__)
+
+ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS noc_users (
+    username TEXT PRIMARY KEY,
+    pw_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS noc_sessions (
+    sid_sha256 TEXT PRIMARY KEY,
+    username TEXT NOT NULL REFERENCES noc_users (username) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS noc_audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS noc_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS noc_sites (
+    site TEXT PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'park',
+    lat REAL,
+    lon REAL,
+    capacity_mbps REAL
+);
+"""
+
+
+class StoreError(ValueError):
+    """A user or setting change that cannot be made (message is shown to the admin)."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A NOC user account."""
+
+    username: str
+    role: str
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    """A live login session (the id itself is never stored, only its SHA-256)."""
+
+    sid_sha256: str
+    user: User
+    csrf: str
+    seen_ms: int
+
+
+def sha256(text: str) -> str:
+    """Hex SHA-256 of a string."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _ms() -> int:
+    return int(time.time() * 1000)
+
+
+def sqlite_path(storage_url: str) -> str:
+    """The file path of a sqlite: storage URL (same rules as central.storage.open_storage)."""
+    if not storage_url.startswith("sqlite:"):
+        raise StoreError("the NOC needs a sqlite: storage URL for its own tables")
+    path = storage_url.removeprefix("sqlite:")
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
+class NocStore:
+    """Users, sessions, audit, settings and sites; thread-safe (one connection, one lock)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    def _q(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            self._db.row_factory = sqlite3.Row
+            return self._db.execute(sql, params).fetchall()
+
+    def _x(self, sql: str, params: Any = ()) -> int:
+        with self._lock:
+            return self._db.execute(sql, params).rowcount
+
+    # ------------------------------------------------------------ users
+    def user_count(self) -> int:
+        """How many accounts exist."""
+        return int(self._q("SELECT COUNT(*) FROM noc_users")[0][0])
+
+    def create_user(self, username: str, password: str, role: str) -> User:
+        """Create an account with an argon2id hash; StoreError if invalid or taken."""
+        username = username.strip()
+        if not (1 <= len(username) <= 64) or not username.replace("-", "").replace(
+                "_", "").replace(".", "").isalnum():
+            raise StoreError("username: 1-64 letters, digits, '-', '_', '.'")
+        if role not in ROLES:
+            raise StoreError(f"role must be one of {', '.join(ROLES)}")
+        if len(password) < 10:
+            raise StoreError("password: at least 10 characters")
+        try:
+            self._x("INSERT INTO noc_users VALUES (?, ?, ?, 0, ?)",
+                    (username, hash_password(password), role, _ms()))
+        except sqlite3.IntegrityError:
+            raise StoreError(f"user {username!r} exists") from None
+        return User(username, role, False)
+
+    def pw_hash(self, username: str) -> tuple[User, str] | None:
+        """The account and its stored hash, or None."""
+        rows = self._q("SELECT * FROM noc_users WHERE username = ?", (username,))
+        if not rows:
+            return None
+        r = rows[0]
+        return User(r["username"], r["role"], bool(r["disabled"])), str(r["pw_hash"])
+
+    def set_hash(self, username: str, pw_hash: str) -> None:
+        """Store a re-hashed password (argon2 parameters changed)."""
+        self._x("UPDATE noc_users SET pw_hash = ? WHERE username = ?", (pw_hash, username))
+
+    def users(self) -> list[User]:
+        """Every account, by name."""
+        return [User(r["username"], r["role"], bool(r["disabled"]))
+                for r in self._q("SELECT * FROM noc_users ORDER BY username")]
+
+    def update_user(self, username: str, role: str | None = None,
+                    disabled: bool | None = None, password: str | None = None) -> None:
+        """Change role, enabled state or password; ends the user's sessions."""
+        if role is not None and role not in ROLES:
+            raise StoreError(f"role must be one of {', '.join(ROLES)}")
+        if password is not None and len(password) < 10:
+            raise StoreError("password: at least 10 characters")
+        if self.pw_hash(username) is None:
+            raise StoreError(f"no user {username!r}")
+        if role is not None:
+            self._x("UPDATE noc_users SET role = ? WHERE username = ?", (role, username))
+        if disabled is not None:
+            self._x("UPDATE noc_users SET disabled = ? WHERE username = ?",
+                    (int(disabled), username))
+        if password is not None:
+            self.set_hash(username, hash_password(password))
+        self._x("DELETE FROM noc_sessions WHERE username = ?", (username,))
+
+    def admins_left(self, except_user: str) -> int:
+        """Enabled admins other than except_user."""
+        return int(self._q("SELECT COUNT(*) FROM noc_users WHERE role = 'admin' AND disabled = 0"
+                           " AND username != ?", (except_user,))[0][0])
+
+    # ------------------------------------------------------------ sessions
+    def add_session(self, sid: str, username: str, csrf: str) -> None:
+        """Store a new session under the SHA-256 of its id."""
+        now = _ms()
+        self._x("INSERT INTO noc_sessions VALUES (?, ?, ?, ?, ?)",
+                (sha256(sid), username, csrf, now, now))
+
+    def session(self, sid: str, idle_ms: int) -> Session | None:
+        """The live session of a cookie value (idle ones expire), touched at most once a minute."""
+        rows = self._q("SELECT s.*, u.role, u.disabled FROM noc_sessions s JOIN noc_users u "
+                       "USING (username) WHERE s.sid_sha256 = ?", (sha256(sid),))
+        now = _ms()
+        if not rows:
+            return None
+        r = rows[0]
+        if r["disabled"] or now - r["seen_ms"] > idle_ms:
+            self._x("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (r["sid_sha256"],))
+            return None
+        if now - r["seen_ms"] > 60_000:
+            self._x("UPDATE noc_sessions SET seen_ms = ? WHERE sid_sha256 = ?",
+                    (now, r["sid_sha256"]))
+        return Session(r["sid_sha256"], User(r["username"], r["role"], False), r["csrf"],
+                       r["seen_ms"])
+
+    def drop_session(self, sid_sha256: str) -> None:
+        """End one session."""
+        self._x("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))
+
+    # ------------------------------------------------------------ audit
+    def audit(self, actor: str, ip: str, action: str, target: str, ok: bool,
+              detail: dict[str, Any] | None = None) -> None:
+        """Append one audit record (never pass secrets in detail)."""
+        self._x("INSERT INTO noc_audit (ts_ms, actor, ip, action, target, ok, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_ms(), actor, ip, action, target, int(ok), json.dumps(detail or {})))
+        log.info("audit: %s %s %s ok=%s", actor, action, target, ok)
+
+    def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
+        """Newest audit records first."""
+        return [dict(r) for r in self._q("SELECT * FROM noc_audit ORDER BY id DESC LIMIT ?",
+                                         (limit,))]
+
+    # ------------------------------------------------------------ settings and sites
+    def setting(self, key: str, default: str = "") -> str:
+        """One setting value."""
+        rows = self._q("SELECT value FROM noc_settings WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Store one setting."""
+        self._x("INSERT OR REPLACE INTO noc_settings VALUES (?, ?)", (key, value))
+
+    def sites(self) -> dict[str, dict[str, Any]]:
+        """Site metadata (name, kind, lat, lon, capacity_mbps) by site id."""
+        return {r["site"]: dict(r) for r in self._q("SELECT * FROM noc_sites ORDER BY site")}
+
+    def upsert_site(self, site: str, name: str, kind: str, lat: float | None,
+                    lon: float | None, capacity_mbps: float | None) -> None:
+        """Insert or replace one site's metadata."""
+        self._x("INSERT OR REPLACE INTO noc_sites VALUES (?, ?, ?, ?, ?, ?)",
+                (site, name, kind, lat, lon, capacity_mbps))
+
+    def load_sites_file(self, path: str | Path) -> int:
+        """Load sites from a JSON file like agent/sim/sampit.json ({"sites": [...]}); count."""
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        sites = data["sites"] if isinstance(data, dict) else data
+        for s in sites:
+            self.upsert_site(s["site"], s.get("name", ""), s.get("kind", "park"),
+                             s.get("lat"), s.get("lon"), s.get("capacity_mbps"))
+        return len(sites)
+
+    def primary_uplinks(self) -> dict[str, str]:
+        """Each node's primary uplink (lowest priority in its birth), read from central's nodes.
+
+        Central's Storage protocol has no such field yet; this read-only query is the one place
+        the NOC reads a central table directly.
+        """
+        try:
+            rows = self._q("SELECT node, birth FROM nodes WHERE birth IS NOT NULL")
+        except sqlite3.Error:
+            return {}
+        out: dict[str, str] = {}
+        for r in rows:
+            try:
+                ups = json.loads(r["birth"]).get("uplinks") or []
+            except ValueError:
+                continue
+            if ups:
+                out[r["node"]] = min(ups, key=lambda u: u.get("priority", 0))["name"]
+        return out
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+
+def create_user(db_path: str | Path, username: str, password: str, role: str = "admin") -> User:
+    """Create a NOC account in a central database file (no running central needed)."""
+    store = NocStore(db_path)
+    try:
+        return store.create_user(username, password, role)
+    finally:
+        store.close()

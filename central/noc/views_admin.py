@@ -1,0 +1,189 @@
+"""Admin pages: user management, the audit log and settings (tile URL, site data)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from central.noc.context import NOC
+from central.noc.html import csrf_field, e, flash, lang_of, page, table
+from central.noc.i18n import t, wib
+from central.noc.security import client_ip, csrf_ok, get_session, require
+from central.noc.store import ROLES, Session, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _role_select(name: str, current: str) -> str:
+    opts = "".join(f'<option value="{r}"{" selected" if r == current else ""}>{r}</option>'
+                   for r in ROLES)
+    return f'<select name="{e(name)}">{opts}</select>'
+
+
+async def _checked_form(request: web.Request) -> tuple[Session, dict[str, str]]:
+    sess = await get_session(request)
+    assert sess is not None  # @require ran first
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    if not csrf_ok(sess.csrf, form.get("csrf")):
+        raise web.HTTPForbidden(text=t(lang_of(request), "csrf.bad"))
+    return sess, form
+
+
+async def _users_page(request: web.Request, message: str = "", kind: str = "info",
+                      status: int = 200) -> web.Response:
+    sess = await get_session(request)
+    assert sess is not None
+    lang = lang_of(request)
+    users = await asyncio.to_thread(request.app[NOC].store.users)
+    rows = []
+    for u in users:
+        rows.append([
+            e(u.username),
+            f'<form method="post" action="/noc/users/{e(u.username)}" class="inline row-form">'
+            f'{csrf_field(sess.csrf)}{_role_select("role", u.role)}'
+            f'<label><input type="checkbox" name="disabled" value="1"'
+            f'{" checked" if u.disabled else ""}> {e(t(lang, "users.disabled"))}</label>'
+            f'<input name="password" type="password" minlength="10" autocomplete="new-password"'
+            f' placeholder="{e(t(lang, "users.new_password"))}">'
+            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>'])
+    add = (f'<h2>{e(t(lang, "users.add"))}</h2><form method="post" action="/noc/users" '
+           f'class="card" id="add-user">{csrf_field(sess.csrf)}'
+           f'<label>{e(t(lang, "login.user"))}<input name="username" required></label>'
+           f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
+           f'minlength="10" autocomplete="new-password" required></label>'
+           f'<label>{e(t(lang, "users.role"))}{_role_select("role", "viewer")}</label>'
+           f'<button type="submit">{e(t(lang, "users.add"))}</button></form>')
+    body = flash(message, kind) + table([t(lang, "login.user"), t(lang, "users.role")], rows,
+                                        "users") + add
+    return page(request, t(lang, "users.title"), body, sess, status=status)
+
+
+@require("admin")
+async def users_page(request: web.Request) -> web.StreamResponse:
+    """List accounts, with forms to add and change them."""
+    return await _users_page(request)
+
+
+@require("admin")
+async def user_create(request: web.Request) -> web.StreamResponse:
+    """Add an account; audited."""
+    sess, form = await _checked_form(request)
+    store = request.app[NOC].store
+    name, role = form.get("username", ""), form.get("role", "viewer")
+    try:
+        await asyncio.to_thread(store.create_user, name, form.get("password", ""), role)
+    except StoreError as exc:
+        await asyncio.to_thread(store.audit, sess.user.username, client_ip(request),
+                                "user.create", name, False, {"error": str(exc)})
+        return await _users_page(request, str(exc), "error", 400)
+    await asyncio.to_thread(store.audit, sess.user.username, client_ip(request), "user.create",
+                            name, True, {"role": role})
+    return await _users_page(request, t(lang_of(request), "saved"))
+
+
+@require("admin")
+async def user_update(request: web.Request) -> web.StreamResponse:
+    """Change role, disabled flag or password of an account (its sessions end); audited."""
+    sess, form = await _checked_form(request)
+    store = request.app[NOC].store
+    name = request.match_info["user"]
+    role, disabled = form.get("role"), form.get("disabled") == "1"
+    password = form.get("password") or None
+    try:
+        losing_admin = role != "admin" or disabled
+        if losing_admin and await asyncio.to_thread(store.admins_left, name) == 0:
+            raise StoreError("the last enabled admin cannot be demoted or disabled")
+        await asyncio.to_thread(store.update_user, name, role, disabled, password)
+    except StoreError as exc:
+        await asyncio.to_thread(store.audit, sess.user.username, client_ip(request),
+                                "user.update", name, False, {"error": str(exc)})
+        return await _users_page(request, str(exc), "error", 400)
+    await asyncio.to_thread(store.audit, sess.user.username, client_ip(request), "user.update",
+                            name, True, {"role": role, "disabled": disabled,
+                                         "password_changed": password is not None})
+    if name == sess.user.username and (password or role != sess.user.role or disabled):
+        raise web.HTTPSeeOther("/noc/login")
+    return await _users_page(request, t(lang_of(request), "saved"))
+
+
+@require("admin")
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    """The newest audit records (logins, user changes, commands, settings)."""
+    sess = await get_session(request)
+    lang = lang_of(request)
+    recs = await asyncio.to_thread(request.app[NOC].store.audit_log, 500)
+    rows = [[e(wib(r["ts_ms"])), e(r["actor"]), e(r["ip"]), e(r["action"]), e(r["target"]),
+             e(t(lang, "yes") if r["ok"] else t(lang, "no")), f'<code>{e(r["detail"])}</code>']
+            for r in recs]
+    body = table([t(lang, "audit.when"), t(lang, "audit.who"), "IP", t(lang, "audit.action"),
+                  t(lang, "audit.target"), t(lang, "audit.ok"), ""], rows, "audit")
+    return page(request, t(lang, "audit.title"), body, sess)
+
+
+async def _settings_page(request: web.Request, message: str = "") -> web.Response:
+    sess = await get_session(request)
+    assert sess is not None
+    lang = lang_of(request)
+    noc = request.app[NOC]
+    sites = await asyncio.to_thread(noc.store.sites)
+    site_rows = [[e(s["site"]), e(s["name"]), e(s["kind"]),
+                  f'<form method="post" action="/noc/settings/site" class="inline row-form">'
+                  f'{csrf_field(sess.csrf)}<input type="hidden" name="site" value="{e(s["site"])}">'
+                  f'<input name="lat" size="8" value="{e(s["lat"])}" aria-label="lat">'
+                  f'<input name="lon" size="9" value="{e(s["lon"])}" aria-label="lon">'
+                  f'<input name="capacity_mbps" size="5" value="{e(s["capacity_mbps"])}" '
+                  f'aria-label="Mbit/s"><button type="submit">{e(t(lang, "users.save"))}</button>'
+                  f'</form>'] for s in sites.values()]
+    body = (flash(message) + f'<form method="post" action="/noc/settings" class="card">'
+            f'{csrf_field(sess.csrf)}<label>{e(t(lang, "settings.tile_url"))}<input name="tile_url"'
+            f' size="60" value="{e(noc.extra.get("tile_url", ""))}"></label>'
+            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>'
+            + table([t(lang, "settings.site"), "", t(lang, "col.role"),
+                     "lat · lon · Mbit/s"], site_rows))
+    return page(request, t(lang, "settings.title"), body, sess)
+
+
+@require("admin")
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    """Map tile URL and per-site coordinates and contracted capacity."""
+    return await _settings_page(request)
+
+
+@require("admin")
+async def settings_save(request: web.Request) -> web.StreamResponse:
+    """Save the tile URL; audited."""
+    sess, form = await _checked_form(request)
+    noc = request.app[NOC]
+    url = form.get("tile_url", "").strip()
+    if url and not url.startswith(("https://", "http://")):
+        raise web.HTTPBadRequest(text="tile URL must start with http:// or https://")
+    await asyncio.to_thread(noc.store.set_setting, "tile_url", url)
+    noc.extra["tile_url"] = url
+    await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
+                            "setting.change", "tile_url", True, {"value": url})
+    return await _settings_page(request, t(lang_of(request), "saved"))
+
+
+def _num(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw not in (None, "", "None") else None
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"not a number: {raw!r}") from None
+
+
+@require("admin")
+async def site_save(request: web.Request) -> web.StreamResponse:
+    """Save one site's coordinates and contracted capacity; audited."""
+    sess, form = await _checked_form(request)
+    noc = request.app[NOC]
+    sites = await asyncio.to_thread(noc.store.sites)
+    site = form.get("site", "")
+    old = sites.get(site, {"name": site, "kind": "park"})
+    lat, lon, cap = _num(form.get("lat")), _num(form.get("lon")), _num(form.get("capacity_mbps"))
+    await asyncio.to_thread(noc.store.upsert_site, site, old["name"], old["kind"], lat, lon, cap)
+    await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
+                            "setting.change", f"site:{site}", True,
+                            {"lat": lat, "lon": lon, "capacity_mbps": cap})
+    return await _settings_page(request, t(lang_of(request), "saved"))

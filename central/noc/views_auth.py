@@ -1,0 +1,179 @@
+"""Log in and out, first-admin set-up, and the language switch."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from central.noc import passwords
+from central.noc.context import NOC
+from central.noc.html import e, flash, lang_of, page
+from central.noc.i18n import LANG_COOKIE, LANGS, t
+from central.noc.security import (
+    PRE_COOKIE,
+    SESSION_COOKIE,
+    client_ip,
+    csrf_ok,
+    get_session,
+    new_token,
+    set_cookie,
+)
+from central.noc.store import StoreError
+
+log = logging.getLogger(__name__)
+
+
+def _see_other(location: str) -> web.Response:
+    """A 303 redirect that can carry cookies."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site paths under /noc/ (no open redirect)."""
+    if not value or not value.startswith("/noc") or value.startswith("//"):
+        return "/noc/"
+    parts = urlsplit(value)
+    return "/noc/" if parts.scheme or parts.netloc else value
+
+
+def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "error",
+                status: int = 200) -> web.Response:
+    lang = lang_of(request)
+    nxt = _safe_next(request.query.get("next"))
+    body = (f'{flash(message, kind)}<form method="post" action="/noc/login" class="card login">'
+            f'<input type="hidden" name="csrf" value="{e(pre)}">'
+            f'<input type="hidden" name="next" value="{e(nxt)}">'
+            f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
+            f'autocomplete="username" required autofocus></label>'
+            f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
+            f'type="password" autocomplete="current-password" required></label>'
+            f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button></form>')
+    resp = page(request, t(lang, "login.title"), body, None, status=status)
+    set_cookie(resp, request, PRE_COOKIE, pre)
+    return resp
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """The login form (or the first-admin form while no user exists)."""
+    noc = request.app[NOC]
+    if await asyncio.to_thread(noc.store.user_count) == 0:
+        raise web.HTTPSeeOther("/noc/setup")
+    if await get_session(request) is not None:
+        raise web.HTTPSeeOther("/noc/")
+    return _login_form(request, request.cookies.get(PRE_COOKIE) or new_token())
+
+
+async def _start_session(request: web.Request, username: str, nxt: str) -> web.StreamResponse:
+    sid, csrf = new_token(), new_token()
+    await asyncio.to_thread(request.app[NOC].store.add_session, sid, username, csrf)
+    resp = _see_other(_safe_next(nxt))
+    set_cookie(resp, request, SESSION_COOKIE, sid)
+    resp.del_cookie(PRE_COOKIE, path="/")
+    return resp
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """Check the password (rate-limited per IP and user), start a session, audit it."""
+    noc = request.app[NOC]
+    form = await request.post()
+    lang = lang_of(request)
+    pre = request.cookies.get(PRE_COOKIE, "")
+    if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
+        return _login_form(request, new_token(), t(lang, "csrf.bad"), status=403)
+    user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
+    ip = client_ip(request)
+    limiter = noc.extra["limiter"]
+    wait = limiter.retry_after(ip, user)
+    if wait:
+        await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False,
+                                {"refused": "rate limit"})
+        resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429)
+        resp.headers["Retry-After"] = str(wait)
+        return resp
+    found = await asyncio.to_thread(noc.store.pw_hash, user)
+    ok = await asyncio.to_thread(passwords.verify_password, found[1] if found else None, pw)
+    if ok and found is not None and not found[0].disabled:
+        limiter.success(ip, user)
+        if passwords.needs_rehash(found[1]):
+            await asyncio.to_thread(noc.store.set_hash, user, passwords.hash_password(pw))
+        await asyncio.to_thread(noc.store.audit, user, ip, "login", user, True)
+        return await _start_session(request, user, str(form.get("next", "")))
+    limiter.fail(ip, user)
+    await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False)
+    return _login_form(request, pre, t(lang, "login.failed"), status=401)
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session (POST with CSRF)."""
+    sess = await get_session(request)
+    form = await request.post()
+    if sess is not None and csrf_ok(sess.csrf, str(form.get("csrf", ""))):
+        noc = request.app[NOC]
+        await asyncio.to_thread(noc.store.drop_session, sess.sid_sha256)
+        await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
+                                "logout", sess.user.username, True)
+    resp = _see_other("/noc/login")
+    resp.del_cookie(SESSION_COOKIE, path="/")
+    return resp
+
+
+def _setup_form(request: web.Request, pre: str, message: str = "",
+                status: int = 200) -> web.Response:
+    lang = lang_of(request)
+    body = (f'{flash(message, "error")}<form method="post" action="/noc/setup" class="card">'
+            f'<input type="hidden" name="csrf" value="{e(pre)}">'
+            f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
+            f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
+            f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
+            f'minlength="10" required></label>'
+            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>')
+    resp = page(request, t(lang, "setup.title"), body, None, status=status)
+    set_cookie(resp, request, PRE_COOKIE, pre)
+    return resp
+
+
+async def setup_page(request: web.Request) -> web.StreamResponse:
+    """First-admin form: only while no account exists."""
+    if await asyncio.to_thread(request.app[NOC].store.user_count) > 0:
+        raise web.HTTPSeeOther("/noc/login")
+    return _setup_form(request, request.cookies.get(PRE_COOKIE) or new_token())
+
+
+async def setup(request: web.Request) -> web.StreamResponse:
+    """Create the first admin, proven by central's admin token."""
+    noc = request.app[NOC]
+    lang = lang_of(request)
+    if await asyncio.to_thread(noc.store.user_count) > 0:
+        raise web.HTTPSeeOther("/noc/login")
+    form = await request.post()
+    pre = request.cookies.get(PRE_COOKIE, "")
+    if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
+        return _setup_form(request, new_token(), t(lang, "csrf.bad"), 403)
+    ip = client_ip(request)
+    token = str(form.get("token", ""))
+    if not noc.admin_token or not hmac.compare_digest(token.encode(), noc.admin_token.encode()):
+        await asyncio.to_thread(noc.store.audit, "anonymous", ip, "setup", "", False)
+        return _setup_form(request, pre, t(lang, "setup.bad_token"), 403)
+    user = str(form.get("username", ""))
+    try:
+        await asyncio.to_thread(noc.store.create_user, user, str(form.get("password", "")),
+                                "admin")
+    except StoreError as exc:
+        return _setup_form(request, pre, str(exc), 400)
+    await asyncio.to_thread(noc.store.audit, "central-admin-token", ip, "user.create", user,
+                            True, {"role": "admin"})
+    return await _start_session(request, user, "/noc/")
+
+
+async def set_lang(request: web.Request) -> web.StreamResponse:
+    """Remember the chosen language in a cookie and go back."""
+    form = await request.post()
+    lang = str(form.get("lang", ""))
+    resp = _see_other(_safe_next(str(form.get("next", ""))))
+    if lang in LANGS:
+        set_cookie(resp, request, LANG_COOKIE, lang, max_age=365 * 86400, http_only=False)
+    return resp

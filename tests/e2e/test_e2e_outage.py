@@ -1,0 +1,121 @@
+"""Issue 3: a day-long broker outage (compressed) with an agent crash; and outbox overflow."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import StackFactory, audited, install_audit, stored, vmrss_kb
+
+from agent.sim.stack import Proc, Stack, wait_until
+
+DAY_SAMPLES = 8_640  # one day at the default 10 s interval
+INTERVAL_S = 0.004
+NODE = "taman-kota-sampit-01"
+FAST = ["--set", "mqtt.reconnect_min_s=0.2", "--set", "mqtt.reconnect_max_s=1",
+        "--set", "outbox.retry_min_s=1", "--set", "outbox.retry_max_s=4"]
+RSS_GROWTH_MAX_KB = 8 * 1024
+
+
+def _samples_after(state: Path, floor: int) -> int:
+    return sum(1 for s in audited(state, NODE, "sample") if s > floor)
+
+
+def _rss_during(proc: Proc, until: float, state: Path, floor: int, target: int) -> list[int]:
+    """VmRSS every 0.25 s while the agent samples, until ``target`` samples or ``until``."""
+    rss: list[int] = []
+    while time.monotonic() < until and _samples_after(state, floor) < target:
+        rss.append(vmrss_kb(proc.pid))
+        time.sleep(0.25)
+    return rss
+
+
+def _flat(rss: list[int]) -> tuple[int, int]:
+    """(RSS after warm-up, highest RSS later) in kB."""
+    warm = rss[max(1, len(rss) // 5)]
+    return warm, max(rss[len(rss) // 5:])
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_day_long_outage_with_agent_crash_arrives_complete_historical_in_order(
+        make_stack: StackFactory) -> None:
+    st: Stack = make_stack(20, interval_s=INTERVAL_S, keepalive_s=4)
+    state = st.dir / "nodes"
+    install_audit(state, [NODE])
+    st.start_central("c1", extra_toml="reconnect_min_s = 0.5\nreconnect_max_s = 1\n")
+    sim = st.start_sim("sim", only=[NODE], extra=FAST)
+    wait_until(lambda: NODE in st.online(), 15, "node online")
+    wait_until(lambda: len(stored(st.db_path).get(NODE, ([], []))[0]) > 50, 15, "live samples")
+
+    t0 = time.monotonic()
+    st.broker.stop()
+    floor = max(audited(state, NODE))  # everything above was written during the outage
+    deadline = t0 + 150
+    rss1 = _rss_during(sim, deadline, state, floor, DAY_SAMPLES // 2)
+    sim.kill()  # SIGKILL in the middle of the outage
+    sim = st.start_sim("sim-2", only=[NODE], extra=FAST)
+    rss2 = _rss_during(sim, deadline, state, floor, DAY_SAMPLES)
+    outage = sorted(s for s in audited(state, NODE, "sample") if s > floor)
+    print(f"outage: {len(outage)} samples in {time.monotonic() - t0:.0f}s; "
+          f"RSS kB 1st agent {_flat(rss1)}, 2nd agent {_flat(rss2)} (warm, max)")
+    assert len(outage) >= DAY_SAMPLES, "the agent did not produce a day of samples in time"
+
+    st.broker.start()
+    t1 = time.monotonic()
+    want = audited(state, NODE)
+    wait_until(lambda: want <= set(sum(stored(st.db_path).get(NODE, ([], [])), [])), 90,
+               "every sample of the outage stored", step_s=0.5)
+    print(f"backlog of {len(outage)} delivered {time.monotonic() - t1:.1f}s after broker start")
+
+    with closing(sqlite3.connect(st.db_path)) as db:
+        rows = db.execute("SELECT seq, ts_ms, received_ms, historical FROM samples "
+                          "WHERE node = ? AND seq > ? ORDER BY seq", (NODE, floor)).fetchall()
+    got = [r for r in rows if r[0] <= outage[-1]]
+    assert [r[0] for r in got] == outage  # all of them, each once
+    assert all(r[3] == 1 for r in got), "outage samples must be marked historical"
+    assert all(a[1] <= b[1] for a, b in zip(got, got[1:], strict=False)), "ts out of order"
+    late = [(a[0], b[0]) for a, b in zip(got, got[1:], strict=False) if b[2] < a[2]]
+    assert not late, f"arrived out of order (seq pairs): {late[:5]}"
+    for rss in (rss1, rss2):
+        warm, peak = _flat(rss)
+        assert peak - warm <= RSS_GROWTH_MAX_KB, f"RSS grew {warm} -> {peak} kB during the outage"
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_outbox_overflow_is_reported_as_agent_side_drop_not_loss(make_stack: StackFactory) -> None:
+    st = make_stack(20, interval_s=0.02, keepalive_s=4)
+    state = st.dir / "nodes"
+    install_audit(state, [NODE])
+    central = st.start_central("c1", top_toml="gap_grace_s = 0")
+    st.start_sim("sim", only=[NODE], extra=[*FAST, "--outbox-max-records", "100"])
+    wait_until(lambda: len(stored(st.db_path).get(NODE, ([], []))[0]) > 20, 15, "live samples")
+
+    assert central.stop() == 0  # central offline (retained state): the agent holds its data
+    floor = max(audited(state, NODE))
+    wait_until(lambda: _samples_after(state, floor) > 400, 30, "400 samples while paused")
+    st.start_central("c1", top_toml="gap_grace_s = 0")
+
+    def settled() -> dict[str, Any] | None:
+        d = st.api(f"/api/v1/nodes/{NODE}")
+        return d if d["drops"]["dropped"] > 0 and d["gaps"]["missing"] == 0 else None
+
+    detail = wait_until(settled, 30, "the drop reported and no gap left", step_s=0.5)
+    drops = detail["drops"]
+    print(f"overflow: agent dropped {drops['dropped']} records in {drops['count']} range(s); "
+          f"gaps {detail['gaps']}")
+    assert {r["reason"] for r in drops["ranges"]} == {"overflow"}
+    dropped = {s for r in drops["ranges"] for s in range(r["from_seq"], r["to_seq"] + 1)}
+    have = set(sum(stored(st.db_path)[NODE], []))
+    generated = audited(state, NODE)
+    # everything the agent generated is either stored or reported dropped by the agent itself
+    lost = {s for s in generated if s not in have and s not in dropped and s <= max(have)}
+    assert not lost, f"lost in transit: {sorted(lost)[:10]}"
+    assert not dropped & have

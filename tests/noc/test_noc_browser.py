@@ -1,0 +1,179 @@
+"""The NOC in real headless Chromium against a live stack (mosquitto, central, kotanet-sim)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from conftest import FLEET, Live, login, shot, wait
+
+
+def _text(page: Any, selector: str) -> str:
+    return str(page.inner_text(selector)).strip()
+
+
+def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -> None:
+    ctx = browser.new_context(locale="id-ID", viewport={"width": 1400, "height": 1000})
+    try:
+        page = ctx.new_page()
+        page.goto(f"{live.url}/noc/")
+        assert "/noc/login" in page.url  # anonymous users are sent to the login form
+        shot(page, "login")
+        page.fill("#username", "admin")
+        page.fill("#password", "wrong password!")
+        page.click("#login-submit")
+        assert "salah" in _text(page, ".flash")  # refused, in Indonesian
+        ctx.close()
+        ctx, page = login(browser, live.url, "admin")
+        page.wait_for_selector("#live.on")
+        rows = page.locator("#nodes tbody tr")
+        wait(lambda: rows.count() == FLEET, 10, "a table row per node")
+        assert _text(page, "#tile-online .v") == str(FLEET)
+        assert _text(page, "#tile-offline .v") == "0"
+        assert int(_text(page, "#tile-users .v")) >= 0
+        # every node's state reads as text, not only as colour
+        states = page.locator("#nodes tbody .badge").all_inner_texts()
+        assert len(states) == FLEET and all(s.strip() for s in states)
+        # the map works with no tile server: one marker per site on a blank background
+        assert page.locator("#map.blank").count() == 1
+        assert page.locator("#map path.leaflet-interactive").count() == FLEET
+        # filter and sort
+        page.fill("#filter", live.victim)
+        wait(lambda: rows.count() == 1, 5, "filter to one node")
+        page.fill("#filter", "")
+        page.click('th[data-key="node"]')
+        names = page.locator("#nodes tbody tr td:first-child").all_inner_texts()
+        assert names == sorted(names) and len(names) == FLEET
+        page.click('th[data-key="node"]')
+        assert page.locator("#nodes tbody tr td:first-child").all_inner_texts() == \
+            sorted(names, reverse=True)
+        shot(page, "fleet")
+    finally:
+        ctx.close()
+
+
+def test_node_page_draws_charts_with_data(browser: Any, live: Live) -> None:
+    ctx, page = login(browser, live.url, "operator", locale="en-GB")
+    try:
+        node = live.stack.fleet[0].node
+        page.click(f'#nodes a[href="/noc/nodes/{node}"]')
+        page.wait_for_url(f"{live.url}/noc/nodes/{node}")
+        page.wait_for_selector('.charts[data-loaded="1h"]')
+        for chart in ("rtt", "loss", "users", "throughput"):
+            assert int(page.get_attribute(f"#chart-{chart}", "data-points") or 0) > 0, chart
+            assert page.locator(f"#chart-{chart} canvas").count() == 1, chart
+        assert page.locator("#cause .badge").count() == 1
+        assert page.locator("#console").is_visible()  # operators get the command console
+        page.click('[data-range="24h"]')
+        page.wait_for_selector('.charts[data-loaded="24h"]')
+        assert int(page.get_attribute("#chart-users", "data-points") or 0) > 0
+        page.click("#cmd-send")
+        assert page.locator("#cmd-confirm").is_visible()  # asks before sending
+        assert node in _text(page, "#cmd-question")
+        shot(page, "node")
+        page.click("#cmd-no")
+        assert page.locator("#cmd-confirm").is_hidden()
+    finally:
+        ctx.close()
+
+
+def test_viewer_cannot_see_or_use_operator_actions(browser: Any, live: Live) -> None:
+    ctx, page = login(browser, live.url, "viewer", locale="en-GB")
+    try:
+        node = live.stack.fleet[0].node
+        page.goto(f"{live.url}/noc/nodes/{node}")
+        page.wait_for_selector('.charts[data-loaded="1h"]')
+        assert page.locator("#console").count() == 0
+        status = page.evaluate(
+            """async (node) => {
+                const boot = JSON.parse(document.getElementById('boot').textContent);
+                const r = await fetch(`/api/v1/nodes/${node}/commands`, {method: 'POST',
+                  headers: {'Content-Type': 'application/json', 'X-CSRF-Token': boot.csrf},
+                  body: JSON.stringify({kind: 'resync', params: {}, ttl_s: 60})});
+                return r.status; }""", node)
+        assert status == 403
+        assert page.locator('nav a[href="/noc/users"]').count() == 0
+        shot(page, "node-viewer")
+        resp = page.goto(f"{live.url}/noc/users")
+        assert resp is not None and resp.status == 403
+    finally:
+        ctx.close()
+
+
+def test_language_follows_browser_and_switch(browser: Any, live: Live) -> None:
+    ctx, page = login(browser, live.url, "viewer", locale="en-US")
+    try:
+        assert page.get_attribute("html", "lang") == "en"
+        assert _text(page, "h1") == "Fleet"
+        assert "Online" in _text(page, "#tile-online")
+        page.click("#lang-switch")
+        page.wait_for_selector('html[lang="id"]')
+        assert _text(page, "h1") == "Armada"
+        assert "Pengguna sekarang" in _text(page, "#tile-users")
+        page.goto(f"{live.url}/noc/budget")  # the cookie keeps the choice on every page
+        assert page.get_attribute("html", "lang") == "id"
+        shot(page, "budget")
+        page.click("#lang-switch")
+        page.wait_for_selector('html[lang="en"]')
+    finally:
+        ctx.close()
+
+
+def test_budget_report_chart_and_csv(browser: Any, live: Live) -> None:
+    ctx, page = login(browser, live.url, "viewer", locale="en-GB")
+    try:
+        page.goto(f"{live.url}/noc/budget?period=day&days=1")
+        rows = page.locator("table.budget tbody tr")
+        assert rows.count() == FLEET  # 10 nodes on 10 distinct Sampit sites
+        assert int(page.get_attribute("#chart-budget", "data-points") or 0) >= 1
+        assert page.locator("#chart-budget canvas").count() == 1
+        with page.expect_download() as dl:
+            page.click("#csv")
+        text = open(dl.value.path(), encoding="utf-8").read()
+        table = list(csv.DictReader(io.StringIO(text)))
+        assert len(table) == FLEET
+        assert all(float(r["capacity_mbps"]) > 0 and float(r["peak_mbps"]) >= float(r["p95_mbps"])
+                   for r in table)
+    finally:
+        ctx.close()
+
+
+def test_admin_pages_and_audit_of_logins(browser: Any, live: Live) -> None:
+    ctx, page = login(browser, live.url, "admin", locale="en-GB")
+    try:
+        page.goto(f"{live.url}/noc/users")
+        page.fill("#add-user input[name=username]", "field-tech")
+        page.fill("#add-user input[name=password]", "another-long-password")
+        page.select_option("#add-user select[name=role]", "viewer")
+        page.click("#add-user button")
+        assert "field-tech" in _text(page, "table.users")
+        shot(page, "users")
+        page.goto(f"{live.url}/noc/audit")
+        audit = _text(page, "table.audit")
+        assert "user.create" in audit and "field-tech" in audit and "login" in audit
+        assert "another-long-password" not in audit
+        shot(page, "audit")
+        page.goto(f"{live.url}/noc/settings")
+        shot(page, "settings")
+    finally:
+        ctx.close()
+
+
+def test_node_going_offline_shows_live(browser: Any, live: Live) -> None:
+    ctx, page = login(browser, live.url, "viewer", locale="en-GB")
+    try:
+        page.wait_for_selector("#live.on")
+        page.evaluate("window.__notReloaded = true")
+        row = f'#nodes tbody tr[data-node="{live.victim}"]'
+        assert page.get_attribute(row, "data-state") != "offline"
+        live.victim_sim.stop()  # clean shutdown: the agent publishes state online=false
+        wait(lambda: not live.nodes()[live.victim]["online"], 20, "central marks it offline")
+        # central knows: the open page shows it without a reload (poll 0.5 s + push)
+        page.wait_for_selector(f'{row}[data-state="offline"]', timeout=5000)
+        assert page.evaluate("window.__notReloaded") is True
+        assert _text(page, "#tile-offline .v") == "1"
+        assert "offline for" in _text(page, f"{row} .since")
+        shot(page, "fleet-offline")
+    finally:
+        ctx.close()
