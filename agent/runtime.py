@@ -18,11 +18,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from agent.commands_wiring import wire_commands
 from agent.config import AgentConfig
 from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.probes.base import Probe, ProbeRunner
 from agent.probes.registry import build_probes
 from agent.sample import build_sample, run_inline
+from agent.shaping import ShapingController
 from agent.systemd import Notifier
 from agent.transport.forwarder import Forwarder
 from agent.transport.outbox import Outbox
@@ -30,7 +32,7 @@ from agent.transport.presence import build_birth, clock_synced, wall_ms
 from agent.transport.session import Connected, Disconnected, Inbound, PubAck, Session
 from agent.transport.statefile import read_json, write_json
 from agent.transport.url import resolve_target
-from protocol.messages import CentralState, Command, CommandAck, DeliveryReceipt, Event, Shaping
+from protocol.messages import CentralState, Command, CommandAck, DeliveryReceipt, Event
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class Agent:
         self.state_dir = Path(cfg.agent.state_dir)
         self.command_handlers: dict[str, Handler] = {}
         self.notifier: Notifier | None = None
-        self.shaping: Shaping | None = None  # set by the shaping actuator when it applies one
+        self.shaping: ShapingController | None = (  # throttles; sample.shaping = .current()
+            ShapingController(cfg.shaping) if cfg.shaping.enabled else None)
         self.samples_stored = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -67,6 +70,7 @@ class Agent:
         self.session: Session | None = None
         self.outbox: Outbox | None = None
         self.forwarder: Forwarder | None = None
+        wire_commands(self, clock)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -147,6 +151,7 @@ class Agent:
         assert self.outbox is not None and self.forwarder is not None
         interval = self.cfg.agent.sample_interval_s
         next_sample = self._clock()
+        self._start_shaping()
         try:
             while not self._stop.is_set():
                 calm_until = 0.0
@@ -157,6 +162,7 @@ class Agent:
                     if self.outbox.flush_due():
                         self.outbox.flush(wall_ms=self._wall_if_synced())
                     self.forwarder.pump(self._clock())
+                    self._shaping_tick()
                 except Exception:  # disk full, poison record, ...: log, keep the node alive
                     log.exception("agent loop error (continuing)")
                     calm_until = self._clock() + 1.0
@@ -169,6 +175,22 @@ class Agent:
         finally:
             self._drain_events()
             self.outbox.close()
+
+    def _start_shaping(self) -> None:
+        if self.shaping is not None:
+            try:
+                self.shaping.start()  # enforce the safe default before any command
+            except Exception:
+                log.exception("could not enforce the safe shaping default at start")
+
+    def _shaping_tick(self) -> None:
+        if self.shaping is not None and self.shaping.tick(self._clock()):
+            cur = self.shaping.current()
+            self._store_event(Event.model_validate({
+                "ts_ms": wall_ms(), "kind": "throttle_lease_expired", "severity": "warning",
+                "message": "throttle lease lapsed without renewal: back to the safe default",
+                "data": {"version": self.shaping.version,
+                         "shaping": cur.model_dump() if cur else None}}))
 
     def _next_item(self, timeout: float) -> object | None:
         try:
@@ -196,7 +218,8 @@ class Agent:
         assert self.outbox is not None
         results = (self._runner.run_all(self._clock) if self._runner is not None
                    else run_inline(self.probes, self._clock))
-        sample, events = build_sample(results, wall_ms(), self.shaping)
+        shaping = self.shaping.current() if self.shaping is not None else None
+        sample, events = build_sample(results, wall_ms(), shaping)
         self.outbox.add("sample", sample.ts_ms,
                         sample.model_dump(mode="json", exclude={"seq"}, exclude_none=True))
         for ev in events:

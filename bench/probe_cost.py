@@ -104,7 +104,7 @@ def cycle_cost(node: Any, cfg: Path, rounds: int) -> tuple[float, float]:
 
 def steady(node: Any, cfg: Path, windows: int, ne_pid: int, ne_url: str) -> dict[str, float]:
     """CPU share and RSS of the probe process at 10 s samples with 1 s link probes."""
-    proc = node.popen(*probe_cmd(cfg, windows + 1, 10.0, 1.0), stdout=subprocess.PIPE,
+    proc = node.popen(*probe_cmd(cfg, windows + 3, 10.0, 1.0), stdout=subprocess.PIPE,
                       stderr=subprocess.DEVNULL)
     rss, ne_rss, shares = [], [], []
     try:
@@ -139,7 +139,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    cycles, windows = (9, 2) if args.quick else (31, 6)
+    cycles, windows = (9, 3) if args.quick else (31, 9)
     with tempfile.TemporaryDirectory(prefix="ktp-bench-") as d, ExitStack() as stack:
         tmp = Path(d)
         lab = Lab("ktp")

@@ -108,7 +108,7 @@ def drain(st: Stack, node: SimNode, bodies: list[dict[str, object]]) -> dict[str
     cfg = agent_toml(st, node, creds[node.node])
     fill_outbox(st, node, cfg, bodies)
     st.broker.stop()
-    agent = Proc("agent", [str(Path(sys.executable).parent / "kotanet-agent"), "--config",
+    agent = Proc(f"agent-{node.node}", [str(Path(sys.executable).parent / "kotanet-agent"), "--config",
                            str(cfg), "--log-level", "warning"], st.dir / "logs" / "agent.log").start()
     st.procs.append(agent)
     wait_until(lambda: "outbox" in agent.tail() or rss_mb(agent.pid) > 30, 10, "agent booted")
@@ -166,17 +166,13 @@ def raw_publish(st: Stack, node: SimNode, bodies: list[dict[str, object]], batch
         c.loop_stop()
 
 
-def one_run(bodies: list[dict[str, object]]) -> dict[str, float]:
-    """Agent drain and raw anchor, side by side, in a fresh stack."""
-    with tempfile.TemporaryDirectory(prefix="kotanet-replay-") as tmp, \
-            Stack(tmp, 2, interval_s=3600, keepalive_s=10) as st:
-        st.start_broker()
-        st.start_central("bench-central")
-        agent_node, raw_node = st.fleet
-        anchor = raw_publish(st, raw_node, bodies, parse_config(
-            {"node": {"id": "x", "site": "y"}}).outbox.batch_max_records)
-        res = drain(st, agent_node, bodies)
-        return {**res, "anchor_rate": anchor}
+def one_run(st: Stack, run: int, bodies: list[dict[str, object]]) -> dict[str, float]:
+    """Agent drain and raw anchor, side by side, on a fresh pair of nodes of the stack."""
+    agent_node, raw_node = st.fleet[2 * run], st.fleet[2 * run + 1]
+    batch = parse_config({"node": {"id": "x", "site": "y"}}).outbox.batch_max_records
+    anchor = raw_publish(st, raw_node, bodies, batch)
+    res = drain(st, agent_node, bodies)
+    return {**res, "anchor_rate": anchor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -189,11 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = args.runs or (3 if args.quick else 5)
     results = []
     bodies = backlog_bodies(build_fleet(1)[0], BACKLOG)
-    for i in range(runs):
-        r = one_run(bodies)
-        results.append(r)
-        print(json.dumps({"bench": "replay", "metric": "run", "run": i + 1,
-                          **{k: round(v, 2) for k, v in r.items()}}), flush=True)
+    with tempfile.TemporaryDirectory(prefix="kotanet-replay-") as tmp, \
+            Stack(tmp, 2 * runs, interval_s=3600, keepalive_s=10) as st:
+        st.start_broker()
+        st.start_central("bench-central", extra_toml="reconnect_min_s = 0.2\n")
+        for i in range(runs):
+            r = one_run(st, i, bodies)
+            results.append(r)
+            print(json.dumps({"bench": "replay", "metric": "run", "run": i + 1,
+                              **{k: round(v, 2) for k, v in r.items()}}), flush=True)
     med = {k: statistics.median(r[k] for r in results) for k in results[0]}
     rss_max = max(r["rss_during_max_mb"] for r in results)
     growth = max(max(r["rss_during_max_mb"], r["rss_after_mb"]) - r["rss_before_mb"]

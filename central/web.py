@@ -192,7 +192,11 @@ async def _gap_refresher(app: web.Application) -> AsyncIterator[None]:
         while True:
             try:
                 gaps = await asyncio.to_thread(app[STORAGE].gaps, _ms(), _grace_ms(app))
-                app[GAP_SUMMARY].update(count=len(gaps), missing=sum(g.missing for g in gaps))
+                per_node: dict[str, int] = {}
+                for g in gaps:
+                    per_node[g.node] = per_node.get(g.node, 0) + g.missing
+                app[GAP_SUMMARY].update(count=len(gaps), missing=sum(per_node.values()),
+                                        nodes=per_node, refreshed_ms=_ms())
             except Exception:
                 log.exception("gap refresh failed")
             await asyncio.sleep(GAP_REFRESH_S)
@@ -218,7 +222,7 @@ def make_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     app[STORAGE] = storage
     app[STATS] = stats
     app[AUTH] = TokenAuth(storage, cfg.http.admin_token)
-    app[GAP_SUMMARY] = {"count": 0, "missing": 0}
+    app[GAP_SUMMARY] = {"count": 0, "missing": 0, "nodes": {}, "refreshed_ms": None}
     for method, path, handler, role in ROUTES:
         app.router.add_route(method, path, guard(role, handler))
     if collector is not None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CENTRAL_USERS = ("central",)
 READER_USERS = ("verifier",)
+DEFAULT_PID_FILES = ("/run/mosquitto/mosquitto.pid", "/var/run/mosquitto/mosquitto.pid")
 
 
 def load_manifest(dep: Deployment) -> dict[str, Any]:
@@ -104,16 +103,14 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
 
 
 def reload_broker(pid_file: str | None) -> str:
-    """Make mosquitto re-read its files: SIGHUP to the pid in pid_file, else systemctl reload."""
-    if pid_file:
-        pid = int(Path(pid_file).read_text().split()[0])
+    """Make mosquitto re-read its files: SIGHUP to the pid in pid_file (or a default pid file)."""
+    candidates = [pid_file] if pid_file else list(DEFAULT_PID_FILES)
+    for path in candidates:
+        try:
+            pid = int(Path(path).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
         os.kill(pid, signal.SIGHUP)
         return f"SIGHUP -> pid {pid}"
-    systemctl = shutil.which("systemctl")
-    if systemctl:
-        proc = subprocess.run([systemctl, "reload", "mosquitto"], capture_output=True, text=True,
-                              timeout=30, check=False)
-        if proc.returncode == 0:
-            return "systemctl reload mosquitto"
-        log.warning("systemctl reload mosquitto failed: %s", proc.stderr.strip())
-    return "NOT reloaded: copy DIR/broker to the broker and run 'systemctl reload mosquitto'"
+    log.warning("no mosquitto pid file found in %s", candidates)
+    return "NOT reloaded: install DIR/broker on the broker and run 'systemctl reload mosquitto'"

@@ -83,10 +83,14 @@ def cmd_build(m: Messages, a: argparse.Namespace) -> int:
     if inv is None:
         return 1
     out = a.out or dep.root / "bundles"
-    build_all(dep, inv, out, tuple(a.readmit), label=m("building"))
+    manifest = build_all(dep, inv, out, tuple(a.readmit), label=m("building"))
+    stale = sorted(n for n, e in manifest["nodes"].items()
+                   if n not in inv.nodes and not e.get("revoked"))
     if a.pid_file:
         reload_broker(a.pid_file)
     print(m("build_done", nodes=len(inv.nodes), dir=out))
+    if stale:
+        print(m("stale_nodes", nodes=", ".join(stale)))
     return 0
 
 

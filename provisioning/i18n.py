@@ -32,6 +32,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "id": "{nodes} bundel node dan berkas broker dibuat di {dir}.",
     },
     "building": {"en": "Building", "id": "Membuat"},
+    "stale_nodes": {
+        "en": "Still admitted at the broker but not in this inventory: {nodes} "
+              "(revoke them to remove their access).",
+        "id": "Masih diterima broker tetapi tidak ada di inventaris ini: {nodes} "
+              "(cabut untuk menghapus aksesnya).",
+    },
     "unknown_node": {
         "en": "Node {node} is not in the manifest {path}; run 'build' first.",
         "id": "Node {node} tidak ada di manifest {path}; jalankan 'build' dulu.",
@@ -130,6 +136,8 @@ ERRORS: dict[str, dict[str, str]] = {
                         "id": "GPIO {pin} sudah dipakai oleh {other}"},
     "e_ssid_len": {"en": "SSID must be 1-32 bytes (is {bytes})",
                    "id": "SSID harus 1-32 byte (sekarang {bytes})"},
+    "e_ssid_chars": {"en": "SSID must not contain control characters (tab, newline...)",
+                     "id": "SSID tidak boleh berisi karakter kontrol (tab, baris baru...)"},
     "e_wpa_len": {"en": "WPA passphrase must be 8-63 printable ASCII characters (has {length})",
                   "id": "kata sandi WPA harus 8-63 karakter ASCII (sekarang {length})"},
     "e_open_office": {"en": "open Wi-Fi is only for parks (captive portal); offices need WPA",

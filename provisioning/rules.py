@@ -176,6 +176,8 @@ def _wifi(c: _Checker, raw: Any, site: Site | None, board: str | None) -> tuple[
     ssid = c.get(raw, "wifi.ssid", "ssid")
     if ssid is not None and not 1 <= len(str(ssid).encode()) <= 32:
         c.err("wifi.ssid", "e_ssid_len", bytes=len(str(ssid).encode()))
+    elif ssid is not None and any(ord(ch) < 32 or ord(ch) == 127 for ch in str(ssid)):
+        c.err("wifi.ssid", "e_ssid_chars")  # would inject lines into hostapd.conf
     is_open = _boolish(raw.get("open", False))
     if is_open is None:
         c.err("wifi.open", "e_not_bool", value=raw.get("open"))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -62,10 +61,12 @@ def network_config(agent: dict[str, Any], lan: str) -> dict[str, Any]:
 
 
 def _locked_password_hash() -> str:
-    """SHA-512 crypt of a random password nobody knows (login only with SSH keys)."""
-    proc = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=secrets.token_urlsafe(32),
-                          capture_output=True, text=True, check=True, timeout=30)
-    return proc.stdout.strip()
+    """A well-formed SHA-512 crypt string made of random characters: no password matches it,
+    so password login is impossible and SSH keys are the only way in."""
+    alphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    salt = "".join(secrets.choice(alphabet) for _ in range(16))
+    digest = "".join(secrets.choice(alphabet) for _ in range(86))
+    return f"$6${salt}${digest}"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -82,6 +83,11 @@ _Dumper.add_representer(str, _str)
 
 def _yaml(data: dict[str, Any]) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def hostname_for(node: str) -> str:
+    """A valid host name for a node id ('_' and '.' become '-'; at most 63 characters)."""
+    return node.replace("_", "-").replace(".", "-")[:63].strip("-") or "kotanet-node"
 
 
 def _write(path: Path, text: str) -> None:
@@ -111,7 +117,7 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os
                                 "sudo": "ALL=(ALL) NOPASSWD:ALL"}
         if ssh_keys:
             tech["ssh_authorized_keys"] = ssh_keys
-        user_data.update(hostname=node, preserve_hostname=False, users=[tech])
+        user_data.update(hostname=hostname_for(node), preserve_hostname=False, users=[tech])
         user_data["write_files"] = [
             {"path": "/etc/kotanet/enroll.token", "permissions": "0600", "content": token + "\n"},
             {"path": "/etc/kotanet/enroll.json", "permissions": "0644", "content": enroll},
@@ -124,9 +130,10 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os
         lan = f"{entry['lan_ip']}/{entry['lan_prefixlen']}"
         _write(boot / "network-config", _yaml(network_config(agent, lan)["network"]))
         _write(boot / "meta-data", _yaml(
-            {"instance-id": f"kotanet-{node}-{secrets.token_hex(6)}", "local-hostname": node}))
+            {"instance-id": f"kotanet-{node}-{secrets.token_hex(6)}",
+             "local-hostname": hostname_for(node)}))
     else:
-        custom = {"config_version": 1, "system": {"hostname": node},
+        custom = {"config_version": 1, "system": {"hostname": hostname_for(node)},
                   "user": {"name": TECH_USER, "password": _locked_password_hash(),
                            "password_encrypted": True},
                   "ssh": {"enabled": bool(ssh_keys), "password_authentication": False,

@@ -64,13 +64,9 @@ class RouteActuator:
     def __init__(self, cfg: AgentConfig, ipr: Any = None,
                  run: Callable[..., sysexec.ExecResult] = sysexec.run,
                  sysctl_root: Path = Path("/proc/sys")) -> None:
-        self.cfg = cfg
-        self.table = cfg.failover.table
-        self.prio = cfg.failover.rule_priority
+        self.table, self.prio = cfg.failover.table, cfg.failover.rule_priority
         self.uplinks = {u.name: u for u in cfg.uplinks}
-        self._ipr = ipr
-        self._run = run
-        self._sysctl = sysctl_root
+        self._ipr, self._run, self._sysctl = ipr, run, sysctl_root
         self._gw_cache: dict[str, str | None] = {}
         self._addr_cache: dict[str, list[str]] = {}
         self.verify_target = next((t for u in cfg.uplinks for t in u.targets), "1.1.1.1")

@@ -163,16 +163,12 @@ class TcShaper:
         self.lan, self.ifb, self.netns, self.timeout = lan, ifb, netns, timeout
         self._leaf = None if leaf == "auto" else leaf
         self.commands_run = 0  # tc write operations issued (tests count kernel changes)
+        self._ifb_exists: bool | None = None  # unknown until a read-back fails or we create it
+        self._ifb_up = False
 
     def _tool(self, tool: str, *args: str) -> sysexec.ExecResult:
         ns = ["-n", self.netns] if self.netns else []
         return sysexec.run([tool, *ns, *args], self.timeout)
-
-    def _json(self, *args: str) -> list[dict[str, Any]]:
-        res = self._tool("tc", "-j", *args)
-        if not res.ok:
-            raise ShapingError(f"tc {' '.join(args)}: {res.stderr.strip()}", "tc_failed")
-        return json.loads(res.stdout or "[]") or []
 
     def _dev_exists(self, dev: str) -> bool:
         return self._tool("ip", "link", "show", "dev", dev).ok
@@ -194,23 +190,42 @@ class TcShaper:
         return self._leaf
 
     def read(self) -> NodeState:
-        """Read both devices back from the kernel."""
-        lan = self._read_dev(self.lan, 16, with_ingress=True)
-        ifb = self._read_dev(self.ifb, 12, with_ingress=False) if self._dev_exists(self.ifb) \
-            else sp.DevState()
-        return NodeState(lan, ifb)
+        """Read both devices back from the kernel with one `tc -j -batch` (IFB if it exists)."""
+        for _ in range(2):
+            devs = [self.lan, self.ifb] if self._ifb_exists is not False else [self.lan]
+            lines = ["qdisc show"]
+            for dev in devs:  # htb classes print text even with -j: a JSON line separates them
+                lines += [f"class show dev {dev}", "qdisc show dev lo"]
+            lines += [f"filter show dev {dev} parent 1:" for dev in devs]
+            lines.append(f"filter show dev {self.lan} parent ffff:")
+            res = self._batch(lines, json_out=True)
+            if res.ok:
+                return self._parse_read(res.stdout, devs)
+            exists = self._dev_exists(self.ifb)
+            if exists == self._ifb_exists:
+                break
+            self._ifb_exists = exists
+        raise ShapingError(f"tc read-back failed: {res.stderr.strip()[:300]}", "tc_failed")
 
-    def _read_dev(self, dev: str, off: int, with_ingress: bool) -> sp.DevState:
-        qd = self._json("qdisc", "show", "dev", dev)
-        cls = self._tool("tc", "class", "show", "dev", dev)
-        if not cls.ok:
-            raise ShapingError(f"tc class show dev {dev}: {cls.stderr.strip()}", "tc_failed")
-        ours = any(q.get("root") and q.get("handle") == "1:" for q in qd)
-        flt = self._json("filter", "show", "dev", dev, "parent", "1:") if ours else []
-        ing = any(q.get("kind") == "ingress" for q in qd)
-        iflt = self._json("filter", "show", "dev", dev, "parent", "ffff:") if with_ingress and ing \
-            else []
-        return parse_state(qd, cls.stdout, flt, iflt, off, self.ifb)
+    def _parse_read(self, out: str, devs: list[str]) -> NodeState:
+        arrays: list[list[dict[str, Any]]] = []
+        texts: dict[int, list[str]] = {}
+        for line in out.splitlines():
+            if line.startswith("["):
+                arrays.append(json.loads(line))
+            elif line.startswith("class "):
+                texts.setdefault(len(arrays), []).append(line)
+        if len(arrays) != 2 * len(devs) + 2:
+            raise ShapingError(f"unexpected tc read-back ({len(arrays)} sections)", "tc_failed")
+        qdiscs, filters, ingress = arrays[0], arrays[1 + len(devs):], arrays[-1]
+        states = []
+        for i, dev in enumerate(devs):
+            qd = [q for q in qdiscs if q.get("dev") == dev]
+            states.append(parse_state(qd, "\n".join(texts.get(1 + i, [])), filters[i],
+                                      ingress if dev == self.lan else [], 16 if i == 0 else 12,
+                                      self.ifb))
+        self._ifb_up = any(q.get("dev") == self.ifb for q in qdiscs)
+        return NodeState(states[0], states[1] if len(states) > 1 else sp.DevState())
 
     def plan_ops(self, state: NodeState, down: sp.DirPlan | None, up: sp.DirPlan | None
                  ) -> list[list[str]]:
@@ -222,23 +237,30 @@ class TcShaper:
         return ifb + redir + lan if up is not None else redir + ifb + lan
 
     def ensure_ifb(self) -> None:
-        """Create and bring up the IFB device if missing."""
+        """Create and bring up the IFB device if missing or down (no-op when already up)."""
+        if self._ifb_up:
+            return
         if not self._dev_exists(self.ifb):
             res = self._tool("ip", "link", "add", self.ifb, "type", "ifb")
             if not res.ok:
                 raise ShapingError(f"cannot create {self.ifb}: {res.stderr.strip()}", "no_ifb")
         self._tool("ip", "link", "set", self.ifb, "up")
+        self._ifb_exists, self._ifb_up = True, True
+
+    def _batch(self, lines: list[str], json_out: bool = False) -> sysexec.ExecResult:
+        tmpdir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        with tempfile.NamedTemporaryFile("w", prefix="kotanet-tc-", suffix=".batch",
+                                         dir=tmpdir) as fh:
+            fh.write("\n".join(lines) + "\n")
+            fh.flush()
+            return self._tool("tc", *(["-j"] if json_out else []), "-batch", fh.name)
 
     def execute(self, cmds: list[list[str]]) -> None:
         """Run tc commands as one batch; raise ShapingError naming the failing command."""
         if not cmds:
             return
         self.commands_run += len(cmds)
-        tmpdir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        with tempfile.NamedTemporaryFile("w", prefix="kotanet-tc-", suffix=".batch",
-                                         dir=tmpdir) as fh:
-            fh.write("\n".join(" ".join(c) for c in cmds) + "\n")
-            fh.flush()
-            res = self._tool("tc", "-batch", fh.name)
+        res = self._batch([" ".join(c) for c in cmds])
         if not res.ok:
+            self._ifb_up = False  # re-check the device on the next apply
             raise ShapingError(f"tc batch failed: {res.stderr.strip()[:300]}", "tc_failed")

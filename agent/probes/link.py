@@ -84,12 +84,21 @@ class LinkProbe:
         return self._binding[1]
 
     def run_round(self) -> RoundResult:
-        """One reachability round with the configured method, bounded by probe_timeout_s."""
+        """One reachability round, bounded by probe_timeout_s; collect() reuses its figures
+        until the next round is due (so failover's rounds also feed the telemetry)."""
         c = self.cfg
+        started = self.clock()
         if c.method == "icmp":
-            return icmp_round(self.binding(), c.targets, c.probe_count, c.probe_timeout_s)
-        return sock_round(c.method, self.binding(), c.targets, c.probe_count,
-                          c.probe_timeout_s, port=c.tcp_port)
+            rnd = icmp_round(self.binding(), c.targets, c.probe_count, c.probe_timeout_s)
+        else:
+            rnd = sock_round(c.method, self.binding(), c.targets, c.probe_count,
+                             c.probe_timeout_s, port=c.tcp_port)
+        if any(k.startswith("send:") for k in rnd.errors):
+            self._binding = None  # e.g. the address went away: re-learn next round
+        self._last_round_at = started
+        self._last_stats = summarise(rnd)
+        self._last_detail = round_detail(rnd)
+        return rnd
 
     def _rates(self, state: netlink.LinkState, now: float) -> dict[str, float | int]:
         cur = dict(state.counters)
@@ -118,13 +127,8 @@ class LinkProbe:
             self._binding = None  # and re-learn the address then
             self._last_stats = {"rtt_ms": None, "loss_pct": 100.0, "jitter_ms": None}
             self._last_detail = "interface absent" if not state.exists else "no carrier"
-        elif self._last_round_at is None or now - self._last_round_at >= self.interval_s():
-            rnd = self.run_round()
-            if any(k.startswith("send:") for k in rnd.errors):
-                self._binding = None  # e.g. the address went away: re-learn next round
-            self._last_round_at = now
-            self._last_stats = summarise(rnd)
-            self._last_detail = round_detail(rnd)
+        elif self._last_round_at is None or now - self._last_round_at >= 0.9 * self.interval_s():
+            self.run_round()
         else:
             self._last_detail = "standby: last round reused" if self.standby else "last round reused"
         sample.update(self._last_stats)

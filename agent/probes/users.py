@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,12 +21,13 @@ from typing import Any
 from agent import netlink, sysexec
 from agent.config import UsersSection
 from agent.probes.base import NotApplicable
-from agent.probes.hostapd import HostapdCtrl, HostapdError, socket_paths
+from agent.probes.hostapd import HostapdCtrl, HostapdError, Station, socket_paths
 
 log = logging.getLogger(__name__)
 
 PRESENT_STATES = frozenset({"REACHABLE", "DELAY", "PROBE"})
 MAX_LEASE_LINES = 100_000
+IDLE_MSEC = 120_000  # a station silent this long is reported as idle (still associated)
 
 
 @dataclass
@@ -98,17 +100,27 @@ class UsersProbe:
         self.daily = daily or DailyUnique()
 
     def _hostapd(self, notes: list[str]) -> set[str] | None:
-        paths = socket_paths(self.cfg.hostapd_ctrl)
         macs: set[str] = set()
+        stations: dict[str, Station] = {}
         answered = 0
-        for path in paths:
+        for path in socket_paths(self.cfg.hostapd_ctrl):
             try:
                 with HostapdCtrl(path, self.cfg.hostapd_timeout_s) as ctrl:
-                    macs |= {s.mac for s in ctrl.stations() if s.associated}
+                    stations |= {s.mac: s for s in ctrl.stations() if s.associated}
                 answered += 1
             except HostapdError as exc:
-                notes.append(f"hostapd {path}: {'timeout' if exc.reason == 'timeout' else 'unavailable'} ({exc.reason})")
-        return macs if answered else None
+                status = "timeout" if exc.reason == "timeout" else "unavailable"
+                notes.append(f"hostapd {path}: {status} ({exc.reason})")
+        if not answered:
+            return None
+        macs = set(stations)
+        signals = [s.signal_dbm for s in stations.values() if s.signal_dbm is not None]
+        idle = sum(1 for s in stations.values() if (s.inactive_msec or 0) > IDLE_MSEC)
+        notes.append(f"hostapd: {len(macs)} associated, "
+                     f"{sum(s.authorized for s in stations.values())} authorized, "
+                     f"{idle} idle > {IDLE_MSEC // 1000}s"
+                     + (f", median signal {statistics.median(signals):.0f} dBm" if signals else ""))
+        return macs
 
     def _leases(self, notes: list[str]) -> set[str] | None:
         if not self.cfg.dnsmasq_leases:
@@ -163,4 +175,4 @@ class UsersProbe:
         counts |= {"total": len(devices), "daily_unique": self.daily.add(devices)}
         if neigh is not None:
             counts["neighbours"] = len(neigh)
-        return {"users": counts, "detail": "; ".join(notes) or "all sources ok"}
+        return {"users": counts, "detail": "; ".join(notes)}

@@ -111,7 +111,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """End the session (POST with CSRF)."""
     sess = await get_session(request)
     form = await request.post()
-    if sess is not None and csrf_ok(sess.csrf, str(form.get("csrf", ""))):
+    if sess is not None and not csrf_ok(sess.csrf, str(form.get("csrf", ""))):
+        return _see_other("/noc/")  # a forged logout changes nothing
+    if sess is not None:
         noc = request.app[NOC]
         await asyncio.to_thread(noc.store.drop_session, sess.sid_sha256)
         await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),

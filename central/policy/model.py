@@ -162,6 +162,7 @@ class PolicyState:
     sent_ms: dict[str, int] = field(default_factory=dict)
     offline: set[str] = field(default_factory=set)
     users: dict[str, float] = field(default_factory=dict)  # smoothed user counts
+    raw: dict[str, Throttle | None] = field(default_factory=dict)  # last unquantized candidate
     epoch: int = -1
 
 

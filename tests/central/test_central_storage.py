@@ -95,3 +95,16 @@ def test_rejects_counted_each_time_but_logged_once_per_reason_and_node(
         stats.reject("invalid", "n1", "bad field")
     assert stats.snapshot()["rejects"] == {"malformed": 6, "invalid": 1}
     assert len(caplog.records) == 3
+
+
+def test_command_acks_stored_once(db: SqliteStorage) -> None:
+    import sqlite3
+
+    from protocol.messages import CommandAck
+
+    ack = CommandAck.model_validate({**ENV, "cmd_id": "c-1", "stage": "applied",
+                                     "applied_version": 4})
+    db.write([Incoming("s1", "n1", ack, 10), Incoming("s1", "n1", ack, 11)])
+    with sqlite3.connect(db.path) as c:
+        rows = list(c.execute("SELECT cmd_id, stage, applied_version FROM cmd_acks"))
+    assert rows == [("c-1", "applied", 4)]

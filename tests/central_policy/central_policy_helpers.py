@@ -45,15 +45,13 @@ def obs(node: str, now_ms: int, users: int = 10, rtt: float = 30.0, loss: float 
     return NodeObs(node, now_ms, online, users, (UplinkObs("wan", True, rtt, loss),))
 
 
-ObsFn = Callable[[str, int, int], NodeObs]  # (node, tick index, now_ms) -> observation
-
-
 class Driver:
     """Feeds the engine one tick every 10 s and records every decision."""
 
     def __init__(self, start_ms: int, cfg: PolicyConfig | None = None,
-                 schedule: Schedule = Schedule(), epoch: int = 1) -> None:
-        self.now_ms, self.cfg, self.schedule, self.epoch = start_ms, cfg, schedule, epoch
+                 schedule: Schedule | None = None, epoch: int = 1) -> None:
+        self.now_ms, self.cfg, self.epoch = start_ms, cfg, epoch
+        self.schedule = schedule or Schedule()
         self.state = PolicyState()
         self.history: dict[str, list[Decision]] = {n: [] for n in SITES}
         self.overrides: list[Override] = []

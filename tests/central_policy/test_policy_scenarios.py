@@ -6,7 +6,7 @@ import random
 
 from central_policy_helpers import SITES, Driver, obs, wib_ms
 
-from central.policy import NodeObs, Override, Throttle
+from central.policy import NodeObs, Override, ParkEvent, Schedule, Throttle
 
 MON_0800 = wib_ms(2026, 11, 30, 8)
 FRI_1900 = wib_ms(2026, 11, 27, 19)
@@ -34,7 +34,8 @@ def test_crowded_park_evening_caps_each_user_and_stays_stable() -> None:
     out = d.run(3, lambda n, t: obs(n, t, users=80 if n == "park-tamankota" else 5))
     park = out["park-tamankota"]
     assert park.throttle is not None and park.reason.code == "crowded"
-    assert (park.throttle.down_kbps, park.throttle.per_client_down_kbps) == (40000, 1280)
+    # 40 Mbit/s contract x 3 fair shares / 80 users = 1500 -> 1472 (64 kbit/s steps)
+    assert (park.throttle.down_kbps, park.throttle.per_client_down_kbps) == (40000, 1472)
     assert park.throttle.per_client_up_kbps == 512  # 375 kbit/s fair share, held at the floor
     assert "80 users" in park.reason.en and "80 pengguna" in park.reason.id
     assert out["park-lingkar"].throttle is None  # 5 users: nothing to do
@@ -144,3 +145,16 @@ def test_renewal_before_lease_and_resend_on_new_epoch() -> None:
     d.epoch = 2
     out = d.tick(lambda n, t: obs(n, t))
     assert all(x.send and x.epoch == 2 for x in out.values())
+
+
+def test_public_event_in_a_park_gets_a_larger_share_for_its_window() -> None:
+    t0 = wib_ms(2026, 11, 30, 10)
+    ev = ParkEvent("park-baamang", t0 + 30 * 60_000, t0 + 90 * 60_000, "Festival Habaring Hurung")
+    d = Driver(t0, schedule=Schedule(events=(ev,)))
+    before = d.run(29, lambda n, t: obs(n, t))["park-baamang"]
+    during = d.run(40, lambda n, t: obs(n, t))["park-baamang"]
+    after = d.run(40, lambda n, t: obs(n, t))["park-baamang"]
+    assert before.throttle is not None and during.throttle is not None
+    assert during.throttle.down_kbps > 2 * before.throttle.down_kbps  # weight 4 instead of 1
+    assert during.reason.code == "event" and "Festival Habaring Hurung" in during.reason.id
+    assert after.throttle == before.throttle

@@ -125,6 +125,13 @@ def test_failback_only_after_stable_window(lab: FailoverLab) -> None:
     assert "dev wan1" in lab.route()
 
 
+def test_route_flushed_by_someone_else_comes_back(lab: FailoverLab) -> None:
+    node = lab.start_node()
+    lab.node.run("ip", "route", "flush", "table", "100")
+    assert node.wait_for(lambda r: r.get("event") == "route_restored", 5) is not None
+    assert "dev wan1" in lab.route()
+
+
 class RouteMonitor:
     """Counts changes of the default route in table 100 as the kernel announces them."""
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from protocol.messages import UplinkSample
 from tests.netns.nsutil import Lab
 
 pytestmark = pytest.mark.netns
@@ -43,14 +44,16 @@ class Uplinks:
         ns.run("nft", "add chain inet ktp in { type filter hook input priority 0 ; }")
         ns.run("nft", f"add rule inet ktp in {rule}")
 
-    def probe(self, uplinks: list[dict[str, Any]], rounds: int = 1) -> list[dict[str, Any]]:
+    def probe(self, uplinks: list[dict[str, Any]], rounds: int = 1,
+              interval: float = 0.0) -> list[dict[str, Any]]:
         """Run the real probe process inside the node namespace; one dict per round."""
         cfg = {"node": {"id": "n1", "site": "s1"}, "agent": {"probe_timeout_s": 5},
                "uplinks": uplinks}
         path = self.tmp / "agent.json"
         path.write_text(json.dumps(cfg))
         out = self.node.run(sys.executable, "-m", "agent.probes", "--config", str(path),
-                            "--only", "link", "--rounds", str(rounds), timeout=60)
+                            "--only", "link", "--rounds", str(rounds),
+                            "--interval", str(interval), timeout=60)
         return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
@@ -67,6 +70,7 @@ def samples(rounds: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         for res in rnd["results"]:
             if res["name"] == f"link:{name}":
                 assert res["status"] == "ok", res
+                UplinkSample.model_validate(res["data"]["uplinks"][0])  # fits the wire model
                 out.append({**res["data"]["uplinks"][0], "detail": res["detail"]})
     return out
 

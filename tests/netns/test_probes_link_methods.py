@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,21 @@ def test_standby_lte_is_probed_at_the_slow_interval(net: Uplinks) -> None:
     assert "standby: last round reused" in b[2]["detail"]
     # 5 pings x 2 targets, once: the metered link was probed in the first round only
     assert "packets 10 " in net.isp["b"].run("nft", "list ruleset").stdout
+
+
+def test_throughput_from_interface_counters_per_uplink(net: Uplinks) -> None:
+    blast = ("import socket, time\n"
+             "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+             "for _ in range(400):\n"  # ~400 kB over ~4 s out of uplink A only
+             "    s.sendto(b'x' * 1000, ('192.0.2.1', 9)); time.sleep(0.01)\n")
+    blaster = net.node.popen(sys.executable, "-c", blast)
+    try:
+        rounds = net.probe([uplink("a", A_TARGETS), uplink("b", B_TARGETS)], rounds=3,
+                           interval=1.0)
+    finally:
+        blaster.kill()
+        blaster.wait(timeout=10)
+    a, b = samples(rounds, "a")[-1], samples(rounds, "b")[-1]
+    assert a["tx_bps"] > 200_000           # the blast went out of A ...
+    assert b["tx_bps"] < 50_000            # ... and not out of B (which only carried pings)
+    assert a["tx_errors"] == 0 and a["tx_dropped"] == 0

@@ -170,3 +170,14 @@ def test_probe_thread_probes_standby_lte_slowly_and_active_fast() -> None:
         assert "failover" in [e.kind for e in ctl.drain()]
     finally:
         ctl.stop()
+
+
+def test_route_removed_behind_our_back_is_restored_on_the_next_round() -> None:
+    act = FakeActuator()
+    ctl, now = make(act)
+    ctl.start(watch_links=False)
+    act.route = None  # e.g. an admin or a network manager flushed our table
+    good = LinkRound("fibre", carrier=True, replies=2, probed=2)
+    events = ctl.on_round(now[0], [good])
+    assert act.route == "fibre" and [e.kind for e in events] == ["route_restored"]
+    assert ctl.on_round(now[0] + 1, [good]) == []

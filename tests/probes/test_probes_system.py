@@ -69,9 +69,26 @@ def test_missing_sensors_are_null_and_named(tmp_path: Path) -> None:
                                            disk_path=str(tmp_path / "gone")))
     assert status == "ok"
     assert sysd["temp_c"] is None and sysd["undervoltage"] is None and sysd["disk_pct"] is None
-    assert sysd["cpu_pct"] is not None and sysd["mem_pct"] is not None
+    assert sysd["mem_pct"] is not None and sysd["uptime_s"] is not None
     assert "temperature: unavailable" in detail and "throttle bits: unavailable" in detail
-    assert "disk" in detail
+    assert "disk_pct: unavailable" in detail
+
+
+def test_cpu_mem_uptime_from_proc_and_absent_proc(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
+    (proc / "meminfo").write_text("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 250 kB\n")
+    (proc / "uptime").write_text("12345.67 20000.00\n")
+    probe = SystemProbe(sys_root=str(tmp_path), proc_root=str(proc), vcgencmd=None)
+    (proc / "stat").write_text("cpu  130 0 130 840 0 0 0 0 0 0\n")  # 60 busy of 100 jiffies
+    status, sysd, _ = run(probe)
+    assert status == "ok"
+    assert sysd["cpu_pct"] == 60.0 and sysd["mem_pct"] == 75.0 and sysd["uptime_s"] == 12345
+    status, sysd, detail = run(SystemProbe(sys_root=str(tmp_path), proc_root=str(tmp_path / "x"),
+                                           vcgencmd=None))
+    assert status == "ok" and sysd["cpu_pct"] is None and sysd["mem_pct"] is None
+    assert "cpu_pct: unavailable" in detail and "uptime_s: unavailable" in detail
 
 
 def test_vcgencmd_fallback_through_sysexec(tmp_path: Path, no_vcgencmd: list[Sequence[str]],

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from agent import sysexec
 from agent.config import UsersSection
 from agent.probes.base import ProbeRunner
 from agent.probes.users import DailyUnique, UsersProbe, parse_leases, parse_ndsctl
+from protocol.messages import Users
 from tests.fakes.hostapd import FakeHostapd, FakeStation
 
 NOW = 1_800_000_000
@@ -61,9 +63,10 @@ def ctrl_dir(tmp_path: Path) -> Path:
 def radios(ctrl_dir: Path) -> Iterator[list[FakeHostapd]]:
     """Two radios sharing one roaming station, plus one hostapd that never answers."""
     wlan0 = FakeHostapd(str(ctrl_dir / "wlan0"), [
-        FakeStation("02:00:00:00:00:01"), FakeStation("02:00:00:00:00:AA")])
+        FakeStation("02:00:00:00:00:01", signal=-40, inactive_msec=600_000),
+        FakeStation("02:00:00:00:00:AA", flags="[AUTH][ASSOC]")])  # WPA handshake pending
     wlan1 = FakeHostapd(str(ctrl_dir / "wlan1"), [
-        FakeStation("02:00:00:00:00:aa", signal=-71),
+        FakeStation("02:00:00:00:00:aa", signal=-71, flags="[AUTH][ASSOC]"),
         FakeStation("02:00:00:00:00:05", flags="[AUTH]")])  # authenticating, not associated
     dead = FakeHostapd(str(ctrl_dir / "wlan2"), [FakeStation("02:00:00:00:00:99")], silent=True)
     started: list[FakeHostapd] = []
@@ -91,6 +94,7 @@ def test_stations_deduped_across_radios_and_sources(radios: list[FakeHostapd],
         runner.close()
     assert res.status == "ok"
     users = res.data["users"]
+    Users.model_validate(users)  # fits the wire model
     assert users["associated"] == 2        # ...:01 and ...:aa (seen on both radios, mixed case)
     assert users["leases"] == 2
     assert users["authenticated"] is None  # no openNDS here
@@ -98,6 +102,7 @@ def test_stations_deduped_across_radios_and_sources(radios: list[FakeHostapd],
     assert "wlan2: timeout" in res.detail
     assert "ndsctl: unavailable" in res.detail
     assert "1 malformed" in res.detail
+    assert "2 associated, 1 authorized, 1 idle" in res.detail  # the roaming one counts once
     assert radios[2].requests == ["PING"]  # the dead hostapd was cut off after one request
 
 
@@ -111,3 +116,19 @@ def test_no_source_at_all_is_unavailable_not_failed(tmp_path: Path) -> None:
         runner.close()
     assert res.status == "unavailable"
     assert "leases: unavailable" in res.detail
+
+
+def test_ndsctl_that_hangs_is_reported_timeout(monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    monkeypatch.setattr(sysexec, "which", lambda name: "/usr/bin/ndsctl")
+    prev = sysexec.set_runner(lambda cmd, timeout: sysexec.ExecResult(
+        tuple(cmd), None, "", f"timed out after {timeout}s", timed_out=True))
+    try:
+        leases = tmp_path / "leases"
+        leases.write_text("")
+        cfg = UsersSection(hostapd_ctrl=[], dnsmasq_leases=str(leases), lan_iface=None)
+        data = UsersProbe(cfg).collect()
+    finally:
+        sysexec.set_runner(prev)
+    assert data["users"]["authenticated"] is None and data["users"]["leases"] == 0
+    assert "ndsctl: timeout" in data["detail"]

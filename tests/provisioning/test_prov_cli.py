@@ -78,3 +78,15 @@ def test_commands_without_deployment_explain_what_to_do(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--lang", "en", "-d", str(tmp_path), "label", "tks-01"]) == 1
     assert "run 'kotanet-provision init" in capsys.readouterr().out
+
+
+def test_build_names_nodes_dropped_from_the_inventory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dep = make_deployment(tmp_path)
+    smaller = tmp_path / "smaller.yaml"
+    text = SAMPLE.read_text()
+    smaller.write_text(text[: text.index("  - id: kominfo-01")])
+    capsys.readouterr()
+    assert main(["--lang", "en", "-d", str(dep.root), "build", str(smaller)]) == 0
+    out = capsys.readouterr().out
+    assert "not in this inventory: kominfo-01 (revoke them" in out

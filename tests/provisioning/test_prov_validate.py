@@ -101,3 +101,11 @@ def test_broken_csv_rows_report_their_line(tmp_path: Path) -> None:
     _, issues = validate(load_inventory(nodes))
     assert {(i.line, i.field, i.code) for i in issues} == {
         (4, "(row)", "e_csv_columns"), (5, "lan_subnet", "e_bad_subnet")}
+
+
+def test_ssid_with_a_newline_cannot_inject_hostapd_lines(tmp_path: Path) -> None:
+    text = SAMPLE.read_text().replace('ssid: "Pemkab-Kotim"', 'ssid: "Pemkab\\nwpa=0"')
+    bad = tmp_path / "inv.yaml"
+    bad.write_text(text)
+    _, issues = validate(load_inventory(bad))
+    assert [(i.field, i.code) for i in issues] == [("wifi.ssid", "e_ssid_chars")]

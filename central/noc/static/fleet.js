@@ -1,5 +1,5 @@
 // Fleet page: tiles, map of sites, sortable/filterable node table, live over a WebSocket.
-import { boot, t, el, badge, duration, wib } from './common.js';
+import { boot, t, duration } from './common.js';
 import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
 const RANK = ['offline', 'unknown', 'backup', 'degraded', 'throttled', 'unregistered', 'ok'];
@@ -26,25 +26,38 @@ function cmp(a, b) {
   return a.node < b.node ? -1 : 1;
 }
 
+const ESC = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+const h = (x) => String(x ?? '—').replace(/[&<>"']/g, (c) => ESC[c]);
+let sinceCells = [];
+
 function row(v) {
-  const tr = el('tr', { 'data-node': v.node, 'data-state': v.state, class: `state-${v.state}` });
-  const link = el('a', { href: `/noc/nodes/${encodeURIComponent(v.node)}`, text: v.node });
-  const cells = [link, `${v.name || v.site}`, v.role ? t(`role.${v.role}`) : '—',
-    badge(v.state), el('span', { class: 'since', text: since(v), title: wib(v.since) }),
-    v.uplink ?? '—', v.users ?? '—', v.rtt ?? '—', v.loss ?? '—',
-    v.thr_down ? `${v.thr_down}/${v.thr_up ?? '—'}` : '—'];
-  for (const c of cells) tr.append(el('td', {}, c));
-  return tr;
+  const role = v.role ? t(`role.${v.role}`) : '—';
+  const thr = v.thr_down ? `${v.thr_down}/${v.thr_up ?? '—'}` : '—';
+  return `<tr data-node="${h(v.node)}" data-state="${v.state}" class="state-${v.state}">` +
+    `<td><a href="/noc/nodes/${encodeURIComponent(v.node)}">${h(v.node)}</a></td>` +
+    `<td>${h(v.name || v.site)}</td><td>${h(role)}</td>` +
+    `<td><span class="badge state-${v.state}">${h(t(`state.${v.state}`))}</span></td>` +
+    `<td><span class="since">${h(since(v))}</span></td><td>${h(v.uplink)}</td>` +
+    `<td>${h(v.users)}</td><td>${h(v.rtt)}</td><td>${h(v.loss)}</td><td>${h(thr)}</td></tr>`;
 }
 
+let pending = false;
 function render() {
+  if (pending) return;
+  pending = true;
+  requestAnimationFrame(() => { pending = false; renderNow(); });
+}
+
+function renderNow() {
   const q = document.getElementById('filter').value.trim().toLowerCase();
   const st = document.getElementById('state-filter').value;
   const list = [...nodes.values()].filter((v) => (!st || v.state === st) &&
     (!q || `${v.node} ${v.site} ${v.name} ${v.uplink ?? ''}`.toLowerCase().includes(q)));
   list.sort(cmp);
   const tbody = document.querySelector('#nodes tbody');
-  tbody.replaceChildren(...list.map(row));
+  tbody.innerHTML = list.map(row).join('');
+  const spans = tbody.querySelectorAll('.since');
+  sinceCells = list.map((v, i) => [spans[i], v]);
   document.getElementById('count').textContent = `${list.length} / ${nodes.size}`;
   for (const th of document.querySelectorAll('#nodes th')) {
     th.setAttribute('aria-sort', th.dataset.key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
@@ -122,6 +135,7 @@ const noCoords = boot.fleet.no_coords;
 if (noCoords) document.getElementById('no-coords').textContent = t('map.no_coords', { n: noCoords });
 initMap(boot.fleet.sites);
 apply(boot.fleet);
+renderNow();
 for (const th of document.querySelectorAll('#nodes th')) {
   const go = () => { sortDir = sortKey === th.dataset.key ? -sortDir : 1; sortKey = th.dataset.key; render(); };
   th.addEventListener('click', go);
@@ -129,6 +143,5 @@ for (const th of document.querySelectorAll('#nodes th')) {
 }
 document.getElementById('filter').addEventListener('input', render);
 document.getElementById('state-filter').addEventListener('change', render);
-setInterval(() => { for (const s of document.querySelectorAll('#nodes .since')) {
-  const v = nodes.get(s.closest('tr').dataset.node); if (v) s.textContent = since(v); } }, 1000);
+setInterval(() => { for (const [span, v] of sinceCells) span.textContent = since(v); }, 1000);
 connect();

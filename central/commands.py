@@ -1,0 +1,155 @@
+"""Command service: per-node versions, epochs, MQTT 5 message expiry, acks, re-send, renewal."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from central.command_params import DEFAULT_TTL_S, validate
+from central.commands_store import CommandStore
+from central.config import CentralConfig, parse_mqtt_url
+from protocol.codec import encode
+from protocol.messages import Birth, Command, CommandAck
+from protocol.topics import Topics
+
+log = logging.getLogger(__name__)
+
+RENEW_FRACTION = 0.5  # renew a leased throttle once half its lease has passed
+
+
+def wall_ms() -> int:
+    """Wall-clock milliseconds since the epoch."""
+    return int(time.time() * 1000)
+
+
+class Publisher(Protocol):
+    """Sends one command payload (QoS 1) with an MQTT 5 message expiry."""
+
+    def publish(self, topic: str, payload: bytes, expiry_s: int) -> None:
+        """Queue the message; never retried by the caller (paho queues while disconnected)."""
+
+
+class MqttPublisher:
+    """Central's downlink client: its own paho MQTT 5 connection for cmd topics."""
+
+    def __init__(self, cfg: CentralConfig, client_id: str | None = None) -> None:
+        host, port, user, pw = parse_mqtt_url(cfg.mqtt.url)
+        self._addr, self._keepalive = (host, port), cfg.mqtt.keepalive_s
+        cid = client_id or f"central-{cfg.instance_id()}-cmd"[:64]
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid,
+                                  protocol=mqtt.MQTTv5)
+        if user:
+            self.client.username_pw_set(user, pw)
+        self.client.reconnect_delay_set(int(max(1, cfg.mqtt.reconnect_min_s)),
+                                        int(max(1, cfg.mqtt.reconnect_max_s)))
+        self.connected = threading.Event()
+        self.client.on_connect = lambda *a: self.connected.set()
+        self.client.on_disconnect = lambda *a: self.connected.clear()
+
+    def start(self) -> None:
+        """Connect in the background (paho retries) and run the network thread."""
+        self.client.connect_async(*self._addr, keepalive=self._keepalive, clean_start=True)
+        self.client.loop_start()
+
+    def publish(self, topic: str, payload: bytes, expiry_s: int) -> None:
+        """Publish QoS 1 with MessageExpiryInterval = expiry_s."""
+        props = Properties(PacketTypes.PUBLISH)
+        props.MessageExpiryInterval = max(1, expiry_s)
+        info = self.client.publish(topic, payload, qos=1, properties=props)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            log.warning("command on %s queued by paho (rc %s): sent on reconnect", topic, info.rc)
+
+    def stop(self) -> None:
+        """Disconnect and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class CommandService:
+    """Builds, records and publishes commands; the collector feeds it births and acks."""
+
+    def __init__(self, store: CommandStore, publisher: Publisher, topics: Topics,
+                 instance: str, clock_ms: Callable[[], int] = wall_ms) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.topics = topics
+        self.instance = instance
+        self._clock_ms = clock_ms
+
+    def issue(self, node: str, site: str, kind: str, params: dict[str, Any] | None = None,
+              ttl_s: float | None = None, *, origin: str = "operator", issued_by: str = "",
+              epoch: int | None = None, floor: int = 0) -> Command:
+        """Validate, record (new version; epoch None = current) and publish one command."""
+        kind, params, ttl = validate(kind, params, ttl_s)
+        now = self._clock_ms()
+        lease = params.get("lease_s") if kind == "set_throttle" else None
+        rec = self.store.new_command({
+            "cmd_id": f"c-{now:x}-{secrets.token_hex(4)}", "node": node, "site": site,
+            "kind": kind, "epoch": epoch, "params": params, "issued_at_ms": now,
+            "expires_at_ms": now + int(ttl * 1000), "origin": origin,
+            "issued_by": issued_by or self.instance}, floor=floor,
+            lease_s=float(lease) if lease is not None else None)
+        cmd = Command.model_validate({
+            "site": site, "node": node, "ts_ms": now, "cmd_id": rec["cmd_id"], "kind": kind,
+            "version": rec["version"], "epoch": rec["epoch"], "issued_at_ms": now,
+            "expires_at_ms": rec["expires_at_ms"], "params": params})
+        self.publisher.publish(self.topics.node(site, node, "cmd"), encode(cmd),
+                               math.ceil(ttl))
+        log.info("command %s %s v%d epoch %d to %s (%s)", cmd.cmd_id, kind, cmd.version,
+                 cmd.epoch, node, origin)
+        return cmd
+
+    def status(self, cmd_id: str) -> dict[str, Any] | None:
+        """A command with its ack stages, or None if unknown."""
+        return self.store.command(cmd_id)
+
+    def on_ack(self, ack: CommandAck, received_ms: int | None = None) -> bool:
+        """Record one ack stage (call after the collector accepted it); never raises."""
+        try:
+            return self.store.record_ack(ack.node, ack.model_dump(), received_ms or
+                                         self._clock_ms())
+        except Exception:
+            log.exception("recording ack %s/%s failed", ack.cmd_id, ack.stage)
+            return False
+
+    def on_birth(self, birth: Birth) -> Command | None:
+        """Re-send the desired throttle if the node's throttle_version differs; never raises."""
+        try:
+            desired = self.store.desired(birth.node)
+            if desired is None:
+                if birth.throttle_version > self.store.version(birth.node):
+                    self.store.raise_version(birth.node, birth.throttle_version)
+                return None
+            if desired["version"] == birth.throttle_version:
+                return None
+            log.info("node %s has throttle v%d, desired v%d: re-sending", birth.node,
+                     birth.throttle_version, desired["version"])
+            return self.issue(birth.node, birth.site, desired["kind"], desired["params"],
+                              DEFAULT_TTL_S, origin="birth", floor=birth.throttle_version)
+        except Exception:
+            log.exception("re-send on birth of %s failed", birth.node)
+            return None
+
+    def renew_leases(self, epoch: int | None = None) -> list[Command]:
+        """Re-issue leased throttles past RENEW_FRACTION of their lease (leader only)."""
+        now, out = self._clock_ms(), []
+        for d in self.store.leased():
+            if now - d["sent_ms"] < d["lease_s"] * 1000 * RENEW_FRACTION:
+                continue
+            try:
+                out.append(self.issue(d["node"], d["site"], "set_throttle", d["params"],
+                                      max(1.0, min(DEFAULT_TTL_S, d["lease_s"])), origin="renew",
+                                      epoch=epoch))
+            except Exception:
+                log.exception("renewing the throttle of %s failed", d["node"])
+        return out

@@ -1,0 +1,122 @@
+"""HTTP API of commands (POST as operator, GET as viewer) and setup_commands() for the app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+
+from central.command_params import BadCommand
+from central.commands import CommandService, MqttPublisher
+from central.commands_store import CommandStore, CommandStoreError
+from central.config import CentralConfig
+from central.web import AUTH, STORAGE, guard
+from protocol.topics import Topics
+
+log = logging.getLogger(__name__)
+
+NodeSite = Callable[[str], "str | None"]
+COMMANDS = web.AppKey("commands", CommandService)
+NODE_SITE = web.AppKey("node_site", Callable[[str], "str | None"])  # type: ignore[arg-type]
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def sqlite_path(url: str) -> str:
+    """The file path of a sqlite: storage URL (the command tables live in the same DB)."""
+    if not url.startswith("sqlite:"):
+        raise ValueError(f"commands need the SQLite storage, got {url.split(':', 1)[0]!r}")
+    path = url.removeprefix("sqlite:")
+    return "/" + path.lstrip("/") if path.startswith("//") else path
+
+
+def storage_node_site(app: web.Application) -> NodeSite:
+    """node -> site from central's storage (registry or seen nodes); None if unknown."""
+    def lookup(node: str) -> str | None:
+        for row in app[STORAGE].list_nodes():
+            if row["node"] == node:
+                return str(row["site"])
+        return None
+    return lookup
+
+
+async def post_command(request: web.Request) -> web.Response:
+    """Issue a command to one node: body {kind, params, ttl_s} -> 202 {cmd_id, version}."""
+    node = request.match_info["node"]
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _error(400, "body must be a JSON object {kind, params, ttl_s}")
+    if not isinstance(body, dict):
+        return _error(400, "body must be a JSON object {kind, params, ttl_s}")
+    unknown = sorted(set(body) - {"kind", "params", "ttl_s"})
+    if unknown:
+        return _error(400, f"unknown field(s) {', '.join(unknown)} (allowed: kind, params, ttl_s)")
+    site = await asyncio.to_thread(request.app[NODE_SITE], node)
+    if site is None:
+        return _error(404, f"unknown node {node!r}")
+    who = await asyncio.to_thread(request.app[AUTH].resolve, request.headers.get("Authorization"))
+    svc = request.app[COMMANDS]
+    try:
+        cmd = await asyncio.to_thread(svc.issue, node, site, body.get("kind"), body.get("params"),
+                                      body.get("ttl_s"), origin="operator",
+                                      issued_by=who.name if who else "")
+    except BadCommand as exc:
+        return _error(400, str(exc))
+    except CommandStoreError as exc:
+        log.error("command for %s not stored: %s", node, exc)
+        return _error(503, "command store unavailable, nothing was sent")
+    return web.json_response({"cmd_id": cmd.cmd_id, "version": cmd.version,
+                              "epoch": cmd.epoch, "expires_at_ms": cmd.expires_at_ms},
+                             status=202)
+
+
+async def get_command(request: web.Request) -> web.Response:
+    """One command and its ack stages with timestamps."""
+    cmd_id = request.match_info["cmd_id"]
+    rec: dict[str, Any] | None = await asyncio.to_thread(request.app[COMMANDS].status, cmd_id)
+    if rec is None:
+        return _error(404, f"unknown command {cmd_id!r}")
+    stages = rec["stages"]
+    rec["state"] = stages[-1]["stage"] if stages else "sent"
+    return web.json_response(rec)
+
+
+ROUTES: list[tuple[str, str, Any, str]] = [
+    ("POST", "/api/v1/nodes/{node}/commands", post_command, "operator"),
+    ("GET", "/api/v1/commands/{cmd_id}", get_command, "viewer"),
+]
+
+
+def setup_commands(app: web.Application, cfg: CentralConfig,
+                   service: CommandService | None = None,
+                   node_site: NodeSite | None = None) -> CommandService:
+    """Add the command routes; without ``service`` build one (own DB connection and MQTT
+    client) that lives exactly as long as the app. Returns the service for the hooks."""
+    owned = service is None
+    if service is None:
+        store = CommandStore(sqlite_path(cfg.storage.url))
+        service = CommandService(store, MqttPublisher(cfg), Topics(cfg.topic_prefix),
+                                 cfg.instance_id())
+    app[COMMANDS] = service
+    app[NODE_SITE] = node_site or storage_node_site(app)
+    for method, path, handler, role in ROUTES:
+        app.router.add_route(method, path, guard(role, handler))
+    if owned:
+        svc = service
+
+        async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+            pub = svc.publisher
+            assert isinstance(pub, MqttPublisher)
+            await asyncio.to_thread(pub.start)
+            yield
+            await asyncio.to_thread(pub.stop)
+            await asyncio.to_thread(svc.store.close)
+        app.cleanup_ctx.append(lifetime)
+    return service

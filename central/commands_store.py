@@ -1,0 +1,182 @@
+"""Commands, acks, desired state and the leader lease in central's SQLite DB (own connection)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from central import commands_sql as q
+
+T = TypeVar("T")
+THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
+UNVERSIONED_KINDS = frozenset({"resync"})
+
+
+class CommandStoreError(RuntimeError):
+    """The command tables could not be read or written."""
+
+
+def _dict(cur: sqlite3.Cursor, row: tuple[Any, ...] | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = {d[0]: v for d, v in zip(cur.description, row, strict=True)}
+    if isinstance(out.get("params"), str):
+        out["params"] = json.loads(out["params"])
+    return out
+
+
+class CommandStore:
+    """Thread-safe access to the command tables; every write is one IMMEDIATE transaction."""
+
+    def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(q.SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise CommandStoreError(f"cannot open command tables in {self.path}: {exc}") from None
+        self._lock = threading.Lock()
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    out = fn(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return out
+            except sqlite3.Error as exc:
+                raise CommandStoreError(f"command tables: {exc}") from exc
+
+    def _one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        with self._lock:
+            try:
+                cur = self._db.execute(sql, params)
+                return _dict(cur, cur.fetchone())
+            except sqlite3.Error as exc:
+                raise CommandStoreError(f"command tables: {exc}") from exc
+
+    def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                cur = self._db.execute(sql, params)
+                return [d for r in cur.fetchall() if (d := _dict(cur, r)) is not None]
+            except sqlite3.Error as exc:
+                raise CommandStoreError(f"command tables: {exc}") from exc
+
+    # ------------------------------------------------------------ commands
+    def new_command(self, rec: dict[str, Any], *, floor: int = 0,
+                    lease_s: float | None = None) -> dict[str, Any]:
+        """Store a command: fill version (bumped above floor) and epoch (None = current max).
+
+        ``rec`` holds cmd_id, node, site, kind, epoch, params, issued_at_ms, expires_at_ms,
+        origin, issued_by. Throttle kinds also become the node's desired state.
+        """
+        def tx(c: sqlite3.Connection) -> dict[str, Any]:
+            out = dict(rec)
+            if out.get("epoch") is None:
+                out["epoch"] = int(c.execute(q.MAX_EPOCH).fetchone()[0])
+            args = {"node": out["node"], "floor": floor}
+            if out["kind"] not in UNVERSIONED_KINDS:
+                c.execute(q.BUMP_VERSION, args)
+            elif floor:
+                c.execute(q.RAISE_VERSION, args)
+            row = c.execute(q.GET_VERSION, (out["node"],)).fetchone()
+            out["version"] = int(row[0]) if row else 0
+            c.execute(q.INSERT_COMMAND, {**out, "params": json.dumps(out["params"])})
+            if out["kind"] in THROTTLE_KINDS:
+                c.execute(q.UPSERT_DESIRED, {
+                    "node": out["node"], "site": out["site"], "kind": out["kind"],
+                    "version": out["version"], "params": json.dumps(out["params"]),
+                    "lease_s": lease_s, "cmd_id": out["cmd_id"], "sent_ms": out["issued_at_ms"]})
+            return out
+        return self._tx(tx)
+
+    def version(self, node: str) -> int:
+        """The highest version allocated for node (0 = none)."""
+        row = self._one(q.GET_VERSION, (node,))
+        return int(row["version"]) if row else 0
+
+    def raise_version(self, node: str, floor: int) -> None:
+        """Make sure the next version of node is above floor (e.g. a birth's throttle_version)."""
+        self._tx(lambda c: c.execute(q.RAISE_VERSION, {"node": node, "floor": floor}))
+
+    def command(self, cmd_id: str) -> dict[str, Any] | None:
+        """One command with its ack stages (oldest first), or None."""
+        cmd = self._one(q.GET_COMMAND, (cmd_id,))
+        if cmd is not None:
+            cmd["stages"] = self._all(q.GET_STAGES, (cmd_id,))
+        return cmd
+
+    def record_ack(self, node: str, ack: dict[str, Any], received_ms: int) -> bool:
+        """Store one ack stage of a known command; False if unknown or already stored."""
+        def tx(c: sqlite3.Connection) -> bool:
+            row = c.execute("SELECT node FROM commands WHERE cmd_id = ?",
+                            (ack["cmd_id"],)).fetchone()
+            if row is None or row[0] != node:
+                return False
+            cur = c.execute(q.INSERT_ACK, (ack["cmd_id"], ack["stage"], node, ack["code"],
+                                           ack["detail"], ack["applied_version"], ack["ts_ms"],
+                                           received_ms))
+            return cur.rowcount == 1
+        return self._tx(tx)
+
+    def desired(self, node: str) -> dict[str, Any] | None:
+        """The node's desired throttle state (last set_throttle/clear_throttle), or None."""
+        return self._one(q.GET_DESIRED, (node,))
+
+    def leased(self) -> list[dict[str, Any]]:
+        """Desired set_throttle states that carry a lease (candidates for renewal)."""
+        return self._all(q.LEASED_DESIRED)
+
+    # ------------------------------------------------------------ leader lease
+    def lease_acquire(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> int | None:
+        """Take or renew the lease; returns our epoch, or None if another holder has it."""
+        def tx(c: sqlite3.Connection) -> int | None:
+            row = c.execute(q.GET_LEASE, (name,)).fetchone()
+            if row is None:
+                top = int(c.execute(q.MAX_EPOCH).fetchone()[0])
+                c.execute(q.INSERT_LEASE, (name, holder, top + 1, now_ms + ttl_ms, now_ms))
+                return top + 1
+            cur_holder, epoch, expires_ms, _ = row
+            if cur_holder == holder and expires_ms > now_ms:
+                c.execute(q.TAKE_LEASE, (holder, epoch, now_ms + ttl_ms, now_ms, name))
+                return int(epoch)
+            if expires_ms > now_ms:
+                return None
+            c.execute(q.TAKE_LEASE, (holder, epoch + 1, now_ms + ttl_ms, now_ms, name))
+            return int(epoch) + 1
+        return self._tx(tx)
+
+    def lease_renew(self, name: str, holder: str, epoch: int, now_ms: int, ttl_ms: int) -> bool:
+        """Extend our unexpired lease of this epoch; False if it lapsed or was taken."""
+        return self._tx(lambda c: c.execute(
+            q.RENEW_LEASE, (now_ms + ttl_ms, now_ms, name, holder, epoch, now_ms)).rowcount == 1)
+
+    def lease_release(self, name: str, holder: str, epoch: int) -> None:
+        """Let the lease lapse now (clean shutdown) so another instance takes over at once."""
+        self._tx(lambda c: c.execute(q.RELEASE_LEASE, (name, holder, epoch)))
+
+    def lease_info(self, name: str) -> dict[str, Any] | None:
+        """holder, epoch, expires_ms, renewed_ms of a lease (None if never taken)."""
+        return self._one(q.GET_LEASE, (name,))
+
+    def current_epoch(self) -> int:
+        """The highest leader epoch ever granted (0 before the first leader)."""
+        row = self._one(q.MAX_EPOCH)
+        return int(row["epoch"]) if row else 0
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,147 @@
+"""Login, sessions, first admin, rate limit, cookies, hashes and audit (real server, SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+from noc_helpers import (
+    ADMIN_TOKEN,
+    PASSWORD,
+    Browserless,
+    ServerThread,
+    build_app,
+    central_cfg,
+    csrf_of,
+    fill,
+    open_db,
+)
+
+from central.noc.store import NocStore, StoreError, create_user
+
+
+def _serve(db: Path, **noc: object) -> tuple[ServerThread, object]:
+    storage = open_db(db)
+    fill(storage, [("taman-kota-sampit-01", "taman-kota-sampit")])
+    return ServerThread(build_app(central_cfg(db), storage, **noc)).start(), storage
+
+
+def test_first_admin_comes_from_the_central_admin_token(tmp_path: Path) -> None:
+    srv, storage = _serve(tmp_path / "c.db")
+
+    async def go() -> None:
+        c = Browserless(srv.url)
+        try:
+            async with c.http.get(srv.url + "/noc/") as r:  # no user yet: set-up form
+                assert r.url.path == "/noc/setup"
+                pre = csrf_of(await r.text())
+            form = {"csrf": pre, "username": "kepala-noc", "password": PASSWORD}
+            async with c.http.post(srv.url + "/noc/setup", data={**form, "token": "wrong"},
+                                   allow_redirects=False) as r:
+                assert r.status == 403
+            async with c.http.post(srv.url + "/noc/setup", data={**form, "token": ADMIN_TOKEN},
+                                   allow_redirects=False) as r:
+                assert r.status == 303
+            async with c.http.get(srv.url + "/noc/users") as r:  # logged in as the new admin
+                assert r.status == 200 and "kepala-noc" in await r.text()
+            async with c.http.get(srv.url + "/noc/setup", allow_redirects=False) as r:
+                assert r.status == 303  # set-up is closed once a user exists
+        finally:
+            await c.close()
+    try:
+        asyncio.run(go())
+    finally:
+        srv.stop()
+        storage.close()  # type: ignore[attr-defined]
+    audit = NocStore(tmp_path / "c.db").audit_log()
+    assert [(a["action"], a["ok"]) for a in reversed(audit)] == [("setup", 0), ("user.create", 1)]
+
+
+def test_login_rate_limit_cookies_hashes_and_no_secrets_in_logs(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "c.db"
+    create_user(db, "operator1", PASSWORD, "operator")
+    create_user(db, "viewer1", PASSWORD, "viewer")
+    srv, storage = _serve(db, login_max_failures=3)
+    caplog.set_level(logging.DEBUG)
+
+    async def go() -> None:
+        c = Browserless(srv.url)
+        try:
+            for _ in range(3):
+                assert await c.login("operator1", "wrong-password-x") == 401
+            assert await c.login("operator1") == 429  # even the right password now waits
+            assert await c.login("viewer1") == 303  # another user from the same IP is fine
+        finally:
+            await c.close()
+        c = Browserless(srv.url)
+        try:
+            async with c.http.get(srv.url + "/noc/login") as r:
+                pre = csrf_of(await r.text())
+            async with c.http.post(srv.url + "/noc/login", allow_redirects=False, data={
+                    "csrf": pre, "username": "viewer1", "password": PASSWORD}) as r:
+                cookie = r.headers["Set-Cookie"]
+            assert "kt_session=" in cookie and "HttpOnly" in cookie
+            assert "SameSite=Strict" in cookie and "Secure" not in cookie  # plain http here
+            async with c.http.post(srv.url + "/noc/login", allow_redirects=False, data={
+                    "csrf": "forged", "username": "viewer1", "password": PASSWORD}) as r:
+                assert r.status == 403  # login CSRF: the form token must match its cookie
+        finally:
+            await c.close()
+    try:
+        asyncio.run(go())
+    finally:
+        srv.stop()
+        storage.close()  # type: ignore[attr-defined]
+    with sqlite3.connect(db) as con:
+        hashes = [h for (h,) in con.execute("SELECT pw_hash FROM noc_users")]
+        sids = [s for (s,) in con.execute("SELECT sid_sha256 FROM noc_sessions")]
+    assert all(h.startswith("$argon2id$") for h in hashes)
+    assert sids and all(len(s) == 64 for s in sids)  # only SHA-256 digests of session ids
+    assert PASSWORD not in caplog.text and "wrong-password-x" not in caplog.text
+    actions = [(a["target"], a["ok"], a["detail"]) for a in NocStore(db).audit_log()
+               if a["action"] == "login"]
+    assert sum(1 for t, ok, _ in actions if t == "operator1" and not ok) == 4
+    assert any("rate limit" in d for _, _, d in actions)
+
+
+def test_user_rules(tmp_path: Path) -> None:
+    store = NocStore(tmp_path / "c.db")
+    try:
+        store.create_user("admin1", PASSWORD, "admin")
+        with pytest.raises(StoreError):
+            store.create_user("admin1", PASSWORD, "viewer")  # taken
+        with pytest.raises(StoreError):
+            store.create_user("short", "2short", "viewer")
+        with pytest.raises(StoreError):
+            store.create_user("bad/name", PASSWORD, "viewer")
+        with pytest.raises(StoreError):
+            store.create_user("boss", PASSWORD, "root")
+        assert store.admins_left("admin1") == 0  # the page refuses to demote the last admin
+        store.add_session("sid-1", "admin1", "csrf-1")
+        assert store.session("sid-1", 60_000) is not None
+        store.update_user("admin1", role="operator")  # a change ends the user's sessions
+        assert store.session("sid-1", 60_000) is None
+    finally:
+        store.close()
+
+
+def test_cookies_are_secure_when_configured(tmp_path: Path) -> None:
+    srv, storage = _serve(tmp_path / "c.db", secure_cookies=True)
+
+    async def go() -> str:
+        c = Browserless(srv.url)
+        try:
+            async with c.http.get(srv.url + "/noc/setup") as r:
+                return r.headers["Set-Cookie"]
+        finally:
+            await c.close()
+    try:
+        cookie = asyncio.run(go())
+    finally:
+        srv.stop()
+        storage.close()  # type: ignore[attr-defined]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie

@@ -1,0 +1,108 @@
+"""Pure parts of the NOC: languages and WIB time, health states, root cause, series, budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from noc_helpers import fill, open_db, sample
+
+from central.noc import budget, fleet, series
+from central.noc.i18n import CATALOG, pick_lang, t, wib
+from central.noc.views_node import root_cause
+from central.storage import Incoming
+from protocol.messages import Tele
+
+NOW = 1_795_000_000_000  # 2026-11-18 ... UTC
+
+
+def test_language_choice_and_wib_time() -> None:
+    assert pick_lang(None, None) == "id"  # Indonesian by default
+    assert pick_lang(None, "en-US,en;q=0.9") == "en"
+    assert pick_lang(None, "fr-FR, en;q=0.4, id;q=0.8") == "id"
+    assert pick_lang("en", "id-ID") == "en"  # the cookie wins
+    assert pick_lang("xx", "de-DE") == "id"
+    assert wib(0) == "01-01-1970 07:00 WIB"  # UTC+7, all year
+    assert wib(None) == "—"
+    assert all(a and b for a, b in CATALOG.values())
+
+
+def _row(**kw: object) -> dict[str, object]:
+    base: dict[str, object] = {"node": "n1", "site": "s1", "online": 1, "last_sample_ms": NOW,
+                               "active_uplink": "fibre", "loss_pct": 0.0, "rtt_ms": 20.0,
+                               "users_total": 7, "unregistered": 0}
+    return {**base, **kw}
+
+
+def test_health_states_and_tiles() -> None:
+    assert fleet.node_state(_row(), "fibre") == "ok"
+    assert fleet.node_state(_row(online=0), "fibre") == "offline"
+    assert fleet.node_state(_row(active_uplink="lte"), "fibre") == "backup"
+    assert fleet.node_state(_row(loss_pct=12.0), "fibre") == "degraded"
+    assert fleet.node_state(_row(throttle_down_kbps=8000), "fibre") == "throttled"
+    assert fleet.node_state(_row(unregistered=1), "fibre") == "unregistered"
+    views = [fleet.node_view(_row(node="a"), "fibre", set()),
+             fleet.node_view(_row(node="b", online=0), "fibre", {"b"}),
+             fleet.node_view(_row(node="c", active_uplink="lte", throttle_down_kbps=500),
+                             "fibre", set()),
+             fleet.node_view(_row(node="d", unregistered=1), None, set())]
+    tl = fleet.tiles(views)
+    assert (tl["online"], tl["offline"], tl["backup"], tl["throttled"]) == (3, 1, 1, 1)
+    assert tl["users"] == 21  # online nodes only
+    assert tl["alerts"] == 1 + 1 + 1  # gap, unregistered, offline
+    marks = fleet.map_sites(views, {"s1": {"lat": -2.5, "lon": 112.9, "name": "S"}})
+    assert len(marks) == 1 and marks[0]["state"] == "offline"  # worst node colours the site
+
+
+def test_root_cause_lines_in_both_languages() -> None:
+    v = fleet.node_view(_row(active_uplink="lte", online_since_ms=NOW - 3600_000), "fibre",
+                        set())
+    ev = [{"kind": "failover", "ts_ms": 1_795_000_000_000 - 600_000, "data": {"to": "lte"}}]
+    line = root_cause("en", v, ev)
+    assert line == f"Primary uplink fibre down since {wib(NOW - 600_000)}, on lte."
+    assert root_cause("id", v, ev).startswith("Jalur utama fibre mati sejak")
+    off = fleet.node_view(_row(online=0, offline_since_ms=NOW, last_seen_ms=NOW), "fibre", set())
+    assert root_cause("id", off, []) == t("id", "cause.offline", t=wib(NOW), seen=wib(NOW))
+
+
+def test_series_are_downsampled_per_range(tmp_path: Path) -> None:
+    storage = open_db(tmp_path / "c.db")
+    try:
+        fill(storage, [("n1", "s1")], samples_per_node=0, now_ms=NOW)
+        samples = [sample(i + 1, NOW - 3600_000 + i * 2000, users=i % 10) for i in range(1800)]
+        storage.write([Incoming("s1", "n1", Tele.model_validate(
+            {"site": "s1", "node": "n1", "ts_ms": NOW, "session": 1, "seq": 1,
+             "samples": samples}), NOW)])
+        one_hour = series.node_series(storage, "n1", "1h", NOW)
+        assert 300 <= len(one_hour["t"]) <= 361  # 1800 samples -> 10-second buckets
+        assert one_hour["uplinks"] == ["fibre", "lte"]
+        assert set(one_hour["rtt"]["fibre"]) == {18.0}
+        assert one_hour["rx"][0] == 20.0  # Mbit/s
+        day = series.node_series(storage, "n1", "24h", NOW)
+        assert len(day["t"]) <= 13  # the hour of data in 5-minute buckets
+        assert abs(sum(day["users"]) / len(day["users"]) - 4.5) < 0.6
+    finally:
+        storage.close()
+
+
+def test_budget_p95_peak_and_idle_hours(tmp_path: Path) -> None:
+    storage = open_db(tmp_path / "c.db")
+    try:
+        fill(storage, [("n1", "s1"), ("n2", "s1")], samples_per_node=0, now_ms=NOW)
+        # two nodes of one site, 3 hours: hour 1 busy (30+30 Mbit/s), hours 2-3 nearly idle
+        for node in ("n1", "n2"):
+            smp = [sample(i + 1, NOW - 3 * 3600_000 + i * 60_000,
+                          rx_bps=30e6 if i < 60 else 1e6) for i in range(180)]
+            storage.write([Incoming("s1", node, Tele.model_validate(
+                {"site": "s1", "node": node, "ts_ms": NOW, "session": 1, "seq": 1,
+                 "samples": smp}), NOW)])
+        rows = budget.compute(storage, {"s1": {"name": "Site 1", "kind": "office",
+                                               "capacity_mbps": 100}}, 1, False, NOW)
+        assert len(rows) in (1, 2)  # the 3 hours may straddle midnight WIB
+        peak = max(r["peak_mbps"] for r in rows)
+        assert peak == 60.0  # the two nodes add up
+        assert sum(r["idle_hours"] for r in rows) >= 2  # 2 Mbit/s < 10 % of 100
+        month = budget.compute(storage, {"s1": {"capacity_mbps": 100}}, 1, True, NOW)
+        assert len(month) == 1 and month[0]["p95_mbps"] == 60.0
+        assert month[0]["p95_pct"] == 60.0
+    finally:
+        storage.close()
