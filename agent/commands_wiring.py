@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from protocol.messages import Command
+from protocol.messages import Command, Event, Shaping
 
 if TYPE_CHECKING:
     from agent.runtime import Agent
+    from agent.shaping import ShapingController
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +83,30 @@ def wire_commands(agent: Agent, clock: Callable[[], float],
                                 "failover": failover, "failback": failover,
                                 "reboot": do_reboot}
     agent.command_handlers.update(handlers)
+
+
+def start_shaping(ctl: ShapingController | None) -> None:
+    """Enforce the safe default at agent start (errors are logged, the agent runs on)."""
+    if ctl is None:
+        return
+    try:
+        ctl.start()
+    except Exception:
+        log.exception("could not enforce the safe shaping default at start")
+
+
+def lease_tick(ctl: ShapingController | None, now: float) -> list[Event]:
+    """Revert a lapsed throttle lease; returns the event reporting it (or nothing)."""
+    if ctl is None or not ctl.tick(now):
+        return []
+    cur = ctl.current()
+    return [Event.model_validate({
+        "ts_ms": int(time.time() * 1000), "kind": "throttle_lease_expired",
+        "severity": "warning",
+        "message": "throttle lease lapsed without renewal: back to the safe default",
+        "data": {"version": ctl.version, "shaping": cur.model_dump() if cur else None}})]
+
+
+def current_shaping(ctl: ShapingController | None) -> Shaping | None:
+    """What the node enforces now, for sample.shaping (None without a controller)."""
+    return ctl.current() if ctl is not None else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from agent.commands_wiring import wire_commands
+from agent.commands_wiring import current_shaping, lease_tick, start_shaping, wire_commands
 from agent.config import AgentConfig
 from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.probes.base import Probe, ProbeRunner
@@ -151,7 +151,7 @@ class Agent:
         assert self.outbox is not None and self.forwarder is not None
         interval = self.cfg.agent.sample_interval_s
         next_sample = self._clock()
-        self._start_shaping()
+        start_shaping(self.shaping)
         try:
             while not self._stop.is_set():
                 calm_until = 0.0
@@ -162,7 +162,8 @@ class Agent:
                     if self.outbox.flush_due():
                         self.outbox.flush(wall_ms=self._wall_if_synced())
                     self.forwarder.pump(self._clock())
-                    self._shaping_tick()
+                    for ev in lease_tick(self.shaping, self._clock()):
+                        self._store_event(ev)
                 except Exception:  # disk full, poison record, ...: log, keep the node alive
                     log.exception("agent loop error (continuing)")
                     calm_until = self._clock() + 1.0
@@ -175,22 +176,6 @@ class Agent:
         finally:
             self._drain_events()
             self.outbox.close()
-
-    def _start_shaping(self) -> None:
-        if self.shaping is not None:
-            try:
-                self.shaping.start()  # enforce the safe default before any command
-            except Exception:
-                log.exception("could not enforce the safe shaping default at start")
-
-    def _shaping_tick(self) -> None:
-        if self.shaping is not None and self.shaping.tick(self._clock()):
-            cur = self.shaping.current()
-            self._store_event(Event.model_validate({
-                "ts_ms": wall_ms(), "kind": "throttle_lease_expired", "severity": "warning",
-                "message": "throttle lease lapsed without renewal: back to the safe default",
-                "data": {"version": self.shaping.version,
-                         "shaping": cur.model_dump() if cur else None}}))
 
     def _next_item(self, timeout: float) -> object | None:
         try:
@@ -218,8 +203,7 @@ class Agent:
         assert self.outbox is not None
         results = (self._runner.run_all(self._clock) if self._runner is not None
                    else run_inline(self.probes, self._clock))
-        shaping = self.shaping.current() if self.shaping is not None else None
-        sample, events = build_sample(results, wall_ms(), shaping)
+        sample, events = build_sample(results, wall_ms(), current_shaping(self.shaping))
         self.outbox.add("sample", sample.ts_ms,
                         sample.model_dump(mode="json", exclude={"seq"}, exclude_none=True))
         for ev in events:
@@ -271,7 +255,8 @@ class Agent:
     def _publish_birth(self) -> None:
         assert self.session is not None and self.outbox is not None
         birth = build_birth(self.cfg, self.session.session,
-                            throttle_version=self.gate.state.throttle_version,
+                            throttle_version=(self.shaping.version if self.shaping is not None
+                                              else self.gate.state.throttle_version),
                             outbox=self.outbox.bounds(), simulated=self.simulated)
         self.session.publish("birth", birth)
 

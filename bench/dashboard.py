@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                 page.fill("#password", PASSWORD)
                 page.click("#login-submit")
                 page.wait_for_url(f"{base}/noc/")
-                rows = f"document.querySelectorAll('#nodes tbody tr').length === {args.nodes}"
+                rows = f"() => document.querySelectorAll('#nodes tbody tr').length === {args.nodes}"
 
                 def fleet_page() -> None:
                     page.goto(f"{base}/noc/")

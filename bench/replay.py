@@ -75,7 +75,8 @@ def fill_outbox(st: Stack, node: SimNode, cfg_path: Path, bodies: list[dict[str,
     from agent.runtime import OUTBOX_FILE
 
     cfg = load_config(cfg_path)
-    ob = Outbox(Path(cfg.agent.state_dir) / OUTBOX_FILE, cfg.outbox)
+    bulk = cfg.outbox.model_copy(update={"flush_every": len(bodies) + 1})  # one transaction
+    ob = Outbox(Path(cfg.agent.state_dir) / OUTBOX_FILE, bulk)
     for body in bodies:
         ob.add("sample", int(body["ts_ms"]), body)  # type: ignore[call-overload]
     ob.close()
@@ -102,6 +103,19 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def settled_rss(pid: int, timeout_s: float = 6.0) -> float:
+    """RSS once it stops changing (3 readings 0.2 s apart within 0.1 MB), bounded in time."""
+    readings = [rss_mb(pid)]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        readings.append(rss_mb(pid))
+        last = readings[-3:]
+        if len(last) == 3 and max(last) - min(last) < 0.1 and last[-1] > 0:
+            break
+    return readings[-1]
+
+
 def drain(st: Stack, node: SimNode, bodies: list[dict[str, object]]) -> dict[str, float]:
     """Agent path: backlog in the outbox, broker down, agent up, broker up: time to stored."""
     creds = json.loads(st.creds_path.read_text())
@@ -111,9 +125,7 @@ def drain(st: Stack, node: SimNode, bodies: list[dict[str, object]]) -> dict[str
     agent = Proc(f"agent-{node.node}", [str(Path(sys.executable).parent / "kotanet-agent"), "--config",
                            str(cfg), "--log-level", "warning"], st.dir / "logs" / "agent.log").start()
     st.procs.append(agent)
-    wait_until(lambda: "outbox" in agent.tail() or rss_mb(agent.pid) > 30, 10, "agent booted")
-    time.sleep(1.0)  # booted, backlog on disk, no broker
-    before = rss_mb(agent.pid)
+    before = settled_rss(agent.pid)  # booted, backlog on disk, no broker
     during: list[float] = []
     st.broker.start()
     t_up = time.monotonic()
@@ -127,7 +139,7 @@ def drain(st: Stack, node: SimNode, bodies: list[dict[str, object]]) -> dict[str
         time.sleep(0.02)
     t_end = time.monotonic()
     secs = t_end - (t_conn or t_up)
-    time.sleep(1.0)
+    time.sleep(0.5)
     after = rss_mb(agent.pid)
     agent.stop()
     return {"seconds": secs, "rate": len(bodies) / secs,

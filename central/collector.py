@@ -6,6 +6,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +69,7 @@ class Collector:
         self.topics = Topics(cfg.topic_prefix)
         self.ingest = Ingest(cfg, self.stats)
         self.ready = threading.Event()
+        self._listeners: list[Callable[[Incoming], None]] = []
         self._gen = 0
         self._sub_mid: int | None = None
         self._stopping = False
@@ -140,6 +142,24 @@ class Collector:
         if not self._stopping:
             log.warning("disconnected from broker: %s (reconnecting)", rc)
 
+    def add_listener(self, fn: Callable[[Incoming], None]) -> None:
+        """Call fn(incoming) in the writer thread for every message after it was committed.
+
+        For births, acks, states and tele (e.g. the command service re-sending desired state
+        on birth). Keep it quick; an exception is logged and never stops delivery. Add
+        listeners before start().
+        """
+        self._listeners.append(fn)
+
+    def _notify(self, incoming: list[Incoming]) -> None:
+        for inc in incoming:
+            for fn in self._listeners:
+                try:
+                    fn(inc)
+                except Exception:
+                    log.exception("listener %r failed on %s from %s", fn, inc.msg.KIND,
+                                  inc.node)
+
     # ------------------------------------------------------------ writer thread
     def _run_writer(self) -> None:
         linger = self.cfg.storage.batch_linger_ms / 1000
@@ -191,6 +211,8 @@ class Collector:
                     receipts += self._receipt(inc, inc.msg, seqs)
             self.stats.batch(len(batch), records, receipts)
         self._ack(batch)
+        if stored and self._listeners:
+            self._notify(incoming)
 
     def _ack(self, batch: list[_Item]) -> None:
         """PUBACK in arrival order; messages of an earlier connection are not acked (stale mid)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from central.command_params import BadCommand
+from central.command_params import BadCommand, validate
 from central.commands import CommandService, MqttPublisher
 from central.commands_store import CommandStore, CommandStoreError
 from central.config import CentralConfig
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 NodeSite = Callable[[str], "str | None"]
 COMMANDS = web.AppKey("commands", CommandService)
-NODE_SITE = web.AppKey("node_site", Callable[[str], "str | None"])  # type: ignore[arg-type]
+NODE_SITE: web.AppKey[NodeSite] = web.AppKey("node_site")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -58,14 +58,18 @@ async def post_command(request: web.Request) -> web.Response:
     unknown = sorted(set(body) - {"kind", "params", "ttl_s"})
     if unknown:
         return _error(400, f"unknown field(s) {', '.join(unknown)} (allowed: kind, params, ttl_s)")
+    try:
+        kind, params, ttl_s = validate(body.get("kind"), body.get("params"), body.get("ttl_s"))
+    except BadCommand as exc:
+        return _error(400, str(exc))
     site = await asyncio.to_thread(request.app[NODE_SITE], node)
     if site is None:
         return _error(404, f"unknown node {node!r}")
     who = await asyncio.to_thread(request.app[AUTH].resolve, request.headers.get("Authorization"))
     svc = request.app[COMMANDS]
     try:
-        cmd = await asyncio.to_thread(svc.issue, node, site, body.get("kind"), body.get("params"),
-                                      body.get("ttl_s"), origin="operator",
+        cmd = await asyncio.to_thread(svc.issue, node, site, kind, params, ttl_s,
+                                      origin="operator",
                                       issued_by=who.name if who else "")
     except BadCommand as exc:
         return _error(400, str(exc))

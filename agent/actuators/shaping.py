@@ -200,7 +200,10 @@ class TcShaper:
             lines.append(f"filter show dev {self.lan} parent ffff:")
             res = self._batch(lines, json_out=True)
             if res.ok:
-                return self._parse_read(res.stdout, devs)
+                try:
+                    return self._parse_read(res.stdout, devs)
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ShapingError(f"unreadable tc output: {exc}", "tc_failed") from exc
             exists = self._dev_exists(self.ifb)
             if exists == self._ifb_exists:
                 break

@@ -54,7 +54,7 @@ class LinkProbe:
         self.clock = clock
         self._last_round_at: float | None = None
         self._last_stats: dict[str, float | None] = {}
-        self._last_detail = ""
+        self._round_detail = ""
         self._prev_counters: tuple[float, dict[str, int]] | None = None
         self._prev_up: bool | None = None
         self._binding: tuple[float, Binding] | None = None
@@ -97,7 +97,7 @@ class LinkProbe:
             self._binding = None  # e.g. the address went away: re-learn next round
         self._last_round_at = started
         self._last_stats = summarise(rnd)
-        self._last_detail = round_detail(rnd)
+        self._round_detail = round_detail(rnd)
         return rnd
 
     def _rates(self, state: netlink.LinkState, now: float) -> dict[str, float | int]:
@@ -126,13 +126,15 @@ class LinkProbe:
             self._last_round_at = None  # probe again as soon as the carrier returns
             self._binding = None  # and re-learn the address then
             self._last_stats = {"rtt_ms": None, "loss_pct": 100.0, "jitter_ms": None}
-            self._last_detail = "interface absent" if not state.exists else "no carrier"
+            detail = "interface absent" if not state.exists else "no carrier"
         elif self._last_round_at is None or now - self._last_round_at >= 0.9 * self.interval_s():
             self.run_round()
+            detail = self._round_detail
         else:
-            self._last_detail = "standby: last round reused" if self.standby else "last round reused"
+            role = "standby: " if self.standby else ""
+            detail = f"{role}last round reused ({self._round_detail})"
         sample.update(self._last_stats)
-        out: dict[str, Any] = {"uplinks": [sample], "detail": self._last_detail}
+        out: dict[str, Any] = {"uplinks": [sample], "detail": detail}
         if self._prev_up is not None and up != self._prev_up:
             out["events"] = [{"ts_ms": int(time.time() * 1000), "kind": "link_carrier",
                               "severity": "info" if up else "warning",

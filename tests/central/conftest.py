@@ -36,9 +36,12 @@ def start_collector(broker: LocalBroker, prefix: str,
     started: list[Collector] = []
 
     def start(db: str = "central.db", **extra: Any) -> Collector:
+        listeners = extra.pop("listeners", [])
         cfg = central_config(broker, str(tmp_path / db), prefix, **extra)
         storage = open_storage(cfg.storage.url)
         col = Collector(cfg, storage, Stats())
+        for fn in listeners:
+            col.add_listener(fn)
         col.start()
         started.append(col)
         wait_for(col.ready.is_set, 10, "collector subscribed")

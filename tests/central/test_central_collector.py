@@ -10,6 +10,7 @@ import pytest
 from central_helpers import NodeSim, wait_for
 
 from central.collector import Collector, seq_ranges
+from central.storage import Incoming
 from provisioning.localbroker import LocalBroker
 
 pytestmark = pytest.mark.broker
@@ -141,3 +142,22 @@ def test_collector_resumes_after_broker_restart(start_collector: Callable[..., C
     finally:
         again.close()
     assert [s["seq"] for s in col.storage.samples("n7", None, None, 10)] == [1, 2, 3]
+
+
+def test_listeners_see_committed_messages_and_cannot_break_delivery(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def bad(_inc: Incoming) -> None:
+        raise RuntimeError("listener bug")
+
+    def good(inc: Incoming) -> None:
+        if _node(col, inc.node) is not None:  # already committed when the listener runs
+            seen.append((inc.msg.KIND, inc.node))
+
+    col = start_collector(listeners=[bad, good])
+    sim.birth("s1", "n8", session=1)
+    sim.tele("s1", "n8", [1])
+    wait_for(lambda: sim.acked("n8") == {1}, what="receipt despite a failing listener")
+    wait_for(lambda: len(seen) == 2, what="listener calls")
+    assert seen == [("birth", "n8"), ("tele", "n8")]

@@ -124,3 +124,24 @@ def test_tc_output_parsing_round_trips_with_rendered_commands() -> None:
                   "ifb0")
     assert " ".join(cmds[0]).endswith("match ip dst 10.77.0.11/32 flowid 1:100")
     assert cmds[1][-3:] == ["pfifo", "limit", "50"]
+
+
+def test_batch_read_back_is_split_per_device() -> None:
+    from agent.actuators.shaping import TcShaper
+
+    out = "\n".join([
+        '[{"kind":"htb","handle":"1:","dev":"br0","root":true,"options":{"default":"0x2"}},'
+        '{"kind":"pfifo","handle":"2:","dev":"br0","parent":"1:2","options":{"limit":50}},'
+        '{"kind":"ingress","handle":"ffff:","dev":"br0","parent":"ffff:fff1","options":{}},'
+        '{"kind":"htb","handle":"1:","dev":"ifb0","root":true,"options":{"default":"0x2"}}]',
+        "class htb 1:1 root rate 2Mbit ceil 2Mbit burst 1600b cburst 1600b ",
+        "class htb 1:2 parent 1:1 leaf 2: prio 0 rate 2Mbit ceil 2Mbit burst 1600b ",
+        "[]",
+        "class htb 1:1 root rate 1Mbit ceil 1Mbit burst 1600b cburst 1600b ",
+        "[]", "[]", "[]",
+        '[{"kind":"u32","pref":1,"options":{"fh":"800::1","actions":[{"kind":"mirred",'
+        '"to_dev":"ifb0"}]}}]'])
+    st = TcShaper("br0", "ifb0")._parse_read(out, ["br0", "ifb0"])
+    assert set(st.lan.classes) == {1, 2} and st.lan.leaves == {2: "pfifo:50"}
+    assert st.lan.ingress and st.lan.redirect
+    assert set(st.ifb.classes) == {1} and st.ifb.classes[1][1].rate == 1000

@@ -133,9 +133,12 @@ function connect(attempt = 0) {
 for (const v of boot.fleet.nodes) nodes.set(v.node, v);
 const noCoords = boot.fleet.no_coords;
 if (noCoords) document.getElementById('no-coords').textContent = t('map.no_coords', { n: noCoords });
+performance.mark('noc-script');
 initMap(boot.fleet.sites);
+performance.mark('noc-map');
 apply(boot.fleet);
 renderNow();
+performance.mark('noc-rows');  // bench/dashboard.py reads this: navigation start -> rows drawn
 for (const th of document.querySelectorAll('#nodes th')) {
   const go = () => { sortDir = sortKey === th.dataset.key ? -sortDir : 1; sortKey = th.dataset.key; render(); };
   th.addEventListener('click', go);
