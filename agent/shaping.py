@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from agent.actuators.shaping import ShapingError, TcShaper
 from agent.config import ShapingSection
@@ -13,6 +15,16 @@ from agent.policy import shaping as sp
 from protocol.messages import Shaping
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(fn: F) -> F:
+    """Run a ShapingController method under its lock (commands vs the main loop)."""
+    @functools.wraps(fn)
+    def wrapper(self: ShapingController, *args: Any, **kw: Any) -> Any:
+        with self._lock:
+            return fn(self, *args, **kw)
+    return cast(F, wrapper)
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,7 @@ class ShapingController:
         self.effective: sp.Desired | None = None  # what the kernel enforces now
         self.lease_deadline: float | None = None  # monotonic seconds
         self.clients: list[str] = []
+        self._lock = threading.RLock()  # commands (MQTT thread) vs tick/set_clients (main loop)
 
     def safe_default(self) -> sp.Desired | None:
         """The node's configured fallback limits (None = kernel default, no shaping)."""
@@ -45,10 +58,12 @@ class ShapingController:
             return None
         return sp.Desired(self.version, down, up)
 
+    @_locked
     def start(self) -> None:
         """Enforce the safe default at agent start (and remove stale shaping of ours)."""
         self._enforce(self.safe_default())
 
+    @_locked
     def handle_command(self, kind: str, params: Mapping[str, Any], version: int,
                        now: float) -> Outcome:
         """Apply a set_throttle/clear_throttle whose version/epoch/expiry were already checked."""
@@ -69,6 +84,7 @@ class ShapingController:
             return Outcome("rejected", exc.code, exc.detail, self.version)
         return Outcome("applied", "ok", "", self.version)
 
+    @_locked
     def apply(self, desired: sp.Desired, now: float) -> Shaping | None:
         """Enforce ``desired`` (a renewal with equal limits touches nothing); start its lease."""
         self._enforce(desired)
@@ -79,6 +95,7 @@ class ShapingController:
                  desired.per_client_down_kbps, desired.per_client_up_kbps, desired.lease_s)
         return self.current()
 
+    @_locked
     def clear(self, version: int | None = None) -> Shaping | None:
         """Drop central's throttle: back to the safe default (or no shaping at all)."""
         self._enforce(self.safe_default())
@@ -88,6 +105,7 @@ class ShapingController:
         log.info("throttle cleared (v%d), safe default %s", self.version, self.effective)
         return self.current()
 
+    @_locked
     def tick(self, now: float) -> bool:
         """Call periodically with monotonic time; True when a lease lapsed and was reverted."""
         if self.lease_deadline is None or now < self.lease_deadline:
@@ -101,6 +119,7 @@ class ShapingController:
             return False
         return True
 
+    @_locked
     def set_clients(self, ips: Iterable[str]) -> bool:
         """Keep per-client classes in step with the user list; True when it changed."""
         new = sp.client_ips(ips)
@@ -114,6 +133,7 @@ class ShapingController:
             raise
         return True
 
+    @_locked
     def current(self) -> Shaping | None:
         """What is enforced now, as the protocol's sample.shaping (None = nothing ever)."""
         eff = self.effective

@@ -33,6 +33,7 @@ class Hub:
         self.primary: dict[str, str] = {}
         self.sites: dict[str, dict[str, Any]] = {}
         self._slow_at = 0.0
+        self._cache: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
 
     def refresh_slow(self) -> None:
         """Gaps, primary uplinks and site metadata (seconds-old is fine); blocking."""
@@ -47,8 +48,17 @@ class Hub:
         if time.monotonic() - self._slow_at > self.noc.settings.slow_refresh_s:
             self.refresh_slow()
         rows = self.noc.storage.list_nodes()
-        return {r["node"]: fleet.node_view(r, self.primary.get(r["node"]), self.gap_nodes)
-                for r in rows}
+        views = {r["node"]: fleet.node_view(r, self.primary.get(r["node"]), self.gap_nodes)
+                 for r in rows}
+        self._cache = (time.monotonic(), views)
+        return views
+
+    def current(self) -> dict[str, dict[str, Any]]:
+        """Views at most one poll interval old (cached), else fresh; blocking."""
+        at, views = self._cache
+        if views and time.monotonic() - at <= self.noc.settings.poll_s:
+            return views
+        return self.compute()
 
     def snapshot(self, views: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Everything the fleet page needs: nodes, tiles, map markers."""
@@ -127,7 +137,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    views = await asyncio.to_thread(hub.compute)  # hub.views stays: the next tick still diffs
+    views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick still diffs
     await ws.send_json({"type": "snapshot", **hub.snapshot(views)})
     hub.clients[ws] = sess.sid_sha256
     try:

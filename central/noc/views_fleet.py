@@ -26,7 +26,7 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
     sess = await get_session(request)
     lang = lang_of(request)
     hub = request.app[HUB]
-    snap = hub.snapshot(await asyncio.to_thread(hub.compute))
+    snap = hub.snapshot(await asyncio.to_thread(hub.current))
     tiles = "".join(
         f'<div class="tile t-{k}" id="tile-{k}"><span class="v">{snap["tiles"][k]}</span>'
         f'<span class="k">{e(t(lang, "tile." + k))}</span>'
@@ -54,7 +54,7 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
 async def fleet_json(request: web.Request) -> web.StreamResponse:
     """The fleet snapshot as JSON (nodes, tiles, sites)."""
     hub = request.app[HUB]
-    return web.json_response(hub.snapshot(await asyncio.to_thread(hub.compute)))
+    return web.json_response(hub.snapshot(await asyncio.to_thread(hub.current)))
 
 
 async def index(request: web.Request) -> web.StreamResponse:

@@ -110,6 +110,7 @@ class HookFeeder:
         self.service = service
         self.lock = threading.Lock()
         self.seen: list[tuple[str, Any]] = []
+        self.expiry: dict[str, int | None] = {}  # cmd_id -> MQTT MessageExpiryInterval
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5,
                                   client_id=f"cmd-feeder-{time.monotonic_ns()}")
         self.client.username_pw_set("kt-test", broker.passwords["kt-test"])
@@ -128,6 +129,9 @@ class HookFeeder:
             return
         with self.lock:
             self.seen.append((getattr(parsed, "kind", "?"), model))
+            if isinstance(model, Command):
+                self.expiry[model.cmd_id] = getattr(msg.properties, "MessageExpiryInterval",
+                                                    None)
         svc = self.service
         if svc is not None and isinstance(model, Birth):
             svc.on_birth(model)
@@ -143,11 +147,13 @@ class HookFeeder:
         """(stage, code) of every ack of one command, in arrival order."""
         return [(a.stage, a.code) for a in self.of("ack", node) if a.cmd_id == cmd_id]
 
-    def send(self, node: str, version: int, kind: str = "set_throttle", epoch: int = 1,
+    def send(self, to: str, version: int, kind: str = "set_throttle", epoch: int = 1,
              params: dict[str, Any] | None = None, ttl_s: float = 30, **over: Any) -> str:
-        """Publish a command straight onto node's cmd topic; returns its cmd_id."""
+        """Publish a command straight onto node ``to``'s cmd topic; returns its cmd_id.
+
+        ``over`` replaces payload fields (e.g. node= for a payload naming another node)."""
         now = int(time.time() * 1000)
-        body: dict[str, Any] = {"site": SITE, "node": node, "ts_ms": now, "kind": kind,
+        body: dict[str, Any] = {"site": SITE, "node": to, "ts_ms": now, "kind": kind,
                                 "cmd_id": f"raw-{kind}-{version}-{time.monotonic_ns()}",
                                 "version": version, "epoch": epoch, "issued_at_ms": now,
                                 "expires_at_ms": now + int(ttl_s * 1000),
@@ -155,7 +161,7 @@ class HookFeeder:
         body.update(over)
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, int(ttl_s))
-        self.client.publish(TOPICS.node(SITE, node, "cmd"), encode(Command.model_validate(body)),
+        self.client.publish(TOPICS.node(SITE, to, "cmd"), encode(Command.model_validate(body)),
                             qos=1, properties=props).wait_for_publish(5)
         return str(body["cmd_id"])
 

@@ -76,3 +76,5 @@ def test_roles_and_bad_requests_are_refused_and_nothing_is_published(
     wait_for(lambda: feeder.of("cmd", node_id), what="the good command on the wire")
     cmds = feeder.of("cmd", node_id)
     assert [(c.cmd_id, c.version) for c in cmds] == [(body["cmd_id"], 1)]
+    assert feeder.expiry[body["cmd_id"]] is not None  # the broker drops it once stale
+    assert 0 < feeder.expiry[body["cmd_id"]] <= 30  # type: ignore[operator]

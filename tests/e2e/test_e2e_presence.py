@@ -29,7 +29,7 @@ def _live(node: dict[str, Any]) -> bool:
 
 @pytest.mark.broker
 def test_three_agents_online_then_kill_stop_restart(make_stack: StackFactory) -> None:
-    st = make_stack(20, interval_s=0.5, keepalive_s=KEEPALIVE_S)
+    st = make_stack(20, interval_s=0.3, keepalive_s=KEEPALIVE_S)
     st.start_central("central-1", extra_toml="reconnect_max_s = 2\n")
     t0 = time.monotonic()
     procs = {n: st.start_sim(f"sim-{n}", only=[n]) for n in ALL}

@@ -97,8 +97,9 @@ def test_loss_at_one_isp_shows_only_on_that_uplink(net: Uplinks) -> None:
     net.nft("a", "icmp type echo-request numgen random mod 100 < 50 drop")
     rounds = net.probe([uplink("a", A_TARGETS), uplink("b", B_TARGETS)], rounds=6)
     a, b = samples(rounds, "a"), samples(rounds, "b")
-    assert sum(s["loss_pct"] for s in a) > 0  # 60 pings at 50 % drop
-    assert max(s["loss_pct"] for s in a) < 100 or len(a) == 6
+    assert len(a) == len(b) == 6
+    assert sum(s["loss_pct"] for s in a) > 0  # 60 pings at 50 % drop: some are lost ...
+    assert min(s["loss_pct"] for s in a) < 100  # ... and some get through
     assert all(s["loss_pct"] == 0.0 for s in b)
 
 

@@ -179,3 +179,11 @@ class Browserless:
     async def close(self) -> None:
         """Close the client session."""
         await self.http.close()
+
+
+def run_async(coro: Any, timeout_s: float = 120.0) -> Any:
+    """asyncio.run in a fresh thread (Playwright's sync API owns the main thread's loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result(timeout=timeout_s)

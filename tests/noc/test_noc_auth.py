@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from pathlib import Path
@@ -18,6 +17,7 @@ from noc_helpers import (
     csrf_of,
     fill,
     open_db,
+    run_async,
 )
 
 from central.noc.store import NocStore, StoreError, create_user
@@ -52,7 +52,7 @@ def test_first_admin_comes_from_the_central_admin_token(tmp_path: Path) -> None:
         finally:
             await c.close()
     try:
-        asyncio.run(go())
+        run_async(go())
     finally:
         srv.stop()
         storage.close()  # type: ignore[attr-defined]
@@ -92,7 +92,7 @@ def test_login_rate_limit_cookies_hashes_and_no_secrets_in_logs(
         finally:
             await c.close()
     try:
-        asyncio.run(go())
+        run_async(go())
     finally:
         srv.stop()
         storage.close()  # type: ignore[attr-defined]
@@ -140,7 +140,7 @@ def test_cookies_are_secure_when_configured(tmp_path: Path) -> None:
         finally:
             await c.close()
     try:
-        cookie = asyncio.run(go())
+        cookie = run_async(go())
     finally:
         srv.stop()
         storage.close()  # type: ignore[attr-defined]

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from noc_helpers import Browserless, ServerThread, build_app, central_cfg, fill, open_db
+from noc_helpers import (
+    Browserless,
+    ServerThread,
+    build_app,
+    central_cfg,
+    fill,
+    open_db,
+    run_async,
+)
 
 from central.noc.store import create_user
 
@@ -119,7 +127,7 @@ async def _matrix(base: str) -> list[str]:
 
 
 def test_permission_matrix(server: ServerThread) -> None:
-    wrong = asyncio.run(_matrix(server.url))
+    wrong = run_async(_matrix(server.url))
     assert not wrong, "\n".join(wrong)
 
 
@@ -146,7 +154,7 @@ async def _no_csrf(base: str) -> list[int]:
 
 
 def test_state_changes_without_csrf_token_are_refused(server: ServerThread) -> None:
-    statuses = asyncio.run(_no_csrf(server.url))
+    statuses = run_async(_no_csrf(server.url))
     assert statuses[:2] == [403, 403]
     assert statuses[2] == 303  # logout without a token does nothing but redirect ...
     assert statuses[3] == 403

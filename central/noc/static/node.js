@@ -39,6 +39,7 @@ async function load(range) {
     { label: 'limit ↓', values: d.shape_down, colour: '#c62828', dash: [6, 4] },
     { label: 'limit ↑', values: d.shape_up, colour: '#6a1b9a', dash: [2, 4] }], span);
   document.querySelector('.charts').dataset.loaded = range;
+  performance.mark(`noc-charts-${range}`);  // bench/dashboard.py: navigation start -> charts
 }
 
 for (const b of document.querySelectorAll('[data-range]')) b.addEventListener('click', () => load(b.dataset.range));
