@@ -129,8 +129,7 @@ def _offline(n: NodeInputs, _live: list[LiveSample], now: int, cfg: AlertConfig)
         return Finding(True, since, {"offline_since_ms": since, "last_seen_ms": n.last_seen_ms,
                                      "reason": "offline" if since is not None else "never_seen"})
     if n.last_seen_ms is not None and now - n.last_seen_ms > cfg.silent_s * 1000:
-        return Finding(True, n.last_seen_ms + int(cfg.silent_s * 1000),
-                       {"last_seen_ms": n.last_seen_ms, "reason": "silent"})
+        return Finding(True, n.last_seen_ms, {"last_seen_ms": n.last_seen_ms, "reason": "silent"})
     return Finding(False)
 
 
@@ -249,8 +248,9 @@ def evaluate(nodes: Sequence[NodeInputs], state: Mapping[tuple[str, str], Track]
             track, action = _step(state.get(key, Track()), f, now_ms, *cfg.timing_ms(kind))
             new[key] = track
             if action == "open":
-                en, id_ = message(kind, n.node, n.site, f.evidence, now_ms)
-                out.append(Opened(n.node, n.site, kind, severity, now_ms, f.evidence, en, id_))
+                ev = f.evidence if f.since_ms is None else {**f.evidence, "since_ms": f.since_ms}
+                en, id_ = message(kind, n.node, n.site, ev, now_ms)
+                out.append(Opened(n.node, n.site, kind, severity, now_ms, ev, en, id_))
             elif action == "resolve":
                 out.append(Resolved(n.node, kind, now_ms))
     return out, new
@@ -291,10 +291,9 @@ def _fmt(v: Any) -> str:
 def message(kind: str, node: str, site: str, ev: Mapping[str, Any],
             now_ms: int) -> tuple[str, str]:
     """The alert text in English and Bahasa Indonesia."""
-    since = ev.get("offline_since_ms") or ev.get("since_ms") or ev.get("last_seen_ms")
+    since = ev.get("offline_since_ms") or ev.get("last_seen_ms") or ev.get("since_ms")
     fields = defaultdict(lambda: "?", {k: _fmt(v) for k, v in ev.items()})
     fields.update(node=node, site=site,
                   min="?" if since is None else str(max(0, (now_ms - since) // 60000)))
-    key = ev.get("reason", kind) if kind == "offline" else kind
-    en, id_ = TEXT[key]
+    en, id_ = TEXT[ev.get("reason", kind) if kind == "offline" else kind]
     return en.format_map(fields), id_.format_map(fields)

@@ -73,8 +73,12 @@ class Collector:
         self._gen = 0
         self._sub_mid: int | None = None
         self._stopping = False
-        qmax = max(cfg.mqtt.receive_max * 2, 100)
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=qmax)
+        # Bounded by count and bytes. Receive Maximum alone does not bound it: mosquitto 2.0.11
+        # lets the in-flight window grow after manual PUBACKs.
+        qmax = cfg.storage.queue_max
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=qmax + 1)  # +1: room for _STOP
+        self._qbytes, self._qmax_bytes = 0, cfg.storage.queue_max_mb * 1024 * 1024
+        self._qlock = threading.Lock()
         self.stats.queue_max = qmax
         self.stats.depth_fn = self._queue.qsize
         self._writer = threading.Thread(target=self._run_writer, name="central-writer",
@@ -130,10 +134,15 @@ class Collector:
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         item = _Item(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), now_ms())
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.stats.reject("queue_full", "?", f"queue of {self._queue.maxsize} full")
+        size = len(item.payload)
+        with self._qlock:
+            fits = (self._qbytes + size <= self._qmax_bytes
+                    and self._queue.qsize() < self.stats.queue_max)
+            if fits:
+                self._qbytes += size
+                self._queue.put_nowait(item)
+        if not fits:
+            self.stats.reject("queue_full", "?", "writer queue full (messages or bytes)")
             client.ack(msg.mid, msg.qos)  # not receipted: the agent re-sends it later
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -180,6 +189,8 @@ class Collector:
                     done = True
                     break
                 batch.append(nxt)
+            with self._qlock:
+                self._qbytes -= sum(len(it.payload) for it in batch)
             try:
                 self._process(batch)
             except Exception:  # one bad batch must never stop the writer

@@ -26,7 +26,7 @@ def wall_ms() -> int:
 class LeaderLease:
     """This instance's view of the lease; call tick() more often than ttl_s."""
 
-    def __init__(self, store: CommandStore, instance: str, ttl_s: float = 15.0,
+    def __init__(self, store: CommandStore, instance: str, ttl_s: float = 30.0,
                  clock_ms: Callable[[], int] = wall_ms, name: str = LEASE_NAME) -> None:
         if ttl_s <= 0:
             raise ValueError(f"lease ttl_s must be > 0, got {ttl_s}")

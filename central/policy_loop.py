@@ -64,6 +64,9 @@ class PolicyLoop:
     def __init__(self, service: CommandService, leader: LeaderLease,
                  inputs: InputsFn | None = None, interval_s: float = 10.0,
                  cfg: PolicyConfig | None = None) -> None:
+        if not 0 < interval_s < leader.ttl_ms / 2000:
+            raise ValueError(f"policy interval_s={interval_s} must be > 0 and below half the "
+                             f"leader lease ({leader.ttl_ms / 1000:g} s)")
         self.service = service
         self.leader = leader
         self.inputs = inputs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,15 @@ class NocSettings:
     slow_refresh_s: float = 15.0
     login_max_failures: int = 5
     login_window_s: float = 300.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NocSettings:
+        """Settings from KOTANET_NOC_TILE_URL, KOTANET_NOC_SITES_FILE, KOTANET_NOC_SECURE_COOKIES."""
+        env = os.environ if env is None else env
+        return cls(tile_url=env.get("KOTANET_NOC_TILE_URL"),
+                   sites_file=env.get("KOTANET_NOC_SITES_FILE") or None,
+                   secure_cookies=env.get("KOTANET_NOC_SECURE_COOKIES", "").lower()
+                   in ("1", "true", "yes"))
 
 
 @dataclass

@@ -86,15 +86,10 @@ class Hub:
         """Close sockets whose session ended (logout, expiry, user disabled)."""
         idle = int(self.noc.settings.session_idle_s * 1000)
         for ws, sid_hash in list(self.clients.items()):
-            alive = await asyncio.to_thread(self._session_alive, sid_hash, idle)
+            alive = await asyncio.to_thread(self.noc.store.session_alive, sid_hash, idle)
             if not alive:
                 self.clients.pop(ws, None)
                 await ws.close(code=4401, message=b"session ended")
-
-    def _session_alive(self, sid_hash: str, idle_ms: int) -> bool:
-        rows = self.noc.store._q("SELECT seen_ms FROM noc_sessions WHERE sid_sha256 = ?",
-                                 (sid_hash,))
-        return bool(rows) and _ms() - rows[0][0] <= idle_ms
 
 
 HUB = web.AppKey("noc_hub", Hub)

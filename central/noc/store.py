@@ -202,6 +202,11 @@ class NocStore:
         return Session(r["sid_sha256"], User(r["username"], r["role"], False), r["csrf"],
                        r["seen_ms"])
 
+    def session_alive(self, sid_sha256: str, idle_ms: int) -> bool:
+        """True if the session (by digest) exists and is not idle too long."""
+        rows = self._q("SELECT seen_ms FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))
+        return bool(rows) and _ms() - int(rows[0][0]) <= idle_ms
+
     def drop_session(self, sid_sha256: str) -> None:
         """End one session."""
         self._x("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))

@@ -40,8 +40,9 @@ def central_config(broker: LocalBroker, db: str, prefix: str, **extra: Any) -> C
     env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
            "KOTANET_HTTP": "127.0.0.1:1"}
     cfg = load_config(None, env=env)
-    if "mqtt" in extra:  # a dict of [mqtt] fields to change
-        extra["mqtt"] = cfg.mqtt.model_copy(update=extra["mqtt"])
+    for section in ("mqtt", "storage"):  # a dict of fields to change in that section
+        if section in extra:
+            extra[section] = getattr(cfg, section).model_copy(update=extra[section])
     return cfg.model_copy(update={"topic_prefix": prefix, "instance": extra.pop("instance", None),
                                   "gap_grace_s": extra.pop("gap_grace_s", 300.0), **extra})
 

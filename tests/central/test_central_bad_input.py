@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 
@@ -85,3 +86,30 @@ def test_strict_registry_rejects_unknown_and_wrong_site(
     assert _seqs(col) == [("known", 2)]
     assert sim.acked("stranger") == set()
     assert {n["node"] for n in col.storage.list_nodes()} == {"known"}
+
+
+def test_full_queue_is_acked_counted_and_recovered_by_resend(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    gate = threading.Event()
+    # The listener runs in the writer thread: holding it stalls the writer so the queue fills.
+    col = start_collector(storage={"queue_max": 10},
+                          listeners=[lambda _inc: gate.wait(timeout=30)])
+    batches = [[i] for i in range(1, 41)]
+    try:
+        for seqs in batches:
+            sim.tele("s1", "n1", seqs)
+        wait_for(lambda: col.stats.snapshot()["rejects"].get("queue_full", 0) > 0,
+                 what="queue overflow")
+    finally:
+        gate.set()
+    for _ in range(5):  # the agent's rule: re-send what has no receipt
+        for seqs in batches:
+            if not set(seqs) <= sim.acked("n1"):
+                sim.tele("s1", "n1", seqs)
+        try:
+            wait_for(lambda: sim.acked("n1") == set(range(1, 41)), 5, "every receipt")
+            break
+        except AssertionError:
+            continue
+    assert _seqs(col) == [("n1", s) for s in range(1, 41)]
+    assert set(col.stats.snapshot()["rejects"]) == {"queue_full"}

@@ -26,6 +26,8 @@ from central.collector import Collector
 from central.commands import CommandService, MqttPublisher
 from central.commands_api import setup_commands
 from central.config import RegistryNode, load_config
+from central.leader import LeaderLease
+from central.policy_loop import PolicyLoop
 from central.stats import Stats
 from central.storage import open_storage
 from central.web import make_app
@@ -174,7 +176,8 @@ class HookFeeder:
 class CentralServer:
     """Central's real app (collector, API, commands) served on a loopback port in a thread."""
 
-    def __init__(self, broker: LocalBroker, db: Path, instance: str, nodes: list[str]) -> None:
+    def __init__(self, broker: LocalBroker, db: Path, instance: str, nodes: list[str],
+                 policy_interval_s: float | None = None) -> None:
         self.port = free_port()
         env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
                "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_ADMIN_TOKEN": ADMIN}
@@ -188,6 +191,10 @@ class CentralServer:
         self.collector = Collector(self.cfg, self.storage, stats)
         self.app = make_app(self.cfg, self.storage, stats, self.collector)
         self.service = setup_commands(self.app, self.cfg)
+        self.lease = LeaderLease(self.service.store, instance, ttl_s=5.0)
+        if policy_interval_s is not None:  # the leader-only loop, tied to the app's lifetime
+            loop = PolicyLoop(self.service, self.lease, None, policy_interval_s)
+            self.app.cleanup_ctx.append(loop.lifetime)
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(self.app)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -54,7 +54,7 @@ def test_takeover_bumps_the_epoch_and_the_old_leader_is_fenced(
     epoch_n = lease_a.epoch
     assert not lease_b.tick() and lease_b.epoch is None  # one leader at a time
     assert lease_a.tick() and lease_a.epoch == epoch_n  # renewal keeps the epoch
-    assert PolicyLoop(svc_b, lease_b).tick() == []  # a follower issues nothing
+    assert PolicyLoop(svc_b, lease_b, interval_s=0.2).tick() == []  # a follower issues nothing
 
     agent = make_agent(node_id)
     agent.start()
@@ -80,4 +80,4 @@ def test_takeover_bumps_the_epoch_and_the_old_leader_is_fenced(
         ("rejected", "stale_epoch")]
     assert shaping_ns.down_kbps() == 3000
     assert not lease_a.tick() and not lease_a.is_leader  # A learns it lost the lease
-    assert PolicyLoop(svc_a, lease_a).tick() == []
+    assert PolicyLoop(svc_a, lease_a, interval_s=0.2).tick() == []

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from cmdtest_helpers import CentralServer, HookFeeder, ShapingNs, wait_for
 
 from agent.runtime import Agent
 from central.commands import CommandService, wall_ms
+from provisioning.localbroker import LocalBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.netns]
 
@@ -66,3 +68,31 @@ def test_renewal_reissues_the_same_limits_with_a_new_version(
     assert shaping_ns.down_kbps() == 2500
     assert agent.shaping is not None and agent.shaping.lease_deadline is not None
     assert later.renew_leases() == []  # renewed: not due again
+
+
+def test_the_leaders_loop_renews_leases_and_releases_the_lease_at_shutdown(
+        broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
+        make_agent: Callable[..., Agent], shaping_ns: ShapingNs, node_id: str) -> None:
+    srv = CentralServer(broker, tmp_path / "loop.db", f"loop-{node_id}"[:60], [node_id],
+                        policy_interval_s=0.2)
+    feeder.service = srv.service
+    try:
+        agent = make_agent(node_id)
+        agent.start()
+        wait_for(lambda: feeder.of("birth", node_id), what="birth")
+        status, body = srv.http("POST", f"/api/v1/nodes/{node_id}/commands", "operator", {
+            "kind": "set_throttle", "params": {"down_kbps": 2200, "lease_s": 1}, "ttl_s": 30})
+        assert status == 202, body
+
+        def renewals() -> list[dict[str, object]]:
+            cmds = [c for c in feeder.of("cmd", node_id) if c.version > body["version"]]
+            recs = [srv.http("GET", f"/api/v1/commands/{c.cmd_id}", "viewer")[1] for c in cmds]
+            return [r for r in recs if r["origin"] == "renew" and r["state"] == "applied"]
+        renewed = wait_for(renewals, what="a renewal applied by the node")[0]
+        assert renewed["params"] == {"down_kbps": 2200, "lease_s": 1}
+        assert renewed["epoch"] == srv.lease.epoch
+        assert shaping_ns.down_kbps() == 2200
+    finally:
+        feeder.service = None
+        srv.stop()
+    assert srv.lease.epoch is None  # released: another instance may take over at once

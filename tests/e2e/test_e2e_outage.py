@@ -118,4 +118,6 @@ def test_outbox_overflow_is_reported_as_agent_side_drop_not_loss(make_stack: Sta
     # everything the agent generated is either stored or reported dropped by the agent itself
     lost = {s for s in generated if s not in have and s not in dropped and s <= max(have)}
     assert not lost, f"lost in transit: {sorted(lost)[:10]}"
-    assert not dropped & have
+    # a real drop: records central never got (a drop range may also cover records central
+    # committed just before it stopped, whose receipt the agent never saw)
+    assert len(dropped - have) > 100

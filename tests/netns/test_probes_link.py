@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +139,26 @@ def test_carrier_down_when_peer_is_down(net: Uplinks) -> None:
     (a,), (b,) = samples(rounds, "a"), samples(rounds, "b")
     assert a["up"] is True and b["up"] is False
     assert b["loss_pct"] == 100.0 and "no carrier" in b["detail"]
+
+
+def test_carrier_loss_and_return_are_events(net: Uplinks) -> None:
+    cfg = {"node": {"id": "n1", "site": "s1"}, "uplinks": [uplink("b", B_TARGETS)]}
+    path = net.tmp / "agent-events.json"
+    path.write_text(json.dumps(cfg))
+    proc = net.node.popen(sys.executable, "-m", "agent.probes", "--config", str(path),
+                          "--only", "link", "--rounds", "3", "--interval", "2",
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline()]             # round 0: carrier up
+        net.isp["b"].run("ip", "link", "set", "nodeb", "down")
+        lines.append(proc.stdout.readline())         # round 1: carrier lost
+        net.isp["b"].run("ip", "link", "set", "nodeb", "up")
+        lines.append(proc.stdout.readline())         # round 2: carrier back
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    events = [json.loads(x)["results"][0]["data"].get("events", []) for x in lines]
+    assert events[0] == []
+    assert [(e["kind"], e["data"]["up"]) for e in events[1]] == [("link_carrier", False)]
+    assert [(e["kind"], e["data"]["up"]) for e in events[2]] == [("link_carrier", True)]

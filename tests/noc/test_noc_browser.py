@@ -154,8 +154,20 @@ def test_admin_pages_and_audit_of_logins(browser: Any, live: Live) -> None:
         assert "user.create" in audit and "field-tech" in audit and "login" in audit
         assert "another-long-password" not in audit
         shot(page, "audit")
+        # a tile server is a setting: here our own server plays one (traffic stays on loopback)
+        tiles = f"{live.url}/noc/static/vendor/leaflet/images/layers.png?z={{z}}&x={{x}}&y={{y}}"
         page.goto(f"{live.url}/noc/settings")
+        page.fill("input[name=tile_url]", tiles)
+        page.click("form.card button")
         shot(page, "settings")
+        page.goto(f"{live.url}/noc/")
+        page.wait_for_selector("#map img.leaflet-tile-loaded")
+        assert page.locator("#map.blank").count() == 0
+        page.goto(f"{live.url}/noc/settings")
+        page.fill("input[name=tile_url]", "")
+        page.click("form.card button")
+        page.goto(f"{live.url}/noc/audit")
+        assert "setting.change" in _text(page, "table.audit")
     finally:
         ctx.close()
 

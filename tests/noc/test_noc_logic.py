@@ -6,7 +6,7 @@ from pathlib import Path
 
 from noc_helpers import fill, open_db, sample
 
-from central.noc import budget, fleet, series
+from central.noc import NocSettings, budget, fleet, series
 from central.noc.i18n import CATALOG, pick_lang, t, wib
 from central.noc.views_node import root_cause
 from central.storage import Incoming
@@ -106,3 +106,10 @@ def test_budget_p95_peak_and_idle_hours(tmp_path: Path) -> None:
         assert month[0]["p95_pct"] == 60.0
     finally:
         storage.close()
+
+
+def test_settings_from_environment() -> None:
+    s = NocSettings.from_env({"KOTANET_NOC_TILE_URL": "https://tiles.example/{z}/{x}/{y}.png",
+                              "KOTANET_NOC_SECURE_COOKIES": "true"})
+    assert s.tile_url == "https://tiles.example/{z}/{x}/{y}.png" and s.secure_cookies
+    assert NocSettings.from_env({}).tile_url is None  # keep the admin's stored setting

@@ -1,0 +1,168 @@
+"""GPIO glue: agent state -> NodeStatus -> LED pattern on the LEDs; button and relay hooks.
+
+The agent loop calls ``update(status_from(agent))`` once per iteration; only a changed pattern
+touches the LEDs (and is logged). A short button press shows "identify" for ``identify_s``
+and logs the status line; holding the button calls the hold hooks (resync, safe reset).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from agent.actuators.gpio import ModemRelay, ServiceButton, StatusLeds
+from agent.config import GpioSection
+from agent.policy.leds import LedParams, LedPattern, NodeStatus, Uplink, describe, led_pattern
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], None]
+TROUBLE_STATES = ("down", "flapping")
+
+
+class GpioController:
+    """Status LEDs, service button and modem relay of one node, from its [gpio] section."""
+
+    def __init__(self, cfg: GpioSection, pin_factory: Any = None, *,
+                 params: LedParams | None = None, identify_s: float = 60.0, hold_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.params = params or LedParams()
+        self.identify_s = identify_s
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._press_hooks: list[Hook] = []
+        self._hold_hooks: list[Hook] = []
+        self._identify_until: float | None = None
+        self._down_since: float | None = None
+        self._last = NodeStatus()
+        self.pattern: LedPattern | None = None
+        self.leds = StatusLeds({"ok": cfg.led_ok, "warn": cfg.led_warn, "fail": cfg.led_fail},
+                               pin_factory)
+        self.button = ServiceButton(cfg.button, on_press=self._pressed, on_hold=self._held,
+                                    hold_s=hold_s, pin_factory=pin_factory)
+        self.relay = ModemRelay(cfg.modem_relay, pin_factory, sleep=sleep)
+
+    def on_button(self, press: Hook | None = None, hold: Hook | None = None) -> None:
+        """Add hooks for a short press and for a long hold (called on gpiozero's thread)."""
+        if press is not None:
+            self._press_hooks.append(press)
+        if hold is not None:
+            self._hold_hooks.append(hold)
+
+    def update(self, status: NodeStatus) -> LedPattern:
+        """Show the pattern for ``status`` (idempotent: an unchanged pattern touches nothing)."""
+        with self._lock:
+            now = self._clock()
+            if status.mqtt_connected:
+                self._down_since = None
+            elif self._down_since is None:
+                self._down_since = now
+            down = now - self._down_since if self._down_since is not None else 0.0
+            self._last = status
+            full = replace(status, broker_down_s=max(status.broker_down_s, down),
+                           identify=status.identify or self.identifying(now))
+            pattern = led_pattern(full, self.params)
+            if self.leds.apply(pattern) or self.pattern is None:
+                log.info("status LEDs: %s", describe(pattern))
+            self.pattern = pattern
+            return pattern
+
+    def identifying(self, now: float | None = None) -> bool:
+        """True while identify mode (all LEDs blinking) is on."""
+        until = self._identify_until
+        return until is not None and (self._clock() if now is None else now) < until
+
+    def identify(self, seconds: float | None = None) -> None:
+        """Blink all LEDs for ``seconds`` (default identify_s) so a technician finds the box."""
+        with self._lock:
+            self._identify_until = self._clock() + (self.identify_s if seconds is None
+                                                    else seconds)
+            self.update(self._last)
+
+    def power_cycle_modem(self, off_s: float = 5.0) -> bool:
+        """Power-cycle the LTE modem through the relay (blocks off_s); False without a relay."""
+        return self.relay.power_cycle(off_s)
+
+    def _pressed(self) -> None:
+        self.identify()
+        log.info("service button pressed: identify for %.0fs; status: %s", self.identify_s,
+                 self.pattern.text if self.pattern else "unknown")
+        self._run(self._press_hooks, "press")
+
+    def _held(self) -> None:
+        log.warning("service button held: running %d hold hook(s)", len(self._hold_hooks))
+        self._run(self._hold_hooks, "hold")
+
+    @staticmethod
+    def _run(hooks: list[Hook], what: str) -> None:
+        for hook in list(hooks):
+            try:
+                hook()
+            except Exception:
+                log.exception("button %s hook %r failed", what, hook)
+
+    def close(self) -> None:
+        """Switch the LEDs off and release every pin."""
+        self.button.close()
+        self.leds.close()
+        self.relay.close()
+
+
+def _uplinks_from_failover(ctl: Any) -> tuple[Uplink, bool]:
+    names = list(getattr(ctl, "names", []) or [])
+    active = getattr(ctl, "active", None)
+    states = ctl.states() if callable(getattr(ctl, "states", None)) else {}
+    down = any(v in TROUBLE_STATES for v in states.values())
+    if active is None:
+        return "none", down
+    return ("primary" if names and active == names[0] else "backup"), down
+
+
+def _uplinks_from_sample(agent: Any, sample: Any) -> tuple[Uplink, bool]:
+    ups = list(getattr(sample, "uplinks", None) or [])
+    if not ups:
+        return "unknown", False
+    down = any(u.up is False for u in ups)
+    if all(u.up is False for u in ups):
+        return "none", down
+    cfg_ups = getattr(getattr(agent, "cfg", None), "uplinks", None) or []
+    order = [u.name for u in sorted(cfg_ups, key=lambda u: u.priority)]
+    active = next((u.name for u in ups if u.active), None)
+    if active is None or not order:
+        return "unknown", down
+    return ("primary" if active == order[0] else "backup"), down
+
+
+def status_from(agent: Any, sample: Any = None, **overrides: Any) -> NodeStatus:
+    """A NodeStatus from an Agent's public attributes (each optional); overrides win."""
+    fwd = getattr(agent, "forwarder", None)
+    event = getattr(getattr(agent, "session", None), "connected", None)
+    connected = event.is_set() if isinstance(event, threading.Event) else \
+        bool(getattr(fwd, "connected", False))
+    sample = sample if sample is not None else getattr(agent, "last_sample", None)
+    failover = getattr(agent, "failover", None)
+    try:
+        uplink, down = (_uplinks_from_failover(failover) if failover is not None
+                        else _uplinks_from_sample(agent, sample))
+    except Exception:  # a half-started controller must not break the LEDs
+        log.debug("uplink state unavailable", exc_info=True)
+        uplink, down = "unknown", False
+    system = getattr(sample, "system", None)
+    fields: dict[str, Any] = {
+        "mqtt_connected": connected,
+        "central_online": bool(getattr(fwd, "centrals", None)),
+        "active_uplink": uplink,
+        "uplink_down": down,
+        "throttled": bool(getattr(system, "throttled", False)),
+        "undervoltage": bool(getattr(system, "undervoltage", False)),
+        "backlog": int(getattr(getattr(agent, "outbox", None), "count", 0) or 0),
+        "identify": bool(getattr(agent, "identify", False)),
+        "provisioning": bool(getattr(agent, "provisioning", False)),
+    }
+    fields.update(overrides)
+    return NodeStatus(**fields)
