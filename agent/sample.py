@@ -23,8 +23,9 @@ def run_inline(probes: list[Probe], clock: Callable[[], float] = time.monotonic)
     for probe in probes:
         t0 = clock()
         try:
-            data = probe.collect()
-            results.append(ProbeResult(probe.name, "ok", data, (clock() - t0) * 1000))
+            data = dict(probe.collect())
+            detail = str(data.pop("detail", ""))  # a probe's note on partial sources
+            results.append(ProbeResult(probe.name, "ok", data, (clock() - t0) * 1000, detail))
         except NotApplicable as exc:
             results.append(ProbeResult(probe.name, "unavailable", {}, (clock() - t0) * 1000,
                                        str(exc)))

@@ -128,7 +128,7 @@ def _offline(n: NodeInputs, _live: list[LiveSample], now: int, cfg: AlertConfig)
         since = n.offline_since_ms if n.offline_since_ms is not None else n.last_seen_ms
         return Finding(True, since, {"offline_since_ms": since, "last_seen_ms": n.last_seen_ms,
                                      "reason": "offline" if since is not None else "never_seen"})
-    if n.last_seen_ms is not None and now - n.last_seen_ms > cfg.silent_s * 1000:
+    if n.last_seen_ms is not None and now - n.last_seen_ms >= cfg.silent_s * 1000:
         return Finding(True, n.last_seen_ms, {"last_seen_ms": n.last_seen_ms, "reason": "silent"})
     return Finding(False)
 

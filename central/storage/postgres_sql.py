@@ -1,0 +1,232 @@
+"""SQL text of the PostgreSQL backend: migrations, idempotent inserts, presence rules, gaps.
+
+Mirrors sqlite_sql.py statement for statement. Differences are PostgreSQL's only: BOOLEAN
+flags read back as 0/1 (the SQLite shape), ids sort bytewise (COLLATE "C", as SQLite's BINARY),
+JSON columns of type json (exact text; accepts what SQLite stores), named %(x)s parameters.
+"""
+
+# Serialises schema migrations of collectors starting at the same time (any constant works).
+MIGRATION_LOCK = 0x6B6F74616E6574  # "kotanet"
+
+SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_ms BIGINT NOT NULL
+)
+"""
+
+_V1 = """
+CREATE TABLE nodes (
+    node TEXT COLLATE "C" PRIMARY KEY,
+    site TEXT COLLATE "C" NOT NULL,
+    role TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    unregistered BOOLEAN NOT NULL DEFAULT FALSE,
+    online BOOLEAN NOT NULL DEFAULT FALSE,
+    session BIGINT,
+    last_seen_ms BIGINT,
+    online_since_ms BIGINT,
+    offline_since_ms BIGINT,
+    birth_ms BIGINT,
+    birth JSON
+);
+CREATE TABLE samples (
+    node TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    ts_ms BIGINT NOT NULL,
+    site TEXT COLLATE "C" NOT NULL,
+    session BIGINT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    historical BOOLEAN NOT NULL,
+    active_uplink TEXT,
+    rtt_ms DOUBLE PRECISION,
+    loss_pct DOUBLE PRECISION,
+    users_total BIGINT,
+    users_authenticated BIGINT,
+    cpu_pct DOUBLE PRECISION,
+    mem_pct DOUBLE PRECISION,
+    temp_c DOUBLE PRECISION,
+    throttle_version BIGINT,
+    throttle_down_kbps BIGINT,
+    throttle_up_kbps BIGINT,
+    data JSON NOT NULL,
+    PRIMARY KEY (node, seq)
+);
+CREATE INDEX samples_node_ts ON samples (node, ts_ms);
+CREATE TABLE events (
+    node TEXT COLLATE "C" NOT NULL,
+    seq BIGINT NOT NULL,
+    ts_ms BIGINT NOT NULL,
+    site TEXT COLLATE "C" NOT NULL,
+    received_ms BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    message TEXT NOT NULL,
+    data JSON NOT NULL,
+    PRIMARY KEY (node, seq)
+);
+CREATE INDEX events_node_ts ON events (node, ts_ms);
+CREATE TABLE drops (
+    node TEXT COLLATE "C" NOT NULL,
+    from_seq BIGINT NOT NULL,
+    to_seq BIGINT NOT NULL,
+    reason TEXT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    PRIMARY KEY (node, from_seq, to_seq)
+);
+CREATE TABLE cmd_acks (
+    node TEXT COLLATE "C" NOT NULL,
+    cmd_id TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    ts_ms BIGINT NOT NULL,
+    code TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    applied_version BIGINT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    PRIMARY KEY (node, cmd_id, stage)
+);
+CREATE TABLE api_tokens (
+    token_sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    created_ms BIGINT NOT NULL
+);
+"""
+
+# version -> DDL that brings version-1 to version; append, never edit a released entry.
+MIGRATIONS: dict[int, str] = {1: _V1}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+UPSERT_REGISTRY = """
+INSERT INTO nodes (node, site, role, name, unregistered) VALUES (%s, %s, %s, %s, FALSE)
+ON CONFLICT (node) DO UPDATE SET site = EXCLUDED.site, role = EXCLUDED.role,
+    name = EXCLUDED.name, unregistered = FALSE
+"""
+
+# A node first seen on the wire; flagged when the registry does not know it. The row lock this
+# takes serialises every writer of one node until commit (nodes are touched in sorted order).
+TOUCH_NODE = """
+INSERT INTO nodes (node, site, unregistered, last_seen_ms) VALUES (%s, %s, %s, %s)
+ON CONFLICT (node) DO UPDATE SET
+    last_seen_ms = GREATEST(nodes.last_seen_ms, EXCLUDED.last_seen_ms)
+"""
+
+# Presence is guarded by session: only the same or a newer session may change it, so a late
+# Will of an old connection is ignored. Within one session, offline is final. READ COMMITTED
+# re-checks the WHERE on the newest row version, so concurrent collectors never lose updates.
+APPLY_STATE = """
+UPDATE nodes SET
+    online = %(online)s,
+    online_since_ms = CASE WHEN %(online)s AND (NOT online OR session IS DISTINCT FROM %(session)s)
+                           THEN %(now)s ELSE online_since_ms END,
+    offline_since_ms = CASE WHEN %(online)s THEN NULL
+                            WHEN online OR offline_since_ms IS NULL THEN %(now)s
+                            ELSE offline_since_ms END,
+    session = %(session)s
+WHERE node = %(node)s AND (session IS NULL OR session < %(session)s
+                           OR (session = %(session)s AND (online OR NOT %(online)s)))
+"""
+
+APPLY_BIRTH = """
+UPDATE nodes SET
+    online = TRUE,
+    online_since_ms = CASE WHEN NOT online OR session IS DISTINCT FROM %(session)s
+                           THEN %(now)s ELSE online_since_ms END,
+    offline_since_ms = NULL,
+    session = %(session)s,
+    role = COALESCE(CASE WHEN unregistered THEN %(role)s END, role, %(role)s),
+    birth_ms = %(now)s,
+    birth = %(birth)s
+WHERE node = %(node)s AND (session IS NULL OR session < %(session)s
+                           OR (session = %(session)s AND online))
+"""
+
+INSERT_SAMPLE = """
+INSERT INTO samples (node, seq, ts_ms, site, session, received_ms, historical, active_uplink,
+    rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c,
+    throttle_version, throttle_down_kbps, throttle_up_kbps, data)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (node, seq) DO NOTHING
+"""
+
+INSERT_EVENT = """
+INSERT INTO events (node, seq, ts_ms, site, received_ms, kind, severity, message, data)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (node, seq) DO NOTHING
+"""
+
+INSERT_DROP = """
+INSERT INTO drops (node, from_seq, to_seq, reason, received_ms) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (node, from_seq, to_seq) DO NOTHING
+"""
+
+INSERT_ACK = """
+INSERT INTO cmd_acks (node, cmd_id, stage, ts_ms, code, detail, applied_version, received_ms)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (node, cmd_id, stage) DO NOTHING
+"""
+
+UPSERT_TOKEN = """
+INSERT INTO api_tokens (token_sha256, name, role, created_ms) VALUES (%s, %s, %s, %s)
+ON CONFLICT (token_sha256) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.role,
+    created_ms = EXCLUDED.created_ms
+"""
+
+# Holes between consecutive known record seqs (samples and events share one seq space),
+# visible only once the record after the hole has been known for the grace period.
+GAPS = """
+WITH recs AS (
+    SELECT node, seq, received_ms FROM samples {where}
+    UNION ALL
+    SELECT node, seq, received_ms FROM events {where}
+), ordered AS (
+    SELECT node, seq, received_ms,
+           LAG(seq) OVER (PARTITION BY node ORDER BY seq) AS prev
+    FROM recs
+)
+SELECT node, prev + 1 AS from_seq, seq - 1 AS to_seq, received_ms
+FROM ordered
+WHERE prev IS NOT NULL AND seq > prev + 1 AND received_ms <= %(cutoff)s
+ORDER BY node, from_seq
+"""
+
+NODE_COLUMNS = """
+n.node, n.site, n.role, n.name, n.unregistered::int AS unregistered, n.online::int AS online,
+n.session, n.last_seen_ms, n.online_since_ms, n.offline_since_ms,
+s.seq AS last_seq, s.ts_ms AS last_sample_ms, s.received_ms AS last_received_ms,
+s.active_uplink, s.rtt_ms, s.loss_pct, s.users_total, s.users_authenticated,
+s.cpu_pct, s.temp_c, s.throttle_version, s.throttle_down_kbps, s.throttle_up_kbps
+"""
+
+NODES = f"""
+SELECT {NODE_COLUMNS}
+FROM nodes n
+LEFT JOIN LATERAL (SELECT * FROM samples WHERE node = n.node ORDER BY seq DESC LIMIT 1) s
+    ON TRUE
+{{where}}
+ORDER BY n.site, n.node
+"""
+
+COUNTS = """
+SELECT (SELECT COUNT(*) FROM samples WHERE node = %(n)s) AS samples,
+       (SELECT COUNT(*) FROM events WHERE node = %(n)s) AS events,
+       LEAST((SELECT MIN(seq) FROM samples WHERE node = %(n)s),
+             (SELECT MIN(seq) FROM events WHERE node = %(n)s)) AS min_seq,
+       GREATEST((SELECT MAX(seq) FROM samples WHERE node = %(n)s),
+                (SELECT MAX(seq) FROM events WHERE node = %(n)s)) AS max_seq
+"""
+
+TOTALS = """
+SELECT (SELECT COUNT(*) FROM nodes) AS nodes,
+       (SELECT COUNT(*) FROM nodes WHERE online) AS nodes_online,
+       (SELECT COUNT(*) FROM nodes WHERE unregistered) AS nodes_unregistered,
+       (SELECT COUNT(*) FROM samples) AS samples,
+       (SELECT COUNT(*) FROM events) AS events,
+       (SELECT COUNT(*) FROM drops) AS drops
+"""
+
+SAMPLE_COLUMNS = """seq, ts_ms, site, session, received_ms, historical::int AS historical,
+active_uplink, rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c,
+throttle_version, throttle_down_kbps, throttle_up_kbps, data"""
+
+EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
