@@ -11,6 +11,7 @@ from gpiozero.pins.mock import MockFactory
 
 from agent.actuators import gpio
 
+
 @pytest.fixture(autouse=True)
 def _gpiozero_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees or leaves a global pin factory or a cached hardware detection."""

@@ -15,28 +15,20 @@ if _ROOT not in sys.path:
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from noc_helpers import PASSWORD, ROOT, ServerThread, build_app, central_cfg
+from noc_live import CHROME_ARGS, CHROMIUM, FLEET, VICTIM_INDEX, Live, wait
 
-from agent.sim.stack import Proc, Stack
+from agent.sim.stack import Stack
 from central.collector import Collector
 from central.config import RegistryNode
 from central.noc import assets
 from central.noc.store import create_user
 from central.stats import Stats
 from central.storage import Storage, open_storage
-
-CHROMIUM = "/usr/bin/chromium"
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = ROOT / "artifacts" / "screenshots"
-FLEET = 10
-VICTIM_INDEX = FLEET - 1
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -59,43 +51,6 @@ def browser() -> Iterator[Any]:
             yield b
         finally:
             b.close()
-
-
-def shot(page: Any, name: str) -> None:
-    """Save a full-page screenshot as a test artifact."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-@dataclass
-class Live:
-    """A running stack: broker, simulated nodes, central + NOC at url."""
-
-    stack: Stack
-    storage: Storage
-    server: ServerThread
-    victim: str
-    victim_sim: Proc
-
-    @property
-    def url(self) -> str:
-        """Base URL of central (and the NOC under /noc/)."""
-        return self.server.url
-
-    def nodes(self) -> dict[str, dict[str, Any]]:
-        """Central's node rows by id."""
-        return {r["node"]: r for r in self.storage.list_nodes()}
-
-
-def wait(pred: Any, timeout_s: float, what: str) -> Any:
-    """Poll pred (bounded) until truthy."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        val = pred()
-        if val:
-            return val
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -131,15 +86,3 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             server.stop()
         if storage is not None:
             storage.close()
-
-
-def login(browser: Any, url: str, user: str, locale: str = "id-ID") -> tuple[Any, Any]:
-    """A fresh browser context logged in as user; returns (context, page)."""
-    ctx = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
-    page = ctx.new_page()
-    page.goto(f"{url}/noc/")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(f"{url}/noc/")
-    return ctx, page

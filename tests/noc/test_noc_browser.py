@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from conftest import FLEET, Live, login, shot, wait
+from noc_live import FLEET, Live, login, shot, wait
 
 
 def _text(page: Any, selector: str) -> str:
