@@ -39,7 +39,7 @@ class GpioController:
         self._hold_hooks: list[Hook] = []
         self._identify_until: float | None = None
         self._down_since: float | None = None
-        self._last = NodeStatus()
+        self._last = self._full = NodeStatus()
         self.pattern: LedPattern | None = None
         self.leds = StatusLeds({"ok": cfg.led_ok, "warn": cfg.led_warn, "fail": cfg.led_fail},
                                pin_factory)
@@ -66,8 +66,10 @@ class GpioController:
             self._last = status
             full = replace(status, broker_down_s=max(status.broker_down_s, down),
                            identify=status.identify or self.identifying(now))
+            self._full = full
             pattern = led_pattern(full, self.params)
-            if self.leds.apply(pattern) or self.pattern is None:
+            self.leds.apply(pattern)
+            if pattern != self.pattern:
                 log.info("status LEDs: %s", describe(pattern))
             self.pattern = pattern
             return pattern
@@ -88,10 +90,15 @@ class GpioController:
         """Power-cycle the LTE modem through the relay (blocks off_s); False without a relay."""
         return self.relay.power_cycle(off_s)
 
+    def status_text(self) -> str:
+        """The last status as one line, as the LEDs would show it outside identify mode."""
+        with self._lock:
+            return led_pattern(replace(self._full, identify=False), self.params).text
+
     def _pressed(self) -> None:
         self.identify()
         log.info("service button pressed: identify for %.0fs; status: %s", self.identify_s,
-                 self.pattern.text if self.pattern else "unknown")
+                 self.status_text())
         self._run(self._press_hooks, "press")
 
     def _held(self) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from central.alerts import SEVERITIES, AlertConfig, AlertState, Opened, Track, evaluate
-from central.alerts_store import STATES, AlertStore, InputReader
+from central.alerts_store import STATES, AlertStore, AlertStoreError, InputReader
 from central.storage import Storage
 from central.web import AUTH, Handler, guard
 
@@ -40,8 +40,8 @@ class AlertService:
         self.store, self.reader, self.cfg = store, reader, cfg
         self.is_leader, self.interval_s, self.clock_ms = is_leader, interval_s, clock_ms
         self.state: AlertState = {}
-        self.counts: dict[tuple[str, str], int] = {}
         self.errors = 0
+        self.rounds = 0
         self._stop = asyncio.Event()
 
     def _synced_state(self) -> AlertState:
@@ -53,7 +53,7 @@ class AlertService:
         return state
 
     def tick(self) -> int:
-        """One round: evaluate and store if leader; refresh counts; returns changes stored."""
+        """One round: evaluate and store if this instance leads; returns rows changed."""
         changed = 0
         if self.is_leader():
             now = self.clock_ms()
@@ -68,7 +68,6 @@ class AlertService:
                     log.info("alert resolved: %s %s", a.node, a.kind)
         else:
             self.state = {}  # a new leader starts its timers afresh
-        self.counts = self.store.counts()
         return changed
 
     async def run(self) -> None:
@@ -76,6 +75,7 @@ class AlertService:
         while not self._stop.is_set():
             try:
                 await asyncio.to_thread(self.tick)
+                self.rounds += 1
             except Exception:
                 self.errors += 1
                 log.exception("alert evaluation failed")
@@ -136,7 +136,6 @@ async def ack_alert(request: web.Request) -> web.Response:
     if row["state"] == "resolved":
         return web.json_response({"error": "alert is already resolved", "alert": row},
                                  status=409)
-    svc.counts = await asyncio.to_thread(svc.store.counts)
     return web.json_response(row)
 
 
@@ -147,20 +146,31 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
 ]
 
 
-def metrics_text(app: web.Application) -> str:
+async def metrics_text(app: web.Application) -> str:
     """Prometheus lines (text format 0.0.4) of alert counts, for the /metrics handler."""
     svc = app.get(ALERTS)
-    counts = svc.counts if svc is not None else {}
+    if svc is None:  # alerts not set up on this app: no lines rather than misleading zeros
+        return ""
+    try:
+        counts = await asyncio.to_thread(svc.store.counts)
+    except AlertStoreError as exc:
+        log.error("alert counts for /metrics unavailable: %s", exc)
+        counts = None
     lines: list[str] = []
-    for state, name, help_ in (("open", "open", "Alerts open and not acknowledged."),
-                               ("acknowledged", "acknowledged",
-                                "Alerts acknowledged but not yet resolved.")):
-        lines += [f"# HELP kotanet_alerts_{name} {help_}", f"# TYPE kotanet_alerts_{name} gauge"]
-        lines += [f'kotanet_alerts_{name}{{severity="{sev}"}} {counts.get((state, sev), 0)}'
+    for state, help_ in (("open", "Alerts open and not acknowledged, by severity."),
+                         ("acknowledged", "Alerts acknowledged, not yet resolved, by severity.")):
+        if counts is None:
+            break
+        lines += [f"# HELP kotanet_alerts_{state} {help_}",
+                  f"# TYPE kotanet_alerts_{state} gauge"]
+        lines += [f'kotanet_alerts_{state}{{severity="{sev}"}} {counts.get((state, sev), 0)}'
                   for sev in SEVERITIES]
-    lines += ["# HELP kotanet_alerts_evaluation_errors_total Failed alert evaluation rounds.",
+    lines += ["# HELP kotanet_alerts_evaluations_total Completed alert evaluation rounds.",
+              "# TYPE kotanet_alerts_evaluations_total counter",
+              f"kotanet_alerts_evaluations_total {svc.rounds}",
+              "# HELP kotanet_alerts_evaluation_errors_total Failed alert evaluation rounds.",
               "# TYPE kotanet_alerts_evaluation_errors_total counter",
-              f"kotanet_alerts_evaluation_errors_total {svc.errors if svc else 0}"]
+              f"kotanet_alerts_evaluation_errors_total {svc.errors}"]
     return "\n".join(lines) + "\n"
 
 

@@ -10,12 +10,12 @@ import sys
 
 from aiohttp import web
 
+from central.assemble import build_app
 from central.auth import ROLES, TokenAuth
 from central.collector import Collector
 from central.config import ConfigError, load_config
 from central.stats import Stats
 from central.storage import StorageError, open_storage
-from central.web import make_app
 
 log = logging.getLogger("central")
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if not cfg.http.admin_token:
             log.warning("no admin token (KOTANET_ADMIN_TOKEN): only tokens from --add-token work")
         stats = Stats()
-        app = make_app(cfg, storage, stats, Collector(cfg, storage, stats))
+        app = build_app(cfg, storage, stats, Collector(cfg, storage, stats))
         host, port = cfg.http_hostport()
         asyncio.run(serve(app, host, port))
         return 0

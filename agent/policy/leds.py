@@ -68,7 +68,7 @@ class LedPattern:
     ok: LedState = OFF
     warn: LedState = OFF
     fail: LedState = OFF
-    text: str = ""
+    text: str = ""  # stable while the situation is (no counters), so changes are worth a log
 
     def leds(self) -> dict[str, LedState]:
         """The LED states by name (ok, warn, fail)."""
@@ -107,7 +107,7 @@ def degraded_reasons(s: NodeStatus, p: LedParams) -> list[str]:
     if s.throttled:
         reasons.append("Pi throttled")
     if s.backlog >= p.backlog_warn:
-        reasons.append(f"backlog {s.backlog} records")
+        reasons.append("outbox backlog")
     if s.mqtt_connected and not s.central_online:
         reasons.append("central offline")
     if s.uplink_down and s.active_uplink in ("primary", "unknown"):
@@ -128,7 +128,7 @@ def led_pattern(s: NodeStatus, p: LedParams | None = None) -> LedPattern:
         parts.append("no uplink")
     elif not s.mqtt_connected and s.broker_down_s >= p.broker_long_s:
         fail = ON
-        parts.append(f"no broker for {s.broker_down_s:.0f}s")
+        parts.append(f"no broker for {p.broker_long_s:.0f}s or more")
     elif not s.mqtt_connected:
         fail = blink(SLOW)
         parts.append("broker lost, reconnecting")

@@ -41,6 +41,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/noc/settings/site", views_admin.site_save),
     ("GET", "/noc/api/fleet", views_fleet.fleet_json),
     ("GET", "/noc/api/nodes/{node}/series", views_node.series_json),
+    ("GET", "/noc/api/nodes/{node}/cause", views_node.cause_json),
     ("GET", "/noc/ws", live.websocket),
 ]
 

@@ -32,9 +32,10 @@ class NocSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NocSettings:
-        """Settings from KOTANET_NOC_TILE_URL, KOTANET_NOC_SITES_FILE, KOTANET_NOC_SECURE_COOKIES."""
+        """Settings from KOTANET_NOC_DB, _TILE_URL, _SITES_FILE and _SECURE_COOKIES."""
         env = os.environ if env is None else env
-        return cls(tile_url=env.get("KOTANET_NOC_TILE_URL"),
+        return cls(db_path=env.get("KOTANET_NOC_DB") or None,
+                   tile_url=env.get("KOTANET_NOC_TILE_URL"),
                    sites_file=env.get("KOTANET_NOC_SITES_FILE") or None,
                    secure_cookies=env.get("KOTANET_NOC_SECURE_COOKIES", "").lower()
                    in ("1", "true", "yes"))

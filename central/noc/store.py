@@ -90,7 +90,8 @@ def _ms() -> int:
 def sqlite_path(storage_url: str) -> str:
     """The file path of a sqlite: storage URL (same rules as central.storage.open_storage)."""
     if not storage_url.startswith("sqlite:"):
-        raise StoreError("the NOC needs a sqlite: storage URL for its own tables")
+        raise StoreError("the NOC keeps users and sessions in SQLite: with a non-sqlite "
+                         "storage.url set KOTANET_NOC_DB (or NocSettings.db_path) to a file")
     path = storage_url.removeprefix("sqlite:")
     return "/" + path.lstrip("/") if path.startswith("//") else path
 

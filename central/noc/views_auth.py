@@ -177,5 +177,5 @@ async def set_lang(request: web.Request) -> web.StreamResponse:
     lang = str(form.get("lang", ""))
     resp = _see_other(_safe_next(str(form.get("next", ""))))
     if lang in LANGS:
-        set_cookie(resp, request, LANG_COOKIE, lang, max_age=365 * 86400, http_only=False)
+        set_cookie(resp, request, LANG_COOKIE, lang, max_age=365 * 86400)
     return resp

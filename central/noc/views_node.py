@@ -117,3 +117,16 @@ async def series_json(request: web.Request) -> web.StreamResponse:
     noc = request.app[NOC]
     data = await asyncio.to_thread(node_series, noc.storage, request.match_info["node"], rng)
     return web.json_response(data)
+
+
+@require("viewer")
+async def cause_json(request: web.Request) -> web.StreamResponse:
+    """The node's current state and root-cause line (the node page refreshes it live)."""
+    noc, hub, lang = request.app[NOC], request.app[HUB], lang_of(request)
+    name = request.match_info["node"]
+    v = (await asyncio.to_thread(hub.current)).get(name)
+    if v is None:
+        return web.json_response({"error": f"unknown node {name!r}"}, status=404)
+    evs = await asyncio.to_thread(noc.storage.events, name, _ms() - 7 * 86400_000, None, 500)
+    return web.json_response({"state": v["state"], "label": t(lang, "state." + v["state"]),
+                              "cause": root_cause(lang, v, evs)})

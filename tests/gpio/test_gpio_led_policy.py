@@ -39,7 +39,7 @@ TABLE: list[tuple[str, NodeStatus, LedState, LedState, LedState, tuple[str, ...]
     ("standby uplink down while on primary", _s(uplink_down=True), ON, ON, OFF, ("standby",)),
     ("Pi throttled", _s(throttled=True), ON, ON, OFF, ("throttled",)),
     ("under-voltage", _s(undervoltage=True), ON, ON, OFF, ("under-voltage",)),
-    ("outbox backlog", _s(backlog=1000), ON, ON, OFF, ("backlog 1000",)),
+    ("outbox backlog", _s(backlog=1000), ON, ON, OFF, ("outbox backlog",)),
     ("small backlog is normal", _s(backlog=999), ON, OFF, OFF, ("ok",)),
     ("central offline, broker fine", _s(central_online=False), ON, ON, OFF, ("central offline",)),
     ("backup and throttled combine", _s(active_uplink="backup", throttled=True),
@@ -89,8 +89,15 @@ def test_thresholds_come_from_params() -> None:
 
 def test_degraded_text_lists_every_reason_for_the_log() -> None:
     p = led_pattern(_s(throttled=True, undervoltage=True, backlog=5000, central_online=False))
-    for reason in ("under-voltage", "Pi throttled", "backlog 5000", "central offline"):
+    for reason in ("under-voltage", "Pi throttled", "outbox backlog", "central offline"):
         assert reason in p.text
+
+
+def test_a_growing_backlog_or_outage_is_the_same_pattern() -> None:
+    # The log line is written on change only: counters must not make every loop a change.
+    assert led_pattern(_s(backlog=1000)) == led_pattern(_s(backlog=50_000))
+    assert led_pattern(_s(NO_BROKER, broker_down_s=300)) == \
+        led_pattern(_s(NO_BROKER, broker_down_s=86_400))
 
 
 def test_describe_is_one_line_with_every_led() -> None:

@@ -17,6 +17,12 @@ CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", 
 SHOTS = ROOT / "artifacts" / "screenshots"
 FLEET = 10
 VICTIM_INDEX = FLEET - 1
+PAGE_ERRORS: dict[int, list[str]] = {}
+
+
+def js_errors(page: Any) -> list[str]:
+    """Uncaught script errors of a page opened by login()."""
+    return PAGE_ERRORS.get(id(page), [])
 
 
 def shot(page: Any, name: str) -> None:
@@ -60,6 +66,9 @@ def login(browser: Any, url: str, user: str, locale: str = "id-ID") -> tuple[Any
     """A fresh browser context logged in as user; returns (context, page)."""
     ctx = browser.new_context(locale=locale, viewport={"width": 1400, "height": 1000})
     page = ctx.new_page()
+    errors: list[str] = []
+    PAGE_ERRORS[id(page)] = errors
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(f"{url}/noc/")
     page.fill("#username", user)
     page.fill("#password", PASSWORD)

@@ -145,3 +145,19 @@ def test_cookies_are_secure_when_configured(tmp_path: Path) -> None:
         srv.stop()
         storage.close()  # type: ignore[attr-defined]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_create_user_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from central.noc.__main__ import main
+
+    db = tmp_path / "c.db"
+    monkeypatch.setenv("KOTANET_NOC_PASSWORD", PASSWORD)
+    assert main(["create-user", "kepala", "--role", "operator", "--db", f"sqlite:///{db}"]) == 0
+    assert main(["create-user", "kepala", "--db", str(db)]) == 1  # exists
+    assert PASSWORD not in capsys.readouterr().out
+    store = NocStore(db)
+    try:
+        assert [(u.username, u.role) for u in store.users()] == [("kepala", "operator")]
+    finally:
+        store.close()

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Any
 
-from noc_live import FLEET, Live, login, shot, wait
+from noc_live import FLEET, Live, js_errors, login, shot, wait
 
 
 def _text(page: Any, selector: str) -> str:
@@ -48,6 +48,11 @@ def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -
         page.click('th[data-key="node"]')
         assert page.locator("#nodes tbody tr td:first-child").all_inner_texts() == \
             sorted(names, reverse=True)
+        # live diffs keep arriving (users, RTT change every sample): rows update in place
+        first = page.locator("#nodes tbody tr").first
+        before = first.inner_text()
+        wait(lambda: first.inner_text() != before, 15, "a live change in the first row")
+        assert rows.count() == FLEET and not js_errors(page)
         shot(page, "fleet")
     finally:
         ctx.close()
@@ -179,13 +184,21 @@ def test_node_going_offline_shows_live(browser: Any, live: Live) -> None:
         page.evaluate("window.__notReloaded = true")
         row = f'#nodes tbody tr[data-node="{live.victim}"]'
         assert page.get_attribute(row, "data-state") != "offline"
+        node_page = ctx.new_page()  # a second tab on the victim's own page
+        node_page.goto(f"{live.url}/noc/nodes/{live.victim}")
+        node_page.wait_for_selector('.charts[data-loaded="1h"]')
+        assert "Offline" not in _text(node_page, "#cause")
         live.victim_sim.stop()  # clean shutdown: the agent publishes state online=false
         wait(lambda: not live.nodes()[live.victim]["online"], 20, "central marks it offline")
-        # central knows: the open page shows it without a reload (poll 0.5 s + push)
+        # central knows: the open pages show it without a reload (poll 0.5 s + push)
         page.wait_for_selector(f'{row}[data-state="offline"]', timeout=5000)
+        node_page.wait_for_selector('#cause[data-state="offline"]', timeout=5000)
+        assert _text(node_page, "#cause").startswith("Offline Offline since")
+        shot(node_page, "node-offline")
         assert page.evaluate("window.__notReloaded") is True
         assert _text(page, "#tile-offline .v") == "1"
         assert "offline for" in _text(page, f"{row} .since")
+        assert not js_errors(page)
         shot(page, "fleet-offline")
     finally:
         ctx.close()

@@ -28,6 +28,7 @@ API = {"anonymous": 401, "viewer": 200, "operator": 200, "admin": 200}
 # (method, path, form or JSON body, expected status per role); POSTs carry the session's CSRF.
 MATRIX: list[tuple[str, str, dict[str, str] | None, dict[str, int]]] = [
     ("GET", "/noc", None, dict.fromkeys(ROLES, 302)),
+    ("GET", "/noc/static/noc.css", None, dict.fromkeys(ROLES, 200)),  # public, no secrets
     ("GET", "/noc/", None, LOGGED_IN),
     ("GET", "/noc/login", None, {"anonymous": 200, "viewer": 303, "operator": 303, "admin": 303}),
     ("GET", "/noc/setup", None, dict.fromkeys(ROLES, 303)),
@@ -41,6 +42,7 @@ MATRIX: list[tuple[str, str, dict[str, str] | None, dict[str, int]]] = [
     ("GET", "/noc/budget.csv", None, API),
     ("GET", "/noc/api/fleet", None, API),
     ("GET", f"/noc/api/nodes/{NODE}/series?range=24h", None, API),
+    ("GET", f"/noc/api/nodes/{NODE}/cause", None, API),
     ("GET", "/noc/users", None, ADMIN_ONLY),
     ("POST", "/noc/users", {"username": "new-{role}", "password": "long-enough-pw",
                             "role": "viewer"}, ADMIN_ONLY),

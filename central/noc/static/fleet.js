@@ -41,6 +41,33 @@ function row(v) {
     `<td>${h(v.users)}</td><td>${h(v.rtt)}</td><td>${h(v.loss)}</td><td>${h(thr)}</td></tr>`;
 }
 
+function visible(v) {
+  const q = document.getElementById('filter').value.trim().toLowerCase();
+  const st = document.getElementById('state-filter').value;
+  return (!st || v.state === st) &&
+    (!q || `${v.node} ${v.site} ${v.name} ${v.uplink ?? ''}`.toLowerCase().includes(q));
+}
+
+// A changed node can be redrawn in place when its sort value and filter match are unchanged
+// (most diffs: users, RTT, loss); otherwise the table is rebuilt.
+function patchable(old, v) {
+  return old && old[sortKey] === v[sortKey] && visible(old) === visible(v);
+}
+
+function patchRows(changed) {
+  const tbody = document.querySelector('#nodes tbody');
+  const tpl = document.createElement('tbody');
+  for (const v of changed) {
+    const tr = tbody.querySelector(`tr[data-node="${CSS.escape(v.node)}"]`);
+    if (!tr) continue;
+    tpl.innerHTML = row(v);
+    tr.replaceWith(tpl.firstElementChild);
+  }
+  const spans = tbody.querySelectorAll('.since');
+  const list = [...tbody.rows].map((tr) => nodes.get(tr.dataset.node));
+  sinceCells = list.map((v, i) => [spans[i], v]);
+}
+
 let pending = false;
 function render() {
   if (pending) return;
@@ -49,10 +76,7 @@ function render() {
 }
 
 function renderNow() {
-  const q = document.getElementById('filter').value.trim().toLowerCase();
-  const st = document.getElementById('state-filter').value;
-  const list = [...nodes.values()].filter((v) => (!st || v.state === st) &&
-    (!q || `${v.node} ${v.site} ${v.name} ${v.uplink ?? ''}`.toLowerCase().includes(q)));
+  const list = [...nodes.values()].filter(visible);
   list.sort(cmp);
   const tbody = document.querySelector('#nodes tbody');
   tbody.innerHTML = list.map(row).join('');
@@ -119,9 +143,19 @@ function connect(attempt = 0) {
   ws.onopen = () => { attempt = 0; live.textContent = t('live.connected'); live.className = 'live on'; };
   ws.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
-    if (msg.type === 'snapshot') { nodes.clear(); for (const v of msg.nodes) nodes.set(v.node, v); }
-    else { for (const v of msg.changed) nodes.set(v.node, v); for (const k of msg.removed) nodes.delete(k); }
-    apply(msg);
+    if (msg.type === 'snapshot') {
+      nodes.clear();
+      for (const v of msg.nodes) nodes.set(v.node, v);
+      apply(msg);
+      return;
+    }
+    const inPlace = !msg.removed.length && msg.changed.every((v) => patchable(nodes.get(v.node), v));
+    for (const v of msg.changed) nodes.set(v.node, v);
+    for (const k of msg.removed) nodes.delete(k);
+    clockSkew = msg.now - Date.now();
+    tiles(msg.tiles);
+    drawSites(msg.sites);
+    if (inPlace) patchRows(msg.changed); else render();
   };
   ws.onclose = (ev) => {
     live.textContent = t('live.lost'); live.className = 'live off';

@@ -5,6 +5,10 @@ import uPlot from './vendor/uplot/uPlot.esm.js';
 const PALETTE = ['#1565c0', '#ef6c00', '#2e7d32', '#6a1b9a', '#c62828'];
 const plots = [];
 const tz = (ts) => uPlot.tzDate(new Date(ts * 1e3), 'Asia/Jakarta');
+const hhmm = uPlot.fmtDate('{HH}:{mm}');
+const ddhh = uPlot.fmtDate('{DD}/{MM} {HH}:{mm}');
+// 24-hour WIB labels (the NOC's clock), with the date once the span exceeds a day.
+const timeAxis = (span) => (u, splits) => splits.map((s) => (span[1] - span[0] > 86400 ? ddhh : hhmm)(tz(s)));
 
 function chart(id, t0, series, span) {
   const box = document.getElementById(id);
@@ -18,7 +22,7 @@ function chart(id, t0, series, span) {
     scales: { x: { time: true, range: () => span } },
     series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.colour ?? PALETTE[i % 5],
       width: 1.5, dash: s.dash, spanGaps: false, points: { show: t0.length < 60 } }))],
-    axes: [{}, { size: 50 }],
+    axes: [{ values: timeAxis(span), space: 60 }, { size: 50 }],
   };
   plots.push(new uPlot(opts, [t0, ...series.map((s) => s.values)], box));
 }
@@ -77,3 +81,30 @@ if (form) {
     result.textContent = resp.ok ? t('cmd.sent', { detail }) : t('cmd.failed', { status: resp.status, detail });
   });
 }
+
+// Live: when the fleet channel reports this node's state changed, refresh the root-cause line.
+async function refreshCause() {
+  const resp = await fetch(`/noc/api/nodes/${encodeURIComponent(boot.node)}/cause`, { credentials: 'same-origin' });
+  if (!resp.ok) return;
+  const c = await resp.json();
+  const p = document.getElementById('cause');
+  p.className = `cause state-${c.state}`;
+  p.dataset.state = c.state;
+  const b = document.createElement('span');
+  b.className = `badge state-${c.state}`;
+  b.textContent = c.label;
+  p.replaceChildren(b, ` ${c.cause}`);
+}
+
+let shownState = boot.view.state;
+function watch(attempt = 0) {
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/noc/ws`);
+  ws.onopen = () => { attempt = 0; };
+  ws.onmessage = (ev) => {
+    const msg = JSON.parse(ev.data);
+    const mine = (msg.type === 'snapshot' ? msg.nodes : msg.changed).find((v) => v.node === boot.node);
+    if (mine && mine.state !== shownState) { shownState = mine.state; refreshCause(); }
+  };
+  ws.onclose = (ev) => { if (ev.code !== 4401) setTimeout(() => watch(attempt + 1), Math.min(10000, 500 * 2 ** attempt)); };
+}
+watch();
