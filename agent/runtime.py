@@ -20,6 +20,7 @@ from typing import Any
 
 from agent.commands_wiring import current_shaping, lease_tick, start_shaping, wire_commands
 from agent.config import AgentConfig
+from agent.node_services import NodeServices
 from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.probes.base import Probe, ProbeRunner
 from agent.probes.registry import build_probes
@@ -41,6 +42,8 @@ GATE_FILE = "commands.json"
 OUTBOX_FILE = "outbox.sqlite"
 SYNC_RECHECK_S = 60.0
 _STOP = object()
+_RESYNC = object()
+_RECONNECT = object()
 
 
 class Agent:
@@ -70,6 +73,9 @@ class Agent:
         self.session: Session | None = None
         self.outbox: Outbox | None = None
         self.forwarder: Forwarder | None = None
+        self.failover: Any = None  # FailoverController when cfg.failover.enabled
+        self.last_sample: Any = None
+        self.services = NodeServices(self, lambda: self._queue.put(_RECONNECT))
         wire_commands(self, clock)
 
     # ------------------------------------------------------------ lifecycle
@@ -93,6 +99,12 @@ class Agent:
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"agent-{self.cfg.node.id}")
         self._thread.start()
+        for ev in self.services.start():
+            self._queue.put(ev)
+
+    def request_resync(self) -> None:
+        """Re-publish birth and re-send everything unreceipted (thread-safe)."""
+        self._queue.put(_RESYNC)
 
     def stop(self) -> None:
         """Clean stop: final outbox flush, retained offline state, DISCONNECT; joins threads."""
@@ -105,6 +117,7 @@ class Agent:
             if self._thread.is_alive():
                 log.error("agent loop did not stop in time")
             self._thread = None
+        self.services.close()
         if self.session is not None:
             self.session.stop()
         if self._runner is not None:
@@ -164,6 +177,8 @@ class Agent:
                     self.forwarder.pump(self._clock())
                     for ev in lease_tick(self.shaping, self._clock()):
                         self._store_event(ev)
+                    for ev in self.services.tick(self._clock()):
+                        self._store_event(ev)
                 except Exception:  # disk full, poison record, ...: log, keep the node alive
                     log.exception("agent loop error (continuing)")
                     calm_until = self._clock() + 1.0
@@ -204,6 +219,7 @@ class Agent:
         results = (self._runner.run_all(self._clock) if self._runner is not None
                    else run_inline(self.probes, self._clock))
         sample, events = build_sample(results, wall_ms(), current_shaping(self.shaping))
+        self.last_sample = sample
         self.outbox.add("sample", sample.ts_ms,
                         sample.model_dump(mode="json", exclude={"seq"}, exclude_none=True))
         for ev in events:
@@ -224,6 +240,11 @@ class Agent:
         try:
             if isinstance(item, Event):
                 self._store_event(item)
+            elif item is _RESYNC:
+                self._publish_birth()
+                self.forwarder.resync()
+            elif item is _RECONNECT:
+                self.session.reconnect_now()
             elif isinstance(item, PubAck):
                 self.forwarder.on_puback(item.mid, item.reason, self._clock())
             elif isinstance(item, Connected):

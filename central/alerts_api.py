@@ -102,7 +102,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "500")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
         return _error(400, f"limit must be an integer 1..{MAX_LIMIT}")
-    rows = await asyncio.to_thread(request.app[ALERTS].store.list, state,
+    rows = await asyncio.to_thread(request.app[ALERTS].store.list_alerts, state,
                                    request.query.get("node") or None, int(raw))
     return web.json_response({"alerts": rows})
 

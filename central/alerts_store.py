@@ -113,7 +113,7 @@ class AlertStore:
         rows = self._all("SELECT node, kind FROM alerts WHERE state != 'resolved'")
         return {(r["node"], r["kind"]) for r in rows}
 
-    def list(self, state: str | None = None, node: str | None = None,
+    def list_alerts(self, state: str | None = None, node: str | None = None,
              limit: int = 500) -> list[dict[str, Any]]:
         """Alerts newest first; state 'active' means open or acknowledged."""
         where, params = [], []

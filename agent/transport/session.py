@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -185,6 +186,15 @@ class Session:
     def publish_online(self) -> None:
         """Retained state{online:true, session}."""
         self.publish("state", node_state(self.cfg, self.session, online=True), retain=True)
+
+    def reconnect_now(self) -> None:
+        """Drop the TCP connection so paho reconnects at once (after an uplink switch)."""
+        sock = self.client.socket()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr,attr-defined]
+            except OSError:
+                pass
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """Clean shutdown: retained offline state, wait for its PUBACK, DISCONNECT (no Will)."""

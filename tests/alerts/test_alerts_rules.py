@@ -14,6 +14,7 @@ from central.alerts import (
     NodeInputs,
     Opened,
     Resolved,
+    Track,
     evaluate,
     live_samples,
 )
@@ -202,9 +203,7 @@ def test_every_kind_has_distinct_english_and_indonesian_text() -> None:
 def test_alert_already_open_in_state_is_not_opened_twice_and_can_resolve() -> None:
     """A tracker loaded as active (e.g. from the table after a restart) only resolves."""
     world = presence(lambda t: t < 30)
-    state: AlertState = {}
-    from central.alerts import Track
-    state[("tk-01", "offline")] = Track(active=True)
+    state: AlertState = {("tk-01", "offline"): Track(active=True)}
     events = []
     for t in range(0, 200, STEP_S):
         actions, state = evaluate([world(t)], state, ms(t), CFG)

@@ -23,7 +23,7 @@ def test_open_is_idempotent_per_node_and_kind(tmp_path: Path) -> None:
     store = AlertStore(tmp_path / "c.db")
     try:
         assert store.apply([opened(), opened(at=NOW + 5000), opened(kind="disk_full")]) == 2
-        rows = store.list("open")
+        rows = store.list_alerts("open")
         assert sorted(r["kind"] for r in rows) == ["disk_full", "offline"]
         off = next(r for r in rows if r["kind"] == "offline")
         assert off["opened_ms"] == NOW and off["resolved_ms"] is None
@@ -38,12 +38,13 @@ def test_ack_then_resolve_then_reopen_is_a_new_alert(tmp_path: Path) -> None:
     store = AlertStore(tmp_path / "c.db")
     try:
         store.apply([opened()])
-        (row,) = store.list("open")
+        (row,) = store.list_alerts("open")
         acked = store.ack(row["id"], "noc-ani", NOW + 1000)
         assert acked is not None
         assert (acked["state"], acked["acked_by"], acked["acked_ms"]) == \
             ("acknowledged", "noc-ani", NOW + 1000)
-        assert store.list("open") == [] and [r["id"] for r in store.list("active")] == [row["id"]]
+        assert store.list_alerts("open") == []
+        assert [r["id"] for r in store.list_alerts("active")] == [row["id"]]
         assert store.counts() == {("acknowledged", "critical"): 1}
         store.apply([Resolved("tk-01", "offline", NOW + 9000)])
         done = store.get(row["id"])
@@ -51,7 +52,7 @@ def test_ack_then_resolve_then_reopen_is_a_new_alert(tmp_path: Path) -> None:
         again = store.ack(row["id"], "noc-budi", NOW + 10_000)
         assert again is not None and again["state"] == "resolved" and again["acked_by"] == "noc-ani"
         store.apply([opened(at=NOW + 20_000)])
-        (new,) = store.list("open")
+        (new,) = store.list_alerts("open")
         assert new["id"] != row["id"] and store.active_keys() == {("tk-01", "offline")}
         assert store.ack(99999, "x", NOW) is None and store.counts() == {("open", "critical"): 1}
     finally:
@@ -84,12 +85,12 @@ def test_only_the_leader_writes_but_every_instance_reports_counts(tmp_path: Path
     svc_b = AlertService(stores[1], FixedReader(), AlertConfig(),
                          is_leader=lambda: not leader["a"], clock_ms=lambda: NOW)
     try:
-        assert svc_b.tick() == 0 and stores[1].list() == []
+        assert svc_b.tick() == 0 and stores[1].list_alerts() == []
         assert svc_a.tick() == 1
         assert svc_b.tick() == 0 and stores[1].counts() == {("open", "critical"): 1}
         leader["a"] = False  # failover of the leader: b takes over and knows the open alert
         assert svc_a.tick() == 0 and svc_b.tick() == 0
-        assert len(stores[0].list()) == 1
+        assert len(stores[0].list_alerts()) == 1
     finally:
         for s in stores:
             s.close()

@@ -49,9 +49,9 @@ def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -
         assert page.locator("#nodes tbody tr td:first-child").all_inner_texts() == \
             sorted(names, reverse=True)
         # live diffs keep arriving (users, RTT change every sample): rows update in place
-        first = page.locator("#nodes tbody tr").first
-        before = first.inner_text()
-        wait(lambda: first.inner_text() != before, 15, "a live change in the first row")
+        rtts = page.locator("#nodes tbody tr td:nth-child(8)")  # RTT column
+        before = rtts.all_inner_texts()
+        wait(lambda: rtts.all_inner_texts() != before, 15, "a live RTT change in the table")
         assert rows.count() == FLEET and not js_errors(page)
         shot(page, "fleet")
     finally:

@@ -116,7 +116,7 @@ class PgCluster:
         """Create an empty database and return its URL."""
         name = f"t{next(self._dbs)}"
         with psycopg.connect(self.url(), autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"'.encode())
+            c.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY'.encode())
         return self.url(name)
 
     def terminate_clients(self, db_url: str) -> int:

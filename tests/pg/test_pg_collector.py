@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "central"))
-from central_helpers import NodeSim, central_config, unique_prefix, wait_for  # noqa: E402
+from central_helpers import NodeSim, central_config, unique_prefix, wait_for
 
-from central.collector import Collector  # noqa: E402
-from central.stats import Stats  # noqa: E402
-from central.storage.postgres import PostgresStorage  # noqa: E402
-from provisioning.localbroker import LocalBroker  # noqa: E402
+from central.collector import Collector
+from central.stats import Stats
+from central.storage.postgres import PostgresStorage
+from provisioning.localbroker import LocalBroker
 
 pytestmark = pytest.mark.broker
 
@@ -47,7 +47,9 @@ def test_two_collectors_share_the_load_into_one_database(broker: LocalBroker, pg
         assert detail is not None
         assert (detail["records"]["samples"], detail["records"]["events"]) == (40, 20)
         assert detail["records"]["max_seq"] == 60 and detail["gaps"]["count"] == 0
-        assert db.totals()["samples"] == 40 + 20
+        assert db.totals()["samples"] == 40 + 20  # pk-01 and of-01
+        snaps = [c.stats.snapshot() for c in collectors]
+        assert all(s["receipts"] > 0 and s["write_errors"] == 0 for s in snaps)  # both wrote
     finally:
         for col in collectors:
             col.stop()

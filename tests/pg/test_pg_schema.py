@@ -29,7 +29,7 @@ def test_collectors_starting_together_migrate_once(pg_url: str) -> None:
         try:
             gate.wait(timeout=30)
             opened.append(PostgresStorage(pg_url))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]
