@@ -7,8 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
+from central.alerts_api import setup_alerts
 from central.collector import Collector
-from central.commands_api import setup_commands
+from central.commands_api import setup_commands, sqlite_path
 from central.config import CentralConfig
 from central.leader import LeaderLease
 from central.policy_loop import PolicyLoop
@@ -37,8 +38,10 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     app = make_app(cfg, storage, stats, collector)
     svc = setup_commands(app, cfg)
     collector.add_listener(_command_hooks(svc))
+    lease = LeaderLease(svc.store, cfg.instance_id(), ttl_s=30)
     if with_policy:
-        loop = PolicyLoop(svc, LeaderLease(svc.store, cfg.instance_id(), ttl_s=30),
-                          inputs=None, interval_s=10)
+        loop = PolicyLoop(svc, lease, inputs=None, interval_s=10)
         app.cleanup_ctx.append(loop.lifetime)
+    setup_alerts(app, storage, sqlite_path(cfg.storage.url), gap_grace_s=cfg.gap_grace_s,
+                 is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
     return app

@@ -171,6 +171,8 @@ async def prometheus(request: web.Request) -> web.Response:
     totals = await asyncio.to_thread(app[STORAGE].totals)
     body = metrics.render(app[STATS].snapshot(), totals, app[GAP_SUMMARY],
                           app[CONFIG].instance_id())
+    from central import alerts_api  # here, not at the top: alerts_api imports this module
+    body += await alerts_api.metrics_text(app)
     return web.Response(text=body, content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
 

@@ -138,8 +138,8 @@ class PostgresStorage:
             raise AssertionError("unreachable")
 
     def _tx(self, fn: Callable[[Conn], None]) -> None:
-        def in_tx(c: Conn) -> None:
-            with c.transaction():
+        def in_tx(c: Conn) -> None:  # pipelined: a batch costs about one round trip
+            with c.pipeline(), c.transaction():
                 fn(c)
         self._run("w", in_tx)
 

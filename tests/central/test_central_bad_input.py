@@ -90,13 +90,21 @@ def test_strict_registry_rejects_unknown_and_wrong_site(
 
 def test_full_queue_is_acked_counted_and_recovered_by_resend(
         start_collector: Callable[..., Collector], sim: NodeSim) -> None:
-    gate = threading.Event()
+    gate, entered = threading.Event(), threading.Event()
+
+    def stall(_inc: object) -> None:
+        entered.set()
+        gate.wait(timeout=30)
+
     # The listener runs in the writer thread: holding it stalls the writer so the queue fills.
-    col = start_collector(storage={"queue_max": 10},
-                          listeners=[lambda _inc: gate.wait(timeout=30)])
+    # The broker delivers at most max_inflight (20) unacked messages, so stall the writer on
+    # the first message alone before sending the rest: then 19 arrive for a queue of 10.
+    col = start_collector(storage={"queue_max": 10}, listeners=[stall])
     batches = [[i] for i in range(1, 41)]
     try:
-        for seqs in batches:
+        sim.tele("s1", "n1", batches[0])
+        wait_for(entered.is_set, what="writer stalled on the first batch")
+        for seqs in batches[1:]:
             sim.tele("s1", "n1", seqs)
         wait_for(lambda: col.stats.snapshot()["rejects"].get("queue_full", 0) > 0,
                  what="queue overflow")

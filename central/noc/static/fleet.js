@@ -105,7 +105,7 @@ function drawSites(sites) {
     let m = markers.get(s.site);
     if (!m) {
       m = L.circleMarker([s.lat, s.lon], { radius: 9, weight: 2, fillOpacity: 0.85 }).addTo(map);
-      m.on('click', () => { document.getElementById('filter').value = s.site; render(); });
+      m.on('click', () => { document.getElementById('filter').value = s.site; renderNow(); });
       markers.set(s.site, m);
     }
     m.setStyle({ color: '#222', fillColor: COLOURS[s.state] });
@@ -174,11 +174,11 @@ apply(boot.fleet);
 renderNow();
 performance.mark('noc-rows');  // bench/dashboard.py reads this: navigation start -> rows drawn
 for (const th of document.querySelectorAll('#nodes th')) {
-  const go = () => { sortDir = sortKey === th.dataset.key ? -sortDir : 1; sortKey = th.dataset.key; render(); };
+  const go = () => { sortDir = sortKey === th.dataset.key ? -sortDir : 1; sortKey = th.dataset.key; renderNow(); };
   th.addEventListener('click', go);
   th.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') go(); });
 }
-document.getElementById('filter').addEventListener('input', render);
-document.getElementById('state-filter').addEventListener('change', render);
+document.getElementById('filter').addEventListener('input', renderNow);
+document.getElementById('state-filter').addEventListener('change', renderNow);
 setInterval(() => { for (const [span, v] of sinceCells) span.textContent = since(v); }, 1000);
 connect();
