@@ -1,10 +1,12 @@
-"""kotanet-agent: run the node agent (or check its configuration)."""
+"""kotanet-agent: run the node agent, check its configuration, or enrol the node (first boot)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from agent import __version__
 from agent.config import AgentConfig, ConfigError, load_config
@@ -22,7 +24,23 @@ examples:
 
 files in [agent] state_dir: session (MQTT session counter), outbox.sqlite (store-and-forward
 backlog), commands.json (command versions and epochs seen).
+  kotanet-agent enroll --central https://noc.kotimkab.go.id --out /etc/kotanet
+      first boot: exchange the SD card's one-time token for this node's credentials
+      (kotanet-agent enroll --help)
+
 exit status: 0 clean stop, 2 bad configuration, 1 unexpected error.
+"""
+
+ENROLL_EPILOG = """\
+example:
+  kotanet-agent enroll --token-file /boot/firmware/kotanet/enroll.token \\
+      --central https://noc.kotimkab.go.id --ca /boot/firmware/kotanet/ca.crt --out /etc/kotanet
+
+Without --token-file the default places are tried; without --central the enroll_url of the
+enroll.json next to the token is used; without --ca the ca.crt next to the token.
+exit status: 0 enrolled, 3 refused by central (the code says why: expired, already_used,
+bad_signature, unknown_node, revoked, ...), 1 central unreachable or a bad answer,
+2 no token found, no or non-https central URL.
 """
 
 
@@ -42,6 +60,53 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_enroll_parser() -> argparse.ArgumentParser:
+    """The parser of `kotanet-agent enroll`."""
+    p = argparse.ArgumentParser(
+        prog="kotanet-agent enroll", epilog=ENROLL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Exchange the one-time enrolment token from the SD card for this node's "
+                    "agent.toml and MQTT password, then delete the token.")
+    p.add_argument("--token-file", "--boot-token", action="append", type=Path, metavar="FILE",
+                   help="token file (repeatable: the first that exists is used, all are "
+                        "deleted after success)")
+    p.add_argument("--central", metavar="URL", help="central's https:// URL (or enrol URL)")
+    p.add_argument("--ca", metavar="FILE", help="CA certificate that signed central's TLS cert")
+    p.add_argument("--out", type=Path, default=Path("/etc/kotanet"), metavar="DIR",
+                   help="where agent.toml, ca.crt and mqtt-password go (default /etc/kotanet)")
+    p.add_argument("--attempts", type=int, default=30,
+                   help="tries while central is unreachable or busy (default 30)")
+    p.add_argument("--timeout", type=float, default=20.0, help="seconds per request")
+    p.add_argument("--lang", choices=["id", "en"],
+                   default="id" if os.environ.get("LANG", "").startswith("id") else "en")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error"], help="default: info")
+    return p
+
+
+def enroll_main(argv: list[str]) -> int:
+    """`kotanet-agent enroll ...`; returns the exit status."""
+    from agent.enroll import DEFAULT_TOKEN_FILES, TRANSIENT, EnrollFailure, enroll
+
+    args = build_enroll_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    files = args.token_file or [Path(p) for p in DEFAULT_TOKEN_FILES]
+    try:
+        done = enroll(files, args.out, args.central, args.ca, args.attempts, args.timeout)
+    except EnrollFailure as exc:
+        msg = exc.message_id if args.lang == "id" else exc.message
+        word = "pendaftaran gagal" if args.lang == "id" else "enrolment failed"
+        print(f"kotanet-agent enroll: {word} [{exc.code}]: {msg}", file=sys.stderr)
+        if exc.code in ("no_token", "no_central", "insecure_url"):
+            return 2
+        return 1 if exc.code in TRANSIENT or exc.code == "bad_response" else 3
+    word = "terdaftar" if args.lang == "id" else "enrolled"
+    print(f"{word}: node {done.node} (user {done.username}), config hash {done.config_hash}, "
+          f"{done.out}/agent.toml")
+    return 0
+
+
 def _check(cfg: AgentConfig) -> None:
     from agent.transport.url import resolve_target
 
@@ -52,6 +117,9 @@ def _check(cfg: AgentConfig) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["enroll"]:
+        return enroll_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

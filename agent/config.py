@@ -138,6 +138,11 @@ class FailoverSection(Strict):
     manual_timeout_s: Annotated[float, Field(gt=0)] = 3600.0
     loss_down_pct: Annotated[float, Field(gt=0, le=100)] = 25.0
     loss_degraded_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
+    # LTE modem power-cycle through [gpio] modem_relay: after an "lte" uplink has been down
+    # this long (0 = never), cut its power for modem_cycle_off_s, at most once per min interval
+    modem_cycle_after_s: Annotated[float, Field(ge=0)] = 300.0
+    modem_cycle_off_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    modem_cycle_min_interval_s: Annotated[float, Field(ge=0)] = 1800.0
 
 
 class GpioSection(Strict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -18,6 +19,7 @@ from protocol.messages import Event
 log = logging.getLogger(__name__)
 
 CLIENTS_EVERY_S = 10.0
+MODEM_KINDS = ("lte",)  # uplink kinds whose modem sits behind [gpio] modem_relay
 
 
 def lease_ips(path: str, now: float) -> list[str]:
@@ -44,12 +46,17 @@ def lease_ips(path: str, now: float) -> list[str]:
 class NodeServices:
     """Failover controller, GPIO controller and shaping clients of one Agent."""
 
-    def __init__(self, agent: Any, request_reconnect: Callable[[], None]) -> None:
+    def __init__(self, agent: Any, request_reconnect: Callable[[], None],
+                 pin_factory: Any = None) -> None:
         self.agent = agent
         self.request_reconnect = request_reconnect
+        self.pin_factory = pin_factory  # gpiozero factory for the GpioController (tests: mock)
         self.failover: Any = None
         self.gpio: Any = None
         self._next_clients = 0.0
+        self._down_since: dict[str, float] = {}  # lte uplink -> agent clock when seen down
+        self._last_cycle: float | None = None
+        self._cycler: threading.Thread | None = None
 
     def start(self) -> list[Event]:
         """Start the enabled services; returns their first events."""
@@ -64,7 +71,7 @@ class NodeServices:
         if not self.agent.simulated and any(v is not None for v in cfg.gpio.model_dump().values()):
             try:
                 from agent.gpio_wiring import GpioController
-                self.gpio = GpioController(cfg.gpio)
+                self.gpio = GpioController(cfg.gpio, self.pin_factory)
                 self.gpio.on_button(hold=self._on_hold)
             except Exception:
                 log.exception("GPIO could not start; LEDs and button are off")
@@ -83,6 +90,10 @@ class NodeServices:
         def on_switch(old: str | None, new: str | None, res: Any) -> None:
             for name, probe in links.items():
                 probe.set_active(name == new)
+            session = getattr(agent, "session", None)
+            if old is None and session is not None and session.connected.is_set():
+                log.info("uplink %s adopted; the MQTT session already works: kept", new)
+                return
             log.info("uplink switched %s -> %s: reconnecting MQTT over the new path", old, new)
             self.request_reconnect()
 
@@ -102,6 +113,10 @@ class NodeServices:
         events: list[Event] = []
         if self.failover is not None:
             events += self.failover.drain()
+            try:
+                events += self._modem_watch(now)
+            except Exception:
+                log.exception("modem power-cycle check failed")
         shaping = self.agent.shaping
         leases = self.agent.cfg.users.dnsmasq_leases
         if shaping is not None and leases and now >= self._next_clients:
@@ -118,8 +133,55 @@ class NodeServices:
                 log.exception("LED update failed")
         return events
 
+    def _modem_watch(self, now: float) -> list[Event]:
+        """Power-cycle the LTE modem (relay) once an lte uplink has been down long enough."""
+        fo = self.agent.cfg.failover
+        relay = getattr(self.gpio, "relay", None)
+        if fo.modem_cycle_after_s <= 0 or relay is None or not relay.active:
+            return []
+        states = self.failover.states()
+        for up in self.agent.cfg.uplinks:
+            if up.kind not in MODEM_KINDS:
+                continue
+            if states.get(up.name) != "down":
+                self._down_since.pop(up.name, None)
+                continue
+            down_s = now - self._down_since.setdefault(up.name, now)
+            recent = (self._last_cycle is not None
+                      and now - self._last_cycle < fo.modem_cycle_min_interval_s)
+            busy = self._cycler is not None and self._cycler.is_alive()
+            if down_s < fo.modem_cycle_after_s or recent or busy:
+                continue
+            self._last_cycle = now
+            self._cycler = threading.Thread(target=self._power_cycle, name="modem-cycle",
+                                            args=(up.name, fo.modem_cycle_off_s), daemon=True)
+            self._cycler.start()
+            log.warning("uplink %s down for %.0fs: power-cycling its modem for %.1fs",
+                        up.name, down_s, fo.modem_cycle_off_s)
+            return [Event(ts_ms=int(time.time() * 1000), kind="modem_power_cycle",
+                          severity="warning",
+                          message=f"LTE modem of {up.name} power-cycled after {down_s:.0f}s down",
+                          data={"uplink": up.name, "iface": up.iface, "down_s": round(down_s, 1),
+                                "off_s": fo.modem_cycle_off_s,
+                                "min_interval_s": fo.modem_cycle_min_interval_s})]
+        return []
+
+    def _power_cycle(self, uplink: str, off_s: float) -> None:
+        """Worker thread: cut and restore the modem's power; report a failure as an event."""
+        try:
+            ok, detail = bool(self.gpio.power_cycle_modem(off_s)), "relay did not switch"
+        except Exception as exc:
+            log.exception("modem power cycle failed")
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        if not ok:
+            self.agent.add_event("modem_power_cycle_failed", "critical",
+                                 f"LTE modem of {uplink} could not be power-cycled: {detail}",
+                                 {"uplink": uplink, "detail": detail})
+
     def close(self) -> None:
         """Stop every service (routes stay as they are)."""
+        if self._cycler is not None:  # let a running power cycle restore the modem's power
+            self._cycler.join(timeout=self.agent.cfg.failover.modem_cycle_off_s + 5)
         for svc in (self.failover, self.gpio):
             if svc is None:
                 continue

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -75,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer repetitions (< 60 s)")
     p.add_argument("--nodes", type=int, default=2000)
     args = p.parse_args(argv)
-    reps = 5 if args.quick else 15
+    reps = 4 if args.quick else 15
+    if not (ROOT / "node_modules" / "uplot").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True,
+                       capture_output=True, timeout=240)
     assets.install(ROOT / "node_modules")
     from playwright.sync_api import sync_playwright
 

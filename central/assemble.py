@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from central.alerts_api import setup_alerts
 from central.collector import Collector
+from central.commands import wall_ms
 from central.commands_api import setup_commands, sqlite_path
 from central.config import CentralConfig
+from central.fleet import fleet_policy
 from central.leader import LeaderLease
-from central.policy_loop import PolicyLoop
+from central.policy_api import setup_policy_api
+from central.policy_loop import PolicyLoop, inputs_from
 from central.stats import Stats
 from central.storage import Storage
 from central.storage.base import Incoming
@@ -32,16 +36,32 @@ def _command_hooks(svc: Any) -> Any:
 
 
 def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
-              collector: Collector | None = None, *, with_policy: bool = True) -> web.Application:
-    """The complete central aiohttp app; the collector and services live as long as the app."""
+              collector: Collector | None = None, *, with_policy: bool = True,
+              policy_clock_ms: Callable[[], int] = wall_ms) -> web.Application:
+    """The complete central aiohttp app; the collector and services live as long as the app.
+
+    With [policy] enabled and sites configured, the leader runs the throttling policy on the
+    stored samples (``policy_clock_ms`` = the policy's clock, injectable for tests/demos)."""
     collector = collector or Collector(cfg, storage, stats)
     app = make_app(cfg, storage, stats, collector)
     svc = setup_commands(app, cfg)
     collector.add_listener(_command_hooks(svc))
-    lease = LeaderLease(svc.store, cfg.instance_id(), ttl_s=30)
+    lease = LeaderLease(svc.store, cfg.instance_id(), ttl_s=cfg.policy.leader_ttl_s)
     if with_policy:
-        loop = PolicyLoop(svc, lease, inputs=None, interval_s=10)
+        fleet = fleet_policy(cfg)
+        inputs = None
+        if cfg.policy.enabled and fleet.sites:
+            inputs = inputs_from(storage.list_nodes, fleet.sites, fleet.upstreams,
+                                 fleet.schedule, fleet.overrides)
+            log.info("policy engine on: %d node(s) at %d site(s), %d upstream(s)",
+                     len(fleet.sites), len(cfg.sites), len(fleet.upstreams))
+        else:
+            log.info("policy engine off (%s): leader renews operator throttles only",
+                     "no [[sites]]" if cfg.policy.enabled else "[policy] enabled = false")
+        loop = PolicyLoop(svc, lease, inputs=inputs, interval_s=cfg.policy.interval_s,
+                          cfg=fleet.cfg, clock_ms=policy_clock_ms)
         app.cleanup_ctx.append(loop.lifetime)
+        setup_policy_api(app, loop, dict(fleet.sites), fleet.schedule)
     setup_alerts(app, storage, sqlite_path(cfg.storage.url), gap_grace_s=cfg.gap_grace_s,
                  is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
     return app

@@ -12,12 +12,21 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from central.fleet_config import (
+    EventSection,
+    OverrideSection,
+    PolicySection,
+    SiteSection,
+    UpstreamSection,
+)
 from protocol.topics import DEFAULT_PREFIX, TopicError, Topics, is_valid_id
 
 ENV_MQTT_URL = "KOTANET_MQTT_URL"
 ENV_DB = "KOTANET_DB"
 ENV_HTTP = "KOTANET_HTTP"
 ENV_ADMIN_TOKEN = "KOTANET_ADMIN_TOKEN"
+ENV_FLEET_FILE = "KOTANET_FLEET_FILE"
+FLEET_KEYS = ("sites", "upstreams", "events", "overrides", "nodes")
 
 
 class ConfigError(ValueError):
@@ -87,6 +96,12 @@ class CentralConfig(Strict):
     storage: StorageSection = StorageSection()
     http: HttpSection = HttpSection()
     nodes: list[RegistryNode] = []
+    fleet_file: str | None = None
+    policy: PolicySection = PolicySection()
+    sites: list[SiteSection] = []
+    upstreams: list[UpstreamSection] = []
+    events: list[EventSection] = []
+    overrides: list[OverrideSection] = []
 
     @field_validator("instance")
     @classmethod
@@ -143,16 +158,21 @@ def _one_line(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError(f"{source}: {key}: {err['msg']}")
 
 
-def load_registry(path: Path) -> list[RegistryNode]:
-    """Read a registry file: TOML with [[nodes]] or JSON (a list, or {"nodes": [...]})."""
+def _read_data(path: Path, key: str) -> Any:
+    """TOML or JSON (by suffix) of a file named by config key ``key``."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"registry_file: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror}") from None
     try:
-        data: Any = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
+        return json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+
+
+def load_registry(path: Path) -> list[RegistryNode]:
+    """Read a registry file: TOML with [[nodes]] or JSON (a list, or {"nodes": [...]})."""
+    data = _read_data(path, "registry_file")
     if isinstance(data, dict):
         extra = set(data) - {"nodes"}
         if extra:
@@ -179,6 +199,42 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
         data.setdefault("http", {})["listen"] = env[ENV_HTTP]
     if env.get(ENV_ADMIN_TOKEN):
         data.setdefault("http", {})["admin_token"] = env[ENV_ADMIN_TOKEN]
+    if env.get(ENV_FLEET_FILE):
+        data["fleet_file"] = env[ENV_FLEET_FILE]
+
+
+def load_fleet(path: Path) -> dict[str, list[Any]]:
+    """Read a fleet file (TOML/JSON table of sites, upstreams, events, overrides, nodes lists)."""
+    data = _read_data(path, "fleet_file")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table with {', '.join(FLEET_KEYS)}")
+    extra = sorted(set(data) - set(FLEET_KEYS))
+    if extra:
+        raise ConfigError(f"{path}: unknown key {extra[0]!r}")
+    models: dict[str, type[BaseModel]] = {
+        "sites": SiteSection, "upstreams": UpstreamSection, "events": EventSection,
+        "overrides": OverrideSection, "nodes": RegistryNode}
+    for k, v in data.items():
+        if not isinstance(v, list):
+            raise ConfigError(f"{path}: {k}: must be a list")
+        for i, item in enumerate(v):
+            try:
+                models[k].model_validate(item)
+            except ValidationError as exc:
+                raise _one_line(exc, f"{path}: {k}[{i}]") from None
+    return data
+
+
+def _merge_fleet(data: dict[str, Any], path: str | Path | None) -> None:
+    """Append the fleet file's lists to the inline ones (fleet_file relative to the config)."""
+    fleet = Path(str(data["fleet_file"]))
+    if not fleet.is_absolute() and path is not None:
+        fleet = Path(path).parent / fleet
+    for k, v in load_fleet(fleet).items():
+        inline = data.get(k, [])
+        if not isinstance(inline, list):
+            raise ConfigError(f"{k}: must be a list ([[{k}]])")
+        data[k] = [*inline, *v]
 
 
 def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> CentralConfig:
@@ -194,7 +250,9 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     _apply_env(data, env)
-    for section in ("mqtt", "storage", "http"):
+    if isinstance(data.get("fleet_file"), str):
+        _merge_fleet(data, path)
+    for section in ("mqtt", "storage", "http", "policy"):
         if section in data and not isinstance(data[section], dict):
             raise ConfigError(f"{source}: {section}: must be a table [{section}]")
     try:
@@ -213,4 +271,7 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
         if n.node in seen:
             raise ConfigError(f"{source}: nodes: node {n.node!r} listed twice")
         seen.add(n.node)
+    from central.fleet import check_fleet, register_site_nodes  # central.fleet imports us
+    check_fleet(cfg, source)
+    register_site_nodes(cfg)
     return cfg

@@ -20,6 +20,7 @@ from central.commands import CommandService, wall_ms
 from central.leader import LeaderLease
 from central.policy import (
     NodeObs,
+    Override,
     PolicyConfig,
     PolicyInputs,
     PolicyState,
@@ -50,11 +51,12 @@ def observations(rows: Sequence[Mapping[str, Any]]) -> dict[str, NodeObs]:
 
 
 def inputs_from(list_nodes: Callable[[], list[dict[str, Any]]], sites: Mapping[str, SiteInfo],
-                upstreams: Mapping[str, Upstream], schedule: Schedule | None = None) -> InputsFn:
+                upstreams: Mapping[str, Upstream], schedule: Schedule | None = None,
+                overrides: Sequence[Override] = ()) -> InputsFn:
     """An InputsFn over storage.list_nodes and the fleet's contracts and upstream links."""
     def build(now_ms: int, epoch: int) -> PolicyInputs:
         return PolicyInputs(now_ms, epoch, sites, upstreams, observations(list_nodes()),
-                            schedule or Schedule())
+                            schedule or Schedule(), overrides)
     return build
 
 
@@ -63,7 +65,8 @@ class PolicyLoop:
 
     def __init__(self, service: CommandService, leader: LeaderLease,
                  inputs: InputsFn | None = None, interval_s: float = 10.0,
-                 cfg: PolicyConfig | None = None) -> None:
+                 cfg: PolicyConfig | None = None,
+                 clock_ms: Callable[[], int] = wall_ms) -> None:
         if not 0 < interval_s < leader.ttl_ms / 2000:
             raise ValueError(f"policy interval_s={interval_s} must be > 0 and below half the "
                              f"leader lease ({leader.ttl_ms / 1000:g} s)")
@@ -73,6 +76,9 @@ class PolicyLoop:
         self.interval_s = interval_s
         self.cfg = cfg or PolicyConfig()
         self.state = PolicyState()
+        self.clock_ms = clock_ms  # the policy's notion of now (schedule, holds); tests inject it
+        self.last_tick_ms: int | None = None
+        self.commands: dict[str, Command] = {}  # latest policy command per node (for the API)
 
     def tick(self) -> list[Command]:
         """One round: lease, policy decisions, lease renewals; returns the commands issued."""
@@ -80,12 +86,15 @@ class PolicyLoop:
             return []
         epoch, out = self.leader.epoch, []
         if self.inputs is not None:
-            inp = self.inputs(wall_ms(), epoch)
+            inp = self.inputs(self.clock_ms(), epoch)
             if inp is not None:
                 decisions, self.state = decide(inp, self.state, self.cfg)
+                self.last_tick_ms = inp.now_ms
                 for d in decisions.values():
                     if d.send and self.leader.is_leader:
-                        out.extend(self._send(inp.sites[d.node], d.throttle, epoch))
+                        sent = self._send(inp.sites[d.node], d.throttle, epoch)
+                        self.commands.update((c.node, c) for c in sent)
+                        out.extend(sent)
         if self.leader.is_leader:
             out.extend(self.service.renew_leases(epoch))
         return out

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from protocol.topics import is_valid_id
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-NonNeg = Annotated[int, Field(ge=0)]
+NonNeg = Annotated[int, Field(ge=0, le=2**63 - 1)]  # fits SQLite INTEGER and PG bigint
 Seq = Annotated[int, Field(ge=0, lt=2**63)]
 Pct = Annotated[float, Field(ge=0, le=100)]
 Rate = Annotated[float, Field(ge=0)]

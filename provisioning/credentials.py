@@ -27,7 +27,7 @@ from agent.config import parse_config
 from provisioning.agenttoml import dump_toml
 from provisioning.brokerfiles import load_manifest, reload_broker, save_manifest, write_broker_files
 from provisioning.deployment import Deployment, DeploymentError
-from provisioning.mosquitto import password_hash
+from provisioning.mosquitto import check_password, password_hash
 from provisioning.pki import write_secret
 
 log = logging.getLogger(__name__)
@@ -114,3 +114,32 @@ def revoke(dep: Deployment, node: str, pid_file: str | None = None) -> str:
     save_manifest(dep, manifest)
     log.info("node %s revoked", node)
     return reload_broker(pid_file)
+
+
+def admit_enrolled(dep: Deployment, node: str, password: str,
+                   pid_file: str | None = None) -> tuple[str, str]:
+    """Make the broker accept the password an enrolling node chose; return (username, note).
+
+    The password replaces the bundle's (so later builds keep it: no lock-out) under the
+    username the bundle's agent.toml names (the pending alias during a rotation).
+    """
+    manifest = load_manifest(dep)
+    entry = _entry(manifest, node)
+    if entry.get("revoked"):
+        raise CredentialError(f"node {node!r} is revoked")
+    if entry.get("auth") == "cert":
+        raise CredentialError("certificate nodes cannot enrol with a password")
+    user = entry.get("pending_user") or entry.get("user") or node
+    current = entry.get("hashes", {}).get(user)
+    pw_file = Path(entry["bundle"]) / "etc/kotanet/mqtt-password"
+    if current and check_password(password, current):
+        note = "unchanged"
+    else:
+        entry["hashes"] = {**entry.get("hashes", {}), user: password_hash(password)}
+        manifest["nodes"][node] = entry
+        write_broker_files(dep, manifest["nodes"])
+        save_manifest(dep, manifest)
+        note = reload_broker(pid_file)
+    write_secret(pw_file, (password + "\n").encode())
+    log.info("node %s admitted at the broker as %s after enrolment", node, user)
+    return user, note

@@ -107,28 +107,50 @@ def check_token(public_pem: bytes, token: str, now: float | None = None) -> dict
 
 
 class UsedTokens:
-    """A file of consumed token ids (jti -> exp), locked so two enrolments cannot both win."""
+    """A file of consumed token ids, locked so two enrolments cannot both win.
+
+    Each entry maps the token id to its expiry, or to ``{"exp", "bind"}`` when the consumer bound
+    it to a digest of a secret only the enrolling node knows (so that node may retry).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def consume(self, claims: dict[str, Any], now: float | None = None) -> None:
-        """Mark a token used; raise TokenReused if it already was. Prunes expired entries."""
+    def _update(self, claims: dict[str, Any], bind: str | None, now: float | None) -> bool:
         t = time.time() if now is None else now
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         with os.fdopen(fd, "r+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             text = fh.read()
-            used: dict[str, int] = json.loads(text) if text.strip() else {}
-            if claims["jti"] in used:
+            used: dict[str, Any] = json.loads(text) if text.strip() else {}
+            prev = used.get(claims["jti"])
+            if prev is not None:
+                prev_bind = prev.get("bind") if isinstance(prev, dict) else None
+                if bind is not None and prev_bind is not None and secrets.compare_digest(
+                        str(prev_bind), bind):
+                    return False
                 raise TokenReused(f"token for node {claims.get('node')} was already used")
-            used = {j: e for j, e in used.items() if e > t - CLOCK_SKEW_S}
-            used[claims["jti"]] = int(claims["exp"])
+            used = {j: e for j, e in used.items()
+                    if (e["exp"] if isinstance(e, dict) else e) > t - CLOCK_SKEW_S}
+            exp = int(claims["exp"])
+            used[claims["jti"]] = {"exp": exp, "bind": bind} if bind is not None else exp
             fh.seek(0)
             fh.truncate()
             fh.write(json.dumps(used, sort_keys=True))
+            fh.flush()
+            os.fsync(fh.fileno())
         log.info("enrolment token of node %s consumed", claims.get("node"))
+        return True
+
+    def consume(self, claims: dict[str, Any], now: float | None = None) -> None:
+        """Mark a token used; raise TokenReused if it already was. Prunes expired entries."""
+        self._update(claims, None, now)
+
+    def consume_bound(self, claims: dict[str, Any], bind: str, now: float | None = None) -> bool:
+        """Consume a token bound to ``bind`` (a digest): True if fresh, False if the same binder
+        retries; TokenReused for anyone else."""
+        return self._update(claims, bind, now)
 
 
 def redeem_token(public_pem: bytes, token: str, used: UsedTokens,

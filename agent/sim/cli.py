@@ -27,6 +27,7 @@ from agent.sim.fleet import (
 )
 from agent.sim.model import NodeModel
 from agent.sim.probes import sim_probes
+from agent.sim.shaping import SimShaping
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,11 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
     for n in nodes:
         cfg = node_config(n, args, creds.get(n.node))
         model = NodeModel(n, seed=args.seed, interval_s=args.interval, time_warp=args.time_warp)
-        agents.append(Agent(cfg, sim_probes(model), simulated=True))
+        agent = Agent(cfg, sim_probes(model), simulated=True)
+        shaper = SimShaping()  # throttle commands act on the simulated traffic
+        agent.shaping = shaper  # type: ignore[assignment]
+        model.limits = shaper.limits_bps
+        agents.append(agent)
     try:
         for a in agents:
             a.start()

@@ -52,6 +52,8 @@ class NodeModel:
         self.system: dict[str, Any] = {}
         self._events: list[dict[str, Any]] = []
         self._boot_offset_s = self.rng.randint(3600, 40 * 86400)
+        #: (down, up) caps in bit/s from the simulated throttle; set by the sim CLI
+        self.limits: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
         self._disk = 15.0 + self.rng.random() * 25
 
     def sim_time(self) -> float:
@@ -122,6 +124,10 @@ class NodeModel:
         cap_bps = self.node.site.capacity_mbps * 1e6
         per_user = self.rng.lognormvariate(math.log(250e3), 0.5)
         rx = min(users * per_user, 0.95 * cap_bps if fibre_up else 20e6)
+        down_cap, up_cap = self.limits()
+        if down_cap is not None:
+            rx = min(rx, 0.97 * down_cap)
+        tx = rx * 0.15 if up_cap is None else min(rx * 0.15, 0.97 * up_cap)
         fibre = {
             "name": "fibre", "up": fibre_up, "active": fibre_up,
             "rtt_ms": None if not fibre_up else round(
@@ -129,14 +135,14 @@ class NodeModel:
             "loss_pct": 100.0 if not fibre_up else round(
                 self.rng.uniform(5, 30) if t == "loss" else self.rng.choice([0.0] * 9 + [0.5]), 1),
             "jitter_ms": None if not fibre_up else round(self.rng.uniform(0.5, 4), 1),
-            "rx_bps": round(rx) if fibre_up else 0, "tx_bps": round(rx * 0.15) if fibre_up else 0,
+            "rx_bps": round(rx) if fibre_up else 0, "tx_bps": round(tx) if fibre_up else 0,
         }
         lte = {
             "name": "lte", "up": True, "active": not fibre_up,
             "rtt_ms": round(self.rng.uniform(38, 85), 1),
             "loss_pct": self.rng.choice([0.0] * 6 + [0.5, 1.0]),
             "jitter_ms": round(self.rng.uniform(4, 15), 1),
-            "rx_bps": round(rx) if not fibre_up else 800, "tx_bps": round(rx * 0.15) if not fibre_up else 400,
+            "rx_bps": round(rx) if not fibre_up else 800, "tx_bps": round(tx) if not fibre_up else 400,
         }
         self.uplinks = [fibre, lte]
 

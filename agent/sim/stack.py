@@ -157,7 +157,7 @@ class Stack:
                     self.dir / "logs" / f"{instance}.log", self.central_env(http)).start()
         self.procs.append(proc)
         try:
-            wait_until(lambda: self._healthy(http) or _dead(proc), 30, f"{instance} /healthz")
+            wait_until(lambda: _dead(proc) or self._healthy(http), 30, f"{instance} /healthz")
         except TimeoutError:
             raise RuntimeError(f"{instance} did not become healthy:\n{proc.tail()}") from None
         if not proc.alive():
@@ -185,6 +185,20 @@ class Stack:
                                      headers={"Authorization": f"Bearer {self.admin_token}"})
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return json.loads(resp.read())
+
+    def api_post(self, path: str, body: dict[str, Any], instance: str | None = None,
+                 timeout_s: float = 5.0) -> tuple[int, Any]:
+        """POST JSON with the admin token; (HTTP status, decoded JSON body)."""
+        http = self.http[instance or next(iter(self.http))]
+        req = urllib.request.Request(f"http://{http}{path}", data=json.dumps(body).encode(),
+                                     method="POST",
+                                     headers={"Authorization": f"Bearer {self.admin_token}",
+                                              "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
     def nodes(self, instance: str | None = None) -> list[dict[str, Any]]:
         """GET /api/v1/nodes as a list of node dicts."""

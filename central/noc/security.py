@@ -87,9 +87,13 @@ def require(role: str) -> Callable[[Handler], Handler]:
                     return web.json_response({"error": "login required"}, status=401)
                 raise web.HTTPSeeOther(f"/noc/login?next={quote(request.path_qs, safe='')}")
             if not role_at_least(sess.user.role, role):
-                return web.json_response({"error": f"needs role {role}"}, status=403) \
-                    if _wants_json(request) else web.Response(
-                        status=403, text=f"403: needs role {role}", content_type="text/plain")
+                if _wants_json(request):
+                    return web.json_response({"error": f"needs role {role}"}, status=403)
+                from central.noc.html import e, lang_of, page  # html imports nothing of ours
+                from central.noc.i18n import t
+                lang = lang_of(request)
+                return page(request, "403", f'<p class="flash error" role="alert">'
+                            f'{e(t(lang, "forbidden"))} ({e(role)})</p>', sess, status=403)
             return await handler(request)
         guarded.__doc__ = handler.__doc__
         guarded.__name__ = handler.__name__

@@ -16,8 +16,12 @@ def open_storage(url: str) -> Storage:
         if not path:
             raise StorageError(f"storage.url {url!r}: no database path")
         return SqliteStorage(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        from central.storage.postgres import PostgresStorage
+
+        return PostgresStorage(url)
     scheme = url.split(":", 1)[0]
-    raise StorageError(f"storage.url: unsupported scheme {scheme!r} (supported: sqlite)")
+    raise StorageError(f"storage.url: unsupported scheme {scheme!r} (supported: sqlite, postgresql)")
 
 
 __all__ = ["Gap", "Incoming", "Storage", "StorageError", "open_storage", "subtract_ranges"]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pgerr
@@ -26,15 +27,34 @@ Conn = psycopg.Connection[dict[str, Any]]
 # Lock conflicts between transactions: retried at once inside write() (the batch is idempotent).
 _RETRY_TX = (pgerr.DeadlockDetected, pgerr.SerializationFailure)
 _TX_ATTEMPTS = 3
+# A database host that vanishes (not a clean close) is noticed in ~30 s, not hours of TCP.
+_KEEPALIVE: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 10,
+                               "keepalives_interval": 5, "keepalives_count": 3,
+                               "tcp_user_timeout": 30_000}
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by '***' (safe to log)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    """The URL with its password (user part or ?password=) replaced by '***' (safe to log)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - validates the port and the host brackets
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://(unparsable URL)"
+    if parts.password is not None:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{parts.username or ''}:***@{host}")
+    query = "&".join("password=***" if kv.lower().startswith("password=") else kv
+                     for kv in parts.query.split("&")) if parts.query else ""
+    return urlunsplit(parts._replace(query=query))
+
+
+def _secrets(url: str) -> list[str]:
+    """Every spelling of the password in a URL (libpq echoes a bad URL in its errors)."""
+    found = re.findall(r"[?&]password=([^&]*)", url, flags=re.IGNORECASE)
+    m = re.match(r"^[^:/?#]+://[^:/?#@]*:([^/?#]*)@", url)  # user:password@ up to the last @
+    found += [m.group(1)] if m else []
+    found += [unquote(f) for f in found]
+    return sorted({f for f in found if f}, key=len, reverse=True)
 
 
 def _t(value: str) -> str:
@@ -64,13 +84,12 @@ class PostgresStorage:
     def __init__(self, url: str, connect_timeout_s: int = 10) -> None:
         self.url = url
         self.safe_url = redact(url)
+        self._secrets = _secrets(url)
         self._timeout = connect_timeout_s
-        self._wlock = threading.Lock()
-        self._rlock = threading.Lock()
-        self._w: Conn | None = None
-        self._r: Conn | None = None
+        self._locks = {"w": threading.Lock(), "r": threading.Lock()}
+        self._conns: dict[str, Conn | None] = {"w": None, "r": None}
         try:
-            with self._wlock:
+            with self._locks["w"]:
                 self._migrate(self._conn("w"))
         except StorageError:
             self.close()
@@ -79,23 +98,26 @@ class PostgresStorage:
                  q.SCHEMA_VERSION)
 
     # ------------------------------------------------------------ connections
+    def _msg(self, exc: BaseException) -> str:
+        """A driver error on one line, without the password."""
+        text = " ".join(str(exc).split()).replace(self.url, self.safe_url)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
     def _connect(self) -> Conn:
         try:
             return psycopg.connect(self.url, autocommit=True, row_factory=dict_row,
                                    connect_timeout=self._timeout,
-                                   application_name="kotanet-central")
+                                   application_name="kotanet-central", **_KEEPALIVE)
         except psycopg.Error as exc:
             raise StorageError(f"cannot connect to PostgreSQL {self.safe_url}: "
-                               f"{str(exc).strip()}") from None
+                               f"{self._msg(exc)}") from None
 
     def _conn(self, which: str) -> Conn:
-        c = self._w if which == "w" else self._r
+        c = self._conns[which]
         if c is None or c.closed or c.broken:
-            c = self._connect()
-            if which == "w":
-                self._w = c
-            else:
-                self._r = c
+            c = self._conns[which] = self._connect()
         return c
 
     def _migrate(self, c: Conn) -> None:
@@ -114,27 +136,26 @@ class PostgresStorage:
                     c.execute("INSERT INTO schema_version VALUES (%s, %s)",
                               (version, int(time.time() * 1000)))
         except psycopg.Error as exc:
-            raise StorageError(f"cannot migrate {self.safe_url}: {str(exc).strip()}") from None
+            raise StorageError(f"cannot migrate {self.safe_url}: {self._msg(exc)}") from None
 
     def _run(self, which: str, fn: Callable[[Conn], T]) -> T:
         """Run fn on a live connection; a connection lost on the way is reopened once."""
-        lock = self._wlock if which == "w" else self._rlock
-        with lock:
+        with self._locks[which]:
             for attempt in range(1, _TX_ATTEMPTS + 1):
                 c = self._conn(which)
                 try:
                     return fn(c)
                 except _RETRY_TX as exc:
                     if attempt == _TX_ATTEMPTS:
-                        raise StorageError(f"PostgreSQL write failed: {exc}") from exc
+                        raise StorageError(f"PostgreSQL failed: {self._msg(exc)}") from exc
                     log.warning("transaction conflict (attempt %d), retrying: %s", attempt, exc)
                 except psycopg.OperationalError as exc:
                     if not (c.closed or c.broken) or attempt > 1:
-                        raise StorageError(f"PostgreSQL failed: {str(exc).strip()}") from exc
+                        raise StorageError(f"PostgreSQL failed: {self._msg(exc)}") from exc
                     log.warning("connection to %s lost, reconnecting: %s", self.safe_url,
-                                str(exc).strip())
+                                self._msg(exc))
                 except psycopg.Error as exc:
-                    raise StorageError(f"PostgreSQL failed: {str(exc).strip()}") from exc
+                    raise StorageError(f"PostgreSQL failed: {self._msg(exc)}") from exc
             raise AssertionError("unreachable")
 
     def _tx(self, fn: Callable[[Conn], None]) -> None:
@@ -186,10 +207,7 @@ class PostgresStorage:
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""
         row = (token_sha256, _t(name), role, int(time.time() * 1000))
-
-        def upsert(c: Conn) -> None:
-            c.execute(q.UPSERT_TOKEN, row)
-        self._tx(upsert)
+        self._tx(lambda c: c.cursor().executemany(q.UPSERT_TOKEN, [row]))
 
     # ------------------------------------------------------------ reads
     def _query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
@@ -275,8 +293,8 @@ class PostgresStorage:
 
     def close(self) -> None:
         """Close every connection."""
-        with self._wlock, self._rlock:
-            for c in (self._r, self._w):
+        with self._locks["w"], self._locks["r"]:
+            for which, c in self._conns.items():
                 if c is not None:
                     c.close()
-            self._r = self._w = None
+                self._conns[which] = None

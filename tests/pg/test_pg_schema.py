@@ -84,8 +84,23 @@ def test_the_password_never_reaches_errors_or_logs(
         pg_cluster.terminate_clients(pg_url)
         db.list_nodes()  # reconnects, with a warning in the log
         db.close()
+    for broken in (f"postgresql://kotanet:{wrong}@[::1/t", f"postgresql://k@[::1?password={wrong}"):
+        with pytest.raises(StorageError) as bad:  # libpq quotes a bad URL in its message
+            PostgresStorage(broken)
+        assert wrong not in str(bad.value) and "IPv6" in str(bad.value)
     assert "kotanet:***@127.0.0.1" in str(err.value)
     assert "password authentication failed" in str(err.value)
     text = caplog.text + str(err.value)
     assert "kotanet:***@" in caplog.text and "reconnecting" in caplog.text
     assert wrong not in text and pg_cluster.password not in text
+
+
+def test_open_storage_picks_postgres_from_the_url(pg_url: str) -> None:
+    """KOTANET_DB=postgresql://... gives the PostgreSQL backend."""
+    from central.storage import open_storage
+    s = open_storage(pg_url)
+    try:
+        assert type(s).__name__ == "PostgresStorage"
+        assert s.list_nodes() == []
+    finally:
+        s.close()

@@ -1,0 +1,215 @@
+"""kotanet-agent enroll: exchange the SD card's one-time token for this node's credentials.
+
+The node generates its own MQTT password (kept in OUT/.enroll-secret until done, so a retry
+after a lost answer is accepted by central), POSTs ``{"token", "secret"}`` to central's
+``/enroll/v1`` over HTTPS, writes agent.toml, ca.crt and mqtt-password atomically (mode 0600)
+and deletes every copy of the token. The token and the password are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import ssl
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from agent import __version__
+from agent.config import ConfigError, parse_config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_FILES = ("/etc/kotanet/enroll.token", "/boot/firmware/kotanet/enroll.token",
+                       "/boot/firmware/kotanet-enroll.token")
+ENROLL_PATH = "/enroll/v1"
+SECRET_FILE = ".enroll-secret"
+
+#: Errors found on the node itself: code -> (English, Bahasa Indonesia).
+LOCAL: dict[str, tuple[str, str]] = {
+    "no_token": ("No enrolment token found (looked at: {where}).",
+                 "Token pendaftaran tidak ditemukan (dicari di: {where})."),
+    "no_central": ("Central's enrolment URL is unknown: pass --central https://HOST.",
+                   "URL pendaftaran pusat tidak diketahui: beri --central https://HOST."),
+    "insecure_url": ("Enrolment needs an https:// URL, got {where}.",
+                     "Pendaftaran memerlukan URL https://, bukan {where}."),
+    "unreachable": ("Cannot reach central at {where}: check the uplink and the clock.",
+                    "Tidak dapat menghubungi pusat di {where}: periksa uplink dan jam."),
+    "bad_response": ("Central's answer is unusable: {where}.",
+                     "Jawaban pusat tidak dapat dipakai: {where}."),
+}
+TRANSIENT = {"unreachable", "rate_limited", "internal", "not_configured"}
+
+
+class EnrollFailure(Exception):
+    """Enrolment did not succeed: a stable code plus English and Indonesian messages."""
+
+    def __init__(self, code: str, message: str, message_id: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.message_id = code, message, message_id
+
+    @classmethod
+    def local(cls, code: str, where: str = "") -> EnrollFailure:
+        """A failure detected on the node."""
+        en, id_ = LOCAL[code]
+        return cls(code, en.format(where=where), id_.format(where=where))
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """What a successful enrolment installed."""
+
+    node: str
+    username: str
+    config_hash: str
+    out: Path
+
+
+def atomic_write(path: Path, data: str, mode: int = 0o600) -> None:
+    """Write via a temporary file in the same directory, fsync, rename (never half a file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def find_token(candidates: list[Path]) -> Path:
+    """The first existing token file."""
+    for p in candidates:
+        if p.is_file() and p.read_text(encoding="utf-8", errors="replace").strip():
+            return p
+    raise EnrollFailure.local("no_token", ", ".join(str(p) for p in candidates))
+
+
+def enroll_url(central: str | None, token_file: Path) -> str:
+    """--central (a base URL gets /enroll/v1 appended), else enroll_url from enroll.json."""
+    if not central:
+        meta = token_file.with_name("enroll.json")
+        try:
+            central = str(json.loads(meta.read_text())["enroll_url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise EnrollFailure.local("no_central") from None
+    parts = urlsplit(central)
+    if parts.scheme != "https" or not parts.hostname:
+        raise EnrollFailure.local("insecure_url", central)
+    return central.rstrip("/") + ENROLL_PATH if parts.path in ("", "/") else central
+
+
+def _secret(out: Path) -> str:
+    path = out / SECRET_FILE
+    if path.is_file():
+        kept = path.read_text().strip()
+        if kept:
+            return kept
+    fresh = secrets.token_urlsafe(32)
+    atomic_write(path, fresh + "\n")
+    return fresh
+
+
+def _post(url: str, body: bytes, ctx: ssl.SSLContext, timeout: float) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": f"kotanet-agent/{__version__}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            data = json.loads(resp.read(1 << 20))
+    except urllib.error.HTTPError as exc:
+        try:
+            err = json.loads(exc.read(1 << 16))
+            raise EnrollFailure(str(err["error"]), str(err["message"]),
+                                str(err.get("message_id") or err["message"])) from None
+        except (ValueError, KeyError, TypeError):
+            raise EnrollFailure.local("bad_response", f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise EnrollFailure.local("unreachable", f"{url} ({reason})") from None
+    except ValueError:
+        raise EnrollFailure.local("bad_response", "not JSON") from None
+    if not isinstance(data, dict):
+        raise EnrollFailure.local("bad_response", "not a JSON object")
+    return data
+
+
+def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | None) -> Enrolled:
+    try:
+        files = answer["files"]
+        toml_text, ca = str(files["agent.toml"]), str(files["ca.crt"])
+        cfg = parse_config(tomllib.loads(toml_text), "agent.toml from central")
+        username = str(answer["username"])
+    except (KeyError, TypeError, tomllib.TOMLDecodeError, ConfigError) as exc:
+        raise EnrollFailure.local("bad_response", type(exc).__name__) from None
+    if node_hint and cfg.node.id != node_hint:
+        raise EnrollFailure.local("bad_response", f"config is for node {cfg.node.id}")
+    atomic_write(out / "ca.crt", ca)
+    atomic_write(out / "mqtt-password", secret + "\n")
+    atomic_write(out / "agent.toml", toml_text)
+    _fsync_dir(out)
+    return Enrolled(cfg.node.id, username, cfg.config_hash(), out)
+
+
+def token_node(token: str) -> str | None:
+    """The node id in a token's claims (unverified: for messages and a sanity check only)."""
+    import base64
+
+    try:
+        body = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        return str(claims["node"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
+
+
+def enroll(token_files: list[Path], out: Path, central: str | None = None,
+           ca: str | None = None, attempts: int = 30, timeout: float = 20.0,
+           sleep: Callable[[float], None] = time.sleep) -> Enrolled:
+    """Run the whole exchange; retries (bounded) only on transient failures."""
+    token_file = find_token(token_files)
+    token = token_file.read_text(encoding="utf-8").strip()
+    url = enroll_url(central, token_file)
+    node = token_node(token)
+    ca = ca or next((str(p) for p in (token_file.with_name("ca.crt"), out / "ca.crt")
+                     if p.is_file()), None)
+    ctx = ssl.create_default_context(cafile=ca)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = _secret(out)
+    body = json.dumps({"token": token, "secret": secret, "agent_version": __version__}).encode()
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            answer = _post(url, body, ctx, timeout)
+            break
+        except EnrollFailure as exc:
+            if exc.code not in TRANSIENT or attempt >= attempts:
+                raise
+            log.warning("enrolment attempt %d/%d failed (%s); retrying", attempt, attempts,
+                        exc.code)
+            sleep(min(60.0, 2.0 ** attempt))
+    done = _install(answer, out, secret, node)
+    for p in {token_file, *token_files}:
+        if p.is_file():
+            p.unlink()
+            _fsync_dir(p.parent)
+    (out / SECRET_FILE).unlink(missing_ok=True)
+    log.info("node %s enrolled; config hash %s", done.node, done.config_hash)
+    return done

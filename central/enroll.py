@@ -1,0 +1,218 @@
+"""POST /enroll/v1: exchange a node's one-time enrolment token for its agent.toml and MQTT login.
+
+No Bearer auth: the signed single-use token is the credential; requests are rate limited per
+client IP. The node sends ``{"token", "secret"}``; ``secret`` is a password it generated itself.
+Central checks signature, expiry, node (known, not revoked) and single use (``tokens/used.json``
+in the deployment directory, bound to a digest of the secret so only the same node may retry
+after a lost answer), admits the secret at the broker (password file + SIGHUP via the pid file)
+and answers ``{"node", "site", "username", "config_hash", "files": {"agent.toml", "ca.crt"}}``.
+Errors: ``{"error": code, "message": English, "message_id": Bahasa Indonesia}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from provisioning.brokerfiles import load_manifest
+from provisioning.credentials import CredentialError, admit_enrolled
+from provisioning.deployment import Deployment
+from provisioning.tokens import TokenError, UsedTokens, check_token
+
+log = logging.getLogger(__name__)
+
+PATHS = ("/enroll/v1", "/api/v1/enroll")
+ENV_DEPLOYMENT = "KOTANET_DEPLOYMENT"
+ENV_PID_FILE = "KOTANET_BROKER_PID_FILE"
+MAX_BODY = 8192
+SECRET_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")
+
+#: code -> (HTTP status, English, Bahasa Indonesia). Codes are stable; agents print them.
+ERRORS: dict[str, tuple[int, str, str]] = {
+    "malformed": (400, "This is not a kotanet enrolment token (damaged or incomplete file).",
+                  "Ini bukan token pendaftaran kotanet (berkas rusak atau tidak lengkap)."),
+    "bad_request": (400, "The enrolment request is invalid; update kotanet-agent.",
+                    "Permintaan pendaftaran tidak valid; perbarui kotanet-agent."),
+    "bad_signature": (401, "The token was not signed by this deployment: write a new SD card.",
+                      "Token tidak ditandatangani oleh deployment ini: tulis ulang kartu SD."),
+    "expired": (410, "The token has expired: write a new SD card (kotanet-provision sdcard).",
+                "Token sudah kedaluwarsa: tulis ulang kartu SD (kotanet-provision sdcard)."),
+    "already_used": (409, "The token was already used: write a new SD card and tell the NOC.",
+                     "Token sudah pernah dipakai: tulis ulang kartu SD dan laporkan ke NOC."),
+    "unknown_node": (404, "Central does not know this node: check the inventory and rebuild.",
+                     "Node ini tidak dikenal pusat: periksa inventaris lalu build ulang."),
+    "revoked": (403, "This node is revoked: ask the NOC to re-admit it (build --readmit).",
+                "Node ini dicabut: minta NOC menerimanya kembali (build --readmit)."),
+    "unsupported_auth": (409, "This node uses client certificates: install its bundle by hand.",
+                         "Node ini memakai sertifikat klien: pasang bundelnya secara manual."),
+    "rate_limited": (429, "Too many enrolment attempts from this address; try again later.",
+                     "Terlalu banyak percobaan pendaftaran dari alamat ini; coba lagi nanti."),
+    "not_configured": (503, "Enrolment is not set up on this central server.",
+                       "Pendaftaran belum disiapkan di server pusat ini."),
+    "internal": (500, "Central failed while enrolling; try again.",
+                 "Server pusat gagal saat pendaftaran; coba lagi."),
+}
+TOKEN_CODES = {"malformed": "malformed", "bad_signature": "bad_signature",
+               "expired": "expired", "reused": "already_used"}
+
+
+class EnrollError(Exception):
+    """A refused enrolment with a stable code from ERRORS."""
+
+    def __init__(self, code: str, node: str | None = None) -> None:
+        super().__init__(code)
+        self.code, self.node = code, node
+
+
+def error_response(code: str) -> web.Response:
+    """The JSON error answer for a code."""
+    status, en, id_ = ERRORS[code]
+    return web.json_response({"error": code, "message": en, "message_id": id_}, status=status)
+
+
+class RateLimiter:
+    """Token bucket per client address: ``burst`` requests, refilled at ``per_minute``."""
+
+    def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic,
+                 max_clients: int = 10000) -> None:
+        self.rate, self.burst, self.clock = per_minute / 60.0, burst, clock
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def allow(self, client: str) -> bool:
+        """Take one request from the client's bucket; False if it is empty."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(client, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        ok = tokens >= 1.0
+        self._buckets[client] = (tokens - 1.0 if ok else tokens, now)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return ok
+
+
+class Enroller:
+    """The enrolment decision and its side effects on one deployment directory."""
+
+    def __init__(self, deployment: str | Path, pid_file: str | None = None,
+                 now: Callable[[], float] = time.time) -> None:
+        self.dep = Deployment(deployment)
+        self.pid_file, self.now = pid_file, now
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        lock_path = self.dep.used_tokens.with_name("enroll.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(lock_path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def enroll(self, token: str, secret: str) -> dict[str, Any]:
+        """Verify the token, admit the node's secret, return the answer (EnrollError if refused)."""
+        try:
+            claims = check_token(self.dep.read("signing.pub"), token, self.now())
+        except TokenError as exc:
+            raise EnrollError(TOKEN_CODES.get(exc.reason, "malformed")) from None
+        node = str(claims["node"])
+        bind = hashlib.sha256(f"kotanet-enroll:{secret}".encode()).hexdigest()
+        with self._locked():
+            entry = load_manifest(self.dep).get("nodes", {}).get(node)
+            if entry is None or entry.get("site") != claims.get("site"):
+                raise EnrollError("unknown_node", node)
+            if entry.get("revoked"):
+                raise EnrollError("revoked", node)
+            if entry.get("auth") == "cert":
+                raise EnrollError("unsupported_auth", node)
+            try:
+                fresh = UsedTokens(self.dep.used_tokens).consume_bound(claims, bind, self.now())
+            except TokenError:
+                raise EnrollError("already_used", node) from None
+            try:
+                user, note = admit_enrolled(self.dep, node, secret, self.pid_file)
+            except CredentialError:
+                raise EnrollError("revoked", node) from None
+            entry = load_manifest(self.dep)["nodes"][node]
+        etc = Path(entry["bundle"]) / "etc/kotanet"
+        log.info("node %s enrolled (%s; broker %s)", node, "new" if fresh else "retry", note)
+        return {"node": node, "site": entry["site"], "username": user,
+                "config_hash": entry["config_hash"], "auth": "password",
+                "files": {"agent.toml": (etc / "agent.toml").read_text(),
+                          "ca.crt": (etc / "ca.crt").read_text()}}
+
+
+ENROLLER = web.AppKey("enroller", Enroller)
+LIMITER = web.AppKey("enroll_limiter", RateLimiter)
+
+
+async def _parse(request: web.Request) -> tuple[str, str]:
+    if (request.content_length or 0) > MAX_BODY:
+        raise EnrollError("bad_request")
+    raw = await request.content.read(MAX_BODY + 1)
+    try:
+        body = json.loads(raw) if len(raw) <= MAX_BODY else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise EnrollError("bad_request")
+    token, secret = body.get("token"), body.get("secret")
+    if not isinstance(token, str) or not token.strip():
+        raise EnrollError("malformed")
+    if not isinstance(secret, str) or not SECRET_RE.fullmatch(secret):
+        raise EnrollError("bad_request")
+    return token.strip(), secret
+
+
+async def enroll_handler(request: web.Request) -> web.Response:
+    """POST /enroll/v1 (open route: the token is the credential)."""
+    client = request.remote or "?"
+    if not request.app[LIMITER].allow(client):
+        log.warning("enrolment from %s refused: rate limited", client)
+        return error_response("rate_limited")
+    enroller = request.app.get(ENROLLER)
+    if enroller is None:
+        return error_response("not_configured")
+    try:
+        token, secret = await _parse(request)
+        answer = await asyncio.to_thread(enroller.enroll, token, secret)
+    except EnrollError as exc:
+        log.warning("enrolment of node %s from %s refused: %s", exc.node or "?", client, exc.code)
+        return error_response(exc.code)
+    except Exception:
+        log.exception("enrolment from %s failed", client)
+        return error_response("internal")
+    return web.json_response(answer, headers={"Cache-Control": "no-store"})
+
+
+def setup_enroll(app: web.Application, deployment: str | Path | None = None,
+                 pid_file: str | None = None, *, per_minute: float = 6.0,
+                 burst: int = 10) -> Enroller | None:
+    """Add POST /enroll/v1 (and /api/v1/enroll); deployment/pid file default to the env vars
+    KOTANET_DEPLOYMENT and KOTANET_BROKER_PID_FILE. Without a deployment it answers 503."""
+    deployment = deployment or os.environ.get(ENV_DEPLOYMENT)
+    pid_file = pid_file or os.environ.get(ENV_PID_FILE)
+    app[LIMITER] = RateLimiter(per_minute, burst)
+    enroller = None
+    if deployment:
+        enroller = Enroller(deployment, pid_file)
+        app[ENROLLER] = enroller
+        log.info("enrolment enabled for deployment %s", deployment)
+    else:
+        log.info("enrolment disabled: no deployment directory (%s)", ENV_DEPLOYMENT)
+    for path in PATHS:
+        app.router.add_post(path, enroll_handler)
+    return enroller
