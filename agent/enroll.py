@@ -8,6 +8,7 @@ and deletes every copy of the token. The token and the password are never printe
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -171,8 +172,6 @@ def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | No
 
 def token_node(token: str) -> str | None:
     """The node id in a token's claims (unverified: for messages and a sanity check only)."""
-    import base64
-
     try:
         body = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))

@@ -225,6 +225,8 @@ class Agent:
         for ev in events:
             self._store_event(ev)
         self.samples_stored += 1
+        if self.samples_stored == 1:  # a fresh node shows up at once, not after flush_every
+            self.outbox.flush(wall_ms=self._wall_if_synced())
         recent = self.outbox.flush_after_s + self.cfg.agent.sample_interval_s
         if self.notifier and self._clock() - self.outbox.last_commit <= recent:
             self.notifier.watchdog()  # only while the disk really takes our writes

@@ -220,7 +220,7 @@ class Collector:
                     seqs = inc.msg.record_seqs()
                     records += len(seqs)
                     receipts += self._receipt(inc, inc.msg, seqs)
-            self.stats.batch(len(batch), records, receipts)
+            self.stats.batch(len(incoming), records, receipts)
         self._ack(batch)
         if stored and self._listeners:
             self._notify(incoming)

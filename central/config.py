@@ -200,7 +200,7 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
     if env.get(ENV_ADMIN_TOKEN):
         data.setdefault("http", {})["admin_token"] = env[ENV_ADMIN_TOKEN]
     if env.get(ENV_FLEET_FILE):
-        data["fleet_file"] = env[ENV_FLEET_FILE]
+        data["fleet_file"] = str(Path(env[ENV_FLEET_FILE]).absolute())  # relative to the cwd
 
 
 def load_fleet(path: Path) -> dict[str, list[Any]]:

@@ -162,7 +162,10 @@ LIMITER = web.AppKey("enroll_limiter", RateLimiter)
 async def _parse(request: web.Request) -> tuple[str, str]:
     if (request.content_length or 0) > MAX_BODY:
         raise EnrollError("bad_request")
-    raw = await request.content.read(MAX_BODY + 1)
+    try:
+        raw = await request.read()  # bounded by the app's client_max_size
+    except web.HTTPRequestEntityTooLarge:
+        raise EnrollError("bad_request") from None
     try:
         body = json.loads(raw) if len(raw) <= MAX_BODY else None
     except ValueError:

@@ -29,7 +29,7 @@ def render(stats: dict[str, Any], totals: dict[str, int], gaps: dict[str, int],
            instance: str) -> str:
     """The /metrics body (text format 0.0.4)."""
     lines: list[str] = []
-    lines += _metric("info", "gauge", "Collector instance.", [({"instance": instance}, 1)])
+    lines += _metric("info", "gauge", "Collector instance.", [({"central": instance}, 1)])
     lines += _metric("mqtt_connected", "gauge", "1 while connected to the broker.",
                      [({}, 1 if stats["connected"] else 0)])
     lines += _metric("messages_total", "counter", "Accepted messages by kind.",

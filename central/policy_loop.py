@@ -93,7 +93,8 @@ class PolicyLoop:
                 for d in decisions.values():
                     if d.send and self.leader.is_leader:
                         sent = self._send(inp.sites[d.node], d.throttle, epoch)
-                        self.commands.update((c.node, c) for c in sent)
+                        # replaced, not mutated: the API thread reads it without a lock
+                        self.commands = {**self.commands, **{c.node: c for c in sent}}
                         out.extend(sent)
         if self.leader.is_leader:
             out.extend(self.service.renew_leases(epoch))

@@ -173,8 +173,9 @@ async def prometheus(request: web.Request) -> web.Response:
                           app[CONFIG].instance_id())
     from central import alerts_api  # here, not at the top: alerts_api imports this module
     body += await alerts_api.metrics_text(app)
-    return web.Response(text=body, content_type="text/plain", charset="utf-8",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(body=body.encode(), headers={
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+        "X-Content-Type-Options": "nosniff"})
 
 
 ROUTES: list[tuple[str, str, Handler, str | None]] = [

@@ -38,8 +38,13 @@ def banner(stack: Stack, http: str, n: int) -> str:
   API          http://{http}/api/v1/nodes
   admin token  {stack.admin_token}    (also in {stack.dir / 'admin-token'})
 
-  curl -s -H "Authorization: Bearer $(cat {stack.dir / 'admin-token'})" http://{http}/api/v1/nodes
-  curl -s http://{http}/healthz
+  NOC          http://{http}/noc/   (first visit: /noc/setup with the admin token)
+
+  TOKEN=$(cat {stack.dir / 'admin-token'})
+  curl -s -H "Authorization: Bearer $TOKEN" http://{http}/api/v1/nodes
+  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"kind": "set_throttle", "params": {{"down_kbps": 4000, "lease_s": 600}}}}' \\
+       http://{http}/api/v1/nodes/{stack.fleet[0].node}/commands
 
   logs: {stack.dir / 'logs'}/   broker: {stack.broker.dir}/
   Ctrl-C stops everything.

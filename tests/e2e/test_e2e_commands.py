@@ -52,11 +52,16 @@ def test_operator_throttle_is_applied_shown_and_cleared(make_stack: StackFactory
     print(f"{len(shaped)} samples under the throttle, max {max(rates) / 1e6:.2f} Mbit/s")
 
     # the node restarts and forgets (in-memory actuator): central re-sends the desired state
+    before = node_by_id(st.nodes())[NODE]
     sim.kill()
     sim = st.start_sim("sim-2", only=[NODE])
-    wait_until(lambda: node_by_id(st.nodes())[NODE]["online"], 15, "node back")
-    wait_until(lambda: (lambda t: t and t["down_kbps"] == 4000)(_throttle(st)), 15,
-               "throttle restored after the restart, without an operator")
+
+    def restored() -> bool:
+        now = node_by_id(st.nodes())[NODE]
+        fresh = now["session"] > before["session"] and now["last_seq"] > before["last_seq"] + 6
+        return bool(fresh and now["throttle"] and now["throttle"]["down_kbps"] == 4000)
+
+    wait_until(restored, 15, "throttle in samples of the new session, without an operator")
 
     rec = _command(st, "clear_throttle", {})
     assert rec["state"] == "applied", rec

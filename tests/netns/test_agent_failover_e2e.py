@@ -37,6 +37,10 @@ def _session(lab: AgentLab) -> int:
     return int((node.get("birth") or {}).get("session", 0))
 
 
+def _online(lab: AgentLab) -> bool:
+    return bool((lab.api(f"/api/v1/nodes/{NODE}") or {}).get("online"))
+
+
 def _ms() -> int:
     return int(time.time() * 1000)
 
@@ -45,11 +49,13 @@ def test_agent_fails_over_on_carrier_loss_and_back_after_stable_window(stack: Ag
     lab = stack
     # steady state: the session runs over the primary and central stores its samples
     wait_for(lambda: "dev wan1" in lab.route(), 20, "the agent's default route via wan1")
-    wait_for(lambda: [s for s in lab.samples(0) if s["active_uplink"] == "primary"], 30,
-             "samples via the primary at central")
+    t_route = _ms()
+    wait_for(lambda: [s for s in lab.samples(t_route) if s["active_uplink"] == "primary"
+                      and s["session"] == _session(lab)][2:], 30,
+             "samples of the current session via the primary at central")
     assert lab.connections_from(WAN_ADDR["primary"]) >= 1, lab.log("mosquitto-broker")
+    assert lab.connections_from(WAN_ADDR["backup"]) == 0
     before = _session(lab)
-    assert before >= 1
 
     # the primary loses carrier: the route, the session and the samples move to the backup
     t_cut = _ms()
@@ -62,6 +68,8 @@ def test_agent_fails_over_on_carrier_loss_and_back_after_stable_window(stack: Ag
     wait_for(lambda: _session(lab) > before, 20, "a new MQTT session (birth) at central")
     assert lab.connections_from(WAN_ADDR["backup"]) >= 1, "the new session comes via wan2"
     after = _session(lab)
+    time.sleep(1.0)  # the old connection's Will (if the broker sends one) must not win
+    assert _online(lab), "central shows the node online after the failover"
     over_backup = wait_for(
         lambda: [s for s in lab.samples(fo["ts_ms"] + 1000)
                  if s["active_uplink"] == "backup" and s["session"] == after][3:], 20,
@@ -83,4 +91,25 @@ def test_agent_fails_over_on_carrier_loss_and_back_after_stable_window(stack: Ag
                       if s["active_uplink"] == "primary"][3:], 20,
              "samples with active_uplink = primary again")
     assert lab.connections_from(WAN_ADDR["primary"]) >= 2, "the session is back on wan1"
+    assert _online(lab)
     assert len(lab.events("failover")) == 1 and len(lab.events("failback")) == 1, "no flapping"
+
+
+def test_silent_upstream_blackhole_moves_the_session_to_the_backup(stack: AgentLab) -> None:
+    lab = stack
+    wait_for(lambda: "dev wan1" in lab.route(), 20, "the agent's default route via wan1")
+    wait_for(lambda: lab.samples(0)[2:], 30, "samples at central")
+    before = _session(lab)
+    t_cut = _ms()
+    lab.isp[1].run("ip", "route", "replace", "blackhole", "default")  # carrier stays up
+    down = wait_for(lambda: lab.events("uplink_down"), 20, "uplink_down event at central")[0]
+    assert down["data"]["uplink"] == "primary" and down["data"]["reason"] == "no_replies"
+    assert down["data"]["window_failures"] >= 3 and down["data"]["rounds"], down["data"]
+    fo = wait_for(lambda: lab.events("failover"), 10, "failover event at central")[0]
+    assert fo["data"]["to"] == "backup" and fo["data"]["flushed"] >= 1, fo["data"]
+    assert "dev wan2" in lab.route() and "wan1" in lab.node.run("ip", "link").stdout
+    # the old session hangs on a path that drops everything; it must not wait for keepalive
+    wait_for(lambda: _session(lab) > before, 15, "a new MQTT session over the backup")
+    assert lab.connections_from(WAN_ADDR["backup"]) >= 1
+    wait_for(lambda: [s for s in lab.samples(t_cut) if s["active_uplink"] == "backup"][2:], 20,
+             "samples with active_uplink = backup")

@@ -1,7 +1,7 @@
 """Whole-stack failover lab (no tests here): the real kotanet-agent inside a node namespace with
 two uplinks; mosquitto and kotanet-central inside the 'internet' namespace.
 
-    [node] wan1 100.64.1.2 -- isp1 --\\
+    [node] wan1 100.64.1.2 -- isp1 --\\     (ISPs drop foreign source addresses, BCP 38)
            wan2 100.64.2.2 -- isp2 ---- inet: broker 203.0.113.20:1883, probe targets,
                                               central API 127.0.0.1:8080 (inet's loopback)
 
@@ -49,7 +49,10 @@ def wait_for(pred: Callable[[], T | None], timeout: float, what: str, step: floa
 
 
 def agent_toml(state: Path, password: str) -> str:
-    """agent.toml of the node: failover on, fast probes, short stable window."""
+    """agent.toml of the node: failover on, fast probes, short stable window.
+
+    The MQTT keepalive is the default 30 s: a session stuck on a dead path would take ~45 s to
+    notice by itself, so a new session within seconds shows the switch hook reconnected it."""
     probe = (f"targets = {json.dumps(TARGETS)}\nprobe_interval_s = 0.4\nprobe_timeout_s = 0.35\n"
              "probe_count = 1\n")
     return f"""\
@@ -59,7 +62,7 @@ site = "{SITE}"
 [mqtt]
 url = "mqtt://{BROKER_IP}:{BROKER_PORT}"
 password = "{password}"
-keepalive_s = 5
+keepalive_s = 30
 reconnect_min_s = 0.2
 reconnect_max_s = 1.0
 [agent]
@@ -118,15 +121,20 @@ class AgentLab:
             lab.link(isp, "cust", f"100.64.{n}.1/24", self.node, f"wan{n}", f"100.64.{n}.2/24")
             isp.run("ip", "route", "add", "default", "via", f"10.255.{n}.1")
             isp.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+            isp.run("nft", "add table ip bcp38; add chain ip bcp38 fw { type filter hook forward "
+                    "priority 0 ; }; add rule ip bcp38 fw iifname cust ip saddr != "
+                    f"100.64.{n}.0/24 drop")  # ISPs drop spoofed customer sources (BCP 38)
             self.inet.run("ip", "route", "add", f"100.64.{n}.0/24", "via", f"10.255.{n}.2")
         for addr in [*TARGETS, BROKER_IP]:
             self.inet.run("ip", "addr", "add", f"{addr}/32", "dev", "lo")
         # what NetworkManager/dhcpcd would leave in main: one default per uplink, by metric
         self.node.run("ip", "route", "add", "default", "via", "100.64.1.1", "metric", "100")
         self.node.run("ip", "route", "add", "default", "via", "100.64.2.1", "metric", "200")
+        # as firmware_configs/nftables.conf.tmpl: only the LAN is masqueraded, so a socket of
+        # the node itself keeps its old uplink's source address after a switch
         self.node.run("nft", "add table ip ktnat; add chain ip ktnat post { type nat hook "
-                      "postrouting priority 100 ; }; add rule ip ktnat post oifname "
-                      '{ "wan1", "wan2" } masquerade')
+                      "postrouting priority 100 ; }; add rule ip ktnat post ip saddr "
+                      '192.168.50.0/24 oifname { "wan1", "wan2" } masquerade')
 
     def _spawn(self, name: str, ns: Netns, argv: list[str], env: dict[str, str] | None = None,
                ) -> subprocess.Popen[bytes]:
@@ -163,7 +171,8 @@ class AgentLab:
     def start_central(self) -> None:
         """kotanet-central in inet (SQLite, API on inet's loopback); waits for /healthz."""
         conf = self.dir / "central.toml"
-        conf.write_text('instance = "central-1"\n[mqtt]\nkeepalive_s = 5\n')
+        conf.write_text(f'instance = "central-1"\n[mqtt]\nkeepalive_s = 5\n'
+                        f'[[nodes]]\nnode = "{NODE}"\nsite = "{SITE}"\n')
         env = {"KOTANET_MQTT_URL": f"mqtt://central:{self.pw['central']}@127.0.0.1:{BROKER_PORT}",
                "KOTANET_DB": f"sqlite:///{self.dir / 'central.db'}", "KOTANET_HTTP": HTTP,
                "KOTANET_ADMIN_TOKEN": self.token}

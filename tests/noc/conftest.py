@@ -68,7 +68,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                           nodes=[RegistryNode(**n) for n in reg])
         storage = open_storage(cfg.storage.url)
         collector = Collector(cfg, storage, Stats())
-        server = ServerThread(build_app(cfg, storage, collector)).start()
+        server = ServerThread(build_app(cfg, storage, collector, full=True)).start()
         for user, role in (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer")):
             create_user(stack.db_path, user, PASSWORD, role)
         victim = stack.fleet[VICTIM_INDEX].node

@@ -37,9 +37,15 @@ def central_cfg(db: Path, mqtt_url: str | None = None, **extra: Any) -> CentralC
 
 
 def build_app(cfg: CentralConfig, storage: Storage, collector: Collector | None = None,
-              **noc: Any) -> web.Application:
-    """Central's app factory, then setup_noc (what central/web.py will do)."""
-    app = make_app(cfg, storage, collector.stats if collector else Stats(), collector)
+              full: bool = False, **noc: Any) -> web.Application:
+    """Central's app factory (full: the whole process with the commands API), then setup_noc."""
+    stats = collector.stats if collector else Stats()
+    if full:
+        from central.assemble import build_app as build_central
+
+        app = build_central(cfg, storage, stats, collector, with_policy=False)
+    else:
+        app = make_app(cfg, storage, stats, collector)
     setup_noc(app, NocSettings(sites_file=str(SITES_FILE), **noc))
     return app
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 from typing import Any
 
+from noc_helpers import ADMIN_TOKEN, ServerThread, build_app, central_cfg, fill, open_db
 from noc_live import FLEET, Live, js_errors, login, shot, wait
+
+from central.noc.store import NocStore
 
 
 def _text(page: Any, selector: str) -> str:
@@ -76,9 +80,22 @@ def test_node_page_draws_charts_with_data(browser: Any, live: Live) -> None:
         page.click("#cmd-send")
         assert page.locator("#cmd-confirm").is_visible()  # asks before sending
         assert node in _text(page, "#cmd-question")
-        shot(page, "node")
         page.click("#cmd-no")
         assert page.locator("#cmd-confirm").is_hidden()
+        # a real command through central's commands API, MQTT and the simulated agent's ack
+        page.select_option("#cmd-kind", "resync")
+        page.click("#cmd-send")
+        page.click("#cmd-yes")
+        page.wait_for_selector('#cmd-result[data-status="202"]')
+        page.wait_for_selector('#cmd-result[data-state="applied"]', timeout=30000)
+        shot(page, "node")
+        store = NocStore(live.stack.db_path)
+        try:
+            cmds = [a for a in store.audit_log() if a["action"] == "command"]
+        finally:
+            store.close()
+        assert cmds and cmds[0]["actor"] == "operator" and cmds[0]["ok"] == 1
+        assert '"kind": "resync"' in cmds[0]["detail"] and node in cmds[0]["target"]
     finally:
         ctx.close()
 
@@ -202,3 +219,27 @@ def test_node_going_offline_shows_live(browser: Any, live: Live) -> None:
         shot(page, "fleet-offline")
     finally:
         ctx.close()
+
+
+def test_first_admin_set_up_in_the_browser(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "central.db"
+    storage = open_db(db)
+    fill(storage, [("taman-kota-sampit-01", "taman-kota-sampit")])
+    srv = ServerThread(build_app(central_cfg(db), storage)).start()
+    ctx = browser.new_context(locale="id-ID")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{srv.url}/noc/")
+        assert page.url.endswith("/noc/setup")  # no account yet
+        shot(page, "setup")
+        page.fill("input[name=token]", ADMIN_TOKEN)
+        page.fill("input[name=username]", "kepala-noc")
+        page.fill("input[name=password]", "panjang-sekali-123")
+        page.click("form.card button")
+        page.wait_for_url(f"{srv.url}/noc/")
+        assert "kepala-noc · admin" in _text(page, "nav .who")
+        assert _text(page, "#tile-online .v") == "1"
+    finally:
+        ctx.close()
+        srv.stop()
+        storage.close()

@@ -54,12 +54,17 @@ if (form) {
   const confirmBox = document.getElementById('cmd-confirm');
   const result = document.getElementById('cmd-result');
   let pending = null;
+  const kindSel = document.getElementById('cmd-kind');
+  const throttleOnly = () => { document.getElementById('throttle-fields').hidden = kindSel.value !== 'set_throttle'; };
+  kindSel.addEventListener('change', throttleOnly);
+  throttleOnly();
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const f = new FormData(form);
     const kind = f.get('kind');
     const params = kind === 'set_throttle'
-      ? { down_kbps: Number(f.get('down_kbps')), up_kbps: Number(f.get('up_kbps')) } : {};
+      ? { down_kbps: Number(f.get('down_kbps')), up_kbps: Number(f.get('up_kbps')),
+          lease_s: Number(f.get('lease_s')) } : {};
     pending = { kind, params, ttl_s: Number(f.get('ttl_s')) };
     document.getElementById('cmd-question').textContent =
       t('cmd.confirm', { kind: t(`cmd.${kind}`), node: boot.node });
@@ -79,7 +84,21 @@ if (form) {
     try { const j = await resp.json(); detail = j.cmd_id ?? j.error ?? JSON.stringify(j); } catch { detail = resp.statusText; }
     result.dataset.status = String(resp.status);
     result.textContent = resp.ok ? t('cmd.sent', { detail }) : t('cmd.failed', { status: resp.status, detail });
+    if (resp.ok && detail) follow(detail);
   });
+
+  // Follow the command's ack stages (accepted, applied, rejected, expired, superseded).
+  async function follow(cmdId) {
+    for (let i = 0; i < 60; i += 1) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const r = await fetch(`/api/v1/commands/${encodeURIComponent(cmdId)}`, { credentials: 'same-origin' });
+      if (!r.ok) return;
+      const c = await r.json();
+      result.dataset.state = c.state;
+      result.textContent = t('cmd.state', { cmd: cmdId, state: c.state });
+      if (['applied', 'rejected', 'expired', 'superseded'].includes(c.state)) return;
+    }
+  }
 }
 
 // Live: when the fleet channel reports this node's state changed, refresh the root-cause line.
