@@ -16,7 +16,17 @@ VPY      := $(VENV)/bin/python
 STAMPS   := run/.stamps
 PYTEST_ARGS ?=
 
-.PHONY: help demo test bench lint venv deps clean-stamps
+.PHONY: help demo test bench lint venv deps noc-assets clean-stamps
+
+# Front-end libraries of the NOC (leaflet, uplot) from the npm registry, versions locked in
+# package-lock.json; copied into central/noc/static/vendor/ (git-ignored).
+NOC_ASSETS := central/noc/static/vendor/.stamp
+noc-assets: $(NOC_ASSETS)
+$(NOC_ASSETS): package.json package-lock.json | venv
+	@command -v npm >/dev/null || APT_PACKAGES="nodejs npm" scripts/ensure_deps.sh
+	npm ci --no-audit --no-fund --loglevel=error
+	$(VPY) -m central.noc.assets node_modules
+	@touch $@
 
 help:  ## show the targets
 	@echo "kotanet make targets:"
@@ -45,16 +55,16 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-test: deps venv
+test: deps venv noc-assets
 	@echo "== ruff";   t0=$$(date +%s); $(VENV)/bin/ruff check . && echo "ruff: $$(( $$(date +%s) - t0 ))s"
 	@echo "== mypy";   t0=$$(date +%s); $(VENV)/bin/mypy && echo "mypy: $$(( $$(date +%s) - t0 ))s"
 	@echo "== pytest"; t0=$$(date +%s); $(VENV)/bin/pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  echo "pytest: $$(( $$(date +%s) - t0 ))s"; exit $$rc
 
-demo: deps venv
+demo: deps venv noc-assets
 	$(VPY) scripts/demo.py
 
-bench: deps venv
+bench: deps venv noc-assets
 	$(VPY) bench/report.py --quick
 
 clean-stamps:  ## force set-up to run again

@@ -158,9 +158,9 @@ class NodeServices:
             self._cycler.start()
             log.warning("uplink %s down for %.0fs: power-cycling its modem for %.1fs",
                         up.name, down_s, fo.modem_cycle_off_s)
+            msg = f"power-cycling the LTE modem of {up.name} after {down_s:.0f}s down"
             return [Event(ts_ms=int(time.time() * 1000), kind="modem_power_cycle",
-                          severity="warning",
-                          message=f"LTE modem of {up.name} power-cycled after {down_s:.0f}s down",
+                          severity="warning", message=msg,
                           data={"uplink": up.name, "iface": up.iface, "down_s": round(down_s, 1),
                                 "off_s": fo.modem_cycle_off_s,
                                 "min_interval_s": fo.modem_cycle_min_interval_s})]
