@@ -42,16 +42,17 @@ def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condit
 
 
 class CrowdProbe:
-    """A park node's probe: a healthy fibre uplink and ``users`` people on the Wi-Fi."""
+    """A park node's probe: a fibre uplink (RTT settable) and ``users`` people on the Wi-Fi."""
 
     name = "crowd"
 
-    def __init__(self, users: int) -> None:
+    def __init__(self, users: int, rtt_ms: float = 15.0) -> None:
         self.users = users
+        self.rtt_ms = rtt_ms
 
     def collect(self) -> dict[str, Any]:
-        return {"uplinks": [{"name": "fiber", "up": True, "active": True, "rtt_ms": 15.0,
-                             "loss_pct": 0.0}],
+        return {"uplinks": [{"name": "fiber", "up": True, "active": True,
+                             "rtt_ms": self.rtt_ms, "loss_pct": 0.0}],
                 "users": {"associated": self.users, "total": self.users}}
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from agent.runtime import Agent
 from provisioning.localbroker import LocalBroker
-from tests.policy_e2e.policy_helpers import NodeNs, PolicyCentral, wait_for
+from tests.policy_e2e.policy_helpers import CrowdProbe, NodeNs, PolicyCentral, wait_for
 
 pytestmark = [pytest.mark.broker, pytest.mark.netns]
 
@@ -27,14 +27,16 @@ PARK = "taman-kota-sampit"
 CONTRACT_DOWN, CONTRACT_UP = 20000, 8000
 
 
-def write_config(tmp: Path, node: str, overrides: list[dict[str, Any]] | None = None) -> Path:
+def write_config(tmp: Path, node: str, overrides: list[dict[str, Any]] | None = None,
+                 contract: tuple[int, int] = (CONTRACT_DOWN, CONTRACT_UP),
+                 policy: str = "") -> Path:
     """central.toml with [policy] plus a JSON fleet file: a park (the agent) and an office
     sharing one 10 Mbit/s circuit."""
     fleet = {
         "upstreams": [{"id": "telkom-parks", "down_kbps": 10000, "up_kbps": 4000}],
         "sites": [
             {"id": PARK, "name": "Taman Kota Sampit", "kind": "park", "lat": -2.5386,
-             "lon": 112.9481, "down_kbps": CONTRACT_DOWN, "up_kbps": CONTRACT_UP,
+             "lon": 112.9481, "down_kbps": contract[0], "up_kbps": contract[1],
              "upstream": "telkom-parks", "nodes": [node]},
             {"id": "kelurahan-mb", "name": "Kantor Kelurahan MB Hulu", "kind": "office",
              "down_kbps": 20000, "up_kbps": 8000, "upstream": "telkom-parks",
@@ -44,7 +46,7 @@ def write_config(tmp: Path, node: str, overrides: list[dict[str, Any]] | None = 
     cfg = tmp / "central.toml"
     cfg.write_text(f'instance = "pe-{node}"\nfleet_file = "fleet.json"\n\n[policy]\n'
                    'interval_s = 0.3\nleader_ttl_s = 5\nlease_s = 600\n'
-                   'timezone = "Asia/Pontianak"\n')
+                   f'timezone = "Asia/Pontianak"\n{policy}')
     return cfg
 
 
@@ -62,16 +64,18 @@ def start_central(broker: LocalBroker, tmp_path: Path) -> Iterator[Callable[...,
         srv.stop()
 
 
-def applied_decision(central: PolicyCentral, node: str) -> dict[str, Any]:
-    """Wait until the policy's command for node is acked 'applied'; return the decision."""
+def applied_decision(central: PolicyCentral, node: str, code: str | None = None
+                     ) -> dict[str, Any]:
+    """Wait until the policy's command for node (reason ``code`` if given) is acked 'applied';
+    return the decision."""
     def ready() -> dict[str, Any] | None:
         _, body = central.get("/api/v1/policy")
         dec = next((d for d in body["decisions"] if d["node"] == node), None)
-        if dec is None or dec["command"] is None:
+        if dec is None or dec["command"] is None or code not in (None, dec["reason"]["code"]):
             return None
         status, cmd = central.get(f"/api/v1/commands/{dec['command']['cmd_id']}")
         return dec if status == 200 and cmd["state"] == "applied" else None
-    result: dict[str, Any] = wait_for(ready, what=f"policy command for {node} applied")
+    result: dict[str, Any] = wait_for(ready, what=f"policy command for {node} ({code}) applied")
     return result
 
 
@@ -123,6 +127,30 @@ def test_operator_override_from_the_fleet_file_wins_over_the_policy(
     assert dec["reason"]["code"] == "override"
     assert "noc-diskominfo" in dec["reason"]["en"] and "manual" in dec["reason"]["id"]
     assert node_ns.rates() == (3072, 1536)
+
+
+def test_congested_upstream_throttles_a_park_that_was_within_its_contract(
+        start_central: Callable[..., PolicyCentral], make_agent: Callable[..., Agent],
+        node_ns: NodeNs, node_id: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, node_id, contract=(8000, 3000), policy="hold_s = 0\n")
+    central = start_central(config, FRIDAY_EVENING)
+    agent = make_agent(node_id, PARK, users=5)
+    calm = applied_decision(central, node_id, "within_contract")
+    assert calm["throttle"] is None and calm["command"]["kind"] == "clear_throttle"
+    assert node_ns.rates() == (None, None)
+    probe = agent.probes[0]
+    assert isinstance(probe, CrowdProbe)
+    probe.rtt_ms = 215.0  # the shared circuit's RTT rises 200 ms above its baseline
+    dec = applied_decision(central, node_id, "congestion")
+    # one congestion step: 0.75 x the 8000/3000 contract, in 256/64-kbps steps
+    assert dec["throttle"] == {"down_kbps": 5888, "up_kbps": 2240,
+                               "per_client_down_kbps": None, "per_client_up_kbps": None}
+    assert "telkom-parks congested (RTT +200.0 ms" in dec["reason"]["en"]
+    assert "telkom-parks padat" in dec["reason"]["id"]
+    assert dec["command"]["version"] > calm["command"]["version"]
+    assert node_ns.rates() == (5888, 2240)
+    _, body = central.get("/api/v1/policy")
+    assert body["upstreams"]["telkom-parks"]["congested"] is True
 
 
 def test_policy_switched_off_keeps_the_leader_but_decides_nothing(
