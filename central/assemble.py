@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
@@ -13,8 +15,10 @@ from central.collector import Collector
 from central.commands import wall_ms
 from central.commands_api import setup_commands, sqlite_path
 from central.config import CentralConfig
+from central.enroll import setup_enroll
 from central.fleet import fleet_policy
 from central.leader import LeaderLease
+from central.noc import NocSettings, setup_noc
 from central.policy_api import setup_policy_api
 from central.policy_loop import PolicyLoop, inputs_from
 from central.stats import Stats
@@ -64,4 +68,24 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
         setup_policy_api(app, loop, dict(fleet.sites), fleet.schedule)
     setup_alerts(app, storage, sqlite_path(cfg.storage.url), gap_grace_s=cfg.gap_grace_s,
                  is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
+    app.cleanup_ctx.append(_epoch_publisher(collector, lease))
+    setup_enroll(app)
+    setup_noc(app, NocSettings.from_env())
     return app
+
+
+def _epoch_publisher(collector: Collector, lease: LeaderLease) -> Callable[
+        [web.Application], AsyncIterator[None]]:
+    """Keep the leader epoch in this instance's retained central state (0 = not leader)."""
+    async def run() -> None:
+        while True:
+            collector.set_epoch(lease.epoch or 0 if lease.is_leader else 0)
+            await asyncio.sleep(2.0)
+
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return lifetime

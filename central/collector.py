@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +65,7 @@ class Collector:
     def __init__(self, cfg: CentralConfig, storage: Storage, stats: Stats | None = None) -> None:
         self.cfg = cfg
         self.instance = cfg.instance_id()
+        self.epoch = 0
         self.storage = storage
         self.stats = stats or Stats()
         self.topics = Topics(cfg.topic_prefix)
@@ -88,7 +90,21 @@ class Collector:
     # ------------------------------------------------------------ MQTT side (network thread)
     def _state_payload(self, online: bool) -> bytes:
         return encode(CentralState.model_validate(
-            {"instance": self.instance, "online": online, "epoch": 0, "ts_ms": now_ms()}))
+            {"instance": self.instance, "online": online, "epoch": self.epoch,
+             "ts_ms": now_ms()}))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Publish the leader epoch in this instance's retained state (0 = not the leader)."""
+        if epoch == self.epoch:
+            return
+        self.epoch = epoch
+        if self.stats_connected():
+            self.client.publish(self.topics.central_state(self.instance),
+                                self._state_payload(True), qos=1, retain=True)
+
+    def stats_connected(self) -> bool:
+        """True while the MQTT connection is up."""
+        return bool(self.client.is_connected())
 
     def _make_client(self) -> mqtt.Client:
         host, port, user, pw = parse_mqtt_url(self.cfg.mqtt.url)
@@ -116,6 +132,7 @@ class Collector:
         if rc.is_failure:
             log.error("broker %s:%d refused connection: %s", *self._addr, rc)
             return
+        tcp_nodelay(client)
         self._gen += 1
         self.stats.set_connected(True)
         log.info("connected to %s:%d as instance %s", *self._addr, self.instance)
@@ -271,3 +288,13 @@ class Collector:
         self.client.disconnect()
         self.client.loop_stop()
         log.info("collector %s stopped", self.instance)
+
+
+def tcp_nodelay(client: mqtt.Client) -> None:
+    """Disable Nagle on the client's socket: MQTT packets are small and latency-bound."""
+    sock = client.socket()
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr,attr-defined]
+        except (OSError, AttributeError):
+            pass

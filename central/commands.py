@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from central.collector import tcp_nodelay
 from central.command_params import DEFAULT_TTL_S, validate
 from central.commands_store import CommandStore
 from central.config import CentralConfig, parse_mqtt_url
@@ -53,7 +54,10 @@ class MqttPublisher:
         self.client.reconnect_delay_set(int(max(1, cfg.mqtt.reconnect_min_s)),
                                         int(max(1, cfg.mqtt.reconnect_max_s)))
         self.connected = threading.Event()
-        self.client.on_connect = lambda *a: self.connected.set()
+        def on_connect(client: mqtt.Client, *_a: Any) -> None:
+            tcp_nodelay(client)
+            self.connected.set()
+        self.client.on_connect = on_connect
         self.client.on_disconnect = lambda *a: self.connected.clear()
 
     def start(self) -> None:

@@ -75,6 +75,7 @@ def mosquitto_conf(*, port: int, password_file: str, acl_file: str, bind: str = 
         f"acl_file {acl_file}",
         f"max_queued_messages {max_queued_messages}",
         "max_inflight_messages 20",
+        "set_tcp_nodelay true",  # small QoS1 packets: no Nagle delay on commands and receipts
         f"listener {port} {bind}",
     ]
     if tls:

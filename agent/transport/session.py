@@ -132,6 +132,12 @@ class Session:
             log.warning("broker %s refused session %d: %s", self.target, self.session, reason)
             return
         log.info("connected to %s, session %d", self.target, self.session)
+        sock = client.socket()
+        if sock is not None:  # small latency-bound packets: no Nagle delay
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr,attr-defined]
+            except (OSError, AttributeError):
+                pass
         client.subscribe([(self.topic("cmd"), 1), (self.topic("rx"), 1),
                           (self.topics.all_central_states(), 1)])
         self.connected.set()
