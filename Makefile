@@ -10,13 +10,16 @@ APT_PACKAGES := python3-venv mosquitto mosquitto-clients nftables dnsmasq-base i
                 isc-dhcp-client iperf3 hostapd chromium fonts-dejavu-core prometheus \
                 prometheus-node-exporter postgresql cloud-init openssl
 
+# `make demo` needs only these (a non-root user with them installed can run the demo).
+DEMO_APT_PACKAGES := python3-venv mosquitto
+
 PYTHON   ?= python3
 VENV     := .venv
 VPY      := $(VENV)/bin/python
 STAMPS   := run/.stamps
 PYTEST_ARGS ?=
 
-.PHONY: help demo test bench lint venv deps noc-assets clean-stamps
+.PHONY: help demo demo-deps test bench lint venv deps noc-assets clean-stamps
 
 # Front-end libraries of the NOC (leaflet, uplot) from the npm registry, versions locked in
 # package-lock.json; copied into central/noc/static/vendor/ (git-ignored).
@@ -61,7 +64,12 @@ test: deps venv noc-assets
 	@echo "== pytest"; t0=$$(date +%s); $(VENV)/bin/pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  echo "pytest: $$(( $$(date +%s) - t0 ))s"; exit $$rc
 
-demo: deps venv noc-assets
+demo-deps: $(STAMPS)/demo-deps
+$(STAMPS)/demo-deps: Makefile
+	@APT_PACKAGES="$(DEMO_APT_PACKAGES)" scripts/ensure_deps.sh
+	@mkdir -p $(STAMPS) && touch $@
+
+demo: demo-deps venv noc-assets
 	$(VPY) scripts/demo.py
 
 bench: deps venv noc-assets

@@ -99,24 +99,37 @@ async def list_alerts(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state is not None and state not in (*STATES, "active"):
         return _error(400, f"state must be one of {', '.join((*STATES, 'active'))}")
-    raw = request.query.get("limit", "500")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    limit = _decimal(request.query.get("limit", "500"), MAX_LIMIT)
+    if limit is None or limit < 1:
         return _error(400, f"limit must be an integer 1..{MAX_LIMIT}")
     rows = await asyncio.to_thread(request.app[ALERTS].store.list_alerts, state,
-                                   request.query.get("node") or None, int(raw))
+                                   request.query.get("node") or None, limit)
     return web.json_response({"alerts": rows})
 
 
-def _alert_id(request: web.Request) -> int | None:
+def _decimal(raw: str, high: int) -> int | None:
+    """raw as an int in 0..high if it is plain ASCII digits (not '²' or '٣'), else None."""
+    if not (raw.isascii() and raw.isdecimal()) or len(raw) > len(str(high)):
+        return None
+    value = int(raw)
+    return value if value <= high else None
+
+
+def _alert_id(request: web.Request) -> int | web.Response:
+    """The path's alert id, or a 400 response naming the problem."""
     raw = request.match_info["id"]
-    return int(raw) if raw.isdigit() else None
+    alert_id = _decimal(raw, 2**63 - 1)
+    if alert_id is None:
+        return _error(400, f"alert id must be a decimal integer, got {raw[:40]!r}")
+    return alert_id
 
 
 async def get_alert(request: web.Request) -> web.Response:
     """One alert with its evidence."""
     alert_id = _alert_id(request)
-    row = None if alert_id is None else await asyncio.to_thread(
-        request.app[ALERTS].store.get, alert_id)
+    if isinstance(alert_id, web.Response):
+        return alert_id
+    row = await asyncio.to_thread(request.app[ALERTS].store.get, alert_id)
     if row is None:
         return _error(404, f"unknown alert {request.match_info['id']!r}")
     return web.json_response(row)
@@ -125,8 +138,8 @@ async def get_alert(request: web.Request) -> web.Response:
 async def ack_alert(request: web.Request) -> web.Response:
     """Acknowledge an open alert (idempotent); 409 if it is already resolved."""
     alert_id = _alert_id(request)
-    if alert_id is None:
-        return _error(404, f"unknown alert {request.match_info['id']!r}")
+    if isinstance(alert_id, web.Response):
+        return alert_id
     who = await asyncio.to_thread(request.app[AUTH].resolve, request.headers.get("Authorization"))
     svc = request.app[ALERTS]
     row = await asyncio.to_thread(svc.store.ack, alert_id, who.name if who else "",

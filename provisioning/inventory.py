@@ -19,6 +19,7 @@ UPLINK_FIELDS = ("name", "iface", "kind", "priority", "gateway")
 GPIO_FIELDS = ("led_ok", "led_warn", "led_fail", "button", "modem_relay")
 MAX_CSV_UPLINKS = 3
 NODE_COLUMNS = ("id", "site", "board", "ssid", "passphrase", "open", "channel", "lan_subnet",
+                "allow_private",
                 *(f"uplink{i}_{f}" for i in range(1, MAX_CSV_UPLINKS + 1) for f in UPLINK_FIELDS),
                 *(f"gpio_{g}" for g in GPIO_FIELDS))
 
@@ -143,7 +144,8 @@ def _read_csv(path: Path, columns: tuple[str, ...], inv: RawInventory) -> list[t
 
 
 def _node_from_csv(row: dict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {k: row[k] for k in ("id", "site", "board", "lan_subnet") if k in row}
+    data: dict[str, Any] = {k: row[k] for k in ("id", "site", "board", "lan_subnet",
+                                                "allow_private") if k in row}
     data["wifi"] = {k: row[k] for k in ("ssid", "passphrase", "open", "channel") if k in row}
     uplinks = []
     for i in range(1, MAX_CSV_UPLINKS + 1):

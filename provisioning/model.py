@@ -44,6 +44,8 @@ class Node:
     channel: int
     lan_subnet: ipaddress.IPv4Network
     gpio: dict[str, int | None] = field(default_factory=dict)
+    #: private destinations this node's LAN may reach (e.g. an office intranet)
+    allow_private: list[ipaddress.IPv4Network] = field(default_factory=list)
 
 
 @dataclass

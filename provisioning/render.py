@@ -16,6 +16,11 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 LAN_IFACE = "br0"
 WIFI_IFACE = "wlan0"
 DNS_SERVERS = ("1.1.1.1", "8.8.8.8")
+#: Never forwarded from the public LAN (RFC 1918, CGNAT shared space, link-local, loopback);
+#: a node's inventory `allow_private` list makes exceptions.
+BLOCKED_V4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+              "169.254.0.0/16", "127.0.0.0/8")
+SSH_RATE, SSH_BURST = "6/minute", 6
 
 
 class TemplateError(KeyError):
@@ -43,6 +48,17 @@ def lan_plan(net: ipaddress.IPv4Network) -> dict[str, str]:
             "netmask": str(net.netmask), "prefixlen": str(net.prefixlen)}
 
 
+def firewall_sets(node: Node) -> dict[str, str]:
+    """nftables set elements: blocked destinations (private ranges + uplink gateways), allowed."""
+    nets = [ipaddress.IPv4Network(n) for n in BLOCKED_V4]
+    nets += [ipaddress.IPv4Network(f"{u.gateway}/32") for u in node.uplinks if u.gateway]
+    blocked = ", ".join(str(n) for n in ipaddress.collapse_addresses(nets))
+    allowed = ", ".join(str(n) for n in ipaddress.collapse_addresses(node.allow_private))
+    return {"blocked_v4": blocked,
+            "allowed_v4_elements": f"\t\telements = {{ {allowed} }}" if allowed else "",
+            "ssh_rate": SSH_RATE, "ssh_burst": SSH_BURST}
+
+
 def node_files(node: Node, *, agent_bin: str = "/usr/bin/kotanet-agent") -> dict[str, str]:
     """Every generated config of one node, keyed by its path on the node's root file system."""
     plan = lan_plan(node.lan_subnet)
@@ -67,7 +83,8 @@ def node_files(node: Node, *, agent_bin: str = "/usr/bin/kotanet-agent") -> dict
             **base, "lease": "1h" if is_park else "12h", "lease_max": leases,
             "dns_servers": "\n".join(f"server={s}" for s in DNS_SERVERS)}),
         "etc/nftables.conf": render("nftables.conf.tmpl", {
-            **base, "uplink_ifaces": ", ".join(f'"{u.iface}"' for u in node.uplinks),
+            **base, **firewall_sets(node),
+            "uplink_ifaces": ", ".join(f'"{u.iface}"' for u in node.uplinks),
             "uplink_ifaces_text": " ".join(u.iface for u in node.uplinks)}),
         "etc/sysctl.d/90-kotanet.conf": render("sysctl.conf.tmpl", {"conntrack_max": 16384}),
         "etc/systemd/journald.conf.d/90-kotanet.conf": render(

@@ -13,7 +13,7 @@ from provisioning.radio import BOARDS, GPIO_RANGE, channel_problem
 
 SITE_FIELDS = {"id", "name", "kind", "lat", "lon", "capacity_down_kbps", "capacity_up_kbps",
                "upstream"}
-NODE_FIELDS = {"id", "site", "board", "uplinks", "wifi", "lan_subnet", "gpio"}
+NODE_FIELDS = {"id", "site", "board", "uplinks", "wifi", "lan_subnet", "gpio", "allow_private"}
 WIFI_FIELDS = {"ssid", "passphrase", "open", "channel"}
 UPLINK_KINDS = ("ethernet", "lte", "wifi", "other")
 RESERVED_USERS = frozenset({"central", "verifier", "kt-test"})
@@ -148,6 +148,20 @@ def _uplinks(c: _Checker, raw: Any) -> list[Uplink]:
     return out
 
 
+def _allow_private(c: _Checker, raw: Any) -> list[ipaddress.IPv4Network]:
+    """Private destinations the LAN may reach: a YAML list, or CIDRs separated by spaces/commas."""
+    if raw in (None, ""):
+        return []
+    items = raw if isinstance(raw, list) else str(raw).replace(",", " ").replace(";", " ").split()
+    nets: list[ipaddress.IPv4Network] = []
+    for i, item in enumerate(items):
+        try:
+            nets.append(ipaddress.IPv4Network(str(item), strict=True))
+        except ValueError:
+            c.err(f"allow_private[{i}]", "e_bad_subnet", value=item)
+    return nets
+
+
 def _gpio(c: _Checker, raw: Any) -> dict[str, int | None]:
     if raw in (None, ""):
         return {}
@@ -256,8 +270,9 @@ def validate(raw: RawInventory) -> tuple[Inventory | None, list[Issue]]:
                     break
             subnets.append((net, str(nid)))
         gpio = _gpio(c, d.get("gpio"))
+        allow = _allow_private(c, d.get("allow_private"))
         if len(issues) == n and nid and site and wifi and net and board:
-            nodes[nid] = Node(nid, site, str(board), uplinks, *wifi, net, gpio)
+            nodes[nid] = Node(nid, site, str(board), uplinks, *wifi, net, gpio, allow)
     if issues:
         return None, sorted(issues, key=lambda i: (i.file, i.line, i.field))
     return Inventory(sites, nodes), []

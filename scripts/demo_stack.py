@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -27,6 +29,27 @@ def _free_or_other(hostport: str) -> str:
         except OSError:
             s.bind((host, 0))
             return f"{host}:{s.getsockname()[1]}"
+
+
+SAMPIT = Path(__file__).resolve().parent.parent / "agent" / "sim" / "sampit.json"
+
+
+def write_fleet_file(path: Path) -> Path:
+    """Central's fleet file for the demo: Sampit's sites, two paid upstreams, policy inputs."""
+    sites, caps = [], {"park": 0, "office": 0}
+    for s in json.loads(SAMPIT.read_text())["sites"]:
+        cap = int(s["capacity_mbps"] * 1000)
+        caps[s["kind"]] += cap
+        sites.append({"id": s["site"], "name": s["name"], "kind": s["kind"], "lat": s["lat"],
+                      "lon": s["lon"], "down_kbps": cap, "up_kbps": max(1000, cap // 4),
+                      "upstream": "telkom-parks" if s["kind"] == "park" else "iconplus-pemda"})
+    # the regency buys less than the sum of the sites' contracts: the policy shares it
+    ups = [{"id": "telkom-parks", "name": "Telkom Astinet (parks)",
+            "down_kbps": int(caps["park"] * 0.6), "up_kbps": int(caps["park"] * 0.15)},
+           {"id": "iconplus-pemda", "name": "Icon+ Pemda Kotim (SOPD offices)",
+            "down_kbps": int(caps["office"] * 0.6), "up_kbps": int(caps["office"] * 0.15)}]
+    path.write_text(json.dumps({"upstreams": ups, "sites": sites}, indent=1) + "\n")
+    return path
 
 
 def banner(stack: Stack, http: str, n: int) -> str:
@@ -63,7 +86,10 @@ def run_demo(args: argparse.Namespace) -> int:
         stack.start_broker()
         http = _free_or_other(args.http)
         write_private(stack.dir / "admin-token", stack.admin_token + "\n")
-        central = stack.start_central("central-demo", http)
+        fleet_file = write_fleet_file(stack.dir / "fleet.json")
+        os.environ["KOTANET_NOC_SITES_FILE"] = str(SAMPIT)  # map markers and capacities
+        central = stack.start_central("central-demo", http,
+                                      top_toml=f'fleet_file = "{fleet_file}"\n')
         fleet = stack.start_sim("sim", extra=["--time-warp", str(args.time_warp)])
         try:
             wait_until(lambda: len(stack.online()) >= args.nodes, 60, f"{args.nodes} nodes online",

@@ -15,6 +15,7 @@ from central.noc import budget, live, views_admin, views_auth, views_fleet, view
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.security import LoginLimiter, SessionTokenAuth, noc_middleware
 from central.noc.store import NocStore, create_user, sqlite_path
+from central.noc.tiles import TileUrlError, check_tile_url
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,15 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[NOC].store.close()
 
 
+def _valid_tile_url(url: str, source: str) -> bool:
+    try:
+        check_tile_url(url)
+    except TileUrlError as exc:
+        log.warning("NOC: ignoring %s (%s): showing the map without tiles", source, exc)
+        return False
+    return True
+
+
 def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None:
     """Add the NOC to central's app: routes, static files, middleware, WebSocket poller."""
     from central import web as cweb  # lazy: central.web may import this package
@@ -61,11 +71,12 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
     if settings.sites_file:
         n = store.load_sites_file(settings.sites_file)
         log.info("NOC: %d sites loaded from %s", n, settings.sites_file)
-    if settings.tile_url is not None:
+    if settings.tile_url is not None and _valid_tile_url(settings.tile_url, "KOTANET_NOC_TILE_URL"):
         store.set_setting("tile_url", settings.tile_url)
     noc = Noc(settings=settings, store=store, storage=app[cweb.STORAGE],
               grace_ms=int(cfg.gap_grace_s * 1000), admin_token=cfg.http.admin_token)
-    noc.extra["tile_url"] = store.setting("tile_url")
+    stored = store.setting("tile_url") or ""
+    noc.extra["tile_url"] = stored if _valid_tile_url(stored, "the stored tile_url") else ""
     noc.extra["limiter"] = LoginLimiter(settings.login_max_failures, settings.login_window_s)
     app[NOC] = noc
     app[live.HUB] = live.Hub(noc)

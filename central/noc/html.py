@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from central.noc.i18n import LANG_COOKIE, js_catalog, pick_lang, t
+from central.noc.security import PRE_COOKIE, new_token, set_cookie
 from central.noc.store import Session
 
 NAV = [("/noc/", "nav.fleet", "viewer"), ("/noc/budget", "nav.budget", "viewer"),
@@ -53,9 +54,14 @@ def _nav(lang: str, sess: Session | None, path: str) -> str:
 
 def page(request: web.Request, title: str, body: str, sess: Session | None,
          scripts: Iterable[str] = (), styles: Iterable[str] = (), data: Any = None,
-         status: int = 200) -> web.Response:
-    """A whole HTML page in the request's language with the navigation of the user's role."""
+         status: int = 200, pre: str | None = None) -> web.Response:
+    """A whole HTML page in the request's language with the navigation of the user's role.
+
+    Without a session the page's forms use the double-submit token ``pre`` (default: the
+    request's pre-login cookie, else a new one), set as that cookie on the response.
+    """
     lang = lang_of(request)
+    token = sess.csrf if sess else (pre or request.cookies.get(PRE_COOKIE) or new_token())
     other = "en" if lang == "id" else "id"
     head_css = "".join(f'<link rel="stylesheet" href="/noc/static/{e(s)}">'
                        for s in [*styles, "noc.css"])
@@ -63,7 +69,7 @@ def page(request: web.Request, title: str, body: str, sess: Session | None,
     boot = {"lang": lang, "t": js_catalog(lang), "csrf": sess.csrf if sess else None,
             "role": sess.user.role if sess else None, **(data or {})}
     switch = (f'<form method="post" action="/noc/lang" class="inline lang">'
-              f'<input type="hidden" name="lang" value="{other}">'
+              f'{csrf_field(token)}<input type="hidden" name="lang" value="{other}">'
               f'<input type="hidden" name="next" value="{e(request.path_qs)}">'
               f'<button type="submit" id="lang-switch" lang="{other}">'
               f'{e(t(lang, "lang.switch"))}</button></form>')
@@ -73,7 +79,10 @@ def page(request: web.Request, title: str, body: str, sess: Session | None,
             f'<header><a class="brand" href="/noc/">{e(t(lang, "app"))}</a>'
             f'{_nav(lang, sess, request.path)}{switch}</header>'
             f'<main><h1>{e(title)}</h1>{body}</main>{json_script("boot", boot)}{js}</body></html>')
-    return web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+    resp = web.Response(text=html, content_type="text/html", charset="utf-8", status=status)
+    if sess is None:
+        set_cookie(resp, request, PRE_COOKIE, token)
+    return resp
 
 
 def table(headers: list[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:

@@ -18,6 +18,7 @@ from aiohttp import web
 from central.auth import Principal, TokenAuth
 from central.noc.context import NOC
 from central.noc.store import ROLES, Session
+from central.noc.tiles import tile_origin
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def require(role: str) -> Callable[[Handler], Handler]:
             if not role_at_least(sess.user.role, role):
                 if _wants_json(request):
                     return web.json_response({"error": f"needs role {role}"}, status=403)
-                from central.noc.html import e, lang_of, page  # html imports nothing of ours
+                from central.noc.html import e, lang_of, page  # lazy: html imports this module
                 from central.noc.i18n import t
                 lang = lang_of(request)
                 return page(request, "403", f'<p class="flash error" role="alert">'
@@ -159,14 +160,6 @@ CSP = ("default-src 'self'; img-src 'self' data: {tiles}; style-src 'self' 'unsa
        "form-action 'self'")
 
 
-def _tile_origin(url: str) -> str:
-    if not url.startswith(("https://", "http://")):
-        return ""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].replace("{s}", "*")
-    return f"{scheme}://{host}"
-
-
 async def _bridge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Let a logged-in browser use central's /api/v1 with its session (CSRF on writes)."""
     sess = await get_session(request)
@@ -214,7 +207,7 @@ async def noc_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         return await _bridge(request, handler)
     resp = await handler(request)
     if request.path.startswith("/noc") and not resp.prepared:
-        tiles = _tile_origin(str(request.app[NOC].extra.get("tile_url", "")))
+        tiles = tile_origin(str(request.app[NOC].extra.get("tile_url", "")))
         resp.headers.setdefault("Content-Security-Policy", CSP.format(tiles=tiles))
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from central.noc.html import csrf_field, e, flash, lang_of, page, table
 from central.noc.i18n import t, wib
 from central.noc.security import client_ip, csrf_ok, get_session, require
 from central.noc.store import ROLES, Session, StoreError
+from central.noc.tiles import TileUrlError, check_tile_url
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +159,12 @@ async def settings_save(request: web.Request) -> web.StreamResponse:
     sess, form = await _checked_form(request)
     noc = request.app[NOC]
     url = form.get("tile_url", "").strip()
-    if url and not url.startswith(("https://", "http://")):
-        raise web.HTTPBadRequest(text="tile URL must start with http:// or https://")
+    try:
+        check_tile_url(url)
+    except TileUrlError as exc:
+        await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
+                                "setting.change", "tile_url", False, {"error": str(exc)})
+        raise web.HTTPBadRequest(text=str(exc)) from None
     await asyncio.to_thread(noc.store.set_setting, "tile_url", url)
     noc.extra["tile_url"] = url
     await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
@@ -166,11 +172,18 @@ async def settings_save(request: web.Request) -> web.StreamResponse:
     return await _settings_page(request, t(lang_of(request), "saved"))
 
 
-def _num(raw: str | None) -> float | None:
+def _num(raw: str | None, name: str, low: float, high: float) -> float | None:
+    """A finite number in [low, high] from a form field ('' = unset), else 400."""
+    if raw in (None, "", "None"):
+        return None
     try:
-        return float(raw) if raw not in (None, "", "None") else None
+        value = float(str(raw))
     except ValueError:
-        raise web.HTTPBadRequest(text=f"not a number: {raw!r}") from None
+        raise web.HTTPBadRequest(text=f"{name}: not a number: {raw!r}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        span = f">= {low:g}" if math.isinf(high) else f"in {low:g}..{high:g}"
+        raise web.HTTPBadRequest(text=f"{name}: must be a finite number {span}")
+    return value
 
 
 @require("admin")
@@ -181,7 +194,8 @@ async def site_save(request: web.Request) -> web.StreamResponse:
     sites = await asyncio.to_thread(noc.store.sites)
     site = form.get("site", "")
     old = sites.get(site, {"name": site, "kind": "park"})
-    lat, lon, cap = _num(form.get("lat")), _num(form.get("lon")), _num(form.get("capacity_mbps"))
+    lat, lon = _num(form.get("lat"), "lat", -90, 90), _num(form.get("lon"), "lon", -180, 180)
+    cap = _num(form.get("capacity_mbps"), "capacity_mbps", 0, math.inf)
     await asyncio.to_thread(noc.store.upsert_site, site, old["name"], old["kind"], lat, lon, cap)
     await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
                             "setting.change", f"site:{site}", True,

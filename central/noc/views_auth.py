@@ -52,9 +52,7 @@ def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "
             f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
             f'type="password" autocomplete="current-password" required></label>'
             f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button></form>')
-    resp = page(request, t(lang, "login.title"), body, None, status=status)
-    set_cookie(resp, request, PRE_COOKIE, pre)
-    return resp
+    return page(request, t(lang, "login.title"), body, None, status=status, pre=pre)
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -133,9 +131,7 @@ def _setup_form(request: web.Request, pre: str, message: str = "",
             f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
             f'minlength="10" required></label>'
             f'<button type="submit">{e(t(lang, "users.save"))}</button></form>')
-    resp = page(request, t(lang, "setup.title"), body, None, status=status)
-    set_cookie(resp, request, PRE_COOKIE, pre)
-    return resp
+    return page(request, t(lang, "setup.title"), body, None, status=status, pre=pre)
 
 
 async def setup_page(request: web.Request) -> web.StreamResponse:
@@ -172,8 +168,12 @@ async def setup(request: web.Request) -> web.StreamResponse:
 
 
 async def set_lang(request: web.Request) -> web.StreamResponse:
-    """Remember the chosen language in a cookie and go back."""
+    """Remember the chosen language in a cookie and go back (POST with CSRF)."""
+    sess = await get_session(request)
     form = await request.post()
+    expected = sess.csrf if sess is not None else request.cookies.get(PRE_COOKIE, "")
+    if not expected or not csrf_ok(expected, str(form.get("csrf", ""))):
+        raise web.HTTPForbidden(text=t(lang_of(request), "csrf.bad"))
     lang = str(form.get("lang", ""))
     resp = _see_other(_safe_next(str(form.get("next", ""))))
     if lang in LANGS:
