@@ -17,6 +17,7 @@ from central.commands_api import setup_commands, sqlite_path
 from central.config import CentralConfig
 from central.enroll import setup_enroll
 from central.fleet import fleet_policy
+from central.gap_resync import GapResync
 from central.leader import LeaderLease
 from central.noc import NocSettings, setup_noc
 from central.policy_api import setup_policy_api
@@ -69,6 +70,9 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     setup_alerts(app, storage, sqlite_path(cfg.storage.url), gap_grace_s=cfg.gap_grace_s,
                  is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
     app.cleanup_ctx.append(_epoch_publisher(collector, lease))
+    resync = GapResync(storage, svc, (lambda: lease.is_leader) if with_policy else (lambda: True),
+                       grace_ms=int(cfg.gap_grace_s * 1000))
+    app.cleanup_ctx.append(resync.lifetime)
     setup_enroll(app)
     setup_noc(app, NocSettings.from_env())
     return app

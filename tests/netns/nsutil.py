@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 import pytest
 
+#: Temporary veth names in the root namespace start with this (<= 15 chars in all).
+TMP_VETH_PREFIX = "kttmp"
+
 
 def require_netns() -> None:
     """Skip (a failure under CI=true) unless we are root with ip(8) available."""
@@ -30,8 +33,12 @@ class Netns:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        sh(["ip", "netns", "add", name])
-        self.run("ip", "link", "set", "lo", "up")
+        sh(["ip", "netns", "add", name])  # if this fails the name may be someone else's: keep it
+        try:
+            self.run("ip", "link", "set", "lo", "up")
+        except BaseException:
+            self.delete()  # created but not configured: never leak it
+            raise
 
     def run(self, *args: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess[str]:
         """Run a command inside this namespace."""
@@ -43,7 +50,6 @@ class Netns:
 
     def delete(self) -> None:
         """Remove the namespace (its veths go with it)."""
-        sh(["ip", "netns", "pids", self.name], check=False)
         pids = sh(["ip", "netns", "pids", self.name], check=False).stdout.split()
         for pid in pids:
             sh(["kill", "-9", pid], check=False)
@@ -58,6 +64,12 @@ class Lab:
         self.prefix = f"{prefix}{secrets.token_hex(2)}"
         self.ns: dict[str, Netns] = {}
 
+    @staticmethod
+    def _tmp_names() -> tuple[str, str]:
+        """Root-namespace names of a new veth pair (known prefix: leftovers are recognisable)."""
+        tag = secrets.token_hex(4)
+        return f"{TMP_VETH_PREFIX}{tag}a", f"{TMP_VETH_PREFIX}{tag}b"
+
     def add(self, short: str) -> Netns:
         """Create namespace <prefix>-<short>."""
         ns = Netns(f"{self.prefix}-{short}")
@@ -67,10 +79,15 @@ class Lab:
     def link(self, a: Netns, a_if: str, a_addr: str | None, b: Netns, b_if: str,
              b_addr: str | None) -> None:
         """A veth pair between two namespaces, addresses in CIDR form, both ends up."""
-        tmp_a, tmp_b = f"v{secrets.token_hex(4)}", f"v{secrets.token_hex(4)}"
+        tmp_a, tmp_b = self._tmp_names()
         sh(["ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b])
-        sh(["ip", "link", "set", tmp_a, "netns", a.name])
-        sh(["ip", "link", "set", tmp_b, "netns", b.name])
+        try:
+            sh(["ip", "link", "set", tmp_a, "netns", a.name])
+            sh(["ip", "link", "set", tmp_b, "netns", b.name])
+        except BaseException:
+            for tmp in (tmp_a, tmp_b):  # whichever end is still in the root namespace
+                sh(["ip", "link", "del", tmp], check=False)
+            raise
         a.run("ip", "link", "set", tmp_a, "name", a_if)
         b.run("ip", "link", "set", tmp_b, "name", b_if)
         for ns, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
