@@ -13,7 +13,7 @@ from aiohttp import web
 from central.alerts_api import setup_alerts
 from central.collector import Collector
 from central.commands import wall_ms
-from central.commands_api import setup_commands, sqlite_path
+from central.commands_api import setup_commands
 from central.config import CentralConfig
 from central.enroll import setup_enroll
 from central.fleet import fleet_policy
@@ -22,6 +22,7 @@ from central.leader import LeaderLease
 from central.noc import NocSettings, setup_noc
 from central.policy_api import setup_policy_api
 from central.policy_loop import PolicyLoop, inputs_from
+from central.state_db import state_path
 from central.stats import Stats
 from central.storage import Storage
 from central.storage.base import Incoming
@@ -46,7 +47,9 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     """The complete central aiohttp app; the collector and services live as long as the app.
 
     With [policy] enabled and sites configured, the leader runs the throttling policy on the
-    stored samples (``policy_clock_ms`` = the policy's clock, injectable for tests/demos)."""
+    stored samples (``policy_clock_ms`` = the policy's clock, injectable for tests/demos).
+    Raises ConfigError when there is no SQLite file for the state tables (central.state_db)."""
+    state_path(cfg)  # fail before anything starts
     collector = collector or Collector(cfg, storage, stats)
     app = make_app(cfg, storage, stats, collector)
     svc = setup_commands(app, cfg)
@@ -67,7 +70,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
                           cfg=fleet.cfg, clock_ms=policy_clock_ms)
         app.cleanup_ctx.append(loop.lifetime)
         setup_policy_api(app, loop, dict(fleet.sites), fleet.schedule)
-    setup_alerts(app, storage, sqlite_path(cfg.storage.url), gap_grace_s=cfg.gap_grace_s,
+    setup_alerts(app, storage, state_path(cfg), gap_grace_s=cfg.gap_grace_s,
                  is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
     app.cleanup_ctx.append(_epoch_publisher(collector, lease))
     resync = GapResync(storage, svc, (lambda: lease.is_leader) if with_policy else (lambda: True),

@@ -14,6 +14,7 @@ from central.assemble import build_app
 from central.auth import ROLES, TokenAuth
 from central.collector import Collector
 from central.config import ConfigError, load_config
+from central.state_db import state_path
 from central.stats import Stats
 from central.storage import StorageError, open_storage
 
@@ -35,13 +36,18 @@ configuration (TOML, unknown keys are errors):
   gap_grace_s = 300                 # seqs missing this long count as gaps
   registry_file = "nodes.toml"      # optional, TOML [[nodes]] or JSON list
   [mqtt]    url = "mqtt://central:PASSWORD@127.0.0.1:1883"
-  [storage] url = "sqlite:///var/lib/kotanet/central.db"
+  [mqtt]    ca_file = "/etc/kotanet/ca.crt"  # for mqtts:// (default: system CAs)
+  [storage] url = "sqlite:///var/lib/kotanet/central.db"  # or postgresql://...
+  [storage] state_url = "sqlite:///var/lib/kotanet/state.db"  # needed with PostgreSQL
   [http]    listen = "127.0.0.1:8080"
   [[nodes]] node = "tk-sampit-01"  site = "taman-kota"  role = "park"
 
 environment (overrides the file):
-  KOTANET_MQTT_URL     mqtt://user:pass@host:port
-  KOTANET_DB           sqlite:///path/to/central.db
+  KOTANET_MQTT_URL     mqtt://user:pass@host:port or mqtts://user:pass@host:8883
+  KOTANET_MQTT_CA      CA file for mqtts:// (default: the system CAs)
+  KOTANET_DB           sqlite:///path/to/central.db or postgresql://...
+  KOTANET_STATE_DB     sqlite:///path for commands, leader lease, alerts and NOC
+                       (required with PostgreSQL storage; one central machine only)
   KOTANET_HTTP         host:port of the API
   KOTANET_ADMIN_TOKEN  bootstrap admin Bearer token
 
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         cfg = load_config(args.config)
+        if not args.add_token:
+            state_path(cfg)  # PostgreSQL storage: the state tables need an SQLite file
         if args.check:
             print(f"config OK: instance {cfg.instance_id()}, {len(cfg.nodes)} registered nodes")
             return 0

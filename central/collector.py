@@ -17,8 +17,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from central.config import CentralConfig, parse_mqtt_url
+from central.ack_order import AckSequencer
+from central.config import CentralConfig
 from central.ingest import Ingest
+from central.mqtt_conn import configure_client
 from central.stats import Stats
 from central.storage import Incoming, Storage, StorageError
 from protocol.codec import encode
@@ -48,6 +50,7 @@ def seq_ranges(seqs: list[int]) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class _Item:
+    number: int  # arrival order (AckSequencer)
     gen: int
     mid: int
     qos: int
@@ -86,6 +89,7 @@ class Collector:
         self._writer = threading.Thread(target=self._run_writer, name="central-writer",
                                         daemon=True)
         self.client = self._make_client()
+        self._acks = AckSequencer(lambda mid, qos: self.client.ack(mid, qos), lambda: self._gen)
 
     # ------------------------------------------------------------ MQTT side (network thread)
     def _state_payload(self, online: bool) -> bytes:
@@ -107,12 +111,9 @@ class Collector:
         return bool(self.client.is_connected())
 
     def _make_client(self) -> mqtt.Client:
-        host, port, user, pw = parse_mqtt_url(self.cfg.mqtt.url)
-        self._addr = (host, port)
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-{self.instance}",
                         protocol=mqtt.MQTTv5, manual_ack=True)
-        if user:
-            c.username_pw_set(user, pw)
+        self._addr = configure_client(c, self.cfg)
         c.will_set(self.topics.central_state(self.instance), self._state_payload(False),
                    qos=1, retain=True)
         c.reconnect_delay_set(int(max(1, self.cfg.mqtt.reconnect_min_s)),
@@ -150,17 +151,17 @@ class Collector:
         self.ready.set()
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        item = _Item(self._gen, msg.mid, msg.qos, msg.topic, bytes(msg.payload), now_ms())
-        size = len(item.payload)
+        payload, received = bytes(msg.payload), now_ms()
         with self._qlock:
-            fits = (self._qbytes + size <= self._qmax_bytes
+            fits = (self._qbytes + len(payload) <= self._qmax_bytes
                     and self._queue.qsize() < self.stats.queue_max)
             if fits:
-                self._qbytes += size
-                self._queue.put_nowait(item)
-        if not fits:
+                self._qbytes += len(payload)
+                self._queue.put_nowait(_Item(self._acks.queued(), self._gen, msg.mid, msg.qos,
+                                             msg.topic, payload, received))
+        if not fits:  # not receipted (the agent re-sends); PUBACK after the earlier messages
             self.stats.reject("queue_full", "?", "writer queue full (messages or bytes)")
-            client.ack(msg.mid, msg.qos)  # not receipted: the agent re-sends it later
+            self._acks.overflowed(self._gen, msg.mid, msg.qos)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.ready.clear()
@@ -244,10 +245,8 @@ class Collector:
 
     def _ack(self, batch: list[_Item]) -> None:
         """PUBACK in arrival order; messages of an earlier connection are not acked (stale mid)."""
-        gen = self._gen
         for it in batch:
-            if it.qos > 0 and it.gen == gen:
-                self.client.ack(it.mid, it.qos)
+            self._acks.done(it.number, it.gen, it.mid, it.qos)
 
     def _receipt(self, inc: Incoming, tele: Tele, seqs: list[int]) -> int:
         rx = DeliveryReceipt.model_validate(

@@ -18,7 +18,8 @@ from paho.mqtt.properties import Properties
 from central.collector import tcp_nodelay
 from central.command_params import DEFAULT_TTL_S, validate
 from central.commands_store import CommandStore
-from central.config import CentralConfig, parse_mqtt_url
+from central.config import CentralConfig
+from central.mqtt_conn import configure_client
 from protocol.codec import encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
@@ -44,13 +45,11 @@ class MqttPublisher:
     """Central's downlink client: its own paho MQTT 5 connection for cmd topics."""
 
     def __init__(self, cfg: CentralConfig, client_id: str | None = None) -> None:
-        host, port, user, pw = parse_mqtt_url(cfg.mqtt.url)
-        self._addr, self._keepalive = (host, port), cfg.mqtt.keepalive_s
         cid = client_id or f"central-{cfg.instance_id()}-cmd"[:64]
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid,
                                   protocol=mqtt.MQTTv5)
-        if user:
-            self.client.username_pw_set(user, pw)
+        self._addr = configure_client(self.client, cfg)
+        self._keepalive = cfg.mqtt.keepalive_s
         self.client.reconnect_delay_set(int(max(1, cfg.mqtt.reconnect_min_s)),
                                         int(max(1, cfg.mqtt.reconnect_max_s)))
         self.connected = threading.Event()

@@ -14,6 +14,7 @@ from central.command_params import BadCommand, validate
 from central.commands import CommandService, MqttPublisher
 from central.commands_store import CommandStore, CommandStoreError
 from central.config import CentralConfig
+from central.state_db import state_path
 from central.web import AUTH, STORAGE, guard
 from protocol.topics import Topics
 
@@ -29,7 +30,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def sqlite_path(url: str) -> str:
-    """The file path of a sqlite: storage URL (the command tables live in the same DB)."""
+    """The file path of a sqlite: storage URL (see central.state_db.state_path for central)."""
     if not url.startswith("sqlite:"):
         raise ValueError(f"commands need the SQLite storage, got {url.split(':', 1)[0]!r}")
     path = url.removeprefix("sqlite:")
@@ -105,7 +106,7 @@ def setup_commands(app: web.Application, cfg: CentralConfig,
     client) that lives exactly as long as the app. Returns the service for the hooks."""
     owned = service is None
     if service is None:
-        store = CommandStore(sqlite_path(cfg.storage.url))
+        store = CommandStore(state_path(cfg))
         service = CommandService(store, MqttPublisher(cfg), Topics(cfg.topic_prefix),
                                  cfg.instance_id())
     app[COMMANDS] = service

@@ -22,11 +22,14 @@ from central.fleet_config import (
 from protocol.topics import DEFAULT_PREFIX, TopicError, Topics, is_valid_id
 
 ENV_MQTT_URL = "KOTANET_MQTT_URL"
+ENV_MQTT_CA = "KOTANET_MQTT_CA"
+ENV_STATE_DB = "KOTANET_STATE_DB"
 ENV_DB = "KOTANET_DB"
 ENV_HTTP = "KOTANET_HTTP"
 ENV_ADMIN_TOKEN = "KOTANET_ADMIN_TOKEN"
 ENV_FLEET_FILE = "KOTANET_FLEET_FILE"
 FLEET_KEYS = ("sites", "upstreams", "events", "overrides", "nodes")
+MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
 class ConfigError(ValueError):
@@ -60,6 +63,7 @@ class MqttSection(Strict):
     """How the collector reaches the broker."""
 
     url: str = "mqtt://127.0.0.1:1883"
+    ca_file: str | None = None  # CA bundle for mqtts:// (default: the system CAs)
     keepalive_s: Annotated[int, Field(ge=2, le=3600)] = 30
     receive_max: Annotated[int, Field(ge=1, le=65535)] = 200
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
@@ -70,10 +74,18 @@ class StorageSection(Strict):
     """Where records are stored and how writes are batched."""
 
     url: str = "sqlite:///var/lib/kotanet/central.db"
+    state_url: str | None = None  # SQLite for commands, lease, alerts, NOC (default: url)
     batch_max: Annotated[int, Field(ge=1, le=10000)] = 500
     batch_linger_ms: Annotated[int, Field(ge=0, le=5000)] = 20
     queue_max: Annotated[int, Field(ge=10)] = 20000
     queue_max_mb: Annotated[int, Field(ge=1)] = 64
+
+    @field_validator("state_url")
+    @classmethod
+    def _state_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith("sqlite:"):
+            raise ValueError("must be sqlite:///path (PostgreSQL is not implemented for it)")
+        return v
 
 
 class HttpSection(Strict):
@@ -137,12 +149,13 @@ def parse_hostport(value: str, key: str) -> tuple[str, int]:
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None]:
-    """Split mqtt://user:pass@host:port into (host, port, user, password)."""
+    """Split mqtt[s]://user:pass@host:port into (host, port, user, password)."""
     parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise ConfigError(f"mqtt.url: expected mqtt://user:pass@host:port, got scheme {parts.scheme!r}")
+    if parts.scheme not in MQTT_PORTS or not parts.hostname:
+        raise ConfigError("mqtt.url: expected mqtt://user:pass@host:port or mqtts://..., got "
+                          f"scheme {parts.scheme!r}")
     try:
-        port = parts.port or 1883
+        port = parts.port or MQTT_PORTS[parts.scheme]
     except ValueError:
         raise ConfigError("mqtt.url: invalid port") from None
     user = unquote(parts.username) if parts.username else None
@@ -193,8 +206,12 @@ def load_registry(path: Path) -> list[RegistryNode]:
 def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
     if env.get(ENV_MQTT_URL):
         data.setdefault("mqtt", {})["url"] = env[ENV_MQTT_URL]
+    if env.get(ENV_MQTT_CA):
+        data.setdefault("mqtt", {})["ca_file"] = env[ENV_MQTT_CA]
     if env.get(ENV_DB):
         data.setdefault("storage", {})["url"] = env[ENV_DB]
+    if env.get(ENV_STATE_DB):
+        data.setdefault("storage", {})["state_url"] = env[ENV_STATE_DB]
     if env.get(ENV_HTTP):
         data.setdefault("http", {})["listen"] = env[ENV_HTTP]
     if env.get(ENV_ADMIN_TOKEN):
@@ -260,6 +277,10 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
     except ValidationError as exc:
         raise _one_line(exc, source) from None
     parse_mqtt_url(cfg.mqtt.url)
+    if cfg.mqtt.ca_file and not cfg.mqtt.url.startswith("mqtts:"):
+        raise ConfigError(f"{source}: mqtt.ca_file: a CA file needs an mqtts:// url")
+    if cfg.mqtt.ca_file and not os.access(cfg.mqtt.ca_file, os.R_OK):
+        raise ConfigError(f"{source}: mqtt.ca_file: cannot read {cfg.mqtt.ca_file}")
     cfg.http_hostport()
     if cfg.registry_file:
         reg = Path(cfg.registry_file)

@@ -13,10 +13,11 @@ from provisioning.deployment import SERVICE_USERS, Deployment
 from provisioning.mosquitto import (
     acl_file,
     check_password,
+    generated_hash,
+    is_current,
     mosquitto_conf,
     node_alias_acl,
     password_file,
-    password_hash,
     read_password_file,
     reader_acl,
 )
@@ -37,7 +38,7 @@ def load_manifest(dep: Deployment) -> dict[str, Any]:
     return data
 
 
-def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
+def _atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
@@ -47,8 +48,9 @@ def _atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def save_manifest(dep: Deployment, manifest: dict[str, Any]) -> None:
-    """Write the manifest atomically."""
-    _atomic_write(dep.manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    """Write the manifest (it holds password hashes) atomically, mode 0600, root 0700."""
+    os.chmod(dep.root, 0o700)  # also tightens deployments made before roots were private
+    _atomic_write(dep.manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n", 0o600)
 
 
 def broker_users(nodes: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
@@ -76,7 +78,8 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
     for user in SERVICE_USERS:
         pw = dep.service_password(user)
         keep = old.get(user)
-        hashes[user] = keep if keep and check_password(pw, keep) else password_hash(pw)
+        fresh = keep and is_current(keep) and check_password(pw, keep)
+        hashes[user] = keep if keep and fresh else generated_hash(pw)
     _atomic_write(dep.broker_dir / "passwd", password_file(hashes), 0o600)
     revoked = sorted(n for n, e in nodes.items() if e.get("revoked"))
     acl = (acl_file(s.topic_prefix, central_users=CENTRAL_USERS)
@@ -96,9 +99,9 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
     if s.auth == "cert":
         serials = [int(nodes[n]["cert_serial"]) for n in revoked if nodes[n].get("cert_serial")]
         crl = make_crl(dep.read("ca.key"), dep.read("ca.crt"), serials)
-        _atomic_write(dep.broker_dir / "crl.pem", crl.decode())
+        _atomic_write(dep.broker_dir / "crl.pem", crl.decode(), 0o644)
         conf += f"crlfile {etc}/crl.pem\n"
-    _atomic_write(dep.broker_dir / "mosquitto.conf", conf)
+    _atomic_write(dep.broker_dir / "mosquitto.conf", conf, 0o644)
     log.info("broker files written: %d node user(s), %d alias(es)", len(hashes) - 2, len(aliases))
 
 

@@ -14,7 +14,7 @@ from provisioning.agenttoml import render_agent_toml
 from provisioning.brokerfiles import load_manifest, save_manifest, write_broker_files
 from provisioning.deployment import Deployment
 from provisioning.model import Inventory, Node
-from provisioning.mosquitto import check_password, password_hash
+from provisioning.mosquitto import check_password, generated_hash, is_current
 from provisioning.pki import cert_serial, issue_cert, write_secret
 from provisioning.progress import Progress
 from provisioning.render import node_files
@@ -34,16 +34,17 @@ def _write(path: Path, text: str | bytes, secret: bool = False) -> None:
         path.write_bytes(data)
 
 
-def _password(bundle: Path, entry: dict[str, Any] | None, user: str) -> tuple[str, str]:
-    """Keep the node's current password if the bundle still has it (no lock-out on rebuild)."""
+def _password(bundle: Path, entry: dict[str, Any] | None, user: str) -> tuple[str, str, bool]:
+    """Keep the node's current password if the bundle still has it (no lock-out on rebuild);
+    a kept password with an old, weaker hash is re-hashed. Returns (password, hash, kept)."""
     pw_file = bundle / "etc/kotanet/mqtt-password"
     if entry and pw_file.is_file():
         pw = pw_file.read_text().strip()
         hashed = entry.get("hashes", {}).get(user)
         if hashed and check_password(pw, hashed):
-            return pw, hashed
+            return pw, hashed if is_current(hashed) else generated_hash(pw), True
     pw = secrets.token_urlsafe(24)
-    return pw, password_hash(pw)
+    return pw, generated_hash(pw), False
 
 
 def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] | None,
@@ -64,8 +65,8 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
             files["etc/kotanet/client.key"], files["etc/kotanet/client.crt"] = key, crt
             serial = cert_serial(crt)
     else:
-        pw, hashed = _password(bundle, entry, bundle_user)
-        if entry and hashed != hashes.get(bundle_user):
+        pw, hashed, kept = _password(bundle, entry, bundle_user)
+        if entry and not kept:
             log.warning("node %s: bundle password missing, new password issued", node.id)
         files["etc/kotanet/mqtt-password"] = pw + "\n"
         hashes[bundle_user] = hashed

@@ -27,7 +27,7 @@ from agent.config import parse_config
 from provisioning.agenttoml import dump_toml
 from provisioning.brokerfiles import load_manifest, reload_broker, save_manifest, write_broker_files
 from provisioning.deployment import Deployment, DeploymentError
-from provisioning.mosquitto import check_password, password_hash
+from provisioning.mosquitto import check_password, generated_hash
 from provisioning.pki import write_secret
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def rotate(dep: Deployment, node: str, pid_file: str | None = None) -> tuple[str
     gen = int(entry.get("generation", 0)) + 1
     alias = f"{node}~g{gen}"
     password = secrets.token_urlsafe(24)
-    entry["hashes"] = {**entry["hashes"], alias: password_hash(password)}
+    entry["hashes"] = {**entry["hashes"], alias: generated_hash(password)}
     entry.update(pending_user=alias, generation=gen)
     # broker first: the new credentials are valid before the node can possibly hold them
     manifest["nodes"][node] = entry
@@ -135,7 +135,7 @@ def admit_enrolled(dep: Deployment, node: str, password: str,
     if current and check_password(password, current):
         note = "unchanged"
     else:
-        entry["hashes"] = {**entry.get("hashes", {}), user: password_hash(password)}
+        entry["hashes"] = {**entry.get("hashes", {}), user: generated_hash(password)}
         manifest["nodes"][node] = entry
         write_broker_files(dep, manifest["nodes"])
         save_manifest(dep, manifest)

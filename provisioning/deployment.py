@@ -95,7 +95,8 @@ def init_deployment(root: str | Path, settings: Settings) -> Deployment:
     dep = Deployment(root)
     if dep.exists():
         raise DeploymentError(f"{dep.root} already holds a deployment")
-    dep.root.mkdir(parents=True, exist_ok=True)
+    dep.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    dep.root.chmod(0o700)  # secrets and password hashes live below
     ca_key, ca_crt = make_ca()
     write_secret(dep.pki / "ca.key", ca_key)
     (dep.pki / "ca.crt").write_bytes(ca_crt)

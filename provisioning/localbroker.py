@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from provisioning.mosquitto import acl_file, mosquitto_conf, password_file, password_hash
+from provisioning.mosquitto import acl_file, generated_hash, mosquitto_conf, password_file
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class LocalBroker:
 
     def add_user(self, user: str, password: str, reload: bool = True) -> None:
         """Add or replace a user; reloads a running broker (SIGHUP)."""
-        self._hashes[user] = password_hash(password)
+        self._hashes[user] = generated_hash(password)
         self.passwords[user] = password
         self._write_files()
         if reload:

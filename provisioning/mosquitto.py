@@ -7,9 +7,18 @@ import hashlib
 import hmac
 import secrets
 
+from protocol.codec import MAX_PAYLOAD_BYTES
 from protocol.topics import DEFAULT_PREFIX
 
-PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$ (password_hash's default)
+#: What kotanet writes for every generated hash. Mosquitto reads the count from each $7$ line
+#: and checks a password on every CONNECT in its single thread: 10 000 rounds of PBKDF2-SHA512
+#: cost a few ms, so a broker restart with hundreds of nodes reconnecting stays responsive.
+GENERATED_ITERATIONS = 10_000
+#: MQTT fixed header + topic (< 200 bytes) + MQTT 5 properties, generously.
+PACKET_OVERHEAD = 4096
+#: Largest packet the broker accepts: a kotanet payload at the codec's limit plus overhead.
+MAX_PACKET_SIZE = max(300_000, MAX_PAYLOAD_BYTES + PACKET_OVERHEAD)
 
 
 def password_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
@@ -18,6 +27,17 @@ def password_hash(password: str, salt: bytes | None = None, iterations: int = PB
     digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
     b64 = base64.b64encode
     return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def generated_hash(password: str) -> str:
+    """A new `$7$` hash at kotanet's iteration count (every hash provisioning writes)."""
+    return password_hash(password, iterations=GENERATED_ITERATIONS)
+
+
+def is_current(hashed: str) -> bool:
+    """True if a `$7$` hash uses at least kotanet's iteration count (else: rehash on rewrite)."""
+    parts = hashed.split("$")
+    return len(parts) == 5 and parts[2].isdigit() and int(parts[2]) >= GENERATED_ITERATIONS
 
 
 def check_password(password: str, hashed: str) -> bool:
@@ -74,6 +94,8 @@ def mosquitto_conf(*, port: int, password_file: str, acl_file: str, bind: str = 
         f"password_file {password_file}",
         f"acl_file {acl_file}",
         f"max_queued_messages {max_queued_messages}",
+        # a node must not make every collector copy a huge message (broker default: 256 MB)
+        f"max_packet_size {MAX_PACKET_SIZE}",
         "max_inflight_messages 20",
         "set_tcp_nodelay true",  # small QoS1 packets: no Nagle delay on commands and receipts
         f"listener {port} {bind}",

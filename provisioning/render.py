@@ -48,7 +48,7 @@ def lan_plan(net: ipaddress.IPv4Network) -> dict[str, str]:
             "netmask": str(net.netmask), "prefixlen": str(net.prefixlen)}
 
 
-def firewall_sets(node: Node) -> dict[str, str]:
+def firewall_sets(node: Node) -> dict[str, object]:
     """nftables set elements: blocked destinations (private ranges + uplink gateways), allowed."""
     nets = [ipaddress.IPv4Network(n) for n in BLOCKED_V4]
     nets += [ipaddress.IPv4Network(f"{u.gateway}/32") for u in node.uplinks if u.gateway]

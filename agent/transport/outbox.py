@@ -109,7 +109,7 @@ class Outbox:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA cache_size=-1024")
+            db.execute("PRAGMA cache_size=-256")
             db.executescript(SCHEMA)
             db.execute("SELECT MAX(seq), COUNT(*) FROM rec").fetchone()
         except sqlite3.DatabaseError:

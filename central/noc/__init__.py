@@ -14,8 +14,9 @@ from aiohttp import web
 from central.noc import budget, live, views_admin, views_auth, views_fleet, views_node
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.security import LoginLimiter, SessionTokenAuth, noc_middleware
-from central.noc.store import NocStore, create_user, sqlite_path
+from central.noc.store import NocStore, create_user
 from central.noc.tiles import TileUrlError, check_tile_url
+from central.state_db import state_path
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
 
     settings = settings or NocSettings()
     cfg = app[cweb.CONFIG]
-    store = NocStore(settings.db_path or sqlite_path(cfg.storage.url))
+    store = NocStore(settings.db_path or state_path(cfg))
     if settings.sites_file:
         n = store.load_sites_file(settings.sites_file)
         log.info("NOC: %d sites loaded from %s", n, settings.sites_file)

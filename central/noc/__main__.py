@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("username")
     c.add_argument("--role", choices=ROLES, default="admin")
     c.add_argument("--db", default=os.environ.get("KOTANET_NOC_DB") or os.environ.get(
-        "KOTANET_DB", "sqlite:///var/lib/kotanet/central.db"),
-        help="sqlite:///path or a file path (default: KOTANET_NOC_DB, KOTANET_DB)")
+        "KOTANET_STATE_DB") or os.environ.get("KOTANET_DB", "sqlite:///var/lib/kotanet/central.db"),
+        help="sqlite:///path or a file path (default: KOTANET_NOC_DB, KOTANET_STATE_DB, "
+        "KOTANET_DB)")
     args = p.parse_args(argv)
     password = os.environ.get("KOTANET_NOC_PASSWORD") or getpass.getpass("password: ")
     db = sqlite_path(args.db) if args.db.startswith("sqlite:") else args.db

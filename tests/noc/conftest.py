@@ -40,9 +40,10 @@ def noc_assets() -> None:
     assets.install(ROOT / "node_modules")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Real headless Debian Chromium driven by Playwright."""
+    """Real headless Debian Chromium driven by Playwright (module scope: Playwright's sync API
+    runs an event loop in the main thread, which later modules' asyncio.run() must not see)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

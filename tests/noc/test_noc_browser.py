@@ -17,6 +17,31 @@ def _text(page: Any, selector: str) -> str:
     return str(page.inner_text(selector)).strip()
 
 
+_USERS_PROBE = """async () => {
+    const tile = () => Number(document.querySelector('#tile-users .v').textContent);
+    const before = tile();
+    const body = await (await fetch('/api/v1/nodes')).json();
+    const sum = body.nodes.reduce((a, n) => a + (n.online ? (n.users || 0) : 0), 0);
+    return {before, after: tile(), sum, t: Date.now()};
+}"""
+
+
+def _users_tile_matches_api(page: Any, rounds: int = 30, window_ms: int = 2000) -> None:
+    """The users tile equals the sum of online nodes' users from /api/v1/nodes.
+
+    The simulated users move every sample, and the tile follows through the live WebSocket
+    (poll 0.5 s), so each tile value read must be one of the API sums seen within window_ms.
+    """
+    probes = []
+    for _ in range(rounds):
+        probes.append(page.evaluate(_USERS_PROBE))
+        page.wait_for_timeout(100)
+    assert any(p["sum"] > 0 for p in probes), probes  # the simulated parks have users
+    for p in probes:
+        near = {q["sum"] for q in probes if abs(q["t"] - p["t"]) <= window_ms}
+        assert p["before"] in near and p["after"] in near, (p, sorted(near))
+
+
 def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -> None:
     ctx = browser.new_context(locale="id-ID", viewport={"width": 1400, "height": 1000})
     try:
@@ -35,7 +60,7 @@ def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -
         wait(lambda: rows.count() == FLEET, 10, "a table row per node")
         assert _text(page, "#tile-online .v") == str(FLEET)
         assert _text(page, "#tile-offline .v") == "0"
-        assert int(_text(page, "#tile-users .v")) >= 0
+        _users_tile_matches_api(page)
         # every node's state reads as text, not only as colour
         states = page.locator("#nodes tbody .badge").all_inner_texts()
         assert len(states) == FLEET and all(s.strip() for s in states)

@@ -140,7 +140,8 @@ def test_systemd_unit_is_hardened_and_verifies(dep: Deployment, tmp_path: Path) 
 
 def test_sysctl_and_journald(dep: Deployment) -> None:
     sysctl = (bundle(dep, "tks-01") / "etc/sysctl.d/90-kotanet.conf").read_text()
-    for line in ("net.ipv4.ip_forward = 1", "net.ipv4.conf.all.rp_filter = 2",
+    for line in ("net.ipv4.ip_forward = 1", "net.ipv6.conf.all.forwarding = 0",
+                 "net.ipv4.conf.all.rp_filter = 2",
                  "net.ipv4.conf.all.ignore_routes_with_linkdown = 1"):
         assert line in sysctl
     journald = (bundle(dep, "tks-01") / "etc/systemd/journald.conf.d/90-kotanet.conf").read_text()

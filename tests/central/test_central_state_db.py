@@ -1,0 +1,118 @@
+"""PostgreSQL storage: central needs KOTANET_STATE_DB (SQLite) for commands, lease, alerts, NOC.
+
+Without it the process exits 2 with one clear line; with it a real central on a real
+PostgreSQL keeps its state tables in the SQLite file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from central_helpers import NodeSim, wait_for
+
+from central.state_db import PG_STATE_ERROR
+from protocol.topics import DEFAULT_PREFIX
+from provisioning.localbroker import LocalBroker, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pg"))
+from pg_cluster import PgCluster, PgClusterError
+
+CLI = [sys.executable, "-m", "central.cli"]
+TOKEN = "state-db-admin-token"
+PG_URL = "postgresql://kotanet:never-used@127.0.0.1:1/kotanet"
+
+
+def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KOTANET_")}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60,
+                          env={**base, **env})
+
+
+@pytest.mark.parametrize("args", [(), ("--check",)])
+def test_postgresql_without_state_db_exits_2_with_one_line(args: tuple[str, ...]) -> None:
+    out = _run(*args, KOTANET_DB=PG_URL)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [f"kotanet-central: error: {PG_STATE_ERROR}"]
+    assert "Traceback" not in out.stderr and "never-used" not in out.stderr
+    assert "KOTANET_STATE_DB=sqlite:///" in PG_STATE_ERROR
+
+
+def test_state_db_must_be_sqlite(tmp_path: Path) -> None:
+    out = _run("--check", KOTANET_DB=PG_URL, KOTANET_STATE_DB=PG_URL)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    assert "storage.state_url" in out.stderr and "never-used" not in out.stderr
+    out = _run("--check", KOTANET_DB=PG_URL, KOTANET_STATE_DB=f"sqlite:///{tmp_path}/s.db")
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgCluster]:
+    """A real PostgreSQL (tests/pg/pg_cluster.py)."""
+    try:
+        cluster = PgCluster()
+        cluster.start()
+    except (PgClusterError, KeyError, OSError) as exc:
+        pytest.fail(f"cannot start a test PostgreSQL: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _call(url: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body else None,
+                                 headers={"Authorization": f"Bearer {TOKEN}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return resp.status, json.loads(resp.read())
+
+
+@pytest.mark.broker
+def test_central_on_postgresql_keeps_state_in_the_sqlite_file(
+        pg: PgCluster, broker: LocalBroker, tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    port = free_port()
+    cfg = tmp_path / "central.toml"
+    cfg.write_text('instance = "state-db-central"\n'
+                   '[[nodes]]\nnode = "sdb-node-1"\nsite = "taman-kota"\nrole = "park"\n')
+    proc = subprocess.Popen(
+        [*CLI, "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "KOTANET_DB": pg.new_database(), "KOTANET_STATE_DB": f"sqlite:///{state}",
+             "KOTANET_MQTT_URL": broker.url("central"), "KOTANET_HTTP": f"127.0.0.1:{port}",
+             "KOTANET_ADMIN_TOKEN": TOKEN, "KOTANET_NOC_DB": ""})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def nodes() -> object:
+            try:
+                return _call(f"{base}/api/v1/nodes")[1]["nodes"]
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                return None
+        assert [n["node"] for n in wait_for(nodes, 30, "central API up")] == ["sdb-node-1"]
+        status, cmd = _call(f"{base}/api/v1/nodes/sdb-node-1/commands",
+                            {"kind": "resync", "params": {}, "ttl_s": 60})
+        assert status == 202
+        with sqlite3.connect(state) as db:
+            ids = [r[0] for r in db.execute("SELECT cmd_id FROM commands")]
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        assert ids == [cmd["cmd_id"]]
+        assert {"leader_lease", "alerts", "noc_users", "noc_settings"} <= tables
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=20)
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        admin = NodeSim(broker, DEFAULT_PREFIX)  # clear the retained state for other tests
+        admin.publish_raw(admin.topics.central_state("state-db-central"), b"", retain=True)
+        admin.close()
+    assert rc == 0, err
+    assert "Traceback" not in err
