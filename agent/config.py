@@ -72,7 +72,7 @@ class OutboxSection(Strict):
 
     max_records: Annotated[int, Field(ge=10)] = 200_000
     max_age_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
-    batch_max_records: Annotated[int, Field(ge=1, le=5000)] = 200
+    batch_max_records: Annotated[int, Field(ge=1, le=5000)] = 50
     window: Annotated[int, Field(ge=1, le=100)] = 8
     retry_min_s: Annotated[float, Field(gt=0)] = 2.0
     retry_max_s: Annotated[float, Field(gt=0)] = 60.0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.commands_wiring import current_shaping, lease_tick, start_shaping, wire_commands
 from agent.config import AgentConfig
@@ -25,7 +25,6 @@ from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.probes.base import Probe, ProbeRunner
 from agent.probes.registry import build_probes
 from agent.sample import build_sample, run_inline
-from agent.shaping import ShapingController
 from agent.systemd import Notifier
 from agent.transport.forwarder import Forwarder
 from agent.transport.outbox import Outbox
@@ -34,6 +33,9 @@ from agent.transport.session import Connected, Disconnected, Inbound, PubAck, Se
 from agent.transport.statefile import read_json, write_json
 from agent.transport.url import resolve_target
 from protocol.messages import CentralState, Command, CommandAck, DeliveryReceipt, Event
+
+if TYPE_CHECKING:
+    from agent.shaping import ShapingController
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,11 @@ class Agent:
         self.state_dir = Path(cfg.agent.state_dir)
         self.command_handlers: dict[str, Handler] = {}
         self.notifier: Notifier | None = None
-        self.shaping: ShapingController | None = (  # throttles; sample.shaping = .current()
-            ShapingController(cfg.shaping) if cfg.shaping.enabled else None)
+        self.shaping: ShapingController | None = None  # throttles; sample.shaping = .current()
+        if cfg.shaping.enabled:  # imported only when configured (tc actuator, policy)
+            from agent.shaping import ShapingController
+
+            self.shaping = ShapingController(cfg.shaping)
         self.samples_stored = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()

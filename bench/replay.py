@@ -96,10 +96,20 @@ def online(st: Stack, node: str) -> bool:
 
 
 def rss_mb(pid: int) -> float:
-    """VmRSS of a process in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    """Resident set size of a process in MB: exact Rss of smaps_rollup (VmRSS as fallback).
+
+    /proc/PID/status VmRSS comes from the kernel's RSS counters, which proc(5) calls
+    inaccurate for scalability; smaps_rollup walks the page tables (same definition: anon +
+    file + shmem pages), so repeated readings of an unchanged process agree.
+    """
+    for name, key in (("smaps_rollup", "Rss:"), ("status", "VmRSS:")):
+        try:
+            lines = Path(f"/proc/{pid}/{name}").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith(key):
+                return int(line.split()[1]) / 1024
     return 0.0
 
 

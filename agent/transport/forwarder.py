@@ -110,6 +110,8 @@ class Forwarder:
         self.outbox.ack(rx.acked)
         for lo in list(self.inflight):
             b = self.inflight[lo]
+            if not any(a <= b.hi and b.lo <= z for a, z in rx.acked):
+                continue  # receipt is about other batches (seqs lie within lo..hi)
             covered = {s for s in b.seqs if any(a <= s <= z for a, z in rx.acked)}
             if not covered:
                 continue

@@ -232,8 +232,19 @@ class Outbox:
         self._commit(self._hwm, body)
 
     def ack(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Central committed these seq ranges: delete them at the next flush, never send again."""
-        self._acked.extend((int(lo), int(hi)) for lo, hi in ranges)
+        """Central committed these seq ranges: delete them at the next flush, never send again.
+
+        A range that overlaps or adjoins the previous one is merged into it: receipts of a
+        replay arrive oldest first, so the list stays short and ``is_acked`` (run for every
+        record read) stays cheap however many receipts arrive between two flushes.
+        """
+        for lo, hi in ranges:
+            lo, hi = int(lo), int(hi)
+            if self._acked and lo <= self._acked[-1][1] + 1 and hi >= self._acked[-1][0] - 1:
+                plo, phi = self._acked[-1]
+                self._acked[-1] = (min(lo, plo), max(hi, phi))
+            else:
+                self._acked.append((lo, hi))
 
     def is_acked(self, seq: int) -> bool:
         """True if a receipt covers seq but its row is not deleted yet."""
