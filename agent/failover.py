@@ -227,7 +227,11 @@ class FailoverController:
                     t.start()
                 for t in threads:
                     t.join(timeout=every * 4 + 5)
-                events = self.on_round(self.clock(), out)
+                try:  # one netlink/route error must never end failover for good
+                    events = self.on_round(self.clock(), out)
+                except Exception:
+                    log.exception("failover round failed (continuing)")
+                    events = []
                 with self._lock:
                     self._pending.extend(events)
                 self._stop.wait(max(0.0, t0 + every - self.clock()))

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 BACKLOG = 8_640
 GOAL_RATE = 2_000.0
 GOAL_RSS_MB = 40.0
-FLAT_MB = 4.0
+FLAT_MB = 2.0
 
 
 def backlog_bodies(node: SimNode, n: int) -> list[dict[str, object]]:

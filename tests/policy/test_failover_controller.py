@@ -181,3 +181,33 @@ def test_route_removed_behind_our_back_is_restored_on_the_next_round() -> None:
     events = ctl.on_round(now[0], [good])
     assert act.route == "fibre" and [e.kind for e in events] == ["route_restored"]
     assert ctl.on_round(now[0] + 1, [good]) == []
+
+
+
+class ExplodingActuator(FakeActuator):
+    """current() raises like a netlink socket that went away."""
+
+    def current(self) -> str | None:
+        """Always fails."""
+        raise OSError("netlink went away")
+
+
+def test_probe_thread_survives_rounds_whose_route_read_fails() -> None:
+    """A round that raises (netlink error) is logged; failover keeps probing afterwards."""
+    cfg = parse_config({"node": {"id": "n1", "site": "s1"}, "failover": {"enabled": True},
+                        "uplinks": [{"name": "fibre", "iface": "eth1", "probe_interval_s": 0.05}]})
+    ctl = FailoverController(cfg, ExplodingActuator(), clock=time.monotonic)
+    rounds: list[float] = []
+
+    def probe() -> LinkRound:
+        rounds.append(time.monotonic())
+        return silent()
+
+    ctl.start_probing({"fibre": probe})
+    try:
+        deadline = time.monotonic() + 5
+        while len(rounds) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(rounds) >= 4, "the prober died after a failing round"
+    finally:
+        ctl.stop()
