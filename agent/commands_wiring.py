@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Result = tuple[str, str]
+Result = tuple[str, str] | tuple[str, str, str]  # (stage, code[, detail])
 REBOOT_DELAY_S = 3.0  # lets the "applied" ack leave before the node goes down
 
 
@@ -35,7 +35,7 @@ def _throttle(agent: Agent, clock: Callable[[], float], cmd: Command) -> Result:
                         {"version": cmd.version, "kind": cmd.kind, "params": dict(cmd.params)})
     else:
         log.warning("%s v%d rejected: %s %s", cmd.kind, cmd.version, out.code, out.detail)
-    return out.stage, out.code
+    return out.stage, out.code, out.detail
 
 
 def _failover(agent: Agent, cmd: Command) -> Result:

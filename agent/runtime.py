@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Command], tuple[str, str]]
+Handler = Callable[[Command], tuple[str, str] | tuple[str, str, str]]  # (stage, code[, detail])
 GATE_FILE = "commands.json"
 OUTBOX_FILE = "outbox.sqlite"
 SYNC_RECHECK_S = 60.0
@@ -326,11 +326,13 @@ class Agent:
         if handler is None:
             return "rejected", "unsupported", f"no handler for {cmd.kind!r} on this node"
         try:
-            stage, code = handler(cmd)
+            res = handler(cmd)
+            stage, code = res[0], res[1]
+            detail = str(res[2]) if len(res) > 2 else ""
         except Exception as exc:
             log.exception("handler for %s failed", cmd.kind)
             return "rejected", "handler_error", f"{type(exc).__name__}: {exc}"
         if stage not in ("applied", "rejected"):
             log.error("handler for %s returned stage %r", cmd.kind, stage)
             return "rejected", "handler_error", f"handler returned stage {stage!r}"
-        return stage, code, ""
+        return stage, code, detail

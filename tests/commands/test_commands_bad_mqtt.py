@@ -44,6 +44,9 @@ def test_bad_commands_are_refused_with_reason_and_change_nothing(
         wait_for(lambda c=cmd_id, w=want: len(feeder.stages(node_id, c)) >= len(w),  # type: ignore[misc]
                  what=f"acks of {cmd_id}")
         assert feeder.stages(node_id, cmd_id) == want, cmd_id
+        if want[-1] == ("rejected", "bad_params"):  # the operator learns why, not just "no"
+            ack = [a for a in feeder.of("ack", node_id) if a.cmd_id == cmd_id][-1]
+            assert "down_kbps" in ack.detail, ack.detail
     # wrong node in the payload (topic/payload mismatch): dropped without an ack
     wrong = feeder.send(node_id, 11, epoch=2, params={"down_kbps": 100}, node="someone-else")
     barrier = feeder.send(node_id, 12, kind="resync", epoch=2)
