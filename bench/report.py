@@ -194,13 +194,13 @@ def render_markdown(results: list[Result], quick: bool, svg_name: str) -> str:
         else:
             md.append(f"| {_cell(r.script)} | **FAILED**: {_cell(r.error)} |" + " - |" * 6)
     md += ["", f"![ratio vs goal per headline]({svg_name})", ""]
-    detailed = [r for r in results if len(r.lines) > 1]
+    detailed = [r for r in results if r.lines]
     if detailed:
-        md += ["## Every figure", "", "Each bench's JSON lines before its headline (medians, "
-               "per-case figures, anchors), as printed.", ""]
+        md += ["## Every figure", "", "Each bench's JSON lines before its headline (per-run and "
+               "per-case figures, medians, anchors), as printed.", ""]
         for r in detailed:
             md += [f"### {r.script}", "", "```json",
-                   *(json.dumps(line, ensure_ascii=False) for line in r.lines[:-1][:40]),
+                   *(json.dumps(line, ensure_ascii=False) for line in r.lines[:40]),
                    "```", ""]
     failed = [r for r in results if r.failed]
     if failed:
