@@ -26,11 +26,13 @@ _USERS_PROBE = """async () => {
 }"""
 
 
-def _users_tile_matches_api(page: Any, rounds: int = 30, window_ms: int = 2000) -> None:
-    """The users tile equals the sum of online nodes' users from /api/v1/nodes.
+def _users_tile_matches_api(page: Any, rounds: int = 30, window_ms: int = 5000) -> None:
+    """The users tile follows the sum of online nodes' users from /api/v1/nodes.
 
-    The simulated users move every sample, and the tile follows through the live WebSocket
-    (poll 0.5 s), so each tile value read must be one of the API sums seen within window_ms.
+    The simulated users move every sample and the tile follows through the live WebSocket
+    (poll 0.5 s), node by node; the API is sampled only every ~100 ms (slower on a loaded
+    machine), so each tile value read must lie within 3 % of the API sums seen within
+    window_ms (a tile counting offline nodes, leases or nothing would be far off).
     """
     probes = []
     for _ in range(rounds):
@@ -38,8 +40,10 @@ def _users_tile_matches_api(page: Any, rounds: int = 30, window_ms: int = 2000) 
         page.wait_for_timeout(100)
     assert any(p["sum"] > 0 for p in probes), probes  # the simulated parks have users
     for p in probes:
-        near = {q["sum"] for q in probes if abs(q["t"] - p["t"]) <= window_ms}
-        assert p["before"] in near and p["after"] in near, (p, sorted(near))
+        near = [q["sum"] for q in probes if abs(q["t"] - p["t"]) <= window_ms]
+        lo, hi = min(near) * 0.97, max(near) * 1.03  # live updates lag the API by a poll
+        for tile in (p["before"], p["after"]):
+            assert lo <= tile <= hi, (p, sorted(set(near)))
 
 
 def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -> None:
