@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from central.alerts import AlertConfig, LiveSample, NodeInputs, Opened, Resolved
+from central.sqlite_store import LockedSqlite
 from central.storage import Storage
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 STATES: tuple[str, ...] = ("open", "acknowledged", "resolved")
 
 SCHEMA = """
@@ -57,42 +56,14 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class AlertStore:
+class AlertStore(LockedSqlite):
     """Thread-safe access to the alerts table; every write is one IMMEDIATE transaction."""
 
+    error = AlertStoreError
+    what = "alert tables"
+
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise AlertStoreError(f"cannot open alert tables in {self.path}: {exc}") from None
-        self._lock = threading.Lock()
-
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(self._db)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return out
-            except sqlite3.Error as exc:
-                raise AlertStoreError(f"alert tables: {exc}") from exc
-
-    def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            try:
-                cur = self._db.execute(sql, params)
-                return [{d[0]: v for d, v in zip(cur.description, r, strict=True)}
-                        for r in cur.fetchall()]
-            except sqlite3.Error as exc:
-                raise AlertStoreError(f"alert tables: {exc}") from exc
+        super().__init__(path, SCHEMA, busy_timeout_s)
 
     def apply(self, actions: Sequence[Opened | Resolved]) -> int:
         """Open and resolve alerts in one transaction; returns how many rows changed."""
@@ -145,10 +116,6 @@ class AlertStore:
                          "WHERE state != 'resolved' GROUP BY state, severity")
         return {(r["state"], r["severity"]): int(r["n"]) for r in rows}
 
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
 
 
 def primary_uplink(birth: dict[str, Any] | None) -> str | None:

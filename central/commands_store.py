@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from central import commands_sql as q
+from central.sqlite_store import LockedSqlite
 
-T = TypeVar("T")
 THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
 UNVERSIONED_KINDS = frozenset({"resync"})
 
@@ -20,59 +18,20 @@ class CommandStoreError(RuntimeError):
     """The command tables could not be read or written."""
 
 
-def _dict(cur: sqlite3.Cursor, row: tuple[Any, ...] | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    out = {d[0]: v for d, v in zip(cur.description, row, strict=True)}
-    if isinstance(out.get("params"), str):
-        out["params"] = json.loads(out["params"])
-    return out
-
-
-class CommandStore:
+class CommandStore(LockedSqlite):
     """Thread-safe access to the command tables; every write is one IMMEDIATE transaction."""
 
+    error = CommandStoreError
+    what = "command tables"
+
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        self.path = str(path)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(q.SCHEMA)
-        except (sqlite3.Error, OSError) as exc:
-            raise CommandStoreError(f"cannot open command tables in {self.path}: {exc}") from None
-        self._lock = threading.Lock()
+        super().__init__(path, q.SCHEMA, busy_timeout_s)
 
-    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    out = fn(self._db)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return out
-            except sqlite3.Error as exc:
-                raise CommandStoreError(f"command tables: {exc}") from exc
-
-    def _one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
-        with self._lock:
-            try:
-                cur = self._db.execute(sql, params)
-                return _dict(cur, cur.fetchone())
-            except sqlite3.Error as exc:
-                raise CommandStoreError(f"command tables: {exc}") from exc
-
-    def _all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        with self._lock:
-            try:
-                cur = self._db.execute(sql, params)
-                return [d for r in cur.fetchall() if (d := _dict(cur, r)) is not None]
-            except sqlite3.Error as exc:
-                raise CommandStoreError(f"command tables: {exc}") from exc
+    def _row(self, cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+        out = super()._row(cur, row)
+        if isinstance(out.get("params"), str):
+            out["params"] = json.loads(out["params"])
+        return out
 
     # ------------------------------------------------------------ commands
     def new_command(self, rec: dict[str, Any], *, floor: int = 0,
@@ -176,7 +135,3 @@ class CommandStore:
         row = self._one(q.MAX_EPOCH)
         return int(row["epoch"]) if row else 0
 
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()

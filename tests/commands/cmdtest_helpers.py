@@ -35,7 +35,7 @@ from protocol.codec import decode, encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker, free_port
-from tests.netns.nsutil import Lab
+from tests.netns.nsutil import bridge_node
 
 SITE = "taman-kota"
 TOPICS = Topics()
@@ -81,14 +81,7 @@ class ShapingNs:
     """A namespace 'ktc…-node' with a bridge br0: the node's LAN side for real tc shaping."""
 
     def __init__(self) -> None:
-        self.lab = Lab("ktc")
-        try:
-            self.ns = self.lab.add("node")
-            self.ns.run("ip", "link", "add", "br0", "type", "bridge")
-            self.ns.run("ip", "link", "set", "br0", "up")
-        except BaseException:
-            self.lab.close()
-            raise
+        self.lab, self.ns = bridge_node("ktc")
 
     def shaper(self) -> TcShaper:
         """A real tc shaper working inside this namespace."""

@@ -100,3 +100,16 @@ class Lab:
         for ns in self.ns.values():
             ns.delete()
         self.ns.clear()
+
+
+def bridge_node(prefix: str) -> tuple[Lab, Netns]:
+    """A lab with one namespace '<prefix>…-node' holding an up bridge br0 (a node's LAN side)."""
+    lab = Lab(prefix)
+    try:
+        ns = lab.add("node")
+        ns.run("ip", "link", "add", "br0", "type", "bridge")
+        ns.run("ip", "link", "set", "br0", "up")
+    except BaseException:
+        lab.close()
+        raise
+    return lab, ns

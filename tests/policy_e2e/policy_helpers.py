@@ -24,7 +24,7 @@ from central.config import load_config
 from central.stats import Stats
 from central.storage import open_storage
 from provisioning.localbroker import LocalBroker, free_port
-from tests.netns.nsutil import Lab
+from tests.netns.nsutil import bridge_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,14 +60,7 @@ class NodeNs:
     """Namespace 'kte…-node' with a bridge br0: the node's LAN side where tc shapes."""
 
     def __init__(self) -> None:
-        self.lab = Lab("kte")
-        try:
-            self.ns = self.lab.add("node")
-            self.ns.run("ip", "link", "add", "br0", "type", "bridge")
-            self.ns.run("ip", "link", "set", "br0", "up")
-        except BaseException:
-            self.lab.close()
-            raise
+        self.lab, self.ns = bridge_node("kte")
 
     def shaper(self) -> TcShaper:
         """A real tc shaper inside this namespace."""
