@@ -19,7 +19,7 @@ VPY      := $(VENV)/bin/python
 STAMPS   := run/.stamps
 PYTEST_ARGS ?=
 
-.PHONY: help demo demo-deps test bench lint venv deps noc-assets clean-stamps
+.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps
 
 # Front-end libraries of the NOC (leaflet, uplot) from the npm registry, versions locked in
 # package-lock.json; copied into central/noc/static/vendor/ (git-ignored).
@@ -35,7 +35,8 @@ help:  ## show the targets
 	@echo "kotanet make targets:"
 	@echo "  make demo    private mosquitto + central (SQLite) + 20 simulated Sampit nodes; Ctrl-C stops"
 	@echo "  make test    deps + venv, then ruff, mypy and the whole pytest suite (CI=true: skips fail)"
-	@echo "  make bench   run bench/*.py --quick via bench/report.py, write docs/benchmarks.md"
+	@echo "  make bench   run every bench/*.py in full via bench/report.py, write docs/benchmarks.md"
+	@echo "  make bench-quick  the same with --quick (fewer runs, about 5 minutes)"
 	@echo "  make lint    ruff + mypy only"
 	@echo "  make venv    create $(VENV) and pip install -e '.[dev]' (re-runs only if pyproject changes)"
 	@echo "  make deps    apt-get install the Debian packages (root), or say what is missing"
@@ -73,6 +74,9 @@ demo: demo-deps venv noc-assets
 	$(VPY) scripts/demo.py
 
 bench: deps venv noc-assets
+	$(VPY) bench/report.py
+
+bench-quick: deps venv noc-assets
 	$(VPY) bench/report.py --quick
 
 clean-stamps:  ## force set-up to run again
