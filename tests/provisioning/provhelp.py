@@ -39,6 +39,31 @@ def make_deployment(root: Path, *, build: bool = True, inventory: Path = SAMPLE,
     return Deployment(dep_dir)
 
 
+def broker_reloads(dep: Deployment) -> int:
+    """How many times the deployment's mosquitto has logged 'Reloading config.'."""
+    log = dep.settings.broker_log
+    if not log or not Path(log).is_file():
+        return 0
+    return Path(log).read_text(errors="replace").count("Reloading config.")
+
+
+def wait_reloaded(dep: Deployment, before: int, timeout: float = 10.0) -> None:
+    """Wait (bounded) until mosquitto has reloaded since `before` was read."""
+    deadline = time.monotonic() + timeout
+    while broker_reloads(dep) <= before:
+        assert time.monotonic() < deadline, "mosquitto did not reload"
+        time.sleep(0.02)
+
+
+def cli_reload(dep: Deployment, pid_file: Path, *args: str) -> int:
+    """Run a kotanet-provision command that reloads mosquitto (SIGHUP to the pid in pid_file)
+    and wait (bounded) until mosquitto has logged the reload."""
+    before = broker_reloads(dep)
+    rc = cli_main(["--lang", "en", "-d", str(dep.root), *args, "--pid-file", str(pid_file)])
+    wait_reloaded(dep, before)
+    return rc
+
+
 class GeneratedBroker:
     """mosquitto -c DIR/broker/mosquitto.conf, with a pid file for revoke/rotate reloads."""
 
@@ -68,15 +93,11 @@ class GeneratedBroker:
 
     def reloads(self) -> int:
         """How many times mosquitto has logged 'Reloading config.'."""
-        log = self.dep.settings.broker_log
-        return open(log).read().count("Reloading config.") if log else 0
+        return broker_reloads(self.dep)
 
     def wait_reloaded(self, before: int, timeout: float = 10.0) -> None:
         """Wait (bounded) until mosquitto has reloaded since `before` was read."""
-        deadline = time.monotonic() + timeout
-        while self.reloads() <= before:
-            assert time.monotonic() < deadline, "mosquitto did not reload"
-            time.sleep(0.02)
+        wait_reloaded(self.dep, before, timeout)
 
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None:
