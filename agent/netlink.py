@@ -181,3 +181,12 @@ def iproute() -> Any:
             from pyroute2.iproute.linux import IPRoute  # lazy: ~14 MB, only when needed
             _ipr = IPRoute()
         return _ipr
+
+
+def close_iproute() -> None:
+    """Close the shared IPRoute, if one was opened (agent shutdown); a later call reopens it."""
+    global _ipr
+    with _ipr_lock:
+        ipr, _ipr = _ipr, None
+    if ipr is not None:
+        ipr.close()

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from agent import netlink
 from protocol.messages import Event
 
 log = logging.getLogger(__name__)
@@ -189,3 +190,7 @@ class NodeServices:
                 svc.stop() if hasattr(svc, "stop") else svc.close()
             except Exception:
                 log.exception("error stopping %s", type(svc).__name__)
+        try:
+            netlink.close_iproute()
+        except Exception:
+            log.exception("error closing the netlink socket")

@@ -14,6 +14,12 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
 
+def _is_rotation_alias(username: str, node: str) -> bool:
+    """True for ``<node>~g<N>``, the username `kotanet-provision rotate` gives a node."""
+    prefix = f"{node}~g"
+    return username.startswith(prefix) and username[len(prefix):].isdigit()
+
+
 @dataclass(frozen=True)
 class BrokerTarget:
     """Resolved connection parameters (the password never appears in repr)."""
@@ -78,7 +84,7 @@ def resolve_target(cfg: AgentConfig) -> BrokerTarget:
     for key in ("ca_file", "cert_file", "key_file"):
         _check_file(key, getattr(m, key))
     username = m.username or (unquote(parts.username) if parts.username else None) or cfg.node.id
-    if username != cfg.node.id:
+    if username != cfg.node.id and not _is_rotation_alias(username, cfg.node.id):
         log.warning("MQTT username %r differs from node id %r: broker ACLs expect them equal",
                     username, cfg.node.id)
     if m.password is not None:

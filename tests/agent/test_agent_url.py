@@ -57,3 +57,14 @@ def test_bad_settings_fail_with_the_key_named(mqtt: dict[str, Any], key: str) ->
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as err:
         resolve_target(_cfg(**mqtt))
     assert "\n" not in str(err.value)
+
+
+def test_foreign_username_warns_but_a_rotation_alias_does_not(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="agent.transport.url"):
+        assert resolve_target(_cfg(url="mqtt://h", username="node-7~g2")).username == "node-7~g2"
+        assert not caplog.records
+        resolve_target(_cfg(url="mqtt://h", username="node-8"))
+        resolve_target(_cfg(url="mqtt://h", username="node-7~gx"))
+    assert [r.getMessage().split(" differs")[0] for r in caplog.records] == [
+        "MQTT username 'node-8'", "MQTT username 'node-7~gx'"]
