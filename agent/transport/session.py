@@ -32,6 +32,11 @@ from protocol.topics import NodeKind, Topics
 
 log = logging.getLogger(__name__)
 
+#: Added to the log line when the broker refuses our credentials (MQTT 5 reason 134 or 135).
+AUTH_REFUSED_HINT = (" (credentials refused: the node may be revoked, or its password was rotated"
+                     " and the new bundle not installed; see docs/field-guide.md section 7. "
+                     "Retrying with backoff)")
+
 SESSION_FILE = "session"
 
 
@@ -129,7 +134,9 @@ class Session:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode,
                     props: Properties | None) -> None:
         if reason.is_failure:
-            log.warning("broker %s refused session %d: %s", self.target, self.session, reason)
+            hint = AUTH_REFUSED_HINT if reason.value in (134, 135) else ""
+            log.warning("broker %s refused session %d: %s%s", self.target, self.session, reason,
+                        hint)
             return
         log.info("connected to %s, session %d", self.target, self.session)
         sock = client.socket()

@@ -224,7 +224,8 @@ def test_real_agents_verify_revoke_and_rotate(lab: Lab, tmp_path: Path,
                    "two refused reconnects of the revoked agent", timeout=30)
         after = read(a_log)[a_mark:]
         assert f"disconnected from {target_a}" in after
-        assert re.search(rf"{re.escape(refused)} \d+: Not authorized", after)  # reason 135
+        assert re.search(rf"{re.escape(refused)} \d+: Not authorized \(credentials refused: "
+                         r"the node may be revoked", after)  # reason 135, with the hint
         assert f"connected to {target_a}" not in after  # never admitted again
         # mosquitto 2.0.11 re-checks connected clients on reload and drops the revoked one; a
         # refused CONNECT is logged before the client id is known
