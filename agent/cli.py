@@ -78,6 +78,9 @@ def build_enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca", metavar="FILE", help="CA certificate that signed central's TLS cert")
     p.add_argument("--out", type=Path, default=Path("/etc/kotanet"), metavar="DIR",
                    help="where agent.toml, ca.crt and mqtt-password go (default /etc/kotanet)")
+    p.add_argument("--state-dir", type=Path, metavar="DIR",
+                   help="where the agent keeps its seq floor and session counter (default: "
+                        "[agent] state_dir of the delivered agent.toml)")
     p.add_argument("--attempts", type=int, default=30,
                    help="tries while central is unreachable or busy (default 30)")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds per request")
@@ -97,7 +100,8 @@ def enroll_main(argv: list[str]) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     files = args.token_file or [Path(p) for p in DEFAULT_TOKEN_FILES]
     try:
-        done = enroll(files, args.out, args.central, args.ca, args.attempts, args.timeout)
+        done = enroll(files, args.out, args.central, args.ca, args.attempts, args.timeout,
+                      state_dir=args.state_dir)
     except EnrollFailure as exc:
         msg = exc.message_id if args.lang == "id" else exc.message
         word = "pendaftaran gagal" if args.lang == "id" else "enrolment failed"

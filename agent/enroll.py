@@ -4,6 +4,11 @@ The node generates its own MQTT password (kept in OUT/.enroll-secret until done,
 after a lost answer is accepted by central), POSTs ``{"token", "secret"}`` to central's
 ``/enroll/v1`` over HTTPS, writes agent.toml, ca.crt and mqtt-password atomically (mode 0600)
 and deletes every copy of the token. The token and the password are never printed or logged.
+
+A re-seeded node (wiped or replaced SD card) has lost its seq and session counters; central's
+answer says where to continue (``seq_floor``, ``session_floor``, optional) and they are raised
+(never lowered) in ``[agent] state_dir`` before agent.toml is written, so an agent can never run
+with the delivered config but below the floors.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from urllib.parse import urlsplit
 
 from agent import __version__
 from agent.config import ConfigError, parse_config
+from agent.transport.statefile import DurableCounter, SeqFloor
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,8 @@ class Enrolled:
     username: str
     config_hash: str
     out: Path
+    seq_floor: int | None = None  # as central answered (None: an older central)
+    session_floor: int | None = None
 
 
 def atomic_write(path: Path, data: str, mode: int = 0o600) -> None:
@@ -153,7 +161,50 @@ def _post(url: str, body: bytes, ctx: ssl.SSLContext, timeout: float) -> dict[st
     return data
 
 
-def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | None) -> Enrolled:
+def _floor(answer: dict[str, Any], key: str) -> int | None:
+    value = answer.get(key)
+    if value is None:
+        return None  # an older central: nothing to raise
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise EnrollFailure.local("bad_response", f"{key} is not a seq")
+    return value
+
+
+def install_floors(state_dir: Path, seq_floor: int | None, session_floor: int | None) -> None:
+    """Raise the outbox seq floor and the session counter to central's floors, never lower.
+
+    The next seq is at least ``seq_floor`` (honoured by a new outbox) and the next session at
+    least ``session_floor`` (the counter file holds the last session used).
+    """
+    from agent.runtime import OUTBOX_FILE  # the agent's own file names, not copies
+    from agent.transport.session import SESSION_FILE
+
+    if not seq_floor and not session_floor:
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if seq_floor:
+        floor = SeqFloor(state_dir / f"{OUTBOX_FILE}.seqfloor")
+        if floor.raise_to(seq_floor):
+            log.info("seq floor raised to %d (central's stored records)", seq_floor)
+        else:
+            log.info("seq floor kept at %d (central: %d)", floor.value, seq_floor)
+    if session_floor:
+        path = state_dir / SESSION_FILE
+        try:
+            counter = DurableCounter(path)
+        except ValueError as exc:  # a counter nobody can read: central's floor is safe
+            log.warning("%s: replaced by central's session floor", exc)
+            path.unlink()
+            counter = DurableCounter(path)
+        if counter.raise_to(session_floor - 1):  # next CONNECT uses session_floor
+            log.info("session counter raised: next session %d", session_floor)
+        else:
+            log.info("session counter kept at %d (central: next %d)", counter.value,
+                     session_floor)
+
+
+def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | None,
+             state_dir: Path | None = None) -> Enrolled:
     try:
         files = answer["files"]
         toml_text, ca = str(files["agent.toml"]), str(files["ca.crt"])
@@ -163,11 +214,14 @@ def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | No
         raise EnrollFailure.local("bad_response", type(exc).__name__) from None
     if node_hint and cfg.node.id != node_hint:
         raise EnrollFailure.local("bad_response", f"config is for node {cfg.node.id}")
+    seq_floor, session_floor = _floor(answer, "seq_floor"), _floor(answer, "session_floor")
+    # first: whenever agent.toml exists, the floors are already on disk
+    install_floors(state_dir or Path(cfg.agent.state_dir), seq_floor, session_floor)
     atomic_write(out / "ca.crt", ca)
     atomic_write(out / "mqtt-password", secret + "\n")
     atomic_write(out / "agent.toml", toml_text)
     _fsync_dir(out)
-    return Enrolled(cfg.node.id, username, cfg.config_hash(), out)
+    return Enrolled(cfg.node.id, username, cfg.config_hash(), out, seq_floor, session_floor)
 
 
 def token_node(token: str) -> str | None:
@@ -182,8 +236,10 @@ def token_node(token: str) -> str | None:
 
 def enroll(token_files: list[Path], out: Path, central: str | None = None,
            ca: str | None = None, attempts: int = 30, timeout: float = 20.0,
-           sleep: Callable[[float], None] = time.sleep) -> Enrolled:
-    """Run the whole exchange; retries (bounded) only on transient failures."""
+           sleep: Callable[[float], None] = time.sleep, state_dir: Path | None = None) -> Enrolled:
+    """Run the whole exchange; retries (bounded) only on transient failures.
+
+    ``state_dir`` overrides the delivered agent.toml's ``[agent] state_dir`` for the floors."""
     token_file = find_token(token_files)
     token = token_file.read_text(encoding="utf-8").strip()
     url = enroll_url(central, token_file)
@@ -204,7 +260,7 @@ def enroll(token_files: list[Path], out: Path, central: str | None = None,
             log.warning("enrolment attempt %d/%d failed (%s); retrying", attempt, attempts,
                         exc.code)
             sleep(min(60.0, 2.0 ** attempt))
-    done = _install(answer, out, secret, node)
+    done = _install(answer, out, secret, node, state_dir)
     for p in {token_file, *token_files}:
         if p.is_file():
             p.unlink()

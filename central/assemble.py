@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from central.alerts_api import setup_alerts
+from central.client_addr import TRUSTED_PROXIES, trusted_networks
 from central.collector import Collector
 from central.commands import wall_ms
 from central.commands_api import setup_commands
@@ -52,6 +53,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     state_path(cfg)  # fail before anything starts
     collector = collector or Collector(cfg, storage, stats)
     app = make_app(cfg, storage, stats, collector)
+    app[TRUSTED_PROXIES] = trusted_networks(cfg.http.trusted_proxies)  # X-Forwarded-For
     svc = setup_commands(app, cfg)
     collector.add_listener(_command_hooks(svc))
     lease = LeaderLease(svc.store, cfg.instance_id(), ttl_s=cfg.policy.leader_ttl_s)
@@ -76,7 +78,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     resync = GapResync(storage, svc, (lambda: lease.is_leader) if with_policy else (lambda: True),
                        grace_ms=int(cfg.gap_grace_s * 1000))
     app.cleanup_ctx.append(resync.lifetime)
-    setup_enroll(app)
+    setup_enroll(app, floors=storage.node_floors)  # a re-seeded node continues above these
     setup_noc(app, NocSettings.from_env())
     return app
 

@@ -40,6 +40,7 @@ configuration (TOML, unknown keys are errors):
   [storage] url = "sqlite:///var/lib/kotanet/central.db"  # or postgresql://...
   [storage] state_url = "sqlite:///var/lib/kotanet/state.db"  # needed with PostgreSQL
   [http]    listen = "127.0.0.1:8080"
+  [http]    trusted_proxies = ["127.0.0.1/32"]  # believe their X-Forwarded-For/-Proto
   [[nodes]] node = "tk-sampit-01"  site = "taman-kota"  role = "park"
 
 environment (overrides the file):
@@ -50,6 +51,8 @@ environment (overrides the file):
                        (required with PostgreSQL storage; one central machine only)
   KOTANET_HTTP         host:port of the API
   KOTANET_ADMIN_TOKEN  bootstrap admin Bearer token
+  KOTANET_TRUSTED_PROXIES  comma-separated CIDRs of reverse proxies whose
+                       X-Forwarded-For/-Proto give the client (default: none)
 
 examples:
   kotanet-central --config /etc/kotanet/central.toml --check

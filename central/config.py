@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from central.client_addr import parse_network
 from central.fleet_config import (
     EventSection,
     OverrideSection,
@@ -28,6 +29,7 @@ ENV_DB = "KOTANET_DB"
 ENV_HTTP = "KOTANET_HTTP"
 ENV_ADMIN_TOKEN = "KOTANET_ADMIN_TOKEN"
 ENV_FLEET_FILE = "KOTANET_FLEET_FILE"
+ENV_TRUSTED_PROXIES = "KOTANET_TRUSTED_PROXIES"
 FLEET_KEYS = ("sites", "upstreams", "events", "overrides", "nodes")
 MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 
@@ -93,6 +95,13 @@ class HttpSection(Strict):
 
     listen: str = "127.0.0.1:8080"
     admin_token: str | None = None
+    # Reverse proxies whose X-Forwarded-For/-Proto are believed (CIDRs; [] = ignore them).
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted(cls, v: list[str]) -> list[str]:
+        return [str(parse_network(item)) for item in v]
 
 
 class CentralConfig(Strict):
@@ -216,6 +225,9 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
         data.setdefault("http", {})["listen"] = env[ENV_HTTP]
     if env.get(ENV_ADMIN_TOKEN):
         data.setdefault("http", {})["admin_token"] = env[ENV_ADMIN_TOKEN]
+    if env.get(ENV_TRUSTED_PROXIES, "").strip():  # comma-separated CIDRs
+        data.setdefault("http", {})["trusted_proxies"] = [
+            p.strip() for p in env[ENV_TRUSTED_PROXIES].split(",") if p.strip()]
     if env.get(ENV_FLEET_FILE):
         data["fleet_file"] = str(Path(env[ENV_FLEET_FILE]).absolute())  # relative to the cwd
 

@@ -5,7 +5,10 @@ client IP. The node sends ``{"token", "secret"}``; ``secret`` is a password it g
 Central checks signature, expiry, node (known, not revoked) and single use (``tokens/used.json``
 in the deployment directory, bound to a digest of the secret so only the same node may retry
 after a lost answer), admits the secret at the broker (password file + SIGHUP via the pid file)
-and answers ``{"node", "site", "username", "config_hash", "files": {"agent.toml", "ca.crt"}}``.
+and answers ``{"node", "site", "username", "config_hash", "files": {"agent.toml", "ca.crt"},
+"seq_floor", "session_floor"}``. The floors (when central's storage is wired in) say where the
+node must continue: a re-seeded node starts from nothing, and central stores idempotently on
+(node, seq) and guards presence by session, so seqs or sessions it has seen would be lost.
 Errors: ``{"error": code, "message": English, "message_id": Bahasa Indonesia}``.
 """
 
@@ -28,6 +31,8 @@ from typing import Any
 
 from aiohttp import web
 
+from central.client_addr import client_ip
+from central.storage.base import NodeFloors
 from provisioning.brokerfiles import load_manifest
 from provisioning.credentials import CredentialError, admit_enrolled
 from provisioning.deployment import Deployment
@@ -105,14 +110,32 @@ class RateLimiter:
         return ok
 
 
+FloorsFn = Callable[[str], NodeFloors]
+
+
 class Enroller:
-    """The enrolment decision and its side effects on one deployment directory."""
+    """The enrolment decision and its side effects on one deployment directory.
+
+    ``floors`` (node -> NodeFloors, e.g. ``Storage.node_floors``) adds ``seq_floor`` and
+    ``session_floor`` to the answer; without it they are left out (older answers).
+    """
 
     def __init__(self, deployment: str | Path, pid_file: str | None = None,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, floors: FloorsFn | None = None) -> None:
         self.dep = Deployment(deployment)
-        self.pid_file, self.now = pid_file, now
+        self.pid_file, self.now, self.floors = pid_file, now, floors
         self._lock = threading.Lock()
+
+    def _floors(self, node: str) -> dict[str, int]:
+        """The answer's floor fields; a storage failure refuses as 'internal' (retry)."""
+        if self.floors is None:
+            return {}
+        try:
+            f = self.floors(node)
+        except Exception:
+            log.exception("cannot read the stored seq/session of node %s", node)
+            raise EnrollError("internal", node) from None
+        return {"seq_floor": f.seq_floor, "session_floor": f.session_floor}
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -138,6 +161,7 @@ class Enroller:
                 raise EnrollError("revoked", node)
             if entry.get("auth") == "cert":
                 raise EnrollError("unsupported_auth", node)
+            floors = self._floors(node)  # before anything is consumed: a failure may retry
             try:
                 fresh = UsedTokens(self.dep.used_tokens).consume_bound(claims, bind, self.now())
             except TokenError:
@@ -148,11 +172,12 @@ class Enroller:
                 raise EnrollError("revoked", node) from None
             entry = load_manifest(self.dep)["nodes"][node]
         etc = Path(entry["bundle"]) / "etc/kotanet"
-        log.info("node %s enrolled (%s; broker %s)", node, "new" if fresh else "retry", note)
+        log.info("node %s enrolled (%s; broker %s; floors %s)", node,
+                 "new" if fresh else "retry", note, floors or "not wired")
         return {"node": node, "site": entry["site"], "username": user,
                 "config_hash": entry["config_hash"], "auth": "password",
                 "files": {"agent.toml": (etc / "agent.toml").read_text(),
-                          "ca.crt": (etc / "ca.crt").read_text()}}
+                          "ca.crt": (etc / "ca.crt").read_text()}, **floors}
 
 
 ENROLLER = web.AppKey("enroller", Enroller)
@@ -182,7 +207,7 @@ async def _parse(request: web.Request) -> tuple[str, str]:
 
 async def enroll_handler(request: web.Request) -> web.Response:
     """POST /enroll/v1 (open route: the token is the credential)."""
-    client = request.remote or "?"
+    client = client_ip(request)
     if not request.app[LIMITER].allow(client):
         log.warning("enrolment from %s refused: rate limited", client)
         return error_response("rate_limited")
@@ -203,15 +228,16 @@ async def enroll_handler(request: web.Request) -> web.Response:
 
 def setup_enroll(app: web.Application, deployment: str | Path | None = None,
                  pid_file: str | None = None, *, per_minute: float = 6.0,
-                 burst: int = 10) -> Enroller | None:
+                 burst: int = 10, floors: FloorsFn | None = None) -> Enroller | None:
     """Add POST /enroll/v1 (and /api/v1/enroll); deployment/pid file default to the env vars
-    KOTANET_DEPLOYMENT and KOTANET_BROKER_PID_FILE. Without a deployment it answers 503."""
+    KOTANET_DEPLOYMENT and KOTANET_BROKER_PID_FILE. Without a deployment it answers 503.
+    ``floors`` (usually ``storage.node_floors``) puts seq_floor/session_floor in the answer."""
     deployment = deployment or os.environ.get(ENV_DEPLOYMENT)
     pid_file = pid_file or os.environ.get(ENV_PID_FILE)
     app[LIMITER] = RateLimiter(per_minute, burst)
     enroller = None
     if deployment:
-        enroller = Enroller(deployment, pid_file)
+        enroller = Enroller(deployment, pid_file, floors=floors)
         app[ENROLLER] = enroller
         log.info("enrolment enabled for deployment %s", deployment)
     else:

@@ -1,16 +1,20 @@
-"""Shared fixtures: a real Mosquitto per test session; with CI=true a skipped test fails."""
+"""Shared fixtures: a real Mosquitto and a private PostgreSQL per test session (each started on
+first use); with CI=true a skipped test fails."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from provisioning.localbroker import LocalBroker
 
 TEST_SUPERUSER = "kt-test"
+_PG_DIR = str(Path(__file__).resolve().parent / "pg")
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +30,29 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A real PostgreSQL server for this test session (tests/pg/pg_cluster.py); stopped and
+    removed afterwards. Without PostgreSQL installed the tests fail (never skip)."""
+    if _PG_DIR not in sys.path:
+        sys.path.append(_PG_DIR)
+    from pg_cluster import PgCluster, PgClusterError
+
+    try:
+        cluster = PgCluster()
+    except PgClusterError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        cluster.start()
+    except (PgClusterError, KeyError, OSError) as exc:
+        cluster.stop()
+        pytest.fail(f"cannot start a test PostgreSQL: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

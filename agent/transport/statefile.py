@@ -75,6 +75,14 @@ class DurableCounter:
         self.value = value
         return value
 
+    def raise_to(self, value: int) -> bool:
+        """Persist ``value`` if it is above the current one (never lowers); True if written."""
+        if value <= self.value:
+            return False
+        atomic_write(self.path, f"{value}\n".encode())
+        self.value = value
+        return True
+
 
 class SeqFloor:
     """A rarely written lower bound for new seqs, kept outside the outbox database.
@@ -89,6 +97,14 @@ class SeqFloor:
         data = read_json(self.path) or {}
         value = data.get("seq_floor", 0)
         self.value = value if isinstance(value, int) and value >= 0 else 0
+
+    def raise_to(self, value: int) -> bool:
+        """Persist ``value`` if it is above the current floor (never lowers); True if written."""
+        if value <= self.value:
+            return False
+        write_json(self.path, {"seq_floor": value})
+        self.value = value
+        return True
 
     def cover(self, hwm: int) -> None:
         """Make sure the floor is above every seq below hwm."""

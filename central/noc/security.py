@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from central import client_addr
 from central.auth import Principal, TokenAuth
 from central.noc.context import NOC
 from central.noc.store import ROLES, Session
@@ -38,13 +39,15 @@ def role_at_least(role: str, needed: str) -> bool:
 
 
 def client_ip(request: web.Request) -> str:
-    """The peer address (the NOC listens on loopback or behind one trusted proxy)."""
-    return request.remote or "?"
+    """The client address: the peer, or X-Forwarded-For from a trusted proxy
+    ([http] trusted_proxies, see central.client_addr)."""
+    return client_addr.client_ip(request)
 
 
 def is_secure(request: web.Request) -> bool:
-    """True if cookies must carry the Secure flag."""
-    return request.app[NOC].settings.secure_cookies or request.secure
+    """True if cookies must carry the Secure flag (https, also as told by a trusted proxy)."""
+    return (request.app[NOC].settings.secure_cookies or request.secure
+            or client_addr.request_forwarded_https(request))
 
 
 def set_cookie(resp: web.StreamResponse, request: web.Request, name: str, value: str,

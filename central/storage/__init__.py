@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from central.storage.base import Gap, Incoming, Storage, StorageError, subtract_ranges
+from central.storage.base import Gap, Incoming, NodeFloors, Storage, StorageError, subtract_ranges
 
 
 def open_storage(url: str) -> Storage:
@@ -24,4 +24,5 @@ def open_storage(url: str) -> Storage:
     raise StorageError(f"storage.url: unsupported scheme {scheme!r} (supported: sqlite, postgresql)")
 
 
-__all__ = ["Gap", "Incoming", "Storage", "StorageError", "open_storage", "subtract_ranges"]
+__all__ = ["Gap", "Incoming", "NodeFloors", "Storage", "StorageError", "open_storage",
+           "subtract_ranges"]

@@ -47,6 +47,25 @@ class Gap:
                 "missing": self.missing, "seen_ms": self.seen_ms}
 
 
+@dataclass(frozen=True)
+class NodeFloors:
+    """Where a node must continue if it lost its own state (wiped or replaced SD card).
+
+    ``seq_floor``: the highest record seq central holds for the node (samples, events,
+    reported drops) + 1; ``session_floor``: the highest session it has seen + 1; 0 if none.
+    """
+
+    seq_floor: int = 0
+    session_floor: int = 0
+
+    @classmethod
+    def above(cls, seqs: Sequence[int | None], sessions: Sequence[int | None]) -> NodeFloors:
+        """Floors just above the largest known values (None = nothing stored)."""
+        top_seq = max((int(v) for v in seqs if v is not None), default=-1)
+        top_session = max((int(v) for v in sessions if v is not None), default=-1)
+        return cls(top_seq + 1, top_session + 1)
+
+
 def subtract_ranges(lo: int, hi: int, holes: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """The parts of [lo, hi] not covered by any of the (inclusive) ranges in holes."""
     out: list[tuple[int, int]] = []
@@ -92,6 +111,9 @@ class Storage(Protocol):
 
     def drops(self, node: str) -> list[dict[str, Any]]:
         """Ranges the agent reported as dropped on its side."""
+
+    def node_floors(self, node: str) -> NodeFloors:
+        """Highest stored seq and seen session of a node, each + 1 (0 if none): enrolment."""
 
     def totals(self) -> dict[str, int]:
         """Row counts (nodes, nodes_online, samples, events, drops) for stats and metrics."""

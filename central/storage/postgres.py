@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 from central.config import RegistryNode
 from central.storage import postgres_sql as q
-from central.storage.base import Gap, Incoming, StorageError, subtract_ranges
+from central.storage.base import Gap, Incoming, NodeFloors, StorageError, subtract_ranges
 from protocol.messages import Birth, CommandAck, NodeState, Sample, Tele
 
 log = logging.getLogger(__name__)
@@ -280,6 +280,12 @@ class PostgresStorage:
             for lo, hi in subtract_ranges(g["from_seq"], g["to_seq"], holes.get(g["node"], [])):
                 out.append(Gap(g["node"], lo, hi, g["received_ms"]))
         return out
+
+    def node_floors(self, node: str) -> NodeFloors:
+        """Highest stored seq and seen session of a node, each + 1 (0 if none): enrolment."""
+        row = self._query(q.NODE_FLOORS, {"n": node})[0]
+        return NodeFloors.above([row["sample_seq"], row["event_seq"], row["drop_seq"]],
+                                [row["node_session"], row["sample_session"]])
 
     def totals(self) -> dict[str, int]:
         """Row counts (nodes, nodes_online, samples, events, drops) for stats and metrics."""

@@ -216,6 +216,16 @@ SELECT (SELECT COUNT(*) FROM samples WHERE node = %(n)s) AS samples,
                 (SELECT MAX(seq) FROM events WHERE node = %(n)s)) AS max_seq
 """
 
+# What a node that lost its own state must continue above (read at enrolment). Every lookup
+# is a primary-key range (the newest sample's session stands for the sessions of samples).
+NODE_FLOORS = """
+SELECT (SELECT MAX(seq) FROM samples WHERE node = %(n)s) AS sample_seq,
+       (SELECT MAX(seq) FROM events WHERE node = %(n)s) AS event_seq,
+       (SELECT MAX(to_seq) FROM drops WHERE node = %(n)s) AS drop_seq,
+       (SELECT session FROM nodes WHERE node = %(n)s) AS node_session,
+       (SELECT session FROM samples WHERE node = %(n)s ORDER BY seq DESC LIMIT 1) AS sample_session
+"""
+
 TOTALS = """
 SELECT (SELECT COUNT(*) FROM nodes) AS nodes,
        (SELECT COUNT(*) FROM nodes WHERE online) AS nodes_online,

@@ -165,6 +165,16 @@ WHERE prev IS NOT NULL AND seq > prev + 1 AND received_ms <= :cutoff
 ORDER BY node, from_seq
 """
 
+# What a node that lost its own state must continue above (read at enrolment). Every lookup
+# is a primary-key range (the newest sample's session stands for the sessions of samples).
+NODE_FLOORS = """
+SELECT (SELECT MAX(seq) FROM samples WHERE node = :n) AS sample_seq,
+       (SELECT MAX(seq) FROM events WHERE node = :n) AS event_seq,
+       (SELECT MAX(to_seq) FROM drops WHERE node = :n) AS drop_seq,
+       (SELECT session FROM nodes WHERE node = :n) AS node_session,
+       (SELECT session FROM samples WHERE node = :n ORDER BY seq DESC LIMIT 1) AS sample_session
+"""
+
 NODE_COLUMNS = """
 n.node, n.site, n.role, n.name, n.unregistered, n.online, n.session, n.last_seen_ms,
 n.online_since_ms, n.offline_since_ms,

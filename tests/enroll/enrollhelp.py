@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 from provhelp import GeneratedBroker, Probe
 
+from provisioning.cli import main as provision
 from provisioning.deployment import Deployment
 
 AGENT = Path(sys.executable).parent / "kotanet-agent"
@@ -75,11 +76,24 @@ def run_enroll(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-def post(env: EnrollEnv, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """POST JSON to /enroll/v1 over verified TLS; (status, JSON answer)."""
+def seed(env: EnrollEnv, node: str, where: Path) -> Path:
+    """Write a Bookworm boot partition with `kotanet-provision sdcard` (a fresh one-time token)
+    under where; return its kotanet/ directory."""
+    boot = where / "bootfs"
+    boot.mkdir(parents=True)
+    (boot / "cmdline.txt").write_text("console=tty1\n")
+    assert provision(["--lang", "en", "-d", str(env.dep.root), "sdcard", node,
+                      "--boot", str(boot)]) == 0
+    return boot / "kotanet"
+
+
+def post(env: EnrollEnv, body: dict[str, Any], url: str | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    """POST JSON to /enroll/v1 (of env's server or url) over verified TLS; (status, answer)."""
     ctx = ssl.create_default_context(cafile=str(env.dep.pki / "ca.crt"))
-    req = urllib.request.Request(f"{env.url}/enroll/v1", data=json.dumps(body).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(f"{url or env.url}/enroll/v1", data=json.dumps(body).encode(),
+                                 method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
             return resp.status, json.loads(resp.read())

@@ -13,23 +13,13 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from enrollhelp import EnrollEnv, connack, post, publish_as, run_enroll
+from enrollhelp import EnrollEnv, connack, post, publish_as, run_enroll, seed
 from provhelp import node_password
 
 from provisioning.cli import main as provision
 
 pytestmark = pytest.mark.broker
 ACCEPTED = (0, 16)  # PUBACK: success, or success with "no matching subscribers"
-
-
-def seed(env: EnrollEnv, node: str, tmp_path: Path) -> Path:
-    """Write a Bookworm boot partition with `kotanet-provision sdcard`; return its kotanet/."""
-    boot = tmp_path / "bootfs"
-    boot.mkdir()
-    (boot / "cmdline.txt").write_text("console=tty1\n")
-    assert provision(["--lang", "en", "-d", str(env.dep.root), "sdcard", node,
-                      "--boot", str(boot)]) == 0
-    return boot / "kotanet"
 
 
 def manifest_entry(env: EnrollEnv, node: str) -> dict[str, object]:

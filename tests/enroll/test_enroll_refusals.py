@@ -12,6 +12,7 @@ import pytest
 from enrollhelp import EnrollEnv, HttpsServer, connack, post, run_enroll
 from provhelp import node_password
 
+from central.client_addr import TRUSTED_PROXIES, trusted_networks
 from central.enroll import RateLimiter, setup_enroll
 from provisioning.cli import main as provision
 from provisioning.localbroker import free_port
@@ -120,6 +121,26 @@ def test_enrolment_is_rate_limited_per_address(env: EnrollEnv) -> None:
         codes = [post(limited, {"token": "kte1.a.b", "secret": "x" * 40}) for _ in range(4)]
     assert [c[0] for c in codes] == [401, 401, 401, 429]
     assert codes[0][1]["error"] == "bad_signature" and codes[3][1]["error"] == "rate_limited"
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_rate_limit_behind_a_trusted_proxy_is_per_forwarded_client(
+        env: EnrollEnv, trusted: bool) -> None:
+    server = HttpsServer(env.dep, free_port())
+    if trusted:  # what assemble.py does for [http] trusted_proxies = ["127.0.0.1"]
+        server.app[TRUSTED_PROXIES] = trusted_networks(["127.0.0.1"])
+    setup_enroll(server.app, env.dep.root, str(env.broker.pid_file), per_minute=1, burst=2)
+    bad = {"token": "kte1.a.b", "secret": "x" * 40}
+    with server:
+        limited = EnrollEnv(env.dep, env.broker, server.url, env.root)
+        first = [post(limited, bad, headers={"X-Forwarded-For": "203.0.113.5"})[0]
+                 for _ in range(3)]
+        # a spoofed left entry does not give the same client a fresh bucket
+        spoofed = post(limited, bad, headers={"X-Forwarded-For": "198.51.100.1, 203.0.113.5"})
+        other = post(limited, bad, headers={"X-Forwarded-For": "203.0.113.6"})
+    assert first == [401, 401, 429] and spoofed[0] == 429
+    # trusted: another technician behind the same proxy is not locked out by the first
+    assert other[0] == (401 if trusted else 429)
 
 
 def test_rate_limiter_refills_and_keeps_addresses_apart() -> None:

@@ -1,6 +1,6 @@
 """Fixtures: one private PostgreSQL per test session, a fresh database per test, both backends.
 
-Reuse elsewhere with ``pytest_plugins`` or by copying: ``pg_cluster`` (session) starts initdb +
+``pg_cluster`` (session, in tests/conftest.py, shared with tests/enroll) starts initdb +
 pg_ctl as the ``postgres`` OS user on a free 127.0.0.1 port with a generated password, and stops
 and deletes it at the end; ``pg_url`` is a new empty database. Without PostgreSQL installed the
 tests fail (never skip) and say what to install.
@@ -12,29 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pg_cluster import PgCluster, PgClusterError
+from pg_cluster import PgCluster
 
 from central.storage.base import Storage
 from central.storage.postgres import PostgresStorage
 from central.storage.sqlite import SqliteStorage
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """A real PostgreSQL server for this test session; stopped and removed afterwards."""
-    try:
-        cluster = PgCluster()
-    except PgClusterError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        cluster.start()
-    except (PgClusterError, KeyError, OSError) as exc:
-        cluster.stop()
-        pytest.fail(f"cannot start a test PostgreSQL: {exc}", pytrace=False)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
