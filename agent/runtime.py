@@ -285,7 +285,9 @@ class Agent:
         birth = build_birth(self.cfg, self.session.session,
                             throttle_version=(self.shaping.version if self.shaping is not None
                                               else self.gate.state.throttle_version),
-                            outbox=self.outbox.bounds(), simulated=self.simulated)
+                            outbox=self.outbox.bounds(), simulated=self.simulated,
+                            cmd_epoch=self.gate.state.highest_epoch,
+                            applied_version=self.gate.state.applied_version)
         self.session.publish("birth", birth)
 
     def _ack(self, cmd: Command, stage: str, code: str, detail: str = "") -> None:

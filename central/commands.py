@@ -27,6 +27,9 @@ from protocol.topics import Topics
 log = logging.getLogger(__name__)
 
 RENEW_FRACTION = 0.5  # renew a leased throttle once half its lease has passed
+# A birth's epoch or version above this is ignored (logged): a faulty node must not push
+# central's counters to where +1 overflows a 64-bit column.
+MAX_BIRTH_FLOOR = 2**62
 
 
 def wall_ms() -> int:
@@ -126,12 +129,15 @@ class CommandService:
             return False
 
     def on_birth(self, birth: Birth) -> Command | None:
-        """Re-send the desired throttle if the node's throttle_version differs; never raises."""
+        """Catch up with the node's gate (raise_floors), then re-send the desired throttle if
+        the node's throttle_version differs; never raises."""
+        try:
+            self.raise_floors(birth)
+        except Exception:
+            log.exception("raising the version/epoch floors of %s failed", birth.node)
         try:
             desired = self.store.desired(birth.node)
             if desired is None:
-                if birth.throttle_version > self.store.version(birth.node):
-                    self.store.raise_version(birth.node, birth.throttle_version)
                 return None
             if desired["version"] == birth.throttle_version:
                 return None
@@ -142,6 +148,39 @@ class CommandService:
         except Exception:
             log.exception("re-send on birth of %s failed", birth.node)
             return None
+
+    def raise_floors(self, birth: Birth) -> tuple[bool, bool]:
+        """Make central's next command to this node pass its gate; (version, epoch) raised?
+
+        A node never sees a version or epoch central did not hand out, so a birth reporting
+        more than central has means central's command database was lost or restored from an
+        older backup. The node's counter is raised to the highest version the node reports
+        (``applied_version``, ``throttle_version``: the next version is above it, whatever the
+        kind), and the leader lease's epoch to ``cmd_epoch + 1`` when ``cmd_epoch`` is above
+        every epoch granted (strictly above: an old leader that still holds that epoch in
+        memory stays fenced). Reads first; writes only when something must be raised.
+        """
+        node, raised = birth.node, [False, False]
+        floor = max(birth.applied_version, birth.throttle_version)
+        if floor > MAX_BIRTH_FLOOR or birth.cmd_epoch > MAX_BIRTH_FLOOR:
+            log.error("node %s reports version %d / epoch %d, beyond %d: ignored", node, floor,
+                      birth.cmd_epoch, MAX_BIRTH_FLOOR)
+            return False, False
+        if floor > self.store.version(node):
+            before, after = self.store.raise_version(node, floor)
+            if after > before:
+                raised[0] = True
+                log.warning("node %s has applied version %d, central's counter is at %d: "
+                            "central's database was restored or lost? raising the counter to "
+                            "%d", node, floor, before, after)
+        if birth.cmd_epoch > self.store.current_epoch():
+            before, after = self.store.raise_epoch(birth.cmd_epoch, self._clock_ms())
+            if after > before:
+                raised[1] = True
+                log.warning("node %s has seen epoch %d, ours is %d: central's database was "
+                            "restored or lost? raising the epoch to %d", node, birth.cmd_epoch,
+                            before, after)
+        return raised[0], raised[1]
 
     def renew_leases(self, epoch: int | None = None) -> list[Command]:
         """Re-issue leased throttles past RENEW_FRACTION of their lease (leader only)."""

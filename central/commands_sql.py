@@ -108,3 +108,15 @@ RELEASE_LEASE = """
 UPDATE leader_lease SET expires_ms = 0 WHERE name = ? AND holder = ? AND epoch = ?
 """
 MAX_EPOCH = "SELECT COALESCE(MAX(epoch), 0) AS epoch FROM leader_lease"
+# A node has seen epoch :seen, above every epoch this database ever granted (it was lost or
+# restored from an older backup): move the lease to :seen + 1 in one conditional statement, so
+# concurrent instances raise it once and never lower it. The holder and expiry stay (the holder
+# picks the new epoch up when its renewal with the old one fails); without a row, an expired
+# row is created and the next instance to take it gets :seen + 2.
+RAISE_EPOCH = """
+INSERT INTO leader_lease (name, holder, epoch, expires_ms, renewed_ms)
+SELECT :name, '', :seen + 1, 0, :now
+WHERE (SELECT COALESCE(MAX(epoch), 0) FROM leader_lease) < :seen
+ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch
+WHERE leader_lease.epoch < excluded.epoch
+"""

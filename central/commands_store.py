@@ -10,6 +10,7 @@ from typing import Any
 from central import commands_sql as q
 from central.sqlite_store import LockedSqlite
 
+LEASE_NAME = "policy"  # the leader lease (central.leader)
 THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
 UNVERSIONED_KINDS = frozenset({"resync"})
 
@@ -66,9 +67,16 @@ class CommandStore(LockedSqlite):
         row = self._one(q.GET_VERSION, (node,))
         return int(row["version"]) if row else 0
 
-    def raise_version(self, node: str, floor: int) -> None:
-        """Make sure the next version of node is above floor (e.g. a birth's throttle_version)."""
-        self._tx(lambda c: c.execute(q.RAISE_VERSION, {"node": node, "floor": floor}))
+    def raise_version(self, node: str, floor: int) -> tuple[int, int]:
+        """Make sure the next version of node is above floor (e.g. a birth's applied_version);
+        never lowers it. Returns the node's counter (before, after)."""
+        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+            row = c.execute(q.GET_VERSION, (node,)).fetchone()
+            before = int(row[0]) if row else 0
+            if floor > before:
+                c.execute(q.RAISE_VERSION, {"node": node, "floor": floor})
+            return before, max(before, floor)
+        return self._tx(tx)
 
     def command(self, cmd_id: str) -> dict[str, Any] | None:
         """One command with its ack stages (oldest first), or None."""
@@ -129,6 +137,16 @@ class CommandStore(LockedSqlite):
     def lease_info(self, name: str) -> dict[str, Any] | None:
         """holder, epoch, expires_ms, renewed_ms of a lease (None if never taken)."""
         return self._one(q.GET_LEASE, (name,))
+
+    def raise_epoch(self, seen: int, now_ms: int, name: str = LEASE_NAME) -> tuple[int, int]:
+        """A node has seen epoch ``seen``: if that is above every epoch ever granted, raise the
+        lease's epoch to seen + 1 (atomically in SQL; never lowers). Returns the highest epoch
+        (before, after); equal when nothing changed."""
+        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+            before = int(c.execute(q.MAX_EPOCH).fetchone()[0])
+            c.execute(q.RAISE_EPOCH, {"name": name, "seen": seen, "now": now_ms})
+            return before, int(c.execute(q.MAX_EPOCH).fetchone()[0])
+        return self._tx(tx)
 
     def current_epoch(self) -> int:
         """The highest leader epoch ever granted (0 before the first leader)."""

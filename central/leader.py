@@ -3,6 +3,11 @@
 The lease row holds (holder, epoch, expires_ms). A holder renews before expiry; anyone may take
 an expired lease, which bumps the epoch. Commands carry the epoch so agents can fence off an
 old leader that still believes it leads (agents reject epochs lower than the highest seen).
+
+A node's birth may raise the epoch of the lease row in place (``CommandStore.raise_epoch``, when
+the node has seen an epoch this database never granted: it was lost or restored). The holder's
+next renewal with its old epoch then fails, and taking the lease again (still its holder,
+unexpired) hands it the raised epoch: the leader issues with it from its next tick on.
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from central.commands_store import CommandStore, CommandStoreError
+from central.commands_store import LEASE_NAME, CommandStore, CommandStoreError
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "policy"
+__all__ = ["LEASE_NAME", "LeaderLease", "wall_ms"]
 
 
 def wall_ms() -> int:
@@ -51,16 +56,19 @@ class LeaderLease:
                     self.name, self.instance, self.epoch, now, self.ttl_ms):
                 self._valid_until_ms = now + self.ttl_ms
                 return True
-            if self.epoch is not None:
-                log.warning("instance %s lost the leader lease (epoch %d)", self.instance,
-                            self.epoch)
-                self.epoch = None
+            old, self.epoch = self.epoch, None
             epoch = self.store.lease_acquire(self.name, self.instance, now, self.ttl_ms)
         except CommandStoreError as exc:
             log.error("leader lease check failed: %s", exc)
             return self.is_leader
-        if epoch is not None:
+        if old is not None and epoch is None:
+            log.warning("instance %s lost the leader lease (epoch %d)", self.instance, old)
+        elif old is not None and epoch is not None:
+            log.warning("instance %s leads with epoch %d now, not %d (the epoch was raised or "
+                        "the lease lapsed and was taken again)", self.instance, epoch, old)
+        elif epoch is not None:
             log.info("instance %s is leader with epoch %d", self.instance, epoch)
+        if epoch is not None:
             self.epoch, self._valid_until_ms = epoch, now + self.ttl_ms
         return epoch is not None
 

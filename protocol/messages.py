@@ -89,6 +89,8 @@ class Birth(Envelope):
     role: Literal["park", "office"]
     uplinks: list[UplinkInfo] = []
     throttle_version: NonNeg = 0
+    cmd_epoch: NonNeg = 0  # the command gate's highest epoch seen (0 = unknown / none yet)
+    applied_version: NonNeg = 0  # the command gate's applied version (0 = unknown / none yet)
     outbox: OutboxInfo = OutboxInfo()
     clock: ClockInfo
     simulated: bool = False

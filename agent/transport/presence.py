@@ -77,8 +77,14 @@ def node_state(cfg: AgentConfig, session: int, online: bool) -> NodeState:
 
 
 def build_birth(cfg: AgentConfig, session: int, *, throttle_version: int,
-                outbox: tuple[int | None, int | None], simulated: bool) -> Birth:
-    """The birth message of a session (also the reply to resync)."""
+                outbox: tuple[int | None, int | None], simulated: bool,
+                cmd_epoch: int = 0, applied_version: int = 0) -> Birth:
+    """The birth message of a session (also the reply to resync).
+
+    ``cmd_epoch`` and ``applied_version`` are the command gate's persisted state (highest
+    epoch seen, applied version): central raises its epoch and version counter to them when
+    its database was lost or restored from an older backup.
+    """
     return Birth(
         schema=Birth.schema_name(), site=cfg.node.site, node=cfg.node.id, ts_ms=wall_ms(), session=session,
         boot_id=boot_id(), agent_version=__version__, config_hash=cfg.config_hash(),
@@ -86,6 +92,8 @@ def build_birth(cfg: AgentConfig, session: int, *, throttle_version: int,
         uplinks=[UplinkInfo(name=u.name, iface=u.iface, kind=u.kind, priority=u.priority)
                  for u in cfg.uplinks],
         throttle_version=throttle_version,
+        cmd_epoch=cmd_epoch,
+        applied_version=applied_version,
         outbox=OutboxInfo(oldest_seq=outbox[0], newest_seq=outbox[1]),
         clock=ClockInfo(synced=clock_synced(), wall_ms=wall_ms()),
         simulated=simulated,

@@ -1,0 +1,197 @@
+"""A birth's gate state (cmd_epoch, applied_version) raises central's epoch and version counter
+after its command database was lost or restored; never lowers them (unit level, no broker)."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from central.commands import MAX_BIRTH_FLOOR, CommandService
+from central.commands_store import LEASE_NAME, CommandStore
+from central.leader import LeaderLease
+from protocol.messages import Birth
+from protocol.topics import Topics
+
+SITE = "taman-kota"
+NODE = "tk-01"
+
+
+class Clock:
+    """A settable wall clock in ms."""
+
+    def __init__(self, now_ms: int = 1_000_000) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+class Sink:
+    """Publisher double: remembers (topic, payload, expiry_s)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, int]] = []
+
+    def publish(self, topic: str, payload: bytes, expiry_s: int) -> None:
+        self.sent.append((topic, payload, expiry_s))
+
+
+def birth(node: str = NODE, **fields: Any) -> Birth:
+    """A birth of node with the given fields (older agents: no cmd_epoch/applied_version)."""
+    return Birth.model_validate({
+        "site": SITE, "node": node, "ts_ms": 1, "session": 1, "boot_id": "b",
+        "agent_version": "t", "config_hash": "h", "role": "park",
+        "clock": {"synced": False, "wall_ms": 1}, **fields})
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CommandStore]:
+    s = CommandStore(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def svc(store: CommandStore, clock: Clock) -> CommandService:
+    return CommandService(store, Sink(), Topics(), "unit", clock_ms=clock)
+
+
+def test_older_birth_without_the_fields_reads_as_zero_and_raises_nothing(
+        svc: CommandService) -> None:
+    b = birth()
+    assert (b.cmd_epoch, b.applied_version) == (0, 0)
+    assert svc.raise_floors(b) == (False, False)
+    assert svc.store.version(NODE) == 0 and svc.store.current_epoch() == 0
+    assert svc.store.lease_info(LEASE_NAME) is None  # nothing written
+
+
+def test_applied_version_raises_the_counter_for_every_kind(svc: CommandService,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 2000}, 30)  # counter 1, desired v1
+    with caplog.at_level(logging.WARNING, "central.commands"):
+        svc.on_birth(birth(applied_version=12, throttle_version=1, cmd_epoch=0))
+    assert svc.store.version(NODE) == 12
+    assert "applied version 12, central's counter is at 1" in caplog.text
+    # the next command of any kind is above what the node has applied
+    assert svc.issue(NODE, SITE, "failover", {}, 30).version == 13
+    assert svc.issue(NODE, SITE, "clear_throttle", {}, 30).version == 14
+
+
+def test_version_is_never_lowered(svc: CommandService) -> None:
+    for _ in range(5):
+        svc.issue(NODE, SITE, "failback", {}, 30)
+    assert svc.raise_floors(birth(applied_version=3, throttle_version=2)) == (False, False)
+    assert svc.store.version(NODE) == 5
+    assert svc.store.raise_version(NODE, 4) == (5, 5)
+    assert svc.store.version(NODE) == 5
+
+
+def test_throttle_version_of_an_older_agent_still_raises_the_counter(
+        svc: CommandService) -> None:
+    svc.on_birth(birth(throttle_version=7))  # no applied_version: older agent
+    assert svc.store.version(NODE) == 7
+    assert svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 900}, 30).version == 8
+
+
+def test_birth_resend_uses_the_raised_epoch_and_version(svc: CommandService) -> None:
+    svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 2000}, 30)  # restored DB: desired v1
+    resent = svc.on_birth(birth(applied_version=20, throttle_version=15, cmd_epoch=6))
+    assert resent is not None and resent.params == {"down_kbps": 2000}
+    assert resent.version == 21 and resent.epoch == 7
+
+
+def test_epoch_above_every_granted_one_raises_the_lease_to_seen_plus_one(
+        svc: CommandService, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=clock)
+    assert lease.tick() and lease.epoch == 1
+    with caplog.at_level(logging.WARNING, "central.commands"):
+        assert svc.raise_floors(birth(cmd_epoch=9)) == (False, True)
+    assert "has seen epoch 9, ours is 1" in caplog.text and "raising the epoch to 10" in caplog.text
+    info = svc.store.lease_info(LEASE_NAME)
+    assert info is not None and (info["holder"], info["epoch"]) == ("inst-a", 10)
+    # operator commands carry the highest epoch at once
+    assert svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 2000}, 30).epoch == 10
+    # the holder picks it up on its next tick, keeping the lease
+    assert lease.tick() and lease.epoch == 10 and lease.is_leader
+
+
+def test_equal_or_lower_epoch_changes_nothing(svc: CommandService, clock: Clock) -> None:
+    lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=clock)
+    assert lease.tick() and lease.epoch == 1
+    svc.store.raise_epoch(4, clock())  # -> 5
+    assert lease.tick() and lease.epoch == 5
+    for seen in (0, 3, 5):  # 5 = a node that saw the current leader: the normal case
+        assert svc.raise_floors(birth(cmd_epoch=seen)) == (False, False)
+        assert svc.store.current_epoch() == 5
+    assert svc.store.raise_epoch(2, clock()) == (5, 5)
+    assert lease.tick() and lease.epoch == 5
+
+
+def test_raise_without_a_lease_row_leaves_the_lease_free(svc: CommandService,
+                                                         clock: Clock) -> None:
+    assert svc.raise_floors(birth(cmd_epoch=9)) == (False, True)
+    info = svc.store.lease_info(LEASE_NAME)
+    assert info is not None and info["epoch"] == 10 and info["expires_ms"] == 0
+    assert svc.issue(NODE, SITE, "reboot", {}, 30).epoch == 10
+    lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=clock)
+    assert lease.tick() and lease.epoch == 11  # taking the free lease bumps as usual
+
+
+def test_deposed_leader_stays_fenced_and_cannot_take_the_raised_lease(
+        tmp_path: Path, clock: Clock) -> None:
+    a_store, b_store = CommandStore(tmp_path / "s.db"), CommandStore(tmp_path / "s.db")
+    try:
+        a = LeaderLease(a_store, "inst-a", ttl_s=10, clock_ms=clock)
+        b = LeaderLease(b_store, "inst-b", ttl_s=10, clock_ms=clock)
+        assert a.tick() and a.epoch == 1
+        clock.now_ms += 11_000  # A pauses; its lease lapses; B takes over
+        assert b.tick() and b.epoch == 2
+        svc_b = CommandService(b_store, Sink(), Topics(), "inst-b", clock_ms=clock)
+        svc_b.on_birth(birth(cmd_epoch=9))  # a node of the lost history
+        assert b.tick() and b.epoch == 10
+        assert a.epoch == 1  # A (not ticked yet) would still stamp 1 < 10: rejected stale
+        assert not a.tick() and a.epoch is None  # and it learns it is not leader
+        assert b_store.current_epoch() == 10
+    finally:
+        a_store.close()
+        b_store.close()
+
+
+def test_concurrent_raises_from_several_instances_end_at_seen_plus_one(
+        tmp_path: Path, clock: Clock) -> None:
+    stores = [CommandStore(tmp_path / "s.db") for _ in range(4)]
+    try:
+        LeaderLease(stores[0], "inst-0", ttl_s=30, clock_ms=clock).tick()
+        svcs = [CommandService(s, Sink(), Topics(), f"inst-{i}", clock_ms=clock)
+                for i, s in enumerate(stores)]
+        seen = [9, 9, 7, 9]
+        threads = [threading.Thread(target=s.on_birth, args=(birth(f"n{i}", cmd_epoch=e),))
+                   for i, (s, e) in enumerate(zip(svcs, seen, strict=True))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert stores[0].current_epoch() == 10
+        with sqlite3.connect(tmp_path / "s.db") as db:
+            assert db.execute("SELECT COUNT(*) FROM leader_lease").fetchone() == (1,)
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_absurd_values_are_ignored(svc: CommandService) -> None:
+    huge = MAX_BIRTH_FLOOR + 1
+    assert svc.raise_floors(birth(cmd_epoch=huge, applied_version=3)) == (False, False)
+    assert svc.raise_floors(birth(applied_version=huge)) == (False, False)
+    assert svc.store.version(NODE) == 0 and svc.store.current_epoch() == 0
