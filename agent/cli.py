@@ -25,12 +25,15 @@ examples:
   kotanet-agent --config /etc/kotanet/agent.toml
       run until SIGTERM/SIGINT; under systemd (Type=notify) it sends READY=1 once started
       and WATCHDOG=1 after every sample stored in the outbox
-
-files in [agent] state_dir: session (MQTT session counter), outbox.sqlite (store-and-forward
-backlog), commands.json (command versions and epochs seen).
   kotanet-agent enroll --central https://noc.kotimkab.go.id --out /etc/kotanet
       first boot: exchange the SD card's one-time token for this node's credentials
       (kotanet-agent enroll --help)
+
+agent.toml: every section and key with its type, default and meaning is in
+docs/agent-config.md (the file kotanet-provision build writes is a complete example).
+
+files in [agent] state_dir: session (MQTT session counter), outbox.sqlite (store-and-forward
+backlog), outbox.sqlite.seqfloor (seq floor), commands.json (command versions and epochs seen).
 
 exit status: 0 clean stop, 2 bad configuration, 1 unexpected error.
 """
@@ -42,9 +45,11 @@ example:
 
 Without --token-file the default places are tried; without --central the enroll_url of the
 enroll.json next to the token is used; without --ca the ca.crt next to the token.
-exit status: 0 enrolled, 3 refused by central (the code says why: expired, already_used,
-bad_signature, unknown_node, revoked, ...), 1 central unreachable or a bad answer,
-2 no token found, no or non-https central URL.
+exit status: 0 enrolled; 3 refused by central for good (the code says why: expired,
+already_used, bad_signature, unknown_node, revoked, ...); 1 still failing after --attempts
+tries because central was unreachable or refused for a passing reason (rate_limited,
+internal, not_configured), or its answer was unusable (bad_response): try again later;
+2 no token found, no or non-https central URL. Codes: docs/field-guide.md section 4.
 """
 
 
@@ -55,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure this hotspot node's uplinks and users and report them to central "
                     "over MQTT 5, storing everything on disk first.")
     p.add_argument("--config", "-c", required=True, metavar="FILE",
-                   help="agent.toml for this node (see docs/field guide)")
+                   help="agent.toml for this node (keys: docs/agent-config.md)")
     p.add_argument("--check", action="store_true",
                    help="validate the configuration (and credentials files) and exit")
     p.add_argument("--log-level", default="info",

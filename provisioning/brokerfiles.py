@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 CENTRAL_USERS = ("central",)
 READER_USERS = ("verifier",)
 DEFAULT_PID_FILES = ("/run/mosquitto/mosquitto.pid", "/var/run/mosquitto/mosquitto.pid")
+RELOADED_PREFIX = "SIGHUP -> pid "  # reload_broker's note when a pid was signalled
+NOT_RELOADED = "NOT reloaded: install DIR/broker on the broker and run 'systemctl reload mosquitto'"
 
 
 def load_manifest(dep: Deployment) -> dict[str, Any]:
@@ -106,7 +108,10 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
 
 
 def reload_broker(pid_file: str | None) -> str:
-    """Make mosquitto re-read its files: SIGHUP to the pid in pid_file (or a default pid file)."""
+    """Make mosquitto re-read its files: SIGHUP to the pid in pid_file (or a default pid file).
+
+    Returns a note for logs: RELOADED_PREFIX + pid, or NOT_RELOADED when no pid file was
+    found (nothing is reloaded then; there is no systemctl fallback)."""
     candidates = [pid_file] if pid_file else list(DEFAULT_PID_FILES)
     for path in candidates:
         try:
@@ -114,6 +119,6 @@ def reload_broker(pid_file: str | None) -> str:
         except (OSError, ValueError, IndexError):
             continue
         os.kill(pid, signal.SIGHUP)
-        return f"SIGHUP -> pid {pid}"
+        return f"{RELOADED_PREFIX}{pid}"
     log.warning("no mosquitto pid file found in %s", candidates)
-    return "NOT reloaded: install DIR/broker on the broker and run 'systemctl reload mosquitto'"
+    return NOT_RELOADED

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from provisioning import commands
+from provisioning.deployment import DEFAULT_NOC_URL
 from provisioning.i18n import LANGS
 
 EXAMPLES = """\
@@ -56,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prefix", default="kotanet/v1", help="MQTT topic prefix")
     s.add_argument("--auth", choices=("password", "cert"), default="password",
                    help="node credentials: broker password (default) or client certificate")
-    s.add_argument("--noc-url", default="https://noc.kotimkab.go.id/node/{node}")
+    s.add_argument("--noc-url", default=DEFAULT_NOC_URL,
+                   help="node page URL template for labels, {node} = node id "
+                        f"(default {DEFAULT_NOC_URL})")
     s.add_argument("--enroll-url", default="https://noc.kotimkab.go.id/api/v1/enroll")
     s.add_argument("--token-ttl", type=int, default=72 * 3600, help="enrolment token life (s)")
 
@@ -70,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, help="bundle directory (default: DEPLOYMENT/bundles)")
     s.add_argument("--readmit", action="append", default=[], metavar="NODE",
                    help="give a revoked node new credentials")
-    s.add_argument("--pid-file", help="mosquitto pid file to SIGHUP after writing broker files")
+    s.add_argument("--pid-file", help="mosquitto pid file to SIGHUP after writing broker files "
+                   "(without it 'build' does not reload mosquitto)")
 
     s = add("sdcard", "write the first-boot seed (one-time enrolment token) to a boot partition",
             "kotanet-provision sdcard tks-01 --boot /media/teknisi/bootfs")
@@ -99,9 +103,12 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, help_ in (("rotate", "new broker credentials without lock-out (then --confirm)"),
                         ("revoke", "remove a node's broker access now and reload mosquitto")):
-        s = add(name, help_, f"kotanet-provision {name} tks-01 --pid-file /run/mosquitto.pid")
+        s = add(name, help_,
+                f"kotanet-provision {name} tks-01 --pid-file /run/mosquitto/mosquitto.pid")
         s.add_argument("node")
-        s.add_argument("--pid-file", help="mosquitto pid file to SIGHUP (else systemctl reload)")
+        s.add_argument("--pid-file", help="mosquitto pid file to SIGHUP (default: "
+                       "/run/mosquitto/mosquitto.pid or /var/run/mosquitto/mosquitto.pid; if "
+                       "none exists mosquitto is NOT reloaded and the command says what to do)")
         if name == "rotate":
             s.add_argument("--confirm", action="store_true",
                            help="the node uses the new credentials: drop the old ones")

@@ -10,9 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from provisioning import credentials
-from provisioning.brokerfiles import load_manifest, reload_broker
+from provisioning.brokerfiles import (
+    DEFAULT_PID_FILES,
+    RELOADED_PREFIX,
+    load_manifest,
+    reload_broker,
+)
 from provisioning.build import build_all
-from provisioning.deployment import Deployment, DeploymentError, Settings, init_deployment
+from provisioning.deployment import (
+    DEFAULT_NOC_URL,
+    LEGACY_NOC_URL,
+    Deployment,
+    DeploymentError,
+    Settings,
+    init_deployment,
+)
 from provisioning.i18n import Messages
 from provisioning.inventory import Issue, load_inventory
 from provisioning.label import noc_url, write_label
@@ -53,6 +65,14 @@ def _node(m: Messages, dep: Deployment, node: str) -> dict[str, Any]:
     return dict(entry)
 
 
+def reload_line(m: Messages, dep: Deployment, note: str, pid_file: str | None) -> str:
+    """The technician's line for a reload_broker note: reloaded (pid), or what to do now."""
+    if note.startswith(RELOADED_PREFIX):
+        return m("broker_reloaded", pid=note.removeprefix(RELOADED_PREFIX))
+    files = pid_file or ", ".join(DEFAULT_PID_FILES)
+    return m("broker_not_reloaded", files=files, dir=dep.broker_dir)
+
+
 def cmd_init(m: Messages, a: argparse.Namespace) -> int:
     """init DIR."""
     if Deployment(a.dir).exists():
@@ -86,9 +106,10 @@ def cmd_build(m: Messages, a: argparse.Namespace) -> int:
     manifest = build_all(dep, inv, out, tuple(a.readmit), label=m("building"))
     stale = sorted(n for n, e in manifest["nodes"].items()
                    if n not in inv.nodes and not e.get("revoked"))
-    if a.pid_file:
-        reload_broker(a.pid_file)
+    note = reload_broker(a.pid_file) if a.pid_file else None
     print(m("build_done", nodes=len(inv.nodes), dir=out))
+    if note is not None:
+        print(reload_line(m, dep, note, a.pid_file))
     if stale:
         print(m("stale_nodes", nodes=", ".join(stale)))
     return 0
@@ -116,7 +137,10 @@ def cmd_label(m: Messages, a: argparse.Namespace) -> int:
     """label NODE."""
     dep = _deployment(m, a)
     entry = _node(m, dep, a.node)
-    url = noc_url(a.noc_url or dep.settings.noc_url, a.node)
+    template = a.noc_url or dep.settings.noc_url
+    if template == LEGACY_NOC_URL:  # the old init default pointed at a page central lacks
+        template = DEFAULT_NOC_URL
+    url = noc_url(template, a.node)
     files = write_label(a.out, a.node, url, entry.get("site_name", ""), entry.get("ssid", ""))
     print(m("label_done", files=", ".join(str(f) for f in files)))
     return 0
@@ -161,11 +185,13 @@ def cmd_rotate(m: Messages, a: argparse.Namespace) -> int:
         if not entry.get("pending_user"):
             print(m("rotate_nothing", node=a.node))
             return 1
-        user, _note = credentials.confirm(dep, a.node, a.pid_file)
+        user, note = credentials.confirm(dep, a.node, a.pid_file)
         print(m("rotate_confirmed", node=a.node, user=user))
+        print(reload_line(m, dep, note, a.pid_file))
         return 0
-    alias, _note = credentials.rotate(dep, a.node, a.pid_file)
+    alias, note = credentials.rotate(dep, a.node, a.pid_file)
     print(m("rotate_started", node=a.node, user=alias, bundle=entry["bundle"]))
+    print(reload_line(m, dep, note, a.pid_file))
     return 0
 
 
@@ -174,7 +200,8 @@ def cmd_revoke(m: Messages, a: argparse.Namespace) -> int:
     dep = _deployment(m, a)
     _node(m, dep, a.node)
     note = credentials.revoke(dep, a.node, a.pid_file)
-    print(m("revoked", node=a.node, reload=note))
+    print(m("revoked", node=a.node))
+    print(reload_line(m, dep, note, a.pid_file))
     return 0
 
 

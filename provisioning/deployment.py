@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 SERVICE_USERS = ("central", "verifier")
 
 
+#: The node page of central's NOC (route "/noc/nodes/{node}" in central/noc) for label QR codes.
+DEFAULT_NOC_URL = "https://noc.kotimkab.go.id/noc/nodes/{node}"
+#: The default of older deployments: a path central never served (labels now use the default).
+LEGACY_NOC_URL = "https://noc.kotimkab.go.id/node/{node}"
+
+
 class DeploymentError(RuntimeError):
     """The deployment directory is missing or inconsistent."""
 
@@ -45,7 +51,7 @@ class Settings:
     broker_log: str | None = "/var/log/mosquitto/mosquitto.log"
     topic_prefix: str = "kotanet/v1"
     auth: str = "password"
-    noc_url: str = "https://noc.kotimkab.go.id/node/{node}"
+    noc_url: str = DEFAULT_NOC_URL
     enroll_url: str = "https://noc.kotimkab.go.id/api/v1/enroll"
     agent_bin: str = "/usr/bin/kotanet-agent"
     token_ttl_s: int = 72 * 3600

@@ -66,8 +66,20 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "id": "Tidak ada rotasi {node} yang tertunda.",
     },
     "revoked": {
-        "en": "Node {node} revoked: broker users removed and broker reloaded ({reload}).",
-        "id": "Node {node} dicabut: pengguna broker dihapus dan broker dimuat ulang ({reload}).",
+        "en": "Node {node} revoked: its broker users are removed from the broker files.",
+        "id": "Node {node} dicabut: pengguna brokernya dihapus dari berkas broker.",
+    },
+    "broker_reloaded": {
+        "en": "Broker reloaded (SIGHUP to pid {pid}): the change is in force.",
+        "id": "Broker dimuat ulang (SIGHUP ke pid {pid}): perubahan sudah berlaku.",
+    },
+    "broker_not_reloaded": {
+        "en": "Broker NOT reloaded: no mosquitto pid file found ({files}). The change is not in "
+              "force yet: install {dir} on the broker host and run 'systemctl reload mosquitto' "
+              "there, or run again with --pid-file.",
+        "id": "Broker TIDAK dimuat ulang: berkas pid mosquitto tidak ditemukan ({files}). "
+              "Perubahan belum berlaku: pasang {dir} di host broker lalu jalankan "
+              "'systemctl reload mosquitto' di sana, atau ulangi dengan --pid-file.",
     },
     "revoked_already": {
         "en": "Node {node} is revoked; build it again to re-admit it.",

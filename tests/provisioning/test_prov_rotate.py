@@ -56,6 +56,7 @@ def test_rotation_never_locks_out_and_confirm_drops_old(
     out = capsys.readouterr().out
     new_pw = node_password(dep, "tks-01")
     assert new_pw != old_pw and new_pw not in out and old_pw not in out
+    assert f"Broker reloaded (SIGHUP to pid {broker.pid_file.read_text().strip()})" in out
     # both the old and the new credentials work until confirmation
     assert try_connect(dep, "tks-01", old_pw) == 0
     assert try_connect(dep, "tks-01~g1", new_pw) == 0
@@ -74,6 +75,8 @@ def test_rotation_never_locks_out_and_confirm_drops_old(
     finally:
         alias.close()
     assert cli(dep, broker, "rotate", "tks-01", "--confirm") == 0
+    assert "Rotation of tks-01 confirmed" in (out := capsys.readouterr().out)
+    assert "Broker reloaded (SIGHUP to pid" in out
     assert try_connect(dep, "tks-01", old_pw) == NOT_AUTHORIZED
     assert try_connect(dep, "tks-01~g1", new_pw) == 0
     # a rebuild keeps the rotated credentials (no lock-out)
