@@ -40,12 +40,17 @@ class CommandStore(LockedSqlite):
         """Store a command: fill version (bumped above floor) and epoch (None = current max).
 
         ``rec`` holds cmd_id, node, site, kind, epoch, params, issued_at_ms, expires_at_ms,
-        origin, issued_by. Throttle kinds also become the node's desired state.
+        origin, issued_by. Throttle kinds also become the node's desired state, unless their
+        epoch is below the highest granted one (a deposed leader's command).
         """
         def tx(c: sqlite3.Connection) -> dict[str, Any]:
             out = dict(rec)
+            current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
             if out.get("epoch") is None:
-                out["epoch"] = int(c.execute(q.MAX_EPOCH).fetchone()[0])
+                out["epoch"] = current
+            # a deposed leader's command is stored (its stale_epoch ack will show) but never
+            # becomes the desired state, or a later birth would re-send it with the new epoch
+            stale_issuer = int(out["epoch"]) < current
             args = {"node": out["node"], "floor": floor}
             if out["kind"] not in UNVERSIONED_KINDS:
                 c.execute(q.BUMP_VERSION, args)
@@ -54,7 +59,7 @@ class CommandStore(LockedSqlite):
             row = c.execute(q.GET_VERSION, (out["node"],)).fetchone()
             out["version"] = int(row[0]) if row else 0
             c.execute(q.INSERT_COMMAND, {**out, "params": json.dumps(out["params"])})
-            if out["kind"] in THROTTLE_KINDS:
+            if out["kind"] in THROTTLE_KINDS and not stale_issuer:
                 c.execute(q.UPSERT_DESIRED, {
                     "node": out["node"], "site": out["site"], "kind": out["kind"],
                     "version": out["version"], "params": json.dumps(out["params"]),

@@ -79,5 +79,8 @@ def test_takeover_bumps_the_epoch_and_the_old_leader_is_fenced(
     assert rec is not None and [(s["stage"], s["code"]) for s in rec["stages"]] == [
         ("rejected", "stale_epoch")]
     assert shaping_ns.down_kbps() == 3000
+    # the deposed leader's command is not the desired state: a birth re-sends B's throttle
+    desired = svc_b.store.desired(node_id)
+    assert desired is not None and desired["cmd_id"] == second.cmd_id
     assert not lease_a.tick() and not lease_a.is_leader  # A learns it lost the lease
     assert PolicyLoop(svc_a, lease_a, interval_s=0.2).tick() == []
