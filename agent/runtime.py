@@ -43,6 +43,10 @@ Handler = Callable[[Command], tuple[str, str] | tuple[str, str, str]]  # (stage,
 GATE_FILE = "commands.json"
 OUTBOX_FILE = "outbox.sqlite"
 SYNC_RECHECK_S = 60.0
+#: After a command from an older leader epoch (stale_epoch), re-publish the birth (which carries
+#: the gate's epoch) at most this often, so a central whose database was lost catches up
+#: without waiting for the node's next reconnect.
+STALE_BIRTH_INTERVAL_S = 30.0
 _STOP = object()
 _RESYNC = object()
 _RECONNECT = object()
@@ -72,6 +76,7 @@ class Agent:
         self._thread: threading.Thread | None = None
         self._runner: ProbeRunner | None = None
         self._synced = (False, -SYNC_RECHECK_S)
+        self._stale_birth_at = -STALE_BIRTH_INTERVAL_S
         saved = read_json(self.state_dir / GATE_FILE) or {}
         self.gate = CommandGate(cfg.node.site, cfg.node.id, GateState(
             **{k: int(v) for k, v in saved.items() if k in GateState.__dataclass_fields__}))
@@ -315,8 +320,20 @@ class Agent:
             self._ack(cmd, stage, code, detail)
         else:
             self._ack(cmd, d.stage, d.code, d.detail)
+            if d.code == "stale_epoch":
+                self._birth_after_stale_epoch(cmd)
         if asdict(self.gate.state) != before:
             write_json(self.state_dir / GATE_FILE, asdict(self.gate.state))
+
+    def _birth_after_stale_epoch(self, cmd: Command) -> None:
+        now = self._clock()
+        if now - self._stale_birth_at < STALE_BIRTH_INTERVAL_S:
+            return
+        self._stale_birth_at = now
+        log.warning("command %s has epoch %d, below the %d this node has seen (an old leader, or "
+                    "central lost its database): re-publishing the birth so central can catch up",
+                    cmd.cmd_id, cmd.epoch, self.gate.state.highest_epoch)
+        self._publish_birth()
 
     def _execute(self, cmd: Command) -> tuple[str, str, str]:
         assert self.forwarder is not None

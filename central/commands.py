@@ -130,16 +130,19 @@ class CommandService:
 
     def on_birth(self, birth: Birth) -> Command | None:
         """Catch up with the node's gate (raise_floors), then re-send the desired throttle if
-        the node's throttle_version differs; never raises."""
+        the node's throttle_version differs or a floor was raised; never raises."""
+        raised = (False, False)
         try:
-            self.raise_floors(birth)
+            raised = self.raise_floors(birth)
         except Exception:
             log.exception("raising the version/epoch floors of %s failed", birth.node)
         try:
             desired = self.store.desired(birth.node)
             if desired is None:
                 return None
-            if desired["version"] == birth.throttle_version:
+            # equal versions mean "already applied" only if both come from one history: after
+            # a raise, central's database was lost or restored, so its v1 is not the node's v1
+            if desired["version"] == birth.throttle_version and not any(raised):
                 return None
             log.info("node %s has throttle v%d, desired v%d: re-sending", birth.node,
                      birth.throttle_version, desired["version"])

@@ -125,3 +125,59 @@ def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
     finally:
         feeder.service = None
         second.stop()
+
+
+def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_up(
+        broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
+        make_agent: Callable[..., Agent], shaping_ns: ShapingNs, node_id: str) -> None:
+    instance = f"ci-{node_id}"[:60]
+    agent = make_agent(node_id)
+    try:
+        # 1. the node learns epoch 5 from the first database and stays connected throughout
+        first = CentralServer(broker, tmp_path / "first.db", instance, [node_id])
+        feeder.service = first.service
+        try:
+            for _ in range(OLD_EPOCH - 1):
+                assert first.lease.tick()
+                first.lease.release()
+            assert first.lease.tick() and first.lease.epoch == OLD_EPOCH
+            agent.start()
+            wait_for(lambda: feeder.of("birth", node_id), what="birth")
+            cmd = _post(first, node_id, "set_throttle", {"down_kbps": 2000})
+            wait_for(partial(_applied, first, cmd["cmd_id"]), what="throttle applied")
+        finally:
+            feeder.service = None
+            first.stop()
+        session = agent.session.session if agent.session is not None else -1
+        births_before = len(feeder.of("birth", node_id))
+
+        # 2. central on a fresh database (epoch 1); the node does not reconnect
+        second = CentralServer(broker, tmp_path / "second.db", instance, [node_id])
+        feeder.service = second.service
+        try:
+            assert second.lease.tick() and second.lease.epoch == 1
+            cmd = _post(second, node_id, "set_throttle", {"down_kbps": 500})
+            wait_for(lambda: _stages(second, cmd["cmd_id"]) == [("rejected", "stale_epoch")],
+                     what="stale_epoch")
+            # the refusal makes the node re-publish its birth in the same session ...
+            again = wait_for(lambda: feeder.of("birth", node_id)[births_before:],
+                             what="birth after stale_epoch")
+            assert again[0].session == session and again[0].cmd_epoch == OLD_EPOCH
+            # ... which raises central's epoch, and the desired 500 kbit/s is re-sent and applied
+            wait_for(lambda: second.service.store.current_epoch() == OLD_EPOCH + 1, what="epoch")
+            resent: Command = wait_for(
+                lambda: [c for c in feeder.of("cmd", node_id) if c.epoch == OLD_EPOCH + 1],
+                what="re-send")[0]
+            assert resent.params == {"down_kbps": 500}
+            wait_for(lambda: _applied(second, resent.cmd_id), what="re-send applied")
+            assert shaping_ns.down_kbps() == 500
+            # later commands carry the raised epoch: applied, no further birth needed
+            later = _post(second, node_id, "set_throttle", {"down_kbps": 600})
+            assert later["epoch"] == OLD_EPOCH + 1
+            wait_for(partial(_applied, second, later["cmd_id"]), what="new command applied")
+            assert len(feeder.of("birth", node_id)[births_before:]) == 1
+        finally:
+            feeder.service = None
+            second.stop()
+    finally:
+        agent.stop()

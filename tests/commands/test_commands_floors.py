@@ -80,12 +80,16 @@ def test_applied_version_raises_the_counter_for_every_kind(svc: CommandService,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 2000}, 30)  # counter 1, desired v1
     with caplog.at_level(logging.WARNING, "central.commands"):
-        svc.on_birth(birth(applied_version=12, throttle_version=1, cmd_epoch=0))
-    assert svc.store.version(NODE) == 12
+        resent = svc.on_birth(birth(applied_version=12, throttle_version=1, cmd_epoch=0))
     assert "applied version 12, central's counter is at 1" in caplog.text
-    # the next command of any kind is above what the node has applied
-    assert svc.issue(NODE, SITE, "failover", {}, 30).version == 13
-    assert svc.issue(NODE, SITE, "clear_throttle", {}, 30).version == 14
+    # the node's v1 is not central's v1 (central's history was lost): the desired throttle
+    # is re-sent above what the node has applied, although the version numbers were equal
+    assert resent is not None and resent.version == 13
+    assert (svc.status(resent.cmd_id) or {}).get("origin") == "birth"
+    assert resent.params == {"down_kbps": 2000}
+    # the next command of any kind is above that too
+    assert svc.issue(NODE, SITE, "failover", {}, 30).version == 14
+    assert svc.issue(NODE, SITE, "clear_throttle", {}, 30).version == 15
 
 
 def test_version_is_never_lowered(svc: CommandService) -> None:
