@@ -36,15 +36,29 @@ def _period(ms: int, monthly: bool) -> str:
 
 def compute(storage: Storage, sites: dict[str, dict[str, Any]], days: int, monthly: bool,
             now_ms: int | None = None) -> list[dict[str, Any]]:
-    """Rows of FIELDS, one per (period, site), over the last `days` days; blocking."""
+    """Rows of FIELDS, one per (period, site), over the last `days` days; blocking.
+
+    Reads the node-level 5-minute rollup (one row per node and bucket, summed per site in
+    the database), never the raw samples. The window starts at a whole 5-minute bucket."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    since = now_ms - days * 86400_000
+    since, until = _window(days, now_ms)
+    kinds = _kinds(storage)
     site_buckets: dict[str, dict[int, float]] = {}
-    kinds: dict[str, str] = {}
+    for r in storage.site_rx(since, until):
+        acc = site_buckets.setdefault(r["site"], {})
+        acc[int(r["bucket_ms"]) // BUCKET_MS] = float(r["rx_bps"]) / 1e6
+    return _report(site_buckets, kinds, sites, monthly)
+
+
+def compute_raw(storage: Storage, sites: dict[str, dict[str, Any]], days: int, monthly: bool,
+                now_ms: int | None = None) -> list[dict[str, Any]]:
+    """compute() from every raw sample (decoded): the reference the rollup is tested against."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    since, until = _window(days, now_ms)
+    site_buckets: dict[str, dict[int, float]] = {}
     for n in storage.list_nodes():
-        kinds.setdefault(n["site"], n.get("role") or "park")
         per: dict[int, list[float]] = {}
-        for row in iter_samples(storage, n["node"], since, now_ms):
+        for row in iter_samples(storage, n["node"], since, until):
             ups = (row.get("data") or {}).get("uplinks") or []
             rates = [u.get("rx_bps") for u in ups if u.get("rx_bps") is not None]
             if rates:
@@ -52,12 +66,30 @@ def compute(storage: Storage, sites: dict[str, dict[str, Any]], days: int, month
         acc = site_buckets.setdefault(n["site"], {})
         for b, vals in per.items():
             acc[b] = acc.get(b, 0.0) + sum(vals) / len(vals)
+    return _report(site_buckets, _kinds(storage), sites, monthly)
+
+
+def _window(days: int, now_ms: int) -> tuple[int, int]:
+    since = now_ms - days * 86400_000
+    return since - since % BUCKET_MS, now_ms
+
+
+def _kinds(storage: Storage) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for n in storage.list_nodes():
+        kinds.setdefault(n["site"], n.get("role") or "park")
+    return kinds
+
+
+def _report(site_buckets: dict[str, dict[int, float]], kinds: dict[str, str],
+            sites: dict[str, dict[str, Any]], monthly: bool) -> list[dict[str, Any]]:
+    """Per (period, site): p95, peak and idle hours of the site's 5-minute sums."""
     rows: list[dict[str, Any]] = []
     for site, buckets in sorted(site_buckets.items()):
         meta = sites.get(site, {})
         cap = meta.get("capacity_mbps")
         groups: dict[str, list[tuple[int, float]]] = {}
-        for b, v in buckets.items():
+        for b, v in sorted(buckets.items()):
             groups.setdefault(_period(b * BUCKET_MS, monthly), []).append((b, v))
         for period, items in sorted(groups.items()):
             vals = [v for _, v in items]

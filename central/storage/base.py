@@ -106,6 +106,16 @@ class Storage(Protocol):
                limit: int) -> list[dict[str, Any]]:
         """Events of a node in a time window, oldest first, at most limit."""
 
+    def rollup(self, node: str, since_ms: int, until_ms: int,
+               bucket_ms: int) -> list[dict[str, Any]]:
+        """The node's 5-minute rollup rows (rollup.py) with since <= bucket start < until,
+        merged per (uplink, k = (bucket start - since) // bucket_ms): sums and counts added,
+        maxima max, first_key min, first_ms the earliest bucket; ordered by k, uplink."""
+
+    def site_rx(self, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """(site, bucket_ms, rx_bps) per site and 5-minute bucket with since <= start < until:
+        the sum over the site's nodes of each node's mean per-sample total rx_bps."""
+
     def gaps(self, now_ms: int, grace_ms: int, node: str | None = None) -> list[Gap]:
         """Gaps older than the grace period, minus agent-reported drops."""
 

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 
 from central.config import RegistryNode
 from central.storage import postgres_sql as q
+from central.storage import rollup
 from central.storage.base import Gap, Incoming, NodeFloors, StorageError, subtract_ranges
 from protocol.messages import Birth, CommandAck, NodeState, Sample, Tele
 
@@ -133,10 +134,30 @@ class PostgresStorage:
                 for version in sorted(v for v in q.MIGRATIONS if v > have):
                     log.info("migrating %s to schema version %d", self.safe_url, version)
                     c.execute(q.MIGRATIONS[version].encode())
+                    if version == 2:
+                        self._backfill(c)
                     c.execute("INSERT INTO schema_version VALUES (%s, %s)",
                               (version, int(time.time() * 1000)))
         except psycopg.Error as exc:
             raise StorageError(f"cannot migrate {self.safe_url}: {self._msg(exc)}") from None
+
+    def _backfill(self, c: Conn) -> None:
+        """Build rollup_5m from the samples of the last BACKFILL_DAYS, node by node, in the
+        database (inside the migration's transaction: collectors starting meanwhile wait on
+        its lock; nothing is decoded in Python)."""
+        t0 = time.monotonic()
+        since = int(time.time() * 1000) - rollup.BACKFILL_DAYS * 86400_000
+        nodes = [r["node"] for r in c.execute("SELECT node FROM nodes ORDER BY node")]
+        built = 0
+        for node in nodes:
+            for sql in (q.BACKFILL_NODE_ROWS, q.BACKFILL_UPLINK_ROWS):
+                built += c.execute(sql, {"node": node, "since": since}).rowcount
+        if built:
+            row = c.execute("SELECT COALESCE(SUM(n), 0)::bigint AS n FROM rollup_5m "
+                            "WHERE uplink = ''").fetchone()
+            log.info("rollup backfill of %s: %d samples of the last %d days -> %d rollup rows "
+                     "in %.1f s", self.safe_url, int(row["n"]) if row else 0,
+                     rollup.BACKFILL_DAYS, built, time.monotonic() - t0)
 
     def _run(self, which: str, fn: Callable[[Conn], T]) -> T:
         """Run fn on a live connection; a connection lost on the way is reopened once."""
@@ -178,13 +199,15 @@ class PostgresStorage:
 
     def _write(self, c: Conn, batch: Sequence[Incoming]) -> None:
         cur = c.cursor()
+        rows: list[tuple[Any, ...]] = []  # every sample of the batch, inserted at the end
+        stored: list[tuple[str, Sample]] = []
         for inc in batch:
             now, msg = inc.received_ms, inc.msg
             cur.execute(q.TOUCH_NODE, (inc.node, inc.site, inc.unregistered, now))
             if isinstance(msg, Tele):
-                if msg.samples:
-                    cur.executemany(q.INSERT_SAMPLE, [_sample_row(inc.site, inc.node, msg, s, now)
-                                                      for s in msg.samples])
+                for s in msg.samples:
+                    rows.append(_sample_row(inc.site, inc.node, msg, s, now))
+                    stored.append((inc.node, s))
                 if msg.events:
                     cur.executemany(q.INSERT_EVENT, [
                         (inc.node, e.seq, e.ts_ms, inc.site, now, _t(e.kind), e.severity,
@@ -203,6 +226,15 @@ class PostgresStorage:
                 cur.execute(q.INSERT_ACK, (inc.node, _t(msg.cmd_id), msg.stage, msg.ts_ms,
                                            _t(msg.code), _t(msg.detail), msg.applied_version,
                                            now))
+        if rows:  # one statement per sample; a row comes back only for a sample really stored
+            ins = c.cursor()  # its own cursor: only these results on it
+            ins.executemany(q.INSERT_SAMPLE_RETURNING, rows, returning=True)
+            acc = rollup.Rollup()
+            for (node, s), res in zip(stored, ins.results(), strict=True):
+                if res.fetchone() is not None:
+                    acc.add_sample(node, s)
+            if acc.rows:  # the node rows are locked (TOUCH_NODE) until commit: no lost merge
+                cur.executemany(q.UPSERT_ROLLUP, acc.params())
 
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""
@@ -263,6 +295,18 @@ class PostgresStorage:
         """Ranges the agent reported as dropped on its side."""
         return self._query("SELECT from_seq, to_seq, reason, received_ms FROM drops "
                            "WHERE node = %s ORDER BY from_seq", (node,))
+
+    def rollup(self, node: str, since_ms: int, until_ms: int,
+               bucket_ms: int) -> list[dict[str, Any]]:
+        """5-minute rollup rows of a node with since <= bucket start < until, merged per
+        (uplink, k = (bucket start - since) // bucket_ms); ordered by k, uplink."""
+        return self._query(q.ROLLUP_SERIES, {"node": node, "since": since_ms,
+                                             "until": until_ms, "bucket": bucket_ms})
+
+    def site_rx(self, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """(site, bucket_ms, rx_bps): per site and 5-minute bucket the sum over its nodes of
+        each node's mean per-sample total rx_bps; buckets with since <= start < until."""
+        return self._query(q.SITE_RX, {"since": since_ms, "until": until_ms})
 
     def gaps(self, now_ms: int, grace_ms: int, node: str | None = None) -> list[Gap]:
         """Gaps older than the grace period, minus agent-reported drops."""

@@ -5,6 +5,8 @@ flags read back as 0/1 (the SQLite shape), ids sort bytewise (COLLATE "C", as SQ
 JSON columns of type json (exact text; accepts what SQLite stores), named %(x)s parameters.
 """
 
+from central.storage import rollup
+
 # Serialises schema migrations of collectors starting at the same time (any constant works).
 MIGRATION_LOCK = 0x6B6F74616E6574  # "kotanet"
 
@@ -93,8 +95,33 @@ CREATE TABLE api_tokens (
 );
 """
 
+# 2: the 5-minute rollup (see rollup.py); postgres.py backfills it in the same transaction.
+_V2 = """
+CREATE TABLE rollup_5m (
+    node TEXT COLLATE "C" NOT NULL,
+    uplink TEXT COLLATE "C" NOT NULL,
+    bucket_ms BIGINT NOT NULL,
+    n BIGINT NOT NULL,
+    rtt_sum DOUBLE PRECISION NOT NULL,
+    rtt_n BIGINT NOT NULL,
+    loss_sum DOUBLE PRECISION NOT NULL,
+    loss_n BIGINT NOT NULL,
+    users_sum DOUBLE PRECISION NOT NULL,
+    users_n BIGINT NOT NULL,
+    rx_sum DOUBLE PRECISION NOT NULL,
+    tx_sum DOUBLE PRECISION NOT NULL,
+    rate_n BIGINT NOT NULL,
+    rx_n BIGINT NOT NULL,
+    users_max BIGINT,
+    shape_down_max BIGINT,
+    shape_up_max BIGINT,
+    first_key BIGINT NOT NULL,
+    PRIMARY KEY (node, uplink, bucket_ms)
+);
+"""
+
 # version -> DDL that brings version-1 to version; append, never edit a released entry.
-MIGRATIONS: dict[int, str] = {1: _V1}
+MIGRATIONS: dict[int, str] = {1: _V1, 2: _V2}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 UPSERT_REGISTRY = """
@@ -147,6 +174,61 @@ INSERT INTO samples (node, seq, ts_ms, site, session, received_ms, historical, a
     throttle_version, throttle_down_kbps, throttle_up_kbps, data)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (node, seq) DO NOTHING
+"""
+
+# The same insert, answering one row per sample really stored (none for a duplicate).
+INSERT_SAMPLE_RETURNING = INSERT_SAMPLE.rstrip() + " RETURNING seq\n"
+
+UPSERT_ROLLUP = rollup.upsert_sql("%s", "GREATEST", "LEAST")
+ROLLUP_SERIES = rollup.series_sql(lambda name: f"%({name})s", "::bigint")
+SITE_RX = rollup.site_rx_sql(lambda name: f"%({name})s")
+# The one-time backfill of one node, in the database (set-based; rollup.py's semantics spelled
+# in SQL: tests/pg/test_pg_rollup.py checks it against the insert-time rollup, column by column).
+_BACKFILL_SAMPLES = """
+    SELECT node, ts_ms, data::jsonb AS d,
+           CASE WHEN jsonb_typeof(data::jsonb->'uplinks') = 'array'
+                THEN data::jsonb->'uplinks' ELSE '[]'::jsonb END AS ups
+    FROM samples WHERE node = %(node)s AND ts_ms >= %(since)s
+    OFFSET 0
+"""  # OFFSET 0: not inlined, so each sample's JSON is parsed once, not once per field
+
+BACKFILL_NODE_ROWS = f"""
+INSERT INTO rollup_5m (node, uplink, bucket_ms, n, rtt_sum, rtt_n, loss_sum, loss_n, users_sum,
+    users_n, rx_sum, tx_sum, rate_n, rx_n, users_max, shape_down_max, shape_up_max, first_key)
+SELECT node, '', bucket_ms, COUNT(*), 0, 0, 0, 0,
+       COALESCE(SUM(users), 0), COUNT(users),
+       COALESCE(SUM(rx) FILTER (WHERE has_rate), 0), COALESCE(SUM(tx) FILTER (WHERE has_rate), 0),
+       COUNT(*) FILTER (WHERE has_rate), COUNT(*) FILTER (WHERE has_rx),
+       MAX(users), MAX(NULLIF(down, 0)), MAX(NULLIF(up, 0)), MIN(ts_ms) * 64
+FROM (
+    SELECT s.node, s.ts_ms, s.ts_ms - s.ts_ms %% {rollup.BUCKET_MS} AS bucket_ms,
+           (s.d->'users'->>'total')::bigint AS users,
+           (s.d->'shaping'->>'down_kbps')::bigint AS down,
+           (s.d->'shaping'->>'up_kbps')::bigint AS up, u.rx, u.tx,
+           COALESCE(u.has_rate, FALSE) AS has_rate, COALESCE(u.has_rx, FALSE) AS has_rx
+    FROM ({_BACKFILL_SAMPLES}) s
+    LEFT JOIN LATERAL (
+        SELECT SUM(COALESCE((e->>'rx_bps')::float8, 0)) AS rx,
+               SUM(COALESCE((e->>'tx_bps')::float8, 0)) AS tx,
+               bool_or(e->>'rx_bps' IS NOT NULL OR e->>'tx_bps' IS NOT NULL) AS has_rate,
+               bool_or(e->>'rx_bps' IS NOT NULL) AS has_rx
+        FROM jsonb_array_elements(s.ups) e
+    ) u ON TRUE
+    OFFSET 0
+) x
+GROUP BY node, bucket_ms
+"""
+
+BACKFILL_UPLINK_ROWS = f"""
+INSERT INTO rollup_5m (node, uplink, bucket_ms, n, rtt_sum, rtt_n, loss_sum, loss_n, users_sum,
+    users_n, rx_sum, tx_sum, rate_n, rx_n, users_max, shape_down_max, shape_up_max, first_key)
+SELECT s.node, e.value->>'name', s.ts_ms - s.ts_ms %% {rollup.BUCKET_MS} AS bucket_ms, COUNT(*),
+       COALESCE(SUM((e.value->>'rtt_ms')::float8), 0), COUNT(e.value->>'rtt_ms'),
+       COALESCE(SUM((e.value->>'loss_pct')::float8), 0), COUNT(e.value->>'loss_pct'),
+       0, 0, 0, 0, 0, 0, NULL::bigint, NULL::bigint, NULL::bigint,
+       MIN(s.ts_ms * 64 + LEAST(e.ord - 1, 63))
+FROM ({_BACKFILL_SAMPLES}) s, jsonb_array_elements(s.ups) WITH ORDINALITY AS e(value, ord)
+GROUP BY s.node, e.value->>'name', bucket_ms
 """
 
 INSERT_EVENT = """

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from central.config import RegistryNode
+from central.storage import rollup
 from central.storage import sqlite_sql as q
 from central.storage.base import Gap, Incoming, NodeFloors, StorageError, subtract_ranges
 from protocol.messages import Birth, CommandAck, NodeState, Sample, Tele
@@ -50,13 +51,53 @@ class SqliteStorage:
             self._w.execute("PRAGMA journal_mode=WAL")
             self._w.execute("PRAGMA synchronous=NORMAL")
             self._w.executescript(q.SCHEMA)
-            self._w.execute(f"PRAGMA user_version={q.SCHEMA_VERSION}")
             self._r = sqlite3.connect(Path(self.path).resolve().as_uri() + "?mode=ro", uri=True,
                                       timeout=busy_timeout_s, check_same_thread=False)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open SQLite database {self.path}: {exc}") from None
         self._wlock = threading.Lock()
         self._rlock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older database to SCHEMA_VERSION (one transaction; another process opening
+        the same file at once waits on BEGIN IMMEDIATE and then finds it done)."""
+        def run(c: sqlite3.Connection) -> None:
+            have = int(c.execute("PRAGMA user_version").fetchone()[0])
+            if have > q.SCHEMA_VERSION:
+                raise StorageError(f"database {self.path} has schema version {have}, newer "
+                                   f"than this central's {q.SCHEMA_VERSION}")
+            if have < 2:
+                self._backfill(c)
+            if have < q.SCHEMA_VERSION:
+                c.execute(f"PRAGMA user_version={q.SCHEMA_VERSION}")
+        self._tx(run)
+
+    def _backfill(self, c: sqlite3.Connection) -> None:
+        """Rebuild rollup_5m from the samples of the last BACKFILL_DAYS, a page at a time."""
+        c.execute("DELETE FROM rollup_5m")
+        since = int(time.time() * 1000) - rollup.BACKFILL_DAYS * 86400_000
+        nodes = [r[0] for r in c.execute("SELECT node FROM nodes ORDER BY node")]
+        read = built = 0
+        for node in nodes:
+            ts, seq = since - 1, 2**63 - 1
+            while True:
+                page = c.execute(q.BACKFILL_PAGE, {"node": node, "ts": ts, "seq": seq,
+                                                   "limit": rollup.BACKFILL_PAGE}).fetchall()
+                if not page:
+                    break
+                acc = rollup.Rollup()
+                for _, ts_ms, data in page:
+                    acc.add_stored(node, ts_ms, data)
+                c.executemany(q.UPSERT_ROLLUP, acc.params())
+                read += len(page)
+                seq, ts = page[-1][0], page[-1][1]
+                if len(page) < rollup.BACKFILL_PAGE:
+                    break
+        if read:
+            built = int(c.execute("SELECT COUNT(*) FROM rollup_5m").fetchone()[0])
+            log.info("rollup backfill of %s: %d samples of the last %d days -> %d rollup rows",
+                     self.path, read, rollup.BACKFILL_DAYS, built)
 
     # ------------------------------------------------------------ writes
     def _tx(self, fn: Any, *args: Any) -> None:
@@ -83,12 +124,15 @@ class SqliteStorage:
             self._tx(self._write, batch)
 
     def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming]) -> None:
+        acc = rollup.Rollup()
         for inc in batch:
             now, msg = inc.received_ms, inc.msg
             c.execute(q.TOUCH_NODE, (inc.node, inc.site, int(inc.unregistered), now))
             if isinstance(msg, Tele):
-                c.executemany(q.INSERT_SAMPLE, [_sample_row(inc.site, inc.node, msg, s, now)
-                                                for s in msg.samples])
+                for s in msg.samples:  # only rows really inserted go into the rollup
+                    if c.execute(q.INSERT_SAMPLE,
+                                 _sample_row(inc.site, inc.node, msg, s, now)).rowcount == 1:
+                        acc.add_sample(inc.node, s)
                 c.executemany(q.INSERT_EVENT, [
                     (inc.node, e.seq, e.ts_ms, inc.site, now, e.kind, e.severity, e.message,
                      json.dumps(e.data)) for e in msg.events])
@@ -104,6 +148,8 @@ class SqliteStorage:
             elif isinstance(msg, CommandAck):
                 c.execute(q.INSERT_ACK, (inc.node, msg.cmd_id, msg.stage, msg.ts_ms, msg.code,
                                          msg.detail, msg.applied_version, now))
+        if acc.rows:
+            c.executemany(q.UPSERT_ROLLUP, acc.params())
 
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""
@@ -172,6 +218,18 @@ class SqliteStorage:
                limit: int) -> list[dict[str, Any]]:
         """Events of a node in a time window, oldest first, at most limit."""
         return self._window("events", q.EVENT_COLUMNS, node, since_ms, until_ms, limit)
+
+    def rollup(self, node: str, since_ms: int, until_ms: int,
+               bucket_ms: int) -> list[dict[str, Any]]:
+        """5-minute rollup rows of a node with since <= bucket start < until, merged per
+        (uplink, k = (bucket start - since) // bucket_ms); ordered by k, uplink."""
+        return self._query(q.ROLLUP_SERIES, {"node": node, "since": since_ms,
+                                             "until": until_ms, "bucket": bucket_ms})
+
+    def site_rx(self, since_ms: int, until_ms: int) -> list[dict[str, Any]]:
+        """(site, bucket_ms, rx_bps): per site and 5-minute bucket the sum over its nodes of
+        each node's mean per-sample total rx_bps; buckets with since <= start < until."""
+        return self._query(q.SITE_RX, {"since": since_ms, "until": until_ms})
 
     def drops(self, node: str) -> list[dict[str, Any]]:
         """Ranges the agent reported as dropped on its side."""

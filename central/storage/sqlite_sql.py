@@ -1,6 +1,9 @@
 """SQL text of the SQLite backend: schema, idempotent inserts, presence rules, gap query."""
 
-SCHEMA_VERSION = 1
+from central.storage import rollup
+
+# 1: the tables below without rollup_5m; 2: rollup_5m (created and backfilled on open)
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
@@ -78,6 +81,36 @@ CREATE TABLE IF NOT EXISTS api_tokens (
     role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
     created_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rollup_5m (
+    node TEXT NOT NULL,
+    uplink TEXT NOT NULL,  -- '' = the node-level row
+    bucket_ms INTEGER NOT NULL,  -- start of the 5-minute bucket (sample ts_ms rounded down)
+    n INTEGER NOT NULL,
+    rtt_sum REAL NOT NULL,
+    rtt_n INTEGER NOT NULL,
+    loss_sum REAL NOT NULL,
+    loss_n INTEGER NOT NULL,
+    users_sum REAL NOT NULL,
+    users_n INTEGER NOT NULL,
+    rx_sum REAL NOT NULL,
+    tx_sum REAL NOT NULL,
+    rate_n INTEGER NOT NULL,
+    rx_n INTEGER NOT NULL,
+    users_max INTEGER,
+    shape_down_max INTEGER,
+    shape_up_max INTEGER,
+    first_key INTEGER NOT NULL,  -- MIN(ts_ms * 64 + uplink position): chart order
+    PRIMARY KEY (node, uplink, bucket_ms)
+) WITHOUT ROWID;
+"""
+
+UPSERT_ROLLUP = rollup.upsert_sql("?", "MAX", "MIN")
+ROLLUP_SERIES = rollup.series_sql(lambda name: f":{name}")
+SITE_RX = rollup.site_rx_sql(lambda name: f":{name}")
+# One page of the backfill: a node's samples from a time on, in (ts_ms, seq) order.
+BACKFILL_PAGE = """
+SELECT seq, ts_ms, data FROM samples WHERE node = :node AND (ts_ms, seq) > (:ts, :seq)
+ORDER BY ts_ms, seq LIMIT :limit
 """
 
 UPSERT_REGISTRY = """
