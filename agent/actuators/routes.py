@@ -7,8 +7,10 @@ Beside NetworkManager/dhcpcd (they own table ``main``; we never touch it):
 
 NAT follows the active uplink by itself: nftables ``oifname { uplinks } masquerade`` runs for
 the first packet of each connection after routing, so new connections take the address of the
-uplink the route now points at. Existing connections keep their mapping in conntrack, which
-is why the old uplink's entries are deleted. Also here: the netlink carrier watcher.
+uplink the route now points at. The kernel kills a masqueraded connection's entry when its
+next packet leaves by another interface; a plain ``snat`` mapping, and entries no packet has
+hit since the switch, stay in conntrack, which is why the old uplink's entries are deleted.
+Also here: the netlink carrier watcher.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from agent import netlink, sysexec
 from agent.config import AgentConfig, UplinkSection
 
 log = logging.getLogger(__name__)
+#: conntrack -D runs per address until one reports its count (entries vanish under it).
+CONNTRACK_ATTEMPTS = 3
 
 MAIN = 254
 DEFAULT_DST = "0.0.0.0/0"
@@ -50,12 +54,15 @@ class ApplyResult:
     duration_ms: float = 0.0
 
 
-def _count_deleted(text: str) -> int:
-    """Number from conntrack's 'N flow entries have been deleted.' message."""
-    for word in text.split():
-        if word.isdigit():
+def _count_deleted(text: str) -> int | None:
+    """N from conntrack's 'N flow entries have been deleted.'; None when the run did not get
+    that far (e.g. 'Operation failed: such conntrack doesn't exist': an entry vanished between
+    conntrack's dump and its delete, and it stopped there)."""
+    words = text.split()
+    for i, word in enumerate(words[:-1]):
+        if word.isdigit() and words[i + 1] == "flow":
             return int(word)
-    return 0
+    return None
 
 
 class RouteActuator:
@@ -220,14 +227,23 @@ class RouteActuator:
             return False
 
     def flush_conntrack(self, up: UplinkSection) -> int:
-        """Delete conntrack entries whose reply goes to the uplink's (NAT) address."""
+        """Delete conntrack entries whose reply goes to the uplink's (NAT) address; returns how
+        many conntrack(8) reported deleted (a lower bound if a run was cut short)."""
         total = 0
         for addr in self._addresses(up):
-            res = self._run(["conntrack", "-D", "-f", "ipv4", "-q", addr], 5.0)
-            if res.missing:
-                log.warning("conntrack(8) missing: old flows of %s keep their NAT", up.name)
-                return 0
-            total += _count_deleted(res.stderr)
+            for _attempt in range(CONNTRACK_ATTEMPTS):
+                res = self._run(["conntrack", "-D", "-f", "ipv4", "-q", addr], 5.0)
+                if res.missing:
+                    log.warning("conntrack(8) missing: old flows of %s keep their NAT", up.name)
+                    return total
+                count = _count_deleted(f"{res.stderr} {res.stdout}")
+                if count is not None:
+                    total += count
+                    break
+                # conntrack(8) stops at the first entry that vanished under it and reports no
+                # count: what it deleted is not counted (the figure is a lower bound); go again
+                log.info("conntrack -D for %s stopped early (%s); running it again", addr,
+                         res.stderr.strip() or res.stdout.strip())
         return total
 
 
