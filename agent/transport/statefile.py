@@ -70,10 +70,8 @@ class DurableCounter:
 
     def next(self) -> int:
         """Increment, persist durably, and return the new value (never reused)."""
-        value = self.value + 1
-        atomic_write(self.path, f"{value}\n".encode())
-        self.value = value
-        return value
+        self.raise_to(self.value + 1)
+        return self.value
 
     def raise_to(self, value: int) -> bool:
         """Persist ``value`` if it is above the current one (never lowers); True if written."""
@@ -109,6 +107,4 @@ class SeqFloor:
     def cover(self, hwm: int) -> None:
         """Make sure the floor is above every seq below hwm."""
         if hwm > self.value:
-            value = hwm + self.step
-            write_json(self.path, {"seq_floor": value})
-            self.value = value
+            self.raise_to(hwm + self.step)

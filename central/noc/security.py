@@ -17,6 +17,7 @@ from aiohttp import web
 
 from central import client_addr
 from central.auth import Principal, TokenAuth
+from central.client_addr import client_ip  # the NOC's client address (trusted proxies)
 from central.noc.context import NOC
 from central.noc.store import ROLES, Session
 from central.noc.tiles import tile_origin
@@ -36,12 +37,6 @@ _PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
 def role_at_least(role: str, needed: str) -> bool:
     """True if role ranks at or above needed."""
     return _RANK.get(role, -1) >= _RANK[needed]
-
-
-def client_ip(request: web.Request) -> str:
-    """The client address: the peer, or X-Forwarded-For from a trusted proxy
-    ([http] trusted_proxies, see central.client_addr)."""
-    return client_addr.client_ip(request)
 
 
 def is_secure(request: web.Request) -> bool:

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,21 +35,11 @@ from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker, free_port
 from tests.netns.nsutil import bridge_node
+from tests.waiting import wait_for  # re-exported to the tests of this folder
 
 SITE = "taman-kota"
 TOPICS = Topics()
 ADMIN = "cmd-test-admin-token"
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll cond until truthy (bounded); return its value or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class ConstProbe:

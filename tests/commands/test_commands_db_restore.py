@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cmdtest_helpers import CentralServer, HookFeeder, ShapingNs, wait_for
+from cmdtest_helpers import SITE, CentralServer, HookFeeder, ShapingNs, wait_for
 
 from agent.runtime import Agent
 from central.commands_store import LEASE_NAME
@@ -42,6 +42,14 @@ def _applied(central: CentralServer, cmd_id: object) -> bool:
     return _stages(central, cmd_id) == [("accepted", "ok"), ("applied", "ok")]
 
 
+def _lead_at_old_epoch(central: CentralServer) -> None:
+    """Five leader terms on the first database: the lease is held at epoch OLD_EPOCH."""
+    for _ in range(OLD_EPOCH - 1):
+        assert central.lease.tick()
+        central.lease.release()
+    assert central.lease.tick() and central.lease.epoch == OLD_EPOCH
+
+
 def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
         broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
         make_agent: Callable[..., Agent], shaping_ns: ShapingNs, node_id: str) -> None:
@@ -51,10 +59,7 @@ def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
     first = CentralServer(broker, tmp_path / "first.db", instance, [node_id])
     feeder.service = first.service
     try:
-        for _ in range(OLD_EPOCH - 1):
-            assert first.lease.tick()
-            first.lease.release()
-        assert first.lease.tick() and first.lease.epoch == OLD_EPOCH
+        _lead_at_old_epoch(first)
         agent = make_agent(node_id)
         agent.command_handlers["failover"] = lambda cmd: ("applied", "ok")  # no real uplinks
         agent.start()
@@ -137,10 +142,7 @@ def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_u
         first = CentralServer(broker, tmp_path / "first.db", instance, [node_id])
         feeder.service = first.service
         try:
-            for _ in range(OLD_EPOCH - 1):
-                assert first.lease.tick()
-                first.lease.release()
-            assert first.lease.tick() and first.lease.epoch == OLD_EPOCH
+            _lead_at_old_epoch(first)
             agent.start()
             wait_for(lambda: feeder.of("birth", node_id), what="birth")
             cmd = _post(first, node_id, "set_throttle", {"down_kbps": 2000})
@@ -176,6 +178,15 @@ def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_u
             assert later["epoch"] == OLD_EPOCH + 1
             wait_for(partial(_applied, second, later["cmd_id"]), what="new command applied")
             assert len(feeder.of("birth", node_id)[births_before:]) == 1
+            # another stale command (an old leader's) within 30 s: refused, no second birth
+            old = second.service.issue(node_id, SITE, "set_throttle", {"down_kbps": 100}, 30,
+                                       epoch=1)
+            wait_for(lambda: _stages(second, old.cmd_id) == [("rejected", "stale_epoch")],
+                     what="second stale_epoch")
+            after = _post(second, node_id, "set_throttle", {"down_kbps": 700})  # its ack follows
+            wait_for(partial(_applied, second, after["cmd_id"]), what="command after it")
+            assert len(feeder.of("birth", node_id)[births_before:]) == 1  # any birth came first
+            assert shaping_ns.down_kbps() == 700
         finally:
             feeder.service = None
             second.stop()

@@ -16,7 +16,7 @@ import shutil
 import sqlite3
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from central.storage import Incoming, NodeFloors, StorageError
 from central.storage.sqlite import SqliteStorage
 from protocol.messages import NodeState, Tele
 from provisioning.localbroker import free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.broker
 NODE = "trs-01"  # one uplink: no failover
@@ -95,17 +96,6 @@ class ConstProbe:
     def collect(self) -> dict[str, Any]:
         return {"uplinks": [{"name": "fiber", "up": True, "active": True, "rtt_ms": 12.5}],
                 "users": {"associated": 3}}
-
-
-def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll cond until truthy (bounded); return its value or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def enrol(env: EnrollEnv, central: Central, card_dir: Path) -> tuple[Path, Path]:

@@ -24,21 +24,15 @@ from central.config import load_config
 from central.stats import Stats
 from central.storage import open_storage
 from provisioning.localbroker import LocalBroker, free_port
+from tests import waiting
 from tests.netns.nsutil import bridge_node
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    """Poll cond until truthy (bounded); return its value or fail naming what was awaited."""
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """tests.waiting.wait_for with this folder's longer default (policy ticks are slow)."""
+    return waiting.wait_for(cond, timeout, what)
 
 
 class CrowdProbe:
