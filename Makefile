@@ -8,7 +8,7 @@ SHELL := /bin/bash
 # The one list of Debian packages the project needs (tests, demo, bench). Add yours here.
 APT_PACKAGES := python3-venv mosquitto mosquitto-clients nftables dnsmasq-base iproute2 conntrack \
                 isc-dhcp-client iperf3 hostapd chromium fonts-dejavu-core prometheus \
-                prometheus-node-exporter postgresql cloud-init openssl
+                prometheus-node-exporter postgresql cloud-init openssl debootstrap lintian
 
 # `make demo` needs only these (a non-root user with them installed can run the demo).
 DEMO_APT_PACKAGES := python3-venv mosquitto
@@ -19,7 +19,7 @@ VPY      := $(VENV)/bin/python
 STAMPS   := run/.stamps
 PYTEST_ARGS ?=
 
-.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps
+.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps deb
 
 # Front-end libraries of the NOC (leaflet, uplot) from the npm registry, versions locked in
 # package-lock.json; copied into central/noc/static/vendor/ (git-ignored).
@@ -38,6 +38,7 @@ help:  ## show the targets
 	@echo "  make bench   run every bench/*.py in full via bench/report.py, write docs/benchmarks.md"
 	@echo "  make bench-quick  the same with --quick (fewer runs, about 5 minutes)"
 	@echo "  make lint    ruff + mypy only"
+	@echo "  make deb     the agent's Debian package (Architecture: all) -> run/deb/"
 	@echo "  make venv    create $(VENV) and pip install -e '.[dev]' (re-runs only if pyproject changes)"
 	@echo "  make deps    apt-get install the Debian packages (root), or say what is missing"
 	@echo "APT_PACKAGES = $(APT_PACKAGES)"
@@ -78,6 +79,11 @@ bench: deps venv noc-assets
 
 bench-quick: deps venv noc-assets
 	$(VPY) bench/report.py --quick
+
+# The node's agent as a Debian package built from the wheel; python3-* dependencies from Debian.
+deb: venv
+	@command -v dpkg-deb >/dev/null || APT_PACKAGES="dpkg" scripts/ensure_deps.sh
+	$(VPY) scripts/build_deb.py --out run/deb
 
 clean-stamps:  ## force set-up to run again
 	rm -rf $(STAMPS)
