@@ -1,5 +1,9 @@
 """DESIGN.md section 2 import rules, checked on the AST of every module of the four packages.
 
+Besides the package rules: no import cycle between modules (imports inside functions count;
+only ``if TYPE_CHECKING:`` imports are exempt, they never run), and a module whose file name
+starts with ``_`` is private to its package: nothing outside that package's folder imports it.
+
 Edit the allow-lists just below when a module legitimately moves; the failure message says
 which file imported what, on which line, and where that import belongs instead.
 """
@@ -192,8 +196,102 @@ def check_single_homes(root: Path) -> list[str]:
     return bad
 
 
+def _module_of(rel: str) -> str:
+    """Dotted module name of a repo-relative file (a package's __init__ is the package)."""
+    parts = rel.removesuffix(".py").split("/")
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path) -> dict[str, dict[str, int]]:
+    """module -> {imported module of ours: first line}; ``from a import b`` names a.b if b is a
+    module of ours, else a (the package's __init__). Parent packages are not implied."""
+    files = list(python_files(root))
+    ours = {_module_of(rel) for rel in files}
+    graph: dict[str, dict[str, int]] = {}
+    for rel in files:
+        edges = graph.setdefault(_module_of(rel), {})
+        for imp in imports_of(root, rel):
+            target = imp.module
+            while target and target not in ours:
+                target = target.rpartition(".")[0]
+            if target and target != _module_of(rel) and imp.root in PACKAGES:
+                edges.setdefault(target, imp.line)
+    return graph
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.get(start, {}))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on.add(start)
+        while work:
+            node, it = work[-1]
+            nxt = next(it, None)
+            if nxt is not None:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = len(index)
+                    stack.append(nxt)
+                    on.add(nxt)
+                    work.append((nxt, iter(sorted(graph.get(nxt, {})))))
+                elif nxt in on:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    m = stack.pop()
+                    on.discard(m)
+                    comp.append(m)
+                    if m == node:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def check_cycles(root: Path) -> list[str]:
+    """No two modules import each other, directly or through others (function imports count)."""
+    graph = import_graph(root)
+    bad = []
+    for comp in _cycles(graph):
+        members = set(comp)
+        links = [f"{a} -> {b} (line {graph[a][b]})" for a in comp for b in sorted(graph[a])
+                 if b in members]
+        bad.append(f"import cycle between {', '.join(comp)}: " + "; ".join(links)
+                   + ": move the shared piece into a module both can import, or pass it in")
+    return bad
+
+
+def check_private(root: Path) -> list[str]:
+    """A module named _x.py is imported only from inside its own package folder."""
+    bad = []
+    for rel in python_files(root):
+        for imp in imports_of(root, rel):
+            parts = imp.module.split(".")
+            for i, part in enumerate(parts):
+                if part.startswith("_") and not part.startswith("__") and imp.root in PACKAGES:
+                    owner = "/".join(parts[:i]) + "/"
+                    if not rel.startswith(owner):
+                        bad.append(f"{imp.where()} imports {imp.module}: {part} is private to "
+                                   f"{owner}; use that package's public modules")
+                    break
+    return sorted(set(bad))
+
+
 RULES = {"protocol": check_protocol, "central": check_central, "policy": check_policy,
-         "single_homes": check_single_homes}
+         "single_homes": check_single_homes, "cycles": check_cycles, "private": check_private}
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
@@ -229,6 +327,16 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
         "agent/lights.py": "import gpiozero\n",
         "provisioning/x.py": "import pyroute2\n",
         "provisioning/y.py": "from pyroute2 import IPRoute\n",
+        "central/__init__.py": "",
+        "central/a.py": "from central import b\n",
+        "central/b.py": "def f():\n    import central.a\n",
+        "central/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                        "    from central import d\n",
+        "central/d.py": "from central import c\n",
+        "central/feat/__init__.py": "",
+        "central/feat/_sql.py": "X = 1\n",
+        "central/feat/store.py": "from central.feat._sql import X\n",
+        "central/other.py": "from central.feat import _sql\n",
     })
     text = "\n".join(sum((check(tmp_path) for check in RULES.values()), []))
     for expected in ["protocol/bad.py:1 imports paho.mqtt.client",
@@ -239,7 +347,13 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
                      "agent/policy/bad.py:4 calls open()",
                      "agent/probes/ping.py:2 imports subprocess: in agent/ only agent/sysexec.py",
                      "agent/lights.py:1 imports gpiozero: in agent/ only agent/actuators/gpio.py",
-                     "pyroute2 is imported by 2 modules of provisioning/"]:
+                     "pyroute2 is imported by 2 modules of provisioning/",
+                     "import cycle between central.a, central.b: central.a -> central.b "
+                     "(line 1); central.b -> central.a (line 2)",
+                     "central/other.py:1 imports central.feat._sql: _sql is private to "
+                     "central/feat/"]:
         assert expected in text, expected
     assert "protocol/ok.py" not in text and "agent/policy/ok.py" not in text
     assert not any(line.startswith("agent/sysexec.py") for line in text.splitlines())
+    assert "central.c" not in text  # a TYPE_CHECKING import never runs: no cycle
+    assert "central/feat/store.py" not in text  # the package itself may use its private module
