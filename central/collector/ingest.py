@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from central.collector.stats import Stats
 from central.config import CentralConfig
-from central.stats import Stats
-from central.storage import Incoming
+from central.storage.base import Incoming
 from protocol.codec import CodecError, PayloadTooLarge, decode
 from protocol.messages import Birth, CommandAck, NodeState, Tele
 from protocol.topics import NodeTopic, TopicError, Topics

@@ -1,8 +1,9 @@
-"""Point a paho client at central's broker: credentials and, for mqtts://, verified TLS."""
+"""Point a paho client at central's broker: credentials, verified TLS for mqtts://, TCP_NODELAY."""
 
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from urllib.parse import urlsplit
 
@@ -28,3 +29,13 @@ def configure_client(client: mqtt.Client, cfg: CentralConfig) -> tuple[str, int]
         log.debug("MQTT over TLS to %s:%d (CA: %s)", host, port,
                   cfg.mqtt.ca_file or "system store")
     return host, port
+
+
+def tcp_nodelay(client: mqtt.Client) -> None:
+    """Disable Nagle on the client's socket: MQTT packets are small and latency-bound."""
+    sock = client.socket()
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr,attr-defined]
+        except (OSError, AttributeError):
+            pass

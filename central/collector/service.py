@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -17,12 +16,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from central.ack_order import AckSequencer
+from central.clock import wall_ms
+from central.collector.ack_order import AckSequencer
+from central.collector.ingest import Ingest
+from central.collector.mqtt_conn import configure_client, tcp_nodelay
+from central.collector.stats import Stats
 from central.config import CentralConfig
-from central.ingest import Ingest
-from central.mqtt_conn import configure_client
-from central.stats import Stats
-from central.storage import Incoming, Storage, StorageError
+from central.storage.base import Incoming, Storage, StorageError
 from protocol.codec import encode
 from protocol.messages import CentralState, DeliveryReceipt, Tele
 from protocol.topics import Topics
@@ -30,11 +30,6 @@ from protocol.topics import Topics
 log = logging.getLogger(__name__)
 
 WRITE_RETRIES = 3
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds since the epoch."""
-    return int(time.time() * 1000)
 
 
 def seq_ranges(seqs: list[int]) -> list[tuple[int, int]]:
@@ -95,7 +90,7 @@ class Collector:
     def _state_payload(self, online: bool) -> bytes:
         return encode(CentralState.model_validate(
             {"instance": self.instance, "online": online, "epoch": self.epoch,
-             "ts_ms": now_ms()}))
+             "ts_ms": wall_ms()}))
 
     def set_epoch(self, epoch: int) -> None:
         """Publish the leader epoch in this instance's retained state (0 = not the leader)."""
@@ -151,7 +146,7 @@ class Collector:
         self.ready.set()
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        payload, received = bytes(msg.payload), now_ms()
+        payload, received = bytes(msg.payload), wall_ms()
         with self._qlock:
             fits = (self._qbytes + len(payload) <= self._qmax_bytes
                     and self._queue.qsize() < self.stats.queue_max)
@@ -250,7 +245,7 @@ class Collector:
 
     def _receipt(self, inc: Incoming, tele: Tele, seqs: list[int]) -> int:
         rx = DeliveryReceipt.model_validate(
-            {"site": inc.site, "node": inc.node, "ts_ms": now_ms(), "session": tele.session,
+            {"site": inc.site, "node": inc.node, "ts_ms": wall_ms(), "session": tele.session,
              "acked": seq_ranges(seqs)})
         self.client.publish(self.topics.node(inc.site, inc.node, "rx"), encode(rx), qos=1)
         return 1
@@ -288,12 +283,3 @@ class Collector:
         self.client.loop_stop()
         log.info("collector %s stopped", self.instance)
 
-
-def tcp_nodelay(client: mqtt.Client) -> None:
-    """Disable Nagle on the client's socket: MQTT packets are small and latency-bound."""
-    sock = client.socket()
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr,attr-defined]
-        except (OSError, AttributeError):
-            pass

@@ -10,12 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
-from central.command_params import BadCommand, validate
-from central.commands import CommandService, MqttPublisher
-from central.commands_store import CommandStore, CommandStoreError
+from central.api.auth import AUTH, Route, add_routes, json_error
+from central.api.state import STORAGE
+from central.commands.params import BadCommand, validate
+from central.commands.service import CommandService, MqttPublisher
+from central.commands.store import CommandStore, CommandStoreError
 from central.config import CentralConfig
-from central.state_db import state_path
-from central.web import AUTH, STORAGE, guard
+from central.storage.state import state_path
 from protocol.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -23,18 +24,6 @@ log = logging.getLogger(__name__)
 NodeSite = Callable[[str], "str | None"]
 COMMANDS = web.AppKey("commands", CommandService)
 NODE_SITE: web.AppKey[NodeSite] = web.AppKey("node_site")
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def sqlite_path(url: str) -> str:
-    """The file path of a sqlite: storage URL (see central.state_db.state_path for central)."""
-    if not url.startswith("sqlite:"):
-        raise ValueError(f"commands need the SQLite storage, got {url.split(':', 1)[0]!r}")
-    path = url.removeprefix("sqlite:")
-    return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
 def storage_node_site(app: web.Application) -> NodeSite:
@@ -53,19 +42,20 @@ async def post_command(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error(400, "body must be a JSON object {kind, params, ttl_s}")
+        return json_error(400, "body must be a JSON object {kind, params, ttl_s}")
     if not isinstance(body, dict):
-        return _error(400, "body must be a JSON object {kind, params, ttl_s}")
+        return json_error(400, "body must be a JSON object {kind, params, ttl_s}")
     unknown = sorted(set(body) - {"kind", "params", "ttl_s"})
     if unknown:
-        return _error(400, f"unknown field(s) {', '.join(unknown)} (allowed: kind, params, ttl_s)")
+        return json_error(400, f"unknown field(s) {', '.join(unknown)} "
+                               "(allowed: kind, params, ttl_s)")
     try:
         kind, params, ttl_s = validate(body.get("kind"), body.get("params"), body.get("ttl_s"))
     except BadCommand as exc:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
     site = await asyncio.to_thread(request.app[NODE_SITE], node)
     if site is None:
-        return _error(404, f"unknown node {node!r}")
+        return json_error(404, f"unknown node {node!r}")
     who = await asyncio.to_thread(request.app[AUTH].resolve, request.headers.get("Authorization"))
     svc = request.app[COMMANDS]
     try:
@@ -73,10 +63,10 @@ async def post_command(request: web.Request) -> web.Response:
                                       origin="operator",
                                       issued_by=who.name if who else "")
     except BadCommand as exc:
-        return _error(400, str(exc))
+        return json_error(400, str(exc))
     except CommandStoreError as exc:
         log.error("command for %s not stored: %s", node, exc)
-        return _error(503, "command store unavailable, nothing was sent")
+        return json_error(503, "command store unavailable, nothing was sent")
     return web.json_response({"cmd_id": cmd.cmd_id, "version": cmd.version,
                               "epoch": cmd.epoch, "expires_at_ms": cmd.expires_at_ms},
                              status=202)
@@ -87,13 +77,13 @@ async def get_command(request: web.Request) -> web.Response:
     cmd_id = request.match_info["cmd_id"]
     rec: dict[str, Any] | None = await asyncio.to_thread(request.app[COMMANDS].status, cmd_id)
     if rec is None:
-        return _error(404, f"unknown command {cmd_id!r}")
+        return json_error(404, f"unknown command {cmd_id!r}")
     stages = rec["stages"]
     rec["state"] = stages[-1]["stage"] if stages else "sent"
     return web.json_response(rec)
 
 
-ROUTES: list[tuple[str, str, Any, str]] = [
+ROUTES: list[Route] = [
     ("POST", "/api/v1/nodes/{node}/commands", post_command, "operator"),
     ("GET", "/api/v1/commands/{cmd_id}", get_command, "viewer"),
 ]
@@ -111,8 +101,7 @@ def setup_commands(app: web.Application, cfg: CentralConfig,
                                  cfg.instance_id())
     app[COMMANDS] = service
     app[NODE_SITE] = node_site or storage_node_site(app)
-    for method, path, handler, role in ROUTES:
-        app.router.add_route(method, path, guard(role, handler))
+    add_routes(app, ROUTES)
     if owned:
         svc = service
 

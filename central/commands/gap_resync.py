@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
+
+from central.clock import wall_ms
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class GapResync:
 
     def __init__(self, storage: Any, service: Any, is_leader: Callable[[], bool],
                  grace_ms: int, min_repeat_s: float = 600.0, interval_s: float = 30.0,
-                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 clock_ms: Callable[[], int] = wall_ms) -> None:
         self.storage = storage
         self.service = service
         self.is_leader = is_leader

@@ -13,19 +13,14 @@ unexpired) hands it the raised epoch: the leader issues with it from its next ti
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
-from central.commands_store import LEASE_NAME, CommandStore, CommandStoreError
+from central.clock import wall_ms
+from central.commands.store import LEASE_NAME, CommandStore, CommandStoreError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LEASE_NAME", "LeaderLease", "wall_ms"]
-
-
-def wall_ms() -> int:
-    """Wall-clock milliseconds (the lease is shared between machines through the DB)."""
-    return int(time.time() * 1000)
+__all__ = ["LEASE_NAME", "LeaderLease"]
 
 
 class LeaderLease:

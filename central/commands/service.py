@@ -6,7 +6,6 @@ import logging
 import math
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -15,11 +14,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from central.collector import tcp_nodelay
-from central.command_params import DEFAULT_TTL_S, validate
-from central.commands_store import CommandStore
+from central.clock import wall_ms
+from central.collector.mqtt_conn import configure_client, tcp_nodelay
+from central.commands.params import DEFAULT_TTL_S, validate
+from central.commands.store import CommandStore
 from central.config import CentralConfig
-from central.mqtt_conn import configure_client
 from protocol.codec import encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
@@ -30,11 +29,6 @@ RENEW_FRACTION = 0.5  # renew a leased throttle once half its lease has passed
 # A birth's epoch or version above this is ignored (logged): a faulty node must not push
 # central's counters to where +1 overflows a 64-bit column.
 MAX_BIRTH_FLOOR = 2**62
-
-
-def wall_ms() -> int:
-    """Wall-clock milliseconds since the epoch."""
-    return int(time.time() * 1000)
 
 
 class Publisher(Protocol):

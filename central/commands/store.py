@@ -7,10 +7,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from central import commands_sql as q
-from central.sqlite_store import LockedSqlite
+from central.commands import _sql as q
+from central.storage.sqlite_db import SqliteDb
 
-LEASE_NAME = "policy"  # the leader lease (central.leader)
+LEASE_NAME = "policy"  # the leader lease (central.commands.leader)
 THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
 UNVERSIONED_KINDS = frozenset({"resync"})
 
@@ -19,20 +19,13 @@ class CommandStoreError(RuntimeError):
     """The command tables could not be read or written."""
 
 
-class CommandStore(LockedSqlite):
+class CommandStore:
     """Thread-safe access to the command tables; every write is one IMMEDIATE transaction."""
 
-    error = CommandStoreError
-    what = "command tables"
-
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        super().__init__(path, q.SCHEMA, busy_timeout_s)
-
-    def _row(self, cur: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
-        out = super()._row(cur, row)
-        if isinstance(out.get("params"), str):
-            out["params"] = json.loads(out["params"])
-        return out
+        self._db = SqliteDb(path, q.SCHEMA, error=CommandStoreError, what="command tables",
+                            busy_timeout_s=busy_timeout_s, json_columns=("params",))
+        self.path = self._db.path
 
     # ------------------------------------------------------------ commands
     def new_command(self, rec: dict[str, Any], *, floor: int = 0,
@@ -65,11 +58,11 @@ class CommandStore(LockedSqlite):
                     "version": out["version"], "params": json.dumps(out["params"]),
                     "lease_s": lease_s, "cmd_id": out["cmd_id"], "sent_ms": out["issued_at_ms"]})
             return out
-        return self._tx(tx)
+        return self._db.tx(tx)
 
     def version(self, node: str) -> int:
         """The highest version allocated for node (0 = none)."""
-        row = self._one(q.GET_VERSION, (node,))
+        row = self._db.one(q.GET_VERSION, (node,))
         return int(row["version"]) if row else 0
 
     def raise_version(self, node: str, floor: int) -> tuple[int, int]:
@@ -81,13 +74,13 @@ class CommandStore(LockedSqlite):
             if floor > before:
                 c.execute(q.RAISE_VERSION, {"node": node, "floor": floor})
             return before, max(before, floor)
-        return self._tx(tx)
+        return self._db.tx(tx)
 
     def command(self, cmd_id: str) -> dict[str, Any] | None:
         """One command with its ack stages (oldest first), or None."""
-        cmd = self._one(q.GET_COMMAND, (cmd_id,))
+        cmd = self._db.one(q.GET_COMMAND, (cmd_id,))
         if cmd is not None:
-            cmd["stages"] = self._all(q.GET_STAGES, (cmd_id,))
+            cmd["stages"] = self._db.all(q.GET_STAGES, (cmd_id,))
         return cmd
 
     def record_ack(self, node: str, ack: dict[str, Any], received_ms: int) -> bool:
@@ -101,15 +94,15 @@ class CommandStore(LockedSqlite):
                                            ack["detail"], ack["applied_version"], ack["ts_ms"],
                                            received_ms))
             return cur.rowcount == 1
-        return self._tx(tx)
+        return self._db.tx(tx)
 
     def desired(self, node: str) -> dict[str, Any] | None:
         """The node's desired throttle state (last set_throttle/clear_throttle), or None."""
-        return self._one(q.GET_DESIRED, (node,))
+        return self._db.one(q.GET_DESIRED, (node,))
 
     def leased(self) -> list[dict[str, Any]]:
         """Desired set_throttle states that carry a lease (candidates for renewal)."""
-        return self._all(q.LEASED_DESIRED)
+        return self._db.all(q.LEASED_DESIRED)
 
     # ------------------------------------------------------------ leader lease
     def lease_acquire(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> int | None:
@@ -128,20 +121,20 @@ class CommandStore(LockedSqlite):
                 return None
             c.execute(q.TAKE_LEASE, (holder, epoch + 1, now_ms + ttl_ms, now_ms, name))
             return int(epoch) + 1
-        return self._tx(tx)
+        return self._db.tx(tx)
 
     def lease_renew(self, name: str, holder: str, epoch: int, now_ms: int, ttl_ms: int) -> bool:
         """Extend our unexpired lease of this epoch; False if it lapsed or was taken."""
-        return self._tx(lambda c: c.execute(
+        return self._db.tx(lambda c: c.execute(
             q.RENEW_LEASE, (now_ms + ttl_ms, now_ms, name, holder, epoch, now_ms)).rowcount == 1)
 
     def lease_release(self, name: str, holder: str, epoch: int) -> None:
         """Let the lease lapse now (clean shutdown) so another instance takes over at once."""
-        self._tx(lambda c: c.execute(q.RELEASE_LEASE, (name, holder, epoch)))
+        self._db.tx(lambda c: c.execute(q.RELEASE_LEASE, (name, holder, epoch)))
 
     def lease_info(self, name: str) -> dict[str, Any] | None:
         """holder, epoch, expires_ms, renewed_ms of a lease (None if never taken)."""
-        return self._one(q.GET_LEASE, (name,))
+        return self._db.one(q.GET_LEASE, (name,))
 
     def raise_epoch(self, seen: int, now_ms: int, name: str = LEASE_NAME) -> tuple[int, int]:
         """A node has seen epoch ``seen``: if that is above every epoch ever granted, raise the
@@ -151,10 +144,13 @@ class CommandStore(LockedSqlite):
             before = int(c.execute(q.MAX_EPOCH).fetchone()[0])
             c.execute(q.RAISE_EPOCH, {"name": name, "seen": seen, "now": now_ms})
             return before, int(c.execute(q.MAX_EPOCH).fetchone()[0])
-        return self._tx(tx)
+        return self._db.tx(tx)
 
     def current_epoch(self) -> int:
         """The highest leader epoch ever granted (0 before the first leader)."""
-        row = self._one(q.MAX_EPOCH)
+        row = self._db.one(q.MAX_EPOCH)
         return int(row["epoch"]) if row else 0
 
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()

@@ -7,7 +7,9 @@ import getpass
 import os
 import sys
 
-from central.noc.store import ROLES, StoreError, create_user, sqlite_path
+from central.api.auth import ROLES
+from central.noc.store import StoreError, create_user
+from central.storage.url import SQLITE, scheme, sqlite_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         "KOTANET_DB)")
     args = p.parse_args(argv)
     password = os.environ.get("KOTANET_NOC_PASSWORD") or getpass.getpass("password: ")
-    db = sqlite_path(args.db) if args.db.startswith("sqlite:") else args.db
+    db = sqlite_file(args.db) if scheme(args.db) == SQLITE else args.db
     try:
         user = create_user(db, args.username, password, args.role)
     except StoreError as exc:

@@ -8,11 +8,13 @@ import math
 
 from aiohttp import web
 
+from central.api.auth import ROLES
+from central.api.client_addr import client_ip
 from central.noc.context import NOC
 from central.noc.html import csrf_field, e, flash, lang_of, page, table
 from central.noc.i18n import t, wib
-from central.noc.security import client_ip, csrf_ok, get_session, require
-from central.noc.store import ROLES, Session, StoreError
+from central.noc.security import csrf_ok, get_session, require
+from central.noc.store import LoginSession, StoreError
 from central.noc.tiles import TileUrlError, check_tile_url
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ def _role_select(name: str, current: str) -> str:
     return f'<select name="{e(name)}">{opts}</select>'
 
 
-async def _checked_form(request: web.Request) -> tuple[Session, dict[str, str]]:
+async def _checked_form(request: web.Request) -> tuple[LoginSession, dict[str, str]]:
     sess = await get_session(request)
     assert sess is not None  # @require ran first
     form = {k: str(v) for k, v in (await request.post()).items()}

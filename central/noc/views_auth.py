@@ -9,19 +9,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from central.api.client_addr import client_ip
 from central.noc import passwords
 from central.noc.context import NOC
+from central.noc.cookies import PRE_COOKIE, SESSION_COOKIE, new_secret, set_cookie
 from central.noc.html import e, flash, lang_of, page
 from central.noc.i18n import LANG_COOKIE, LANGS, t
-from central.noc.security import (
-    PRE_COOKIE,
-    SESSION_COOKIE,
-    client_ip,
-    csrf_ok,
-    get_session,
-    new_token,
-    set_cookie,
-)
+from central.noc.security import csrf_ok, get_session
 from central.noc.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -62,11 +56,11 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/noc/setup")
     if await get_session(request) is not None:
         raise web.HTTPSeeOther("/noc/")
-    return _login_form(request, request.cookies.get(PRE_COOKIE) or new_token())
+    return _login_form(request, request.cookies.get(PRE_COOKIE) or new_secret())
 
 
 async def _start_session(request: web.Request, username: str, nxt: str) -> web.StreamResponse:
-    sid, csrf = new_token(), new_token()
+    sid, csrf = new_secret(), new_secret()
     await asyncio.to_thread(request.app[NOC].store.add_session, sid, username, csrf)
     resp = _see_other(_safe_next(nxt))
     set_cookie(resp, request, SESSION_COOKIE, sid)
@@ -81,7 +75,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     lang = lang_of(request)
     pre = request.cookies.get(PRE_COOKIE, "")
     if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _login_form(request, new_token(), t(lang, "csrf.bad"), status=403)
+        return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403)
     user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
     ip = client_ip(request)
     limiter = noc.extra["limiter"]
@@ -138,7 +132,7 @@ async def setup_page(request: web.Request) -> web.StreamResponse:
     """First-admin form: only while no account exists."""
     if await asyncio.to_thread(request.app[NOC].store.user_count) > 0:
         raise web.HTTPSeeOther("/noc/login")
-    return _setup_form(request, request.cookies.get(PRE_COOKIE) or new_token())
+    return _setup_form(request, request.cookies.get(PRE_COOKIE) or new_secret())
 
 
 async def setup(request: web.Request) -> web.StreamResponse:
@@ -150,7 +144,7 @@ async def setup(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     pre = request.cookies.get(PRE_COOKIE, "")
     if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _setup_form(request, new_token(), t(lang, "csrf.bad"), 403)
+        return _setup_form(request, new_secret(), t(lang, "csrf.bad"), 403)
     ip = client_ip(request)
     token = str(form.get("token", ""))
     if not noc.admin_token or not hmac.compare_digest(token.encode(), noc.admin_token.encode()):

@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from central.commands_store import CommandStoreError
-from central.leader import LEASE_NAME
-from central.policy import Decision, Schedule, SiteInfo
+from central.api.auth import Route, add_routes
+from central.commands.leader import LEASE_NAME
+from central.commands.store import CommandStoreError
+from central.policy.loop import PolicyLoop
+from central.policy.model import Schedule, SiteInfo, ThrottleDecision
 from central.policy.schedule import period
-from central.policy_loop import PolicyLoop
-from central.web import guard
 from protocol.messages import Command
 
 POLICY_LOOP = web.AppKey("policy_loop", PolicyLoop)
@@ -20,7 +20,7 @@ POLICY_SITES: web.AppKey[dict[str, SiteInfo]] = web.AppKey("policy_sites")
 POLICY_SCHEDULE = web.AppKey("policy_schedule", Schedule)
 
 
-def decision_view(d: Decision, site: SiteInfo | None, cmd: Command | None = None
+def decision_view(d: ThrottleDecision, site: SiteInfo | None, cmd: Command | None = None
                   ) -> dict[str, Any]:
     """One decision as the API shows it (throttle None = no throttle; command = latest sent)."""
     t = d.throttle
@@ -67,8 +67,11 @@ async def get_policy(request: web.Request) -> web.Response:
         "upstreams": groups if leading else {}, "decisions": decisions})
 
 
+ROUTES: list[Route] = [("GET", "/api/v1/policy", get_policy, "viewer")]
+
+
 def setup_policy_api(app: web.Application, loop: PolicyLoop, sites: dict[str, SiteInfo],
                      schedule: Schedule) -> None:
     """Add GET /api/v1/policy (viewer) for this app's policy loop."""
     app[POLICY_LOOP], app[POLICY_SITES], app[POLICY_SCHEDULE] = loop, sites, schedule
-    app.router.add_route("GET", "/api/v1/policy", guard("viewer", get_policy))
+    add_routes(app, ROUTES)

@@ -1,7 +1,9 @@
 """Fleet sections of central's config: sites, upstream circuits, policy, park events, overrides.
 
-Strict like the rest of the config (unknown keys fail with their name). Cross-references
-(a site's upstream, an event's site, an override's node/site) are checked by ``check_fleet``.
+Strict like the rest of the config (``Strict``: unknown keys fail with their name; central's
+config builds on it). Cross-references (a site's upstream, an event's site, an override's
+node/site) are checked by ``check_fleet``; ``central.policy.fleet`` turns the sections into
+the engine's inputs.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from typing import Annotated, Literal
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -19,11 +22,14 @@ Kbps = Annotated[int, Field(gt=0, le=100_000_000)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """Base of config sections: unknown keys are errors."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-def _id(value: str) -> str:
+def valid_id(value: str) -> str:
+    """A node, site or upstream id as topics allow it (validator: ValueError otherwise)."""
     if not is_valid_id(value):
         raise ValueError("must be 1-64 of A-Z a-z 0-9 _ . - without '/', '+', '#'")
     return value
@@ -46,7 +52,7 @@ def _iso(value: str) -> str:
     return value
 
 
-class SiteSection(_Strict):
+class SiteSection(Strict):
     """One park or office: contracted capacity and the upstream circuit it hangs off."""
 
     id: str
@@ -62,7 +68,7 @@ class SiteSection(_Strict):
     floor_up_kbps: Kbps | None = None
     floor_per_client_kbps: Kbps | None = None
 
-    _ids = field_validator("id", "upstream")(_id)
+    _ids = field_validator("id", "upstream")(valid_id)
 
     @field_validator("nodes")
     @classmethod
@@ -71,11 +77,11 @@ class SiteSection(_Strict):
             if not v:
                 raise ValueError("must list at least one node (or be left out)")
             for n in v:
-                _id(n)
+                valid_id(n)
         return v
 
 
-class UpstreamSection(_Strict):
+class UpstreamSection(Strict):
     """A paid ISP circuit shared by the sites naming it."""
 
     id: str
@@ -83,10 +89,10 @@ class UpstreamSection(_Strict):
     down_kbps: Kbps
     up_kbps: Kbps
 
-    _ids = field_validator("id")(_id)
+    _ids = field_validator("id")(valid_id)
 
 
-class PolicySection(_Strict):
+class PolicySection(Strict):
     """The leader's throttling policy: cadence, floors, office hours, holidays, tunables."""
 
     enabled: bool = True
@@ -141,7 +147,7 @@ class PolicySection(_Strict):
         return zoneinfo.ZoneInfo(self.timezone)
 
 
-class EventSection(_Strict):
+class EventSection(Strict):
     """A public event in a park: its nodes get the event share from start to end."""
 
     site: str
@@ -160,7 +166,7 @@ class EventSection(_Strict):
         return v
 
 
-class OverrideSection(_Strict):
+class OverrideSection(Strict):
     """An operator's fixed throttle (or none: no down/up = unthrottled) for a node or site."""
 
     node: str | None = None
@@ -183,3 +189,101 @@ class OverrideSection(_Strict):
         if self.down_kbps is None and (self.per_client_down_kbps or self.per_client_up_kbps):
             raise ValueError("per-client limits need down_kbps and up_kbps")
         return self
+
+
+class NodeEntry(Protocol):
+    """A registered node as the fleet checks see it."""
+
+    @property
+    def node(self) -> str:
+        """The node id."""
+
+    @property
+    def site(self) -> str:
+        """The node's site id."""
+
+
+class FleetConfig(Protocol):
+    """The parts of central's config the fleet checks read."""
+
+    @property
+    def policy(self) -> PolicySection:
+        """[policy]"""
+
+    @property
+    def sites(self) -> Sequence[SiteSection]:
+        """[[sites]]"""
+
+    @property
+    def upstreams(self) -> Sequence[UpstreamSection]:
+        """[[upstreams]]"""
+
+    @property
+    def events(self) -> Sequence[EventSection]:
+        """[[events]]"""
+
+    @property
+    def overrides(self) -> Sequence[OverrideSection]:
+        """[[overrides]]"""
+
+    @property
+    def nodes(self) -> Sequence[NodeEntry]:
+        """The node registry."""
+
+
+def site_nodes(registry: Iterable[NodeEntry], site: SiteSection) -> list[str]:
+    """The node ids of one site: its ``nodes`` list, else the registry's, else the site id."""
+    if site.nodes is not None:
+        return list(site.nodes)
+    return [n.node for n in registry if n.site == site.id] or [site.id]
+
+
+def first_duplicate(ids: Sequence[str]) -> str | None:
+    """The first id that was listed before, or None."""
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            return i
+        seen.add(i)
+    return None
+
+
+def check_fleet(cfg: FleetConfig, source: str) -> None:
+    """Cross-references of the fleet sections; raises ValueError naming the key."""
+    ups = {u.id for u in cfg.upstreams}
+    sites = {s.id: s for s in cfg.sites}
+    for key, ids in (("upstreams", [u.id for u in cfg.upstreams]),
+                     ("sites", [s.id for s in cfg.sites]),
+                     ("sites.nodes", [n for s in cfg.sites for n in site_nodes(cfg.nodes, s)])):
+        dup = first_duplicate(ids)
+        if dup is not None:
+            raise ValueError(f"{source}: {key}: {dup!r} listed twice")
+    for i, s in enumerate(cfg.sites):
+        if s.upstream not in ups:
+            raise ValueError(f"{source}: sites.{i}.upstream: unknown upstream {s.upstream!r}")
+    tz = cfg.policy.tz()
+    for i, e in enumerate(cfg.events):
+        site = sites.get(e.site)
+        if site is None or site.kind != "park":
+            raise ValueError(f"{source}: events.{i}.site: {e.site!r} is not a configured park")
+        if parse_when(e.end, tz) <= parse_when(e.start, tz):
+            raise ValueError(f"{source}: events.{i}.end: must be after start")
+    registered = {n.node: n.site for n in cfg.nodes}
+    for i, s in enumerate(cfg.sites):
+        for n in s.nodes or []:
+            if registered.get(n, s.id) != s.id:
+                raise ValueError(f"{source}: sites.{i}.nodes: {n!r} is registered at site "
+                                 f"{registered[n]!r}")
+    nodes = {n for s in cfg.sites for n in site_nodes(cfg.nodes, s)}
+    for i, o in enumerate(cfg.overrides):
+        if o.site is not None and o.site not in sites:
+            raise ValueError(f"{source}: overrides.{i}.site: unknown site {o.site!r}")
+        if o.node is not None and o.node not in nodes:
+            raise ValueError(f"{source}: overrides.{i}.node: {o.node!r} is in no site")
+
+
+def unregistered_site_nodes(cfg: FleetConfig) -> list[tuple[str, SiteSection]]:
+    """(node, site) of nodes named only in a [[sites]] nodes list, not in the registry."""
+    known = {n.node for n in cfg.nodes}
+    return [(n, s) for s in cfg.sites for n in site_nodes(cfg.nodes, s)
+            if n not in known and s.nodes]

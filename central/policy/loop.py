@@ -16,9 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from central.commands import CommandService, wall_ms
-from central.leader import LeaderLease
-from central.policy import (
+from central.clock import wall_ms
+from central.commands.leader import LeaderLease
+from central.commands.service import CommandService
+from central.policy.engine import decide
+from central.policy.model import (
     NodeObs,
     Override,
     PolicyConfig,
@@ -28,7 +30,6 @@ from central.policy import (
     SiteInfo,
     UplinkObs,
     Upstream,
-    decide,
 )
 from protocol.messages import Command
 

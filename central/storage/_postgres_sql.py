@@ -1,11 +1,12 @@
 """SQL text of the PostgreSQL backend: migrations, idempotent inserts, presence rules, gaps.
 
-Mirrors sqlite_sql.py statement for statement. Differences are PostgreSQL's only: BOOLEAN
+Mirrors _sqlite_sql.py statement for statement. Differences are PostgreSQL's only: BOOLEAN
 flags read back as 0/1 (the SQLite shape), ids sort bytewise (COLLATE "C", as SQLite's BINARY),
 JSON columns of type json (exact text; accepts what SQLite stores), named %(x)s parameters.
 """
 
 from central.storage import rollup
+from central.storage._sql_backend import ReadSql
 
 # Serialises schema migrations of collectors starting at the same time (any constant works).
 MIGRATION_LOCK = 0x6B6F74616E6574  # "kotanet"
@@ -180,8 +181,6 @@ ON CONFLICT (node, seq) DO NOTHING
 INSERT_SAMPLE_RETURNING = INSERT_SAMPLE.rstrip() + " RETURNING seq\n"
 
 UPSERT_ROLLUP = rollup.upsert_sql("%s", "GREATEST", "LEAST")
-ROLLUP_SERIES = rollup.series_sql(lambda name: f"%({name})s", "::bigint")
-SITE_RX = rollup.site_rx_sql(lambda name: f"%({name})s")
 # The one-time backfill of one node, in the database (set-based; rollup.py's semantics spelled
 # in SQL: tests/pg/test_pg_rollup.py checks it against the insert-time rollup, column by column).
 _BACKFILL_SAMPLES = """
@@ -254,24 +253,6 @@ ON CONFLICT (token_sha256) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.r
     created_ms = EXCLUDED.created_ms
 """
 
-# Holes between consecutive known record seqs (samples and events share one seq space),
-# visible only once the record after the hole has been known for the grace period.
-GAPS = """
-WITH recs AS (
-    SELECT node, seq, received_ms FROM samples {where}
-    UNION ALL
-    SELECT node, seq, received_ms FROM events {where}
-), ordered AS (
-    SELECT node, seq, received_ms,
-           LAG(seq) OVER (PARTITION BY node ORDER BY seq) AS prev
-    FROM recs
-)
-SELECT node, prev + 1 AS from_seq, seq - 1 AS to_seq, received_ms
-FROM ordered
-WHERE prev IS NOT NULL AND seq > prev + 1 AND received_ms <= %(cutoff)s
-ORDER BY node, from_seq
-"""
-
 NODE_COLUMNS = """
 n.node, n.site, n.role, n.name, n.unregistered::int AS unregistered, n.online::int AS online,
 n.session, n.last_seen_ms, n.online_since_ms, n.offline_since_ms,
@@ -298,16 +279,6 @@ SELECT (SELECT COUNT(*) FROM samples WHERE node = %(n)s) AS samples,
                 (SELECT MAX(seq) FROM events WHERE node = %(n)s)) AS max_seq
 """
 
-# What a node that lost its own state must continue above (read at enrolment). Every lookup
-# is a primary-key range (the newest sample's session stands for the sessions of samples).
-NODE_FLOORS = """
-SELECT (SELECT MAX(seq) FROM samples WHERE node = %(n)s) AS sample_seq,
-       (SELECT MAX(seq) FROM events WHERE node = %(n)s) AS event_seq,
-       (SELECT MAX(to_seq) FROM drops WHERE node = %(n)s) AS drop_seq,
-       (SELECT session FROM nodes WHERE node = %(n)s) AS node_session,
-       (SELECT session FROM samples WHERE node = %(n)s ORDER BY seq DESC LIMIT 1) AS sample_session
-"""
-
 TOTALS = """
 SELECT (SELECT COUNT(*) FROM nodes) AS nodes,
        (SELECT COUNT(*) FROM nodes WHERE online) AS nodes_online,
@@ -322,3 +293,14 @@ active_uplink, rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_
 throttle_version, throttle_down_kbps, throttle_up_kbps, data"""
 
 EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
+
+READS = ReadSql(
+    param=lambda name: f"%({name})s",
+    nodes=NODES,
+    sample_columns=SAMPLE_COLUMNS,
+    event_columns=EVENT_COLUMNS,
+    counts=COUNTS,
+    totals=TOTALS,
+    rollup_series=rollup.series_sql(lambda name: f"%({name})s", "::bigint"),
+    site_rx=rollup.site_rx_sql(lambda name: f"%({name})s"),
+)

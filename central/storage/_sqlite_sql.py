@@ -1,6 +1,7 @@
-"""SQL text of the SQLite backend: schema, idempotent inserts, presence rules, gap query."""
+"""SQL text of the SQLite backend: schema, idempotent inserts, presence rules, reads."""
 
 from central.storage import rollup
+from central.storage._sql_backend import ReadSql
 
 # 1: the tables below without rollup_5m; 2: rollup_5m (created and backfilled on open)
 SCHEMA_VERSION = 2
@@ -105,8 +106,6 @@ CREATE TABLE IF NOT EXISTS rollup_5m (
 """
 
 UPSERT_ROLLUP = rollup.upsert_sql("?", "MAX", "MIN")
-ROLLUP_SERIES = rollup.series_sql(lambda name: f":{name}")
-SITE_RX = rollup.site_rx_sql(lambda name: f":{name}")
 # One page of the backfill: a node's samples from a time on, in (ts_ms, seq) order.
 BACKFILL_PAGE = """
 SELECT seq, ts_ms, data FROM samples WHERE node = :node AND (ts_ms, seq) > (:ts, :seq)
@@ -180,34 +179,6 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (node, cmd_id, stage) DO NOTHING
 """
 
-# Holes between consecutive known record seqs (samples and events share one seq space),
-# visible only once the record after the hole has been known for the grace period.
-GAPS = """
-WITH recs AS (
-    SELECT node, seq, received_ms FROM samples {where}
-    UNION ALL
-    SELECT node, seq, received_ms FROM events {where}
-), ordered AS (
-    SELECT node, seq, received_ms,
-           LAG(seq) OVER (PARTITION BY node ORDER BY seq) AS prev
-    FROM recs
-)
-SELECT node, prev + 1 AS from_seq, seq - 1 AS to_seq, received_ms
-FROM ordered
-WHERE prev IS NOT NULL AND seq > prev + 1 AND received_ms <= :cutoff
-ORDER BY node, from_seq
-"""
-
-# What a node that lost its own state must continue above (read at enrolment). Every lookup
-# is a primary-key range (the newest sample's session stands for the sessions of samples).
-NODE_FLOORS = """
-SELECT (SELECT MAX(seq) FROM samples WHERE node = :n) AS sample_seq,
-       (SELECT MAX(seq) FROM events WHERE node = :n) AS event_seq,
-       (SELECT MAX(to_seq) FROM drops WHERE node = :n) AS drop_seq,
-       (SELECT session FROM nodes WHERE node = :n) AS node_session,
-       (SELECT session FROM samples WHERE node = :n ORDER BY seq DESC LIMIT 1) AS sample_session
-"""
-
 NODE_COLUMNS = """
 n.node, n.site, n.role, n.name, n.unregistered, n.online, n.session, n.last_seen_ms,
 n.online_since_ms, n.offline_since_ms,
@@ -230,3 +201,28 @@ loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c, throttle_v
 throttle_down_kbps, throttle_up_kbps, data"""
 
 EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
+
+READS = ReadSql(
+    param=lambda name: f":{name}",
+    nodes=NODES,
+    sample_columns=SAMPLE_COLUMNS,
+    event_columns=EVENT_COLUMNS,
+    counts="""
+SELECT (SELECT COUNT(*) FROM samples WHERE node = :n) AS samples,
+       (SELECT COUNT(*) FROM events WHERE node = :n) AS events,
+       (SELECT MIN(m) FROM (SELECT MIN(seq) m FROM samples WHERE node = :n
+                            UNION ALL SELECT MIN(seq) FROM events WHERE node = :n)) AS min_seq,
+       (SELECT MAX(m) FROM (SELECT MAX(seq) m FROM samples WHERE node = :n
+                            UNION ALL SELECT MAX(seq) FROM events WHERE node = :n)) AS max_seq
+""",
+    totals="""
+SELECT (SELECT COUNT(*) FROM nodes) AS nodes,
+       (SELECT COUNT(*) FROM nodes WHERE online = 1) AS nodes_online,
+       (SELECT COUNT(*) FROM nodes WHERE unregistered = 1) AS nodes_unregistered,
+       (SELECT COUNT(*) FROM samples) AS samples,
+       (SELECT COUNT(*) FROM events) AS events,
+       (SELECT COUNT(*) FROM drops) AS drops
+""",
+    rollup_series=rollup.series_sql(lambda name: f":{name}"),
+    site_rx=rollup.site_rx_sql(lambda name: f":{name}"),
+)

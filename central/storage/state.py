@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from central.config import ENV_STATE_DB, CentralConfig, ConfigError
+from central.storage.url import POSTGRESQL, SQLITE, scheme, sqlite_file
 
 PG_STATE_ERROR = (
     f"storage.url is PostgreSQL: set {ENV_STATE_DB}=sqlite:///... for commands, leader lease, "
     "alerts and NOC (PostgreSQL for these is not implemented yet; one central machine only)")
-
-
-def sqlite_file(url: str) -> str:
-    """The file path of a sqlite: URL (sqlite:///abs/path or sqlite:rel/path)."""
-    path = url.removeprefix("sqlite:")
-    return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
 def state_path(cfg: CentralConfig) -> str:
@@ -21,9 +16,9 @@ def state_path(cfg: CentralConfig) -> str:
     storage.state_url (KOTANET_STATE_DB) when set, else the main storage when it is SQLite.
     """
     url = cfg.storage.state_url or cfg.storage.url
-    if url.startswith("sqlite:"):
+    if scheme(url) == SQLITE:
         return sqlite_file(url)
-    if cfg.storage.url.startswith(("postgresql:", "postgres:")):
+    if scheme(cfg.storage.url) == POSTGRESQL:
         raise ConfigError(PG_STATE_ERROR)
     raise ConfigError(f"storage.url: unsupported scheme {url.split(':', 1)[0]!r}; set "
                       f"{ENV_STATE_DB}=sqlite:///... for commands, alerts and NOC")
