@@ -30,7 +30,7 @@ from central.commands.store import CommandStore
 from central.config import RegistryNode, load_config
 from central.storage import open_storage
 from central.storage.base import Incoming
-from central.storage.url import sqlite_file
+from central.storage.location import sqlite_file
 from protocol.messages import Birth, CommandAck
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker

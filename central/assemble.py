@@ -33,7 +33,7 @@ from central.policy.api import setup_policy_api
 from central.policy.fleet import fleet_policy
 from central.policy.loop import PolicyLoop, inputs_from
 from central.storage.base import Incoming, Storage
-from central.storage.state import state_path
+from central.storage.location import state_path
 from protocol.messages import Birth, CommandAck
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
 
     With [policy] enabled and sites configured, the leader runs the throttling policy on the
     stored samples (``policy_clock_ms`` = the policy's clock, injectable for tests/demos).
-    Raises ConfigError when there is no SQLite file for the state tables (storage.state)."""
+    Raises ConfigError when there is no SQLite file for the state tables (storage.location)."""
     state_path(cfg)  # fail before anything starts
     collector = collector or Collector(cfg, storage, stats)
     app = make_app(cfg, storage, stats, collector, metrics=METRIC_SOURCES)

@@ -16,7 +16,7 @@ from central.collector.service import Collector
 from central.collector.stats import Stats
 from central.config import ConfigError, load_config
 from central.storage import StorageError, open_storage
-from central.storage.state import state_path
+from central.storage.location import state_path
 
 log = logging.getLogger("central")
 

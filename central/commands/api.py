@@ -16,7 +16,7 @@ from central.commands.params import BadCommand, validate
 from central.commands.service import CommandService, MqttPublisher
 from central.commands.store import CommandStore, CommandStoreError
 from central.config import CentralConfig
-from central.storage.state import state_path
+from central.storage.location import state_path
 from protocol.topics import Topics
 
 log = logging.getLogger(__name__)

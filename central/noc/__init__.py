@@ -18,7 +18,7 @@ from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.security import LoginLimiter, SessionTokenAuth, noc_middleware
 from central.noc.store import NocStore, create_user
 from central.noc.tiles import TileUrlError, check_tile_url
-from central.storage.state import state_path
+from central.storage.location import state_path
 
 log = logging.getLogger(__name__)
 

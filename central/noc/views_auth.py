@@ -34,19 +34,27 @@ def _safe_next(value: str | None) -> str:
     return "/noc/" if parts.scheme or parts.netloc else value
 
 
+def _form_page(request: web.Request, title_key: str, form: str, fields: str, pre: str,
+               message: str, kind: str, status: int) -> web.Response:
+    """A page with one pre-login form (``form``: its action and class attributes) protected by
+    the double-submit token ``pre``, after a status line."""
+    body = (f'{flash(message, kind)}<form method="post" {form}>'
+            f'<input type="hidden" name="csrf" value="{e(pre)}">{fields}</form>')
+    return page(request, t(lang_of(request), title_key), body, None, status=status, pre=pre)
+
+
 def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "error",
                 status: int = 200) -> web.Response:
     lang = lang_of(request)
     nxt = _safe_next(request.query.get("next"))
-    body = (f'{flash(message, kind)}<form method="post" action="/noc/login" class="card login">'
-            f'<input type="hidden" name="csrf" value="{e(pre)}">'
-            f'<input type="hidden" name="next" value="{e(nxt)}">'
-            f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
-            f'autocomplete="username" required autofocus></label>'
-            f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
-            f'type="password" autocomplete="current-password" required></label>'
-            f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button></form>')
-    return page(request, t(lang, "login.title"), body, None, status=status, pre=pre)
+    fields = (f'<input type="hidden" name="next" value="{e(nxt)}">'
+              f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
+              f'autocomplete="username" required autofocus></label>'
+              f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
+              f'type="password" autocomplete="current-password" required></label>'
+              f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button>')
+    return _form_page(request, "login.title", 'action="/noc/login" class="card login"', fields,
+                      pre, message, kind, status)
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -118,14 +126,13 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def _setup_form(request: web.Request, pre: str, message: str = "",
                 status: int = 200) -> web.Response:
     lang = lang_of(request)
-    body = (f'{flash(message, "error")}<form method="post" action="/noc/setup" class="card">'
-            f'<input type="hidden" name="csrf" value="{e(pre)}">'
-            f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
-            f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
-            f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
-            f'minlength="10" required></label>'
-            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>')
-    return page(request, t(lang, "setup.title"), body, None, status=status, pre=pre)
+    fields = (f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
+              f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
+              f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
+              f'minlength="10" required></label>'
+              f'<button type="submit">{e(t(lang, "users.save"))}</button>')
+    return _form_page(request, "setup.title", 'action="/noc/setup" class="card"', fields, pre,
+                      message, "error", status)
 
 
 async def setup_page(request: web.Request) -> web.StreamResponse:

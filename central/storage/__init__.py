@@ -1,16 +1,17 @@
 """The one persistence layer of central: telemetry backends, rollup, the state database.
 
 ``open_storage(url)`` picks a backend (``sqlite.py`` or ``postgres.py``, both behind
-``base.Storage``) from a URL (``url.py``); ``sqlite_db.py`` is the SQLite helper of every
-SQLite table central keeps and ``state.py`` says where the state tables live.
+``base.Storage``, sharing ``_sql_backend.py`` and ``_dialect.py``) from a URL
+(``location.py``, which also says where the state tables live); ``sqlite_db.py`` is the
+SQLite helper of every SQLite table central keeps; ``rollup.py`` the 5-minute rollup.
 """
 
 from __future__ import annotations
 
 from central.storage.base import Gap, Incoming, NodeFloors, Storage, StorageError, subtract_ranges
+from central.storage.location import POSTGRESQL, SQLITE, scheme, sqlite_file
 from central.storage.postgres import PostgresStorage
 from central.storage.sqlite import SqliteStorage
-from central.storage.url import POSTGRESQL, SQLITE, scheme, sqlite_file
 
 
 def open_storage(url: str) -> Storage:

@@ -1,12 +1,13 @@
 """SQL text of the PostgreSQL backend: migrations, idempotent inserts, presence rules, gaps.
 
-Mirrors _sqlite_sql.py statement for statement. Differences are PostgreSQL's only: BOOLEAN
+Mirrors _sqlite_sql.py statement for statement (statements that differ only in their
+parameters are built in _dialect.py). Differences are PostgreSQL's only: BOOLEAN
 flags read back as 0/1 (the SQLite shape), ids sort bytewise (COLLATE "C", as SQLite's BINARY),
 JSON columns of type json (exact text; accepts what SQLite stores), named %(x)s parameters.
 """
 
 from central.storage import rollup
-from central.storage._sql_backend import ReadSql
+from central.storage._dialect import Dialect
 
 # Serialises schema migrations of collectors starting at the same time (any constant works).
 MIGRATION_LOCK = 0x6B6F74616E6574  # "kotanet"
@@ -169,16 +170,7 @@ WHERE node = %(node)s AND (session IS NULL OR session < %(session)s
                            OR (session = %(session)s AND online))
 """
 
-INSERT_SAMPLE = """
-INSERT INTO samples (node, seq, ts_ms, site, session, received_ms, historical, active_uplink,
-    rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c,
-    throttle_version, throttle_down_kbps, throttle_up_kbps, data)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (node, seq) DO NOTHING
-"""
 
-# The same insert, answering one row per sample really stored (none for a duplicate).
-INSERT_SAMPLE_RETURNING = INSERT_SAMPLE.rstrip() + " RETURNING seq\n"
 
 UPSERT_ROLLUP = rollup.upsert_sql("%s", "GREATEST", "LEAST")
 # The one-time backfill of one node, in the database (set-based; rollup.py's semantics spelled
@@ -230,22 +222,8 @@ FROM ({_BACKFILL_SAMPLES}) s, jsonb_array_elements(s.ups) WITH ORDINALITY AS e(v
 GROUP BY s.node, e.value->>'name', bucket_ms
 """
 
-INSERT_EVENT = """
-INSERT INTO events (node, seq, ts_ms, site, received_ms, kind, severity, message, data)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (node, seq) DO NOTHING
-"""
 
-INSERT_DROP = """
-INSERT INTO drops (node, from_seq, to_seq, reason, received_ms) VALUES (%s, %s, %s, %s, %s)
-ON CONFLICT (node, from_seq, to_seq) DO NOTHING
-"""
 
-INSERT_ACK = """
-INSERT INTO cmd_acks (node, cmd_id, stage, ts_ms, code, detail, applied_version, received_ms)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (node, cmd_id, stage) DO NOTHING
-"""
 
 UPSERT_TOKEN = """
 INSERT INTO api_tokens (token_sha256, name, role, created_ms) VALUES (%s, %s, %s, %s)
@@ -253,22 +231,7 @@ ON CONFLICT (token_sha256) DO UPDATE SET name = EXCLUDED.name, role = EXCLUDED.r
     created_ms = EXCLUDED.created_ms
 """
 
-NODE_COLUMNS = """
-n.node, n.site, n.role, n.name, n.unregistered::int AS unregistered, n.online::int AS online,
-n.session, n.last_seen_ms, n.online_since_ms, n.offline_since_ms,
-s.seq AS last_seq, s.ts_ms AS last_sample_ms, s.received_ms AS last_received_ms,
-s.active_uplink, s.rtt_ms, s.loss_pct, s.users_total, s.users_authenticated,
-s.cpu_pct, s.temp_c, s.throttle_version, s.throttle_down_kbps, s.throttle_up_kbps
-"""
 
-NODES = f"""
-SELECT {NODE_COLUMNS}
-FROM nodes n
-LEFT JOIN LATERAL (SELECT * FROM samples WHERE node = n.node ORDER BY seq DESC LIMIT 1) s
-    ON TRUE
-{{where}}
-ORDER BY n.site, n.node
-"""
 
 COUNTS = """
 SELECT (SELECT COUNT(*) FROM samples WHERE node = %(n)s) AS samples,
@@ -288,19 +251,12 @@ SELECT (SELECT COUNT(*) FROM nodes) AS nodes,
        (SELECT COUNT(*) FROM drops) AS drops
 """
 
-SAMPLE_COLUMNS = """seq, ts_ms, site, session, received_ms, historical::int AS historical,
-active_uplink, rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c,
-throttle_version, throttle_down_kbps, throttle_up_kbps, data"""
+# Each node (n) with its newest sample (s).
+NODES_FROM = """FROM nodes n LEFT JOIN LATERAL
+    (SELECT * FROM samples WHERE node = n.node ORDER BY seq DESC LIMIT 1) s ON TRUE"""
 
-EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
-
-READS = ReadSql(
-    param=lambda name: f"%({name})s",
-    nodes=NODES,
-    sample_columns=SAMPLE_COLUMNS,
-    event_columns=EVENT_COLUMNS,
-    counts=COUNTS,
-    totals=TOTALS,
-    rollup_series=rollup.series_sql(lambda name: f"%({name})s", "::bigint"),
-    site_rx=rollup.site_rx_sql(lambda name: f"%({name})s"),
-)
+SQL = Dialect(named="%({})s", placeholder="%s", as_int="::int", sum_cast="::bigint",
+              nodes_from=NODES_FROM, upsert_registry=UPSERT_REGISTRY, touch_node=TOUCH_NODE,
+              apply_state=APPLY_STATE, apply_birth=APPLY_BIRTH, counts=COUNTS, totals=TOTALS)
+# The sample insert, answering one row per sample really stored (none for a duplicate).
+INSERT_SAMPLE_RETURNING = SQL.insert_sample + " RETURNING seq"

@@ -1,18 +1,17 @@
-"""What the SQLite and PostgreSQL backends share: the row of a sample, and every Storage read as
-one code path over each dialect's statements (``ReadSql``), so both answer in the same shape.
-
-Statements whose text is the same in both dialects but for the spelling of a named parameter
-(``:name`` / ``%(name)s``) are built here from ``ReadSql.param``.
+"""What the SQLite and PostgreSQL backends share: the rows and parameters each message writes,
+and every Storage read as one code path over each dialect's statements (``_dialect.Dialect``),
+so both store and answer in the same shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from central.storage.base import Gap, NodeFloors, subtract_ranges
-from protocol.messages import Sample, Tele
+from central.storage._dialect import EVENT_COLUMNS, Dialect
+from central.storage.base import Gap, Incoming, NodeFloors, subtract_ranges
+from protocol.messages import Birth, CommandAck, NodeState, Sample, Tele
 
 MAX_TS = 2**63 - 1
 
@@ -29,77 +28,47 @@ def sample_row(site: str, node: str, tele: Tele, s: Sample, now: int) -> tuple[A
             s.model_dump_json())
 
 
-@dataclass(frozen=True)
-class ReadSql:
-    """The read statements of one SQL dialect (``nodes`` takes a ``{where}`` clause)."""
-
-    param: Callable[[str], str]  # spells a named parameter: ":node" or "%(node)s"
-    nodes: str
-    sample_columns: str
-    event_columns: str
-    counts: str  # per-node record counts and seq range, parameter ``n``
-    totals: str
-    rollup_series: str
-    site_rx: str
-
-    def by_node(self, column: str = "node") -> str:
-        """``WHERE <column> = <node parameter>``."""
-        return f"WHERE {column} = {self.param('node')}"
-
-    def window(self, table: str, cols: str) -> str:
-        """Rows of a node with lo <= ts_ms < hi, oldest first, at most ``limit``."""
-        p = self.param
-        return (f"SELECT {cols} FROM {table} {self.by_node()} AND ts_ms >= {p('lo')} "
-                f"AND ts_ms < {p('hi')} ORDER BY ts_ms, seq LIMIT {p('limit')}")
-
-    def gaps(self, where: str) -> str:
-        """Holes between consecutive known record seqs (samples and events share one seq
-        space), visible only once the record after the hole has been known for the grace."""
-        return f"""
-WITH recs AS (
-    SELECT node, seq, received_ms FROM samples {where}
-    UNION ALL
-    SELECT node, seq, received_ms FROM events {where}
-), ordered AS (
-    SELECT node, seq, received_ms,
-           LAG(seq) OVER (PARTITION BY node ORDER BY seq) AS prev
-    FROM recs
-)
-SELECT node, prev + 1 AS from_seq, seq - 1 AS to_seq, received_ms
-FROM ordered
-WHERE prev IS NOT NULL AND seq > prev + 1 AND received_ms <= {self.param('cutoff')}
-ORDER BY node, from_seq
-"""
-
-    def node_floors(self) -> str:
-        """What a node that lost its own state must continue above (read at enrolment). Every
-        lookup is a primary-key range (the newest sample's session stands for the samples')."""
-        n = self.param("n")
-        return f"""
-SELECT (SELECT MAX(seq) FROM samples WHERE node = {n}) AS sample_seq,
-       (SELECT MAX(seq) FROM events WHERE node = {n}) AS event_seq,
-       (SELECT MAX(to_seq) FROM drops WHERE node = {n}) AS drop_seq,
-       (SELECT session FROM nodes WHERE node = {n}) AS node_session,
-       (SELECT session FROM samples WHERE node = {n} ORDER BY seq DESC LIMIT 1) AS sample_session
-"""
+def message_writes(sql: Dialect, inc: Incoming,
+                   text: Callable[[str], str] = str) -> Iterator[tuple[str, Any, bool]]:
+    """The writes of one message after TOUCH_NODE and its samples: (statement, parameters,
+    executemany?). ``text`` cleans free text a dialect cannot store (PostgreSQL: NUL)."""
+    now, msg = inc.received_ms, inc.msg
+    if isinstance(msg, Tele):
+        if msg.events:
+            yield sql.insert_event, [
+                (inc.node, e.seq, e.ts_ms, inc.site, now, text(e.kind), e.severity,
+                 text(e.message), json.dumps(e.data)) for e in msg.events], True
+        if msg.dropped:
+            yield sql.insert_drop, [(inc.node, lo, hi, reason, now)
+                                    for lo, hi, reason in msg.dropped], True
+    elif isinstance(msg, NodeState):
+        yield sql.apply_state, {"node": inc.node, "online": msg.online, "session": msg.session,
+                                "now": now}, False
+    elif isinstance(msg, Birth):
+        yield sql.apply_birth, {"node": inc.node, "session": msg.session, "now": now,
+                                "role": msg.role,
+                                "birth": msg.model_dump_json(by_alias=True)}, False
+    elif isinstance(msg, CommandAck):
+        yield sql.insert_ack, (inc.node, text(msg.cmd_id), msg.stage, msg.ts_ms, text(msg.code),
+                               text(msg.detail), msg.applied_version, now), False
 
 
 class SqlBackend:
     """Storage reads over ``_query`` (each backend's read connection) and its ``_sql``."""
 
-    _sql: ReadSql
+    _sql: Dialect
 
     def _query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def list_nodes(self) -> list[dict[str, Any]]:
         """Every node with presence and headline fields of its newest sample."""
-        return self._query(self._sql.nodes.format(where=""))
+        return self._query(self._sql.nodes())
 
     def node_detail(self, node: str, now_ms: int, grace_ms: int) -> dict[str, Any] | None:
         """Birth info, last sample, presence, gap/drop summary of one node (None if unknown)."""
         q, arg = self._sql, {"node": node}
-        rows = self._query(q.nodes.format(where=q.by_node("n.node")), arg)
+        rows = self._query(q.nodes(q.by_node("n.node")), arg)
         if not rows:
             return None
         birth = self._query(f"SELECT birth, birth_ms FROM nodes {q.by_node()}", arg)[0]
@@ -136,7 +105,7 @@ class SqlBackend:
     def events(self, node: str, since_ms: int | None, until_ms: int | None,
                limit: int) -> list[dict[str, Any]]:
         """Events of a node in a time window, oldest first, at most limit."""
-        return self._window("events", self._sql.event_columns, node, since_ms, until_ms, limit)
+        return self._window("events", EVENT_COLUMNS, node, since_ms, until_ms, limit)
 
     def rollup(self, node: str, since_ms: int, until_ms: int,
                bucket_ms: int) -> list[dict[str, Any]]:

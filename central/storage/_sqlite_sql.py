@@ -1,7 +1,7 @@
-"""SQL text of the SQLite backend: schema, idempotent inserts, presence rules, reads."""
+"""SQL text of the SQLite backend: schema, presence rules, upserts (the rest: _dialect.py)."""
 
 from central.storage import rollup
-from central.storage._sql_backend import ReadSql
+from central.storage._dialect import Dialect
 
 # 1: the tables below without rollup_5m; 2: rollup_5m (created and backfilled on open)
 SCHEMA_VERSION = 2
@@ -154,75 +154,28 @@ WHERE node = :node AND (session IS NULL OR session < :session
                         OR (session = :session AND online = 1))
 """
 
-INSERT_SAMPLE = """
-INSERT INTO samples (node, seq, ts_ms, site, session, received_ms, historical, active_uplink,
-    rtt_ms, loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c,
-    throttle_version, throttle_down_kbps, throttle_up_kbps, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (node, seq) DO NOTHING
-"""
-
-INSERT_EVENT = """
-INSERT INTO events (node, seq, ts_ms, site, received_ms, kind, severity, message, data)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (node, seq) DO NOTHING
-"""
-
-INSERT_DROP = """
-INSERT INTO drops (node, from_seq, to_seq, reason, received_ms) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (node, from_seq, to_seq) DO NOTHING
-"""
-
-INSERT_ACK = """
-INSERT INTO cmd_acks (node, cmd_id, stage, ts_ms, code, detail, applied_version, received_ms)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (node, cmd_id, stage) DO NOTHING
-"""
-
-NODE_COLUMNS = """
-n.node, n.site, n.role, n.name, n.unregistered, n.online, n.session, n.last_seen_ms,
-n.online_since_ms, n.offline_since_ms,
-s.seq AS last_seq, s.ts_ms AS last_sample_ms, s.received_ms AS last_received_ms,
-s.active_uplink, s.rtt_ms, s.loss_pct, s.users_total, s.users_authenticated,
-s.cpu_pct, s.temp_c, s.throttle_version, s.throttle_down_kbps, s.throttle_up_kbps
-"""
-
-NODES = f"""
-SELECT {NODE_COLUMNS}
-FROM nodes n
-LEFT JOIN samples s ON s.node = n.node
-    AND s.seq = (SELECT MAX(seq) FROM samples WHERE node = n.node)
-{{where}}
-ORDER BY n.site, n.node
-"""
-
-SAMPLE_COLUMNS = """seq, ts_ms, site, session, received_ms, historical, active_uplink, rtt_ms,
-loss_pct, users_total, users_authenticated, cpu_pct, mem_pct, temp_c, throttle_version,
-throttle_down_kbps, throttle_up_kbps, data"""
-
-EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
-
-READS = ReadSql(
-    param=lambda name: f":{name}",
-    nodes=NODES,
-    sample_columns=SAMPLE_COLUMNS,
-    event_columns=EVENT_COLUMNS,
-    counts="""
+COUNTS = """
 SELECT (SELECT COUNT(*) FROM samples WHERE node = :n) AS samples,
        (SELECT COUNT(*) FROM events WHERE node = :n) AS events,
        (SELECT MIN(m) FROM (SELECT MIN(seq) m FROM samples WHERE node = :n
                             UNION ALL SELECT MIN(seq) FROM events WHERE node = :n)) AS min_seq,
        (SELECT MAX(m) FROM (SELECT MAX(seq) m FROM samples WHERE node = :n
                             UNION ALL SELECT MAX(seq) FROM events WHERE node = :n)) AS max_seq
-""",
-    totals="""
+"""
+
+TOTALS = """
 SELECT (SELECT COUNT(*) FROM nodes) AS nodes,
        (SELECT COUNT(*) FROM nodes WHERE online = 1) AS nodes_online,
        (SELECT COUNT(*) FROM nodes WHERE unregistered = 1) AS nodes_unregistered,
        (SELECT COUNT(*) FROM samples) AS samples,
        (SELECT COUNT(*) FROM events) AS events,
        (SELECT COUNT(*) FROM drops) AS drops
-""",
-    rollup_series=rollup.series_sql(lambda name: f":{name}"),
-    site_rx=rollup.site_rx_sql(lambda name: f":{name}"),
-)
+"""
+
+# Each node (n) with its newest sample (s).
+NODES_FROM = """FROM nodes n LEFT JOIN samples s ON s.node = n.node
+    AND s.seq = (SELECT MAX(seq) FROM samples WHERE node = n.node)"""
+
+SQL = Dialect(named=":{}", placeholder="?", as_int="", sum_cast="", nodes_from=NODES_FROM,
+              upsert_registry=UPSERT_REGISTRY, touch_node=TOUCH_NODE, apply_state=APPLY_STATE,
+              apply_birth=APPLY_BIRTH, counts=COUNTS, totals=TOTALS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -19,9 +18,9 @@ from central.clock import wall_ms
 from central.config import RegistryNode
 from central.storage import _postgres_sql as q
 from central.storage import rollup
-from central.storage._sql_backend import SqlBackend, sample_row
+from central.storage._sql_backend import SqlBackend, message_writes, sample_row
 from central.storage.base import Incoming, StorageError
-from protocol.messages import Birth, CommandAck, NodeState, Sample, Tele
+from protocol.messages import Sample, Tele
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ def _by_node(batch: Sequence[Incoming]) -> list[Incoming]:
 class PostgresStorage(SqlBackend):
     """The backend for scale; thread-safe, one writer and one reader connection per instance."""
 
-    _sql = q.READS
+    _sql = q.SQL
 
     def __init__(self, url: str, connect_timeout_s: int = 10) -> None:
         self.url = url
@@ -185,7 +184,7 @@ class PostgresStorage(SqlBackend):
         """Insert or update the registry's nodes (site, role, name; clears 'unregistered')."""
         rows = sorted((n.node, n.site, n.role, _t(n.name)) for n in nodes)
         if rows:
-            self._tx(lambda c: c.cursor().executemany(q.UPSERT_REGISTRY, rows))
+            self._tx(lambda c: c.cursor().executemany(q.SQL.upsert_registry, rows))
 
     def write(self, batch: Sequence[Incoming]) -> None:
         """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
@@ -197,30 +196,13 @@ class PostgresStorage(SqlBackend):
         rows: list[tuple[Any, ...]] = []  # every sample of the batch, inserted at the end
         stored: list[tuple[str, Sample]] = []
         for inc in batch:
-            now, msg = inc.received_ms, inc.msg
-            cur.execute(q.TOUCH_NODE, (inc.node, inc.site, inc.unregistered, now))
-            if isinstance(msg, Tele):
-                for s in msg.samples:
-                    rows.append(sample_row(inc.site, inc.node, msg, s, now))
+            cur.execute(q.SQL.touch_node, (inc.node, inc.site, inc.unregistered, inc.received_ms))
+            if isinstance(inc.msg, Tele):
+                for s in inc.msg.samples:
+                    rows.append(sample_row(inc.site, inc.node, inc.msg, s, inc.received_ms))
                     stored.append((inc.node, s))
-                if msg.events:
-                    cur.executemany(q.INSERT_EVENT, [
-                        (inc.node, e.seq, e.ts_ms, inc.site, now, _t(e.kind), e.severity,
-                         _t(e.message), json.dumps(e.data)) for e in msg.events])
-                if msg.dropped:
-                    cur.executemany(q.INSERT_DROP, [(inc.node, lo, hi, reason, now)
-                                                    for lo, hi, reason in msg.dropped])
-            elif isinstance(msg, NodeState):
-                cur.execute(q.APPLY_STATE, {"node": inc.node, "online": msg.online,
-                                            "session": msg.session, "now": now})
-            elif isinstance(msg, Birth):
-                cur.execute(q.APPLY_BIRTH, {"node": inc.node, "session": msg.session, "now": now,
-                                            "role": msg.role,
-                                            "birth": msg.model_dump_json(by_alias=True)})
-            elif isinstance(msg, CommandAck):
-                cur.execute(q.INSERT_ACK, (inc.node, _t(msg.cmd_id), msg.stage, msg.ts_ms,
-                                           _t(msg.code), _t(msg.detail), msg.applied_version,
-                                           now))
+            for sql, params, many in message_writes(q.SQL, inc, _t):
+                (cur.executemany if many else cur.execute)(sql, params)
         if rows:  # one statement per sample; a row comes back only for a sample really stored
             ins = c.cursor()  # its own cursor: only these results on it
             ins.executemany(q.INSERT_SAMPLE_RETURNING, rows, returning=True)

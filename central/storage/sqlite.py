@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -13,10 +12,10 @@ from central.clock import wall_ms
 from central.config import RegistryNode
 from central.storage import _sqlite_sql as q
 from central.storage import rollup
-from central.storage._sql_backend import SqlBackend, sample_row
+from central.storage._sql_backend import SqlBackend, message_writes, sample_row
 from central.storage.base import Incoming, StorageError
 from central.storage.sqlite_db import SqliteDb
-from protocol.messages import Birth, CommandAck, NodeState, Tele
+from protocol.messages import Tele
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ log = logging.getLogger(__name__)
 class SqliteStorage(SqlBackend):
     """The embedded default backend; safe to share between the writer thread and the API."""
 
-    _sql = q.READS
+    _sql = q.SQL
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
         self.path = str(path)
@@ -77,7 +76,7 @@ class SqliteStorage(SqlBackend):
     def sync_registry(self, nodes: Sequence[RegistryNode]) -> None:
         """Insert or update the registry's nodes (site, role, name; clears 'unregistered')."""
         rows = [(n.node, n.site, n.role, n.name) for n in nodes]
-        self._db.tx(lambda c: c.executemany(q.UPSERT_REGISTRY, rows))
+        self._db.tx(lambda c: c.executemany(q.SQL.upsert_registry, rows))
 
     def write(self, batch: Sequence[Incoming]) -> None:
         """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
@@ -87,28 +86,14 @@ class SqliteStorage(SqlBackend):
     def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming]) -> None:
         acc = rollup.Rollup()
         for inc in batch:
-            now, msg = inc.received_ms, inc.msg
-            c.execute(q.TOUCH_NODE, (inc.node, inc.site, int(inc.unregistered), now))
-            if isinstance(msg, Tele):
-                for s in msg.samples:  # only rows really inserted go into the rollup
-                    if c.execute(q.INSERT_SAMPLE,
-                                 sample_row(inc.site, inc.node, msg, s, now)).rowcount == 1:
+            c.execute(q.SQL.touch_node, (inc.node, inc.site, inc.unregistered, inc.received_ms))
+            if isinstance(inc.msg, Tele):
+                for s in inc.msg.samples:  # only rows really inserted go into the rollup
+                    row = sample_row(inc.site, inc.node, inc.msg, s, inc.received_ms)
+                    if c.execute(q.SQL.insert_sample, row).rowcount == 1:
                         acc.add_sample(inc.node, s)
-                c.executemany(q.INSERT_EVENT, [
-                    (inc.node, e.seq, e.ts_ms, inc.site, now, e.kind, e.severity, e.message,
-                     json.dumps(e.data)) for e in msg.events])
-                c.executemany(q.INSERT_DROP, [(inc.node, lo, hi, reason, now)
-                                              for lo, hi, reason in msg.dropped])
-            elif isinstance(msg, NodeState):
-                c.execute(q.APPLY_STATE, {"node": inc.node, "online": int(msg.online),
-                                          "session": msg.session, "now": now})
-            elif isinstance(msg, Birth):
-                c.execute(q.APPLY_BIRTH, {"node": inc.node, "session": msg.session, "now": now,
-                                          "role": msg.role,
-                                          "birth": msg.model_dump_json(by_alias=True)})
-            elif isinstance(msg, CommandAck):
-                c.execute(q.INSERT_ACK, (inc.node, msg.cmd_id, msg.stage, msg.ts_ms, msg.code,
-                                         msg.detail, msg.applied_version, now))
+            for sql, params, many in message_writes(q.SQL, inc):
+                (c.executemany if many else c.execute)(sql, params)
         if acc.rows:
             c.executemany(q.UPSERT_ROLLUP, acc.params())
 
