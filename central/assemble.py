@@ -17,9 +17,9 @@ from aiohttp import web
 from central.alerts.api import setup_alerts
 from central.alerts.service import metrics_text as alert_lines
 from central.api import nodes
-from central.api.app import make_app
+from central.api.app import collector_lines, make_app
 from central.api.client_addr import TRUSTED_PROXIES, trusted_networks
-from central.api.metrics import MetricSource, collector_lines
+from central.api.state import MetricSource
 from central.clock import wall_ms
 from central.collector.service import Collector
 from central.collector.stats import Stats

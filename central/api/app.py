@@ -1,4 +1,9 @@
-"""The aiohttp app factory: typed state, the API's own routes, and the collector's lifetime."""
+"""The aiohttp app factory: the API's own routes (/healthz, /metrics, the nodes read API),
+typed state, and the collector's lifetime.
+
+/metrics concatenates the app's metric sources (``async (app) -> str``, Prometheus text
+format 0.0.4); the composition root (central.assemble) lists them, ``CORE_METRICS`` are the
+API's own."""
 
 from __future__ import annotations
 
@@ -9,8 +14,16 @@ from aiohttp import web
 
 from central.api import nodes
 from central.api.auth import AUTH, Route, TokenAuth, add_routes
-from central.api.metrics import METRIC_SOURCES, MetricSource, collector_lines, prometheus
-from central.api.state import COLLECTOR, CONFIG, GAP_SUMMARY, STATS, STORAGE
+from central.api.state import (
+    COLLECTOR,
+    CONFIG,
+    GAP_SUMMARY,
+    METRIC_SOURCES,
+    STATS,
+    STORAGE,
+    MetricSource,
+)
+from central.collector import metrics as collector_metrics
 from central.collector.service import Collector
 from central.collector.stats import Stats
 from central.config import CentralConfig
@@ -22,6 +35,20 @@ async def healthz(request: web.Request) -> web.Response:
     stats = request.app[STATS]
     return web.json_response({"ok": True, "instance": request.app[CONFIG].instance_id(),
                               "mqtt_connected": stats.connected})
+
+
+async def collector_lines(app: web.Application) -> str:
+    """The collector's counters (central.collector.metrics)."""
+    return collector_metrics.render(app[STATS].snapshot(), app[CONFIG].instance_id())
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    """Prometheus text format (open, like node_exporter: counters only, no secrets)."""
+    app = request.app
+    body = "".join([await source(app) for source in app[METRIC_SOURCES]])
+    return web.Response(body=body.encode(), headers={
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+        "X-Content-Type-Options": "nosniff"})
 
 
 #: The /metrics sources of the API alone (central.assemble adds the features').

@@ -27,6 +27,7 @@ ENV_PID_FILE = "KOTANET_BROKER_PID_FILE"
 MAX_BODY = 8192
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 
+
 def error_response(code: str) -> web.Response:
     """The JSON error answer for a code."""
     status, en, id_ = ERRORS[code]

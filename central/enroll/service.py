@@ -1,14 +1,15 @@
-"""POST /enroll/v1: exchange a node's one-time enrolment token for its agent.toml and MQTT login.
+"""The enrolment decision: a node's one-time token in, its agent.toml and MQTT login out.
 
-No Bearer auth: the signed single-use token is the credential; requests are rate limited per
-client IP. The node sends ``{"token", "secret"}``; ``secret`` is a password it generated itself.
-Central checks signature, expiry, node (known, not revoked) and single use (``tokens/used.json``
-in the deployment directory, bound to a digest of the secret so only the same node may retry
-after a lost answer), admits the secret at the broker (password file + SIGHUP via the pid file)
-and answers ``{"node", "site", "username", "config_hash", "files": {"agent.toml", "ca.crt"},
-"seq_floor", "session_floor"}``. The floors (when central's storage is wired in) say where the
-node must continue: a re-seeded node starts from nothing, and central stores idempotently on
-(node, seq) and guards presence by session, so seqs or sessions it has seen would be lost.
+Served by central.enroll.api (POST /enroll/v1, no Bearer auth: the signed single-use token is
+the credential; rate limited per client IP). The node sends ``{"token", "secret"}``; ``secret``
+is a password it generated itself. Central checks signature, expiry, node (known, not revoked)
+and single use (``tokens/used.json`` in the deployment directory, bound to a digest of the
+secret so only the same node may retry after a lost answer), admits the secret at the broker
+(password file + SIGHUP via the pid file) and answers ``{"node", "site", "username",
+"config_hash", "files": {"agent.toml", "ca.crt"}, "seq_floor", "session_floor"}``. The floors
+(when central's storage is wired in) say where the node must continue: a re-seeded node starts
+from nothing, and central stores idempotently on (node, seq) and guards presence by session, so
+seqs or sessions it has seen would be lost.
 Errors: ``{"error": code, "message": English, "message_id": Bahasa Indonesia}``.
 """
 
