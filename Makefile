@@ -28,7 +28,7 @@ noc-assets: $(NOC_ASSETS)
 $(NOC_ASSETS): package.json package-lock.json | venv
 	@command -v npm >/dev/null || APT_PACKAGES="nodejs npm" scripts/ensure_deps.sh
 	npm ci --no-audit --no-fund --loglevel=error
-	$(VPY) -m central.noc.assets node_modules
+	$(VPY) -m central.noc assets node_modules
 	@touch $@
 
 help:  ## show the targets

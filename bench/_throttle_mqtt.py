@@ -24,13 +24,13 @@ from agent.config import parse_config
 from agent.runtime import Agent
 from agent.shaping import ShapingController
 from central.collector import Collector
-from central.commands import CommandService, MqttPublisher
-from central.commands_api import sqlite_path
-from central.commands_store import CommandStore
+from central.collector.stats import Stats
+from central.commands.service import CommandService, MqttPublisher
+from central.commands.store import CommandStore
 from central.config import RegistryNode, load_config
-from central.stats import Stats
 from central.storage import open_storage
 from central.storage.base import Incoming
+from central.storage.location import sqlite_file
 from protocol.messages import Birth, CommandAck
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
@@ -80,7 +80,7 @@ class CommandPath:
         self.storage = open_storage(cfg.storage.url)
         self._closers.append(self.storage.close)
         self.collector = Collector(cfg, self.storage, Stats())
-        self.service = CommandService(CommandStore(sqlite_path(cfg.storage.url)),
+        self.service = CommandService(CommandStore(sqlite_file(cfg.storage.url)),
                                       MqttPublisher(cfg), Topics(cfg.topic_prefix),
                                       cfg.instance_id())
         self._closers.append(self.service.store.close)

@@ -1,4 +1,8 @@
-"""Build the whole central process: collector, API, commands, leader/policy loop (and NOC)."""
+"""Build the whole central process: collector, API, commands, leader/policy loop (and NOC).
+
+The composition root: the only module that knows every feature. Features never import each
+other's setup; their routes and /metrics sources come together here, in the order below.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +14,33 @@ from typing import Any
 
 from aiohttp import web
 
-from central.alerts_api import setup_alerts
-from central.client_addr import TRUSTED_PROXIES, trusted_networks
-from central.collector import Collector
-from central.commands import wall_ms
-from central.commands_api import setup_commands
+from central.alerts.api import setup_alerts
+from central.alerts.service import metrics_text as alert_lines
+from central.api import nodes
+from central.api.app import collector_lines, make_app
+from central.api.client_addr import TRUSTED_PROXIES, trusted_networks
+from central.api.state import MetricSource
+from central.clock import wall_ms
+from central.collector.service import Collector
+from central.collector.stats import Stats
+from central.commands.api import setup_commands
+from central.commands.gap_resync import GapResync
+from central.commands.leader import LeaderLease
 from central.config import CentralConfig
-from central.enroll import setup_enroll
-from central.fleet import fleet_policy
-from central.gap_resync import GapResync
-from central.leader import LeaderLease
+from central.enroll.api import setup_enroll
 from central.noc import NocSettings, setup_noc
-from central.policy_api import setup_policy_api
-from central.policy_loop import PolicyLoop, inputs_from
-from central.state_db import state_path
-from central.stats import Stats
-from central.storage import Storage
-from central.storage.base import Incoming
-from central.web import make_app
+from central.policy.api import setup_policy_api
+from central.policy.fleet import fleet_policy
+from central.policy.loop import PolicyLoop, inputs_from
+from central.storage.base import Incoming, Storage
+from central.storage.location import state_path
 from protocol.messages import Birth, CommandAck
 
 log = logging.getLogger(__name__)
+
+#: Every /metrics source of the process, in output order: collector counters, stored nodes
+#: and gaps, alerts. (Routes are added by each feature's setup_* call in build_app.)
+METRIC_SOURCES: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines)
 
 
 def _command_hooks(svc: Any) -> Any:
@@ -49,10 +59,10 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
 
     With [policy] enabled and sites configured, the leader runs the throttling policy on the
     stored samples (``policy_clock_ms`` = the policy's clock, injectable for tests/demos).
-    Raises ConfigError when there is no SQLite file for the state tables (central.state_db)."""
+    Raises ConfigError when there is no SQLite file for the state tables (storage.location)."""
     state_path(cfg)  # fail before anything starts
     collector = collector or Collector(cfg, storage, stats)
-    app = make_app(cfg, storage, stats, collector)
+    app = make_app(cfg, storage, stats, collector, metrics=METRIC_SOURCES)
     app[TRUSTED_PROXIES] = trusted_networks(cfg.http.trusted_proxies)  # X-Forwarded-For
     svc = setup_commands(app, cfg)
     collector.add_listener(_command_hooks(svc))

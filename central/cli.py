@@ -10,13 +10,13 @@ import sys
 
 from aiohttp import web
 
+from central.api.auth import ROLES, TokenAuth
 from central.assemble import build_app
-from central.auth import ROLES, TokenAuth
-from central.collector import Collector
+from central.collector.service import Collector
+from central.collector.stats import Stats
 from central.config import ConfigError, load_config
-from central.state_db import state_path
-from central.stats import Stats
 from central.storage import StorageError, open_storage
+from central.storage.location import state_path
 
 log = logging.getLogger("central")
 

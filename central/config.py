@@ -7,47 +7,41 @@ import os
 import socket
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from central.client_addr import parse_network
-from central.fleet_config import (
+from central.api.client_addr import parse_network
+from central.policy.config import (
     EventSection,
     OverrideSection,
     PolicySection,
     SiteSection,
+    Strict,
     UpstreamSection,
+    check_fleet,
+    first_duplicate,
+    unregistered_site_nodes,
+    valid_id,
 )
-from protocol.topics import DEFAULT_PREFIX, TopicError, Topics, is_valid_id
+from protocol.topics import DEFAULT_PREFIX, TopicError, Topics
 
-ENV_MQTT_URL = "KOTANET_MQTT_URL"
-ENV_MQTT_CA = "KOTANET_MQTT_CA"
 ENV_STATE_DB = "KOTANET_STATE_DB"
-ENV_DB = "KOTANET_DB"
-ENV_HTTP = "KOTANET_HTTP"
-ENV_ADMIN_TOKEN = "KOTANET_ADMIN_TOKEN"
 ENV_FLEET_FILE = "KOTANET_FLEET_FILE"
 ENV_TRUSTED_PROXIES = "KOTANET_TRUSTED_PROXIES"
+#: Environment variables that override one config key: (variable, section, key).
+ENV_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("KOTANET_MQTT_URL", "mqtt", "url"), ("KOTANET_MQTT_CA", "mqtt", "ca_file"),
+    ("KOTANET_DB", "storage", "url"), (ENV_STATE_DB, "storage", "state_url"),
+    ("KOTANET_HTTP", "http", "listen"), ("KOTANET_ADMIN_TOKEN", "http", "admin_token"))
 FLEET_KEYS = ("sites", "upstreams", "events", "overrides", "nodes")
 MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message is one line naming the key."""
-
-
-class Strict(BaseModel):
-    """Base of config sections: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def _id(value: str) -> str:
-    if not is_valid_id(value):
-        raise ValueError("must be 1-64 of A-Z a-z 0-9 _ . - without '/', '+', '#'")
-    return value
 
 
 class RegistryNode(Strict):
@@ -58,7 +52,7 @@ class RegistryNode(Strict):
     role: Literal["park", "office"] = "park"
     name: str = ""
 
-    _ids = field_validator("node", "site")(_id)
+    _ids = field_validator("node", "site")(valid_id)
 
 
 class MqttSection(Strict):
@@ -127,7 +121,7 @@ class CentralConfig(Strict):
     @field_validator("instance")
     @classmethod
     def _instance(cls, v: str | None) -> str | None:
-        return None if v is None else _id(v)
+        return None if v is None else valid_id(v)
 
     @field_validator("topic_prefix")
     @classmethod
@@ -192,6 +186,17 @@ def _read_data(path: Path, key: str) -> Any:
         raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
 
 
+def _validated(model: type[M], items: list[Any], where: str) -> list[M]:
+    """Each item validated by model (ConfigError naming ``where[i]`` and the key if not)."""
+    out: list[M] = []
+    for i, item in enumerate(items):
+        try:
+            out.append(model.model_validate(item))
+        except ValidationError as exc:
+            raise _one_line(exc, f"{where}[{i}]") from None
+    return out
+
+
 def load_registry(path: Path) -> list[RegistryNode]:
     """Read a registry file: TOML with [[nodes]] or JSON (a list, or {"nodes": [...]})."""
     data = _read_data(path, "registry_file")
@@ -202,29 +207,13 @@ def load_registry(path: Path) -> list[RegistryNode]:
         data = data.get("nodes", [])
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a list of nodes")
-    nodes: list[RegistryNode] = []
-    for i, item in enumerate(data):
-        try:
-            nodes.append(RegistryNode.model_validate(item))
-        except ValidationError as exc:
-            err = _one_line(exc, f"{path}: nodes[{i}]")
-            raise err from None
-    return nodes
+    return _validated(RegistryNode, data, f"{path}: nodes")
 
 
 def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
-    if env.get(ENV_MQTT_URL):
-        data.setdefault("mqtt", {})["url"] = env[ENV_MQTT_URL]
-    if env.get(ENV_MQTT_CA):
-        data.setdefault("mqtt", {})["ca_file"] = env[ENV_MQTT_CA]
-    if env.get(ENV_DB):
-        data.setdefault("storage", {})["url"] = env[ENV_DB]
-    if env.get(ENV_STATE_DB):
-        data.setdefault("storage", {})["state_url"] = env[ENV_STATE_DB]
-    if env.get(ENV_HTTP):
-        data.setdefault("http", {})["listen"] = env[ENV_HTTP]
-    if env.get(ENV_ADMIN_TOKEN):
-        data.setdefault("http", {})["admin_token"] = env[ENV_ADMIN_TOKEN]
+    for var, section, key in ENV_KEYS:
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
     if env.get(ENV_TRUSTED_PROXIES, "").strip():  # comma-separated CIDRs
         data.setdefault("http", {})["trusted_proxies"] = [
             p.strip() for p in env[ENV_TRUSTED_PROXIES].split(",") if p.strip()]
@@ -246,20 +235,19 @@ def load_fleet(path: Path) -> dict[str, list[Any]]:
     for k, v in data.items():
         if not isinstance(v, list):
             raise ConfigError(f"{path}: {k}: must be a list")
-        for i, item in enumerate(v):
-            try:
-                models[k].model_validate(item)
-            except ValidationError as exc:
-                raise _one_line(exc, f"{path}: {k}[{i}]") from None
+        _validated(models[k], v, f"{path}: {k}")
     return data
+
+
+def _beside(path: str | Path | None, name: str) -> Path:
+    """A file the config names: a relative name is relative to the config file."""
+    named = Path(name)
+    return Path(path).parent / named if not named.is_absolute() and path is not None else named
 
 
 def _merge_fleet(data: dict[str, Any], path: str | Path | None) -> None:
     """Append the fleet file's lists to the inline ones (fleet_file relative to the config)."""
-    fleet = Path(str(data["fleet_file"]))
-    if not fleet.is_absolute() and path is not None:
-        fleet = Path(path).parent / fleet
-    for k, v in load_fleet(fleet).items():
+    for k, v in load_fleet(_beside(path, str(data["fleet_file"]))).items():
         inline = data.get(k, [])
         if not isinstance(inline, list):
             raise ConfigError(f"{k}: must be a list ([[{k}]])")
@@ -295,16 +283,14 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
         raise ConfigError(f"{source}: mqtt.ca_file: cannot read {cfg.mqtt.ca_file}")
     cfg.http_hostport()
     if cfg.registry_file:
-        reg = Path(cfg.registry_file)
-        if not reg.is_absolute() and path is not None:
-            reg = Path(path).parent / reg
-        cfg.nodes = [*cfg.nodes, *load_registry(reg)]
-    seen: set[str] = set()
-    for n in cfg.nodes:
-        if n.node in seen:
-            raise ConfigError(f"{source}: nodes: node {n.node!r} listed twice")
-        seen.add(n.node)
-    from central.fleet import check_fleet, register_site_nodes  # central.fleet imports us
-    check_fleet(cfg, source)
-    register_site_nodes(cfg)
+        cfg.nodes = [*cfg.nodes, *load_registry(_beside(path, cfg.registry_file))]
+    dup = first_duplicate([n.node for n in cfg.nodes])
+    if dup is not None:
+        raise ConfigError(f"{source}: nodes: node {dup!r} listed twice")
+    try:
+        check_fleet(cfg, source)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    cfg.nodes = [*cfg.nodes, *(RegistryNode(node=n, site=s.id, role=s.kind, name=s.name)
+                               for n, s in unregistered_site_nodes(cfg))]  # only in [[sites]]
     return cfg

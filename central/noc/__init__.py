@@ -7,20 +7,20 @@ routes are in place (it reads central's config, storage and token auth from the 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from central.api.auth import AUTH, Handler
+from central.api.state import CONFIG, STORAGE
 from central.noc import budget, live, views_admin, views_auth, views_fleet, views_node
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.security import LoginLimiter, SessionTokenAuth, noc_middleware
 from central.noc.store import NocStore, create_user
 from central.noc.tiles import TileUrlError, check_tile_url
-from central.state_db import state_path
+from central.storage.location import state_path
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/noc", views_fleet.index),
@@ -64,24 +64,22 @@ def _valid_tile_url(url: str, source: str) -> bool:
 
 def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None:
     """Add the NOC to central's app: routes, static files, middleware, WebSocket poller."""
-    from central import web as cweb  # lazy: central.web may import this package
-
     settings = settings or NocSettings()
-    cfg = app[cweb.CONFIG]
+    cfg = app[CONFIG]
     store = NocStore(settings.db_path or state_path(cfg))
     if settings.sites_file:
         n = store.load_sites_file(settings.sites_file)
         log.info("NOC: %d sites loaded from %s", n, settings.sites_file)
     if settings.tile_url is not None and _valid_tile_url(settings.tile_url, "KOTANET_NOC_TILE_URL"):
         store.set_setting("tile_url", settings.tile_url)
-    noc = Noc(settings=settings, store=store, storage=app[cweb.STORAGE],
+    noc = Noc(settings=settings, store=store, storage=app[STORAGE],
               grace_ms=int(cfg.gap_grace_s * 1000), admin_token=cfg.http.admin_token)
     stored = store.setting("tile_url") or ""
     noc.extra["tile_url"] = stored if _valid_tile_url(stored, "the stored tile_url") else ""
     noc.extra["limiter"] = LoginLimiter(settings.login_max_failures, settings.login_window_s)
     app[NOC] = noc
     app[live.HUB] = live.Hub(noc)
-    app[cweb.AUTH] = SessionTokenAuth(app[cweb.AUTH])
+    app[AUTH] = SessionTokenAuth(app[AUTH])
     app.middlewares.append(noc_middleware)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

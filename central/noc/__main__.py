@@ -1,4 +1,9 @@
-"""``python -m central.noc create-user``: add a NOC account without a running central."""
+"""``python -m central.noc``: the NOC's offline tools, no running central needed.
+
+``create-user NAME [--role] [--db]`` adds an account (password from KOTANET_NOC_PASSWORD or the
+terminal); ``assets [NODE_MODULES]`` copies the npm-installed front-end libraries (Leaflet,
+uPlot) into the served static folder (``make noc-assets`` runs it after ``npm ci``).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,30 @@ import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 
-from central.noc.store import ROLES, StoreError, create_user, sqlite_path
+from central.api.auth import ROLES
+from central.noc.assets import install
+from central.noc.context import STATIC_DIR
+from central.noc.store import StoreError, create_user
+from central.storage.location import SQLITE, scheme, sqlite_file
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Create a user in central's SQLite database (password from KOTANET_NOC_PASSWORD or tty)."""
-    p = argparse.ArgumentParser(prog="python -m central.noc", description=__doc__)
+def _create_user(args: argparse.Namespace) -> str:
+    password = os.environ.get("KOTANET_NOC_PASSWORD") or getpass.getpass("password: ")
+    db = sqlite_file(args.db) if scheme(args.db) == SQLITE else args.db
+    user = create_user(db, args.username, password, args.role)
+    return f"created {user.role} {user.username!r} in {db}"
+
+
+def _assets(args: argparse.Namespace) -> str:
+    copied = install(Path(args.node_modules))
+    return f"noc assets: {len(copied)} files in {STATIC_DIR / 'vendor'}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m central.noc", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("create-user", help="add a NOC account")
     c.add_argument("username")
@@ -21,15 +43,21 @@ def main(argv: list[str] | None = None) -> int:
         "KOTANET_STATE_DB") or os.environ.get("KOTANET_DB", "sqlite:///var/lib/kotanet/central.db"),
         help="sqlite:///path or a file path (default: KOTANET_NOC_DB, KOTANET_STATE_DB, "
         "KOTANET_DB)")
-    args = p.parse_args(argv)
-    password = os.environ.get("KOTANET_NOC_PASSWORD") or getpass.getpass("password: ")
-    db = sqlite_path(args.db) if args.db.startswith("sqlite:") else args.db
+    c.set_defaults(run=_create_user, errors=StoreError, prefix="error: ")
+    a = sub.add_parser("assets", help="copy the front-end libraries from node_modules")
+    a.add_argument("node_modules", nargs="?", default="node_modules")
+    a.set_defaults(run=_assets, errors=FileNotFoundError, prefix="noc assets: ")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; exit status 1 (message on stderr) if it was refused."""
+    args = _parser().parse_args(argv)
     try:
-        user = create_user(db, args.username, password, args.role)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(args.run(args))
+    except args.errors as exc:
+        print(f"{args.prefix}{exc}", file=sys.stderr)
         return 1
-    print(f"created {user.role} {user.username!r} in {db}")
     return 0
 
 

@@ -1,13 +1,12 @@
 """Copy the npm-installed front-end libraries (Leaflet, uPlot) into the served static folder.
 
-Run after ``npm ci``: ``python -m central.noc.assets [NODE_MODULES]``.
+Run after ``npm ci``: ``python -m central.noc assets [NODE_MODULES]``.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 from central.noc.context import STATIC_DIR
@@ -36,18 +35,3 @@ def install(node_modules: Path, dest: Path = STATIC_DIR / "vendor") -> list[Path
             out.append(target)
     return out
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: copy from NODE_MODULES (default ./node_modules)."""
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        copied = install(Path(args[0] if args else "node_modules"))
-    except FileNotFoundError as exc:
-        print(f"noc assets: {exc}", file=sys.stderr)
-        return 1
-    print(f"noc assets: {len(copied)} files in {STATIC_DIR / 'vendor'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

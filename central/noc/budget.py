@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from central.clock import wall_ms
 from central.noc.context import NOC
 from central.noc.html import e, lang_of, page, table
 from central.noc.i18n import WIB, t
@@ -40,7 +40,7 @@ def compute(storage: Storage, sites: dict[str, dict[str, Any]], days: int, month
 
     Reads the node-level 5-minute rollup (one row per node and bucket, summed per site in
     the database), never the raw samples. The window starts at a whole 5-minute bucket."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     since, until = _window(days, now_ms)
     kinds = _kinds(storage)
     site_buckets: dict[str, dict[int, float]] = {}
@@ -53,7 +53,7 @@ def compute(storage: Storage, sites: dict[str, dict[str, Any]], days: int, month
 def compute_raw(storage: Storage, sites: dict[str, dict[str, Any]], days: int, monthly: bool,
                 now_ms: int | None = None) -> list[dict[str, Any]]:
     """compute() from every raw sample (decoded): the reference the rollup is tested against."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     since, until = _window(days, now_ms)
     site_buckets: dict[str, dict[int, float]] = {}
     for n in storage.list_nodes():

@@ -9,14 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
+from central.api.auth import role_at_least
+from central.noc.cookies import PRE_COOKIE, new_secret, set_cookie
 from central.noc.i18n import LANG_COOKIE, js_catalog, pick_lang, t
-from central.noc.security import PRE_COOKIE, new_token, set_cookie
-from central.noc.store import Session
+from central.noc.store import LoginSession
 
 NAV = [("/noc/", "nav.fleet", "viewer"), ("/noc/budget", "nav.budget", "viewer"),
        ("/noc/users", "nav.users", "admin"), ("/noc/audit", "nav.audit", "admin"),
        ("/noc/settings", "nav.settings", "admin")]
-_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
 
 def e(value: object) -> str:
@@ -41,18 +41,18 @@ def json_script(element_id: str, data: Any) -> str:
     return f'<script type="application/json" id="{e(element_id)}">{text}</script>'
 
 
-def _nav(lang: str, sess: Session | None, path: str) -> str:
+def _nav(lang: str, sess: LoginSession | None, path: str) -> str:
     if sess is None:
         return ""
     links = "".join(
         f'<a href="{href}"{" aria-current=page" if path == href else ""}>{e(t(lang, key))}</a>'
-        for href, key, role in NAV if _RANK[sess.user.role] >= _RANK[role])
+        for href, key, role in NAV if role_at_least(sess.user.role, role))
     return (f'<nav>{links}<span class="who">{e(sess.user.username)} · {e(sess.user.role)}</span>'
             f'<form method="post" action="/noc/logout" class="inline">{csrf_field(sess.csrf)}'
             f'<button type="submit">{e(t(lang, "nav.logout"))}</button></form></nav>')
 
 
-def page(request: web.Request, title: str, body: str, sess: Session | None,
+def page(request: web.Request, title: str, body: str, sess: LoginSession | None,
          scripts: Iterable[str] = (), styles: Iterable[str] = (), data: Any = None,
          status: int = 200, pre: str | None = None) -> web.Response:
     """A whole HTML page in the request's language with the navigation of the user's role.
@@ -61,7 +61,7 @@ def page(request: web.Request, title: str, body: str, sess: Session | None,
     request's pre-login cookie, else a new one), set as that cookie on the response.
     """
     lang = lang_of(request)
-    token = sess.csrf if sess else (pre or request.cookies.get(PRE_COOKIE) or new_token())
+    token = sess.csrf if sess else (pre or request.cookies.get(PRE_COOKIE) or new_secret())
     other = "en" if lang == "id" else "id"
     head_css = "".join(f'<link rel="stylesheet" href="/noc/static/{e(s)}">'
                        for s in [*styles, "noc.css"])

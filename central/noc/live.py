@@ -11,15 +11,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from central.clock import wall_ms
 from central.noc import fleet
 from central.noc.context import Noc
 from central.noc.security import get_session
 
 log = logging.getLogger(__name__)
-
-
-def _ms() -> int:
-    return int(time.time() * 1000)
 
 
 class Hub:
@@ -37,7 +34,7 @@ class Hub:
 
     def refresh_slow(self) -> None:
         """Gaps, primary uplinks and site metadata (seconds-old is fine); blocking."""
-        now = _ms()
+        now = wall_ms()
         self.gap_nodes = {g.node for g in self.noc.storage.gaps(now, self.noc.grace_ms)}
         self.primary = self.noc.store.primary_uplinks()
         self.sites = self.noc.store.sites()
@@ -64,7 +61,7 @@ class Hub:
         """Everything the fleet page needs: nodes, tiles, map markers."""
         vs = list(views.values())
         return {"nodes": vs, "tiles": fleet.tiles(vs), "sites": fleet.map_sites(vs, self.sites),
-                "no_coords": fleet.without_coords(vs, self.sites), "now": _ms()}
+                "no_coords": fleet.without_coords(vs, self.sites), "now": wall_ms()}
 
     async def tick(self) -> None:
         """One poll: compute, diff, push to every client."""

@@ -7,56 +7,35 @@ import contextvars
 import hmac
 import json
 import logging
-import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
-from central import client_addr
-from central.auth import Principal, TokenAuth
-from central.client_addr import client_ip  # the NOC's client address (trusted proxies)
+from central.api.auth import Handler, Principal, TokenAuth, role_at_least
+from central.api.client_addr import client_ip
 from central.noc.context import NOC
-from central.noc.store import ROLES, Session
+from central.noc.cookies import SESSION_COOKIE
+from central.noc.html import e, lang_of, page
+from central.noc.i18n import t
+from central.noc.store import LoginSession
 from central.noc.tiles import tile_origin
 
 log = logging.getLogger(__name__)
 
-SESSION_COOKIE = "kt_session"
-PRE_COOKIE = "kt_precsrf"  # double-submit token of the (not yet logged in) login form
-_RANK = {r: i for i, r in enumerate(ROLES)}
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SESSION_KEY: Any = (web.RequestKey("noc_session", object) if hasattr(web, "RequestKey")
                     else "noc_session")  # aiohttp < 3.12 has no RequestKey
 _PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "noc_principal", default=None)
 
 
-def role_at_least(role: str, needed: str) -> bool:
-    """True if role ranks at or above needed."""
-    return _RANK.get(role, -1) >= _RANK[needed]
-
-
-def is_secure(request: web.Request) -> bool:
-    """True if cookies must carry the Secure flag (https, also as told by a trusted proxy)."""
-    return (request.app[NOC].settings.secure_cookies or request.secure
-            or client_addr.request_forwarded_https(request))
-
-
-def set_cookie(resp: web.StreamResponse, request: web.Request, name: str, value: str,
-               max_age: int | None = None, http_only: bool = True) -> None:
-    """Set a cookie with HttpOnly, SameSite=Strict, Path=/ and Secure on https."""
-    resp.set_cookie(name, value, max_age=max_age, path="/", httponly=http_only,
-                    samesite="Strict", secure=is_secure(request))
-
-
-async def get_session(request: web.Request) -> Session | None:
+async def get_session(request: web.Request) -> LoginSession | None:
     """The request's live session (cached on the request), or None."""
     if SESSION_KEY in request:
         cached = request[SESSION_KEY]
-        return cached if isinstance(cached, Session) else None
+        return cached if isinstance(cached, LoginSession) else None
     sid = request.cookies.get(SESSION_COOKIE)
     sess = None
     if sid:
@@ -88,8 +67,6 @@ def require(role: str) -> Callable[[Handler], Handler]:
             if not role_at_least(sess.user.role, role):
                 if _wants_json(request):
                     return web.json_response({"error": f"needs role {role}"}, status=403)
-                from central.noc.html import e, lang_of, page  # lazy: html imports this module
-                from central.noc.i18n import t
                 lang = lang_of(request)
                 return page(request, "403", f'<p class="flash error" role="alert">'
                             f'{e(t(lang, "forbidden"))} ({e(role)})</p>', sess, status=403)
@@ -214,7 +191,3 @@ async def noc_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             resp.headers.setdefault("Cache-Control", "no-store")
     return resp
 
-
-def new_token() -> str:
-    """A random session id or CSRF token."""
-    return secrets.token_urlsafe(32)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
+from central.clock import wall_ms
 from central.storage import Storage
 from central.storage.rollup import BUCKET_MS as ROLLUP_BUCKET_MS
 
@@ -74,7 +74,7 @@ def node_series(storage: Storage, node: str, rng: str, now_ms: int | None = None
     """Columnar series (uPlot order: time in seconds first) of RTT/loss per uplink, users,
     throughput and shaping limit, bucketed for the range. Ranges with buckets of 5 minutes or
     more read the 5-minute rollup (at most a few thousand rows); 1h reads the raw samples."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     since, until, bucket = window(rng, now_ms)
     if bucket % ROLLUP_BUCKET_MS:
         return node_series_raw(storage, node, rng, now_ms)
@@ -103,7 +103,7 @@ def node_series_raw(storage: Storage, node: str, rng: str, now_ms: int | None = 
                     ) -> dict[str, Any]:
     """node_series from the raw samples (every sample decoded): the 1h range, and the
     reference the rollup path is tested against."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    now_ms = wall_ms() if now_ms is None else now_ms
     since, until, bucket = window(rng, now_ms)
     accs: dict[int, _Acc] = {}
     uplinks: list[str] = []

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sqlite3
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from central.api.auth import ROLES, token_digest
+from central.clock import wall_ms
 from central.noc.passwords import hash_password
+from central.storage.sqlite_db import SqliteDb
 
 log = logging.getLogger(__name__)
-
-ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS noc_users (
@@ -69,8 +67,8 @@ class User:
 
 
 @dataclass(frozen=True)
-class Session:
-    """A live login session (the id itself is never stored, only its SHA-256)."""
+class LoginSession:
+    """A live NOC login session (the id itself is never stored, only its SHA-256)."""
 
     sid_sha256: str
     user: User
@@ -78,49 +76,17 @@ class Session:
     seen_ms: int
 
 
-def sha256(text: str) -> str:
-    """Hex SHA-256 of a string."""
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _ms() -> int:
-    return int(time.time() * 1000)
-
-
-def sqlite_path(storage_url: str) -> str:
-    """The file path of a sqlite: storage URL (same rules as central.storage.open_storage)."""
-    if not storage_url.startswith("sqlite:"):
-        raise StoreError("the NOC keeps users and sessions in SQLite: with a non-sqlite "
-                         "storage.url set KOTANET_NOC_DB (or NocSettings.db_path) to a file")
-    path = storage_url.removeprefix("sqlite:")
-    return "/" + path.lstrip("/") if path.startswith("//") else path
-
-
 class NocStore:
     """Users, sessions, audit, settings and sites; thread-safe (one connection, one lock)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
-
-    def _q(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            self._db.row_factory = sqlite3.Row
-            return self._db.execute(sql, params).fetchall()
-
-    def _x(self, sql: str, params: Any = ()) -> int:
-        with self._lock:
-            return self._db.execute(sql, params).rowcount
+        self.path = str(path)  # sqlite3 errors pass unchanged (handlers answer 500)
+        self._db = SqliteDb(self.path, SCHEMA, pragmas=("journal_mode=WAL", "foreign_keys=ON"))
 
     # ------------------------------------------------------------ users
     def user_count(self) -> int:
         """How many accounts exist."""
-        return int(self._q("SELECT COUNT(*) FROM noc_users")[0][0])
+        return int(self._db.all("SELECT COUNT(*) AS n FROM noc_users")[0]["n"])
 
     def create_user(self, username: str, password: str, role: str) -> User:
         """Create an account with an argon2id hash; StoreError if invalid or taken."""
@@ -133,15 +99,15 @@ class NocStore:
         if len(password) < 10:
             raise StoreError("password: at least 10 characters")
         try:
-            self._x("INSERT INTO noc_users VALUES (?, ?, ?, 0, ?)",
-                    (username, hash_password(password), role, _ms()))
+            self._db.execute("INSERT INTO noc_users VALUES (?, ?, ?, 0, ?)",
+                             (username, hash_password(password), role, wall_ms()))
         except sqlite3.IntegrityError:
             raise StoreError(f"user {username!r} exists") from None
         return User(username, role, False)
 
     def pw_hash(self, username: str) -> tuple[User, str] | None:
         """The account and its stored hash, or None."""
-        rows = self._q("SELECT * FROM noc_users WHERE username = ?", (username,))
+        rows = self._db.all("SELECT * FROM noc_users WHERE username = ?", (username,))
         if not rows:
             return None
         r = rows[0]
@@ -149,12 +115,12 @@ class NocStore:
 
     def set_hash(self, username: str, pw_hash: str) -> None:
         """Store a re-hashed password (argon2 parameters changed)."""
-        self._x("UPDATE noc_users SET pw_hash = ? WHERE username = ?", (pw_hash, username))
+        self._db.execute("UPDATE noc_users SET pw_hash = ? WHERE username = ?", (pw_hash, username))
 
     def users(self) -> list[User]:
         """Every account, by name."""
         return [User(r["username"], r["role"], bool(r["disabled"]))
-                for r in self._q("SELECT * FROM noc_users ORDER BY username")]
+                for r in self._db.all("SELECT * FROM noc_users ORDER BY username")]
 
     def update_user(self, username: str, role: str | None = None,
                     disabled: bool | None = None, password: str | None = None) -> None:
@@ -166,85 +132,85 @@ class NocStore:
         if self.pw_hash(username) is None:
             raise StoreError(f"no user {username!r}")
         if role is not None:
-            self._x("UPDATE noc_users SET role = ? WHERE username = ?", (role, username))
+            self._db.execute("UPDATE noc_users SET role = ? WHERE username = ?", (role, username))
         if disabled is not None:
-            self._x("UPDATE noc_users SET disabled = ? WHERE username = ?",
-                    (int(disabled), username))
+            self._db.execute("UPDATE noc_users SET disabled = ? WHERE username = ?",
+                             (int(disabled), username))
         if password is not None:
             self.set_hash(username, hash_password(password))
-        self._x("DELETE FROM noc_sessions WHERE username = ?", (username,))
+        self._db.execute("DELETE FROM noc_sessions WHERE username = ?", (username,))
 
     def admins_left(self, except_user: str) -> int:
         """Enabled admins other than except_user."""
-        return int(self._q("SELECT COUNT(*) FROM noc_users WHERE role = 'admin' AND disabled = 0"
-                           " AND username != ?", (except_user,))[0][0])
+        return int(self._db.all("SELECT COUNT(*) AS n FROM noc_users WHERE role = 'admin' AND "
+                                "disabled = 0 AND username != ?", (except_user,))[0]["n"])
 
     # ------------------------------------------------------------ sessions
     def add_session(self, sid: str, username: str, csrf: str) -> None:
         """Store a new session under the SHA-256 of its id."""
-        now = _ms()
-        self._x("INSERT INTO noc_sessions VALUES (?, ?, ?, ?, ?)",
-                (sha256(sid), username, csrf, now, now))
+        now = wall_ms()
+        self._db.execute("INSERT INTO noc_sessions VALUES (?, ?, ?, ?, ?)",
+                         (token_digest(sid), username, csrf, now, now))
 
-    def session(self, sid: str, idle_ms: int) -> Session | None:
+    def session(self, sid: str, idle_ms: int) -> LoginSession | None:
         """The live session of a cookie value (idle ones expire), touched at most once a minute."""
-        rows = self._q("SELECT s.*, u.role, u.disabled FROM noc_sessions s JOIN noc_users u "
-                       "USING (username) WHERE s.sid_sha256 = ?", (sha256(sid),))
-        now = _ms()
+        rows = self._db.all("SELECT s.*, u.role, u.disabled FROM noc_sessions s JOIN noc_users u "
+                            "USING (username) WHERE s.sid_sha256 = ?", (token_digest(sid),))
+        now = wall_ms()
         if not rows:
             return None
         r = rows[0]
         if r["disabled"] or now - r["seen_ms"] > idle_ms:
-            self._x("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (r["sid_sha256"],))
+            self._db.execute("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (r["sid_sha256"],))
             return None
         if now - r["seen_ms"] > 60_000:
-            self._x("UPDATE noc_sessions SET seen_ms = ? WHERE sid_sha256 = ?",
-                    (now, r["sid_sha256"]))
-        return Session(r["sid_sha256"], User(r["username"], r["role"], False), r["csrf"],
+            self._db.execute("UPDATE noc_sessions SET seen_ms = ? WHERE sid_sha256 = ?",
+                             (now, r["sid_sha256"]))
+        return LoginSession(r["sid_sha256"], User(r["username"], r["role"], False), r["csrf"],
                        r["seen_ms"])
 
     def session_alive(self, sid_sha256: str, idle_ms: int) -> bool:
         """True if the session (by digest) exists and is not idle too long."""
-        rows = self._q("SELECT seen_ms FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))
-        return bool(rows) and _ms() - int(rows[0][0]) <= idle_ms
+        rows = self._db.all("SELECT seen_ms FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))
+        return bool(rows) and wall_ms() - int(rows[0]["seen_ms"]) <= idle_ms
 
     def drop_session(self, sid_sha256: str) -> None:
         """End one session."""
-        self._x("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))
+        self._db.execute("DELETE FROM noc_sessions WHERE sid_sha256 = ?", (sid_sha256,))
 
     # ------------------------------------------------------------ audit
     def audit(self, actor: str, ip: str, action: str, target: str, ok: bool,
               detail: dict[str, Any] | None = None) -> None:
         """Append one audit record (never pass secrets in detail)."""
-        self._x("INSERT INTO noc_audit (ts_ms, actor, ip, action, target, ok, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_ms(), actor, ip, action, target, int(ok), json.dumps(detail or {})))
+        self._db.execute("INSERT INTO noc_audit (ts_ms, actor, ip, action, target, ok, detail) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (wall_ms(), actor, ip, action, target, int(ok), json.dumps(detail or {})))
         log.info("audit: %s %s %s ok=%s", actor, action, target, ok)
 
     def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
         """Newest audit records first."""
-        return [dict(r) for r in self._q("SELECT * FROM noc_audit ORDER BY id DESC LIMIT ?",
-                                         (limit,))]
+        return [dict(r) for r in self._db.all("SELECT * FROM noc_audit ORDER BY id DESC LIMIT ?",
+                                              (limit,))]
 
     # ------------------------------------------------------------ settings and sites
     def setting(self, key: str, default: str = "") -> str:
         """One setting value."""
-        rows = self._q("SELECT value FROM noc_settings WHERE key = ?", (key,))
-        return str(rows[0][0]) if rows else default
+        rows = self._db.all("SELECT value FROM noc_settings WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else default
 
     def set_setting(self, key: str, value: str) -> None:
         """Store one setting."""
-        self._x("INSERT OR REPLACE INTO noc_settings VALUES (?, ?)", (key, value))
+        self._db.execute("INSERT OR REPLACE INTO noc_settings VALUES (?, ?)", (key, value))
 
     def sites(self) -> dict[str, dict[str, Any]]:
         """Site metadata (name, kind, lat, lon, capacity_mbps) by site id."""
-        return {r["site"]: dict(r) for r in self._q("SELECT * FROM noc_sites ORDER BY site")}
+        return {r["site"]: dict(r) for r in self._db.all("SELECT * FROM noc_sites ORDER BY site")}
 
     def upsert_site(self, site: str, name: str, kind: str, lat: float | None,
                     lon: float | None, capacity_mbps: float | None) -> None:
         """Insert or replace one site's metadata."""
-        self._x("INSERT OR REPLACE INTO noc_sites VALUES (?, ?, ?, ?, ?, ?)",
-                (site, name, kind, lat, lon, capacity_mbps))
+        self._db.execute("INSERT OR REPLACE INTO noc_sites VALUES (?, ?, ?, ?, ?, ?)",
+                         (site, name, kind, lat, lon, capacity_mbps))
 
     def load_sites_file(self, path: str | Path) -> int:
         """Load sites from a JSON file like agent/sim/sampit.json ({"sites": [...]}); count."""
@@ -262,7 +228,7 @@ class NocStore:
         the NOC reads a central table directly.
         """
         try:
-            rows = self._q("SELECT node, birth FROM nodes WHERE birth IS NOT NULL")
+            rows = self._db.all("SELECT node, birth FROM nodes WHERE birth IS NOT NULL")
         except sqlite3.Error:
             return {}
         out: dict[str, str] = {}
@@ -277,8 +243,7 @@ class NocStore:
 
     def close(self) -> None:
         """Close the connection."""
-        with self._lock:
-            self._db.close()
+        self._db.close()
 
 
 def create_user(db_path: str | Path, username: str, password: str, role: str = "admin") -> User:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
+from central.api.auth import ROLES
+from central.api.client_addr import client_ip
 from central.noc.context import NOC
 from central.noc.html import csrf_field, e, flash, lang_of, page, table
 from central.noc.i18n import t, wib
-from central.noc.security import client_ip, csrf_ok, get_session, require
-from central.noc.store import ROLES, Session, StoreError
+from central.noc.security import csrf_ok, get_session, require
+from central.noc.store import LoginSession, StoreError
 from central.noc.tiles import TileUrlError, check_tile_url
 
 log = logging.getLogger(__name__)
@@ -24,13 +28,20 @@ def _role_select(name: str, current: str) -> str:
     return f'<select name="{e(name)}">{opts}</select>'
 
 
-async def _checked_form(request: web.Request) -> tuple[Session, dict[str, str]]:
+async def _checked_form(request: web.Request) -> tuple[LoginSession, dict[str, str]]:
     sess = await get_session(request)
     assert sess is not None  # @require ran first
     form = {k: str(v) for k, v in (await request.post()).items()}
     if not csrf_ok(sess.csrf, form.get("csrf")):
         raise web.HTTPForbidden(text=t(lang_of(request), "csrf.bad"))
     return sess, form
+
+
+async def _audit(request: web.Request, sess: LoginSession, action: str, target: str, ok: bool,
+                 detail: dict[str, Any]) -> None:
+    """Append the audit record of an admin's change (actor and client address of the request)."""
+    await asyncio.to_thread(request.app[NOC].store.audit, sess.user.username, client_ip(request),
+                            action, target, ok, detail)
 
 
 async def _users_page(request: web.Request, message: str = "", kind: str = "info",
@@ -68,21 +79,27 @@ async def users_page(request: web.Request) -> web.StreamResponse:
     return await _users_page(request)
 
 
+async def _user_change(request: web.Request, sess: LoginSession, action: str, name: str,
+                       change: Callable[[], object], detail: dict[str, Any]) -> web.Response | None:
+    """Make an account change and audit it; the users page with the reason (400) if refused."""
+    try:
+        await asyncio.to_thread(change)
+    except StoreError as exc:
+        await _audit(request, sess, action, name, False, {"error": str(exc)})
+        return await _users_page(request, str(exc), "error", 400)
+    await _audit(request, sess, action, name, True, detail)
+    return None
+
+
 @require("admin")
 async def user_create(request: web.Request) -> web.StreamResponse:
     """Add an account; audited."""
     sess, form = await _checked_form(request)
     store = request.app[NOC].store
     name, role = form.get("username", ""), form.get("role", "viewer")
-    try:
-        await asyncio.to_thread(store.create_user, name, form.get("password", ""), role)
-    except StoreError as exc:
-        await asyncio.to_thread(store.audit, sess.user.username, client_ip(request),
-                                "user.create", name, False, {"error": str(exc)})
-        return await _users_page(request, str(exc), "error", 400)
-    await asyncio.to_thread(store.audit, sess.user.username, client_ip(request), "user.create",
-                            name, True, {"role": role})
-    return await _users_page(request, t(lang_of(request), "saved"))
+    refused = await _user_change(request, sess, "user.create", name, lambda: store.create_user(
+        name, form.get("password", ""), role), {"role": role})
+    return refused or await _users_page(request, t(lang_of(request), "saved"))
 
 
 @require("admin")
@@ -93,18 +110,15 @@ async def user_update(request: web.Request) -> web.StreamResponse:
     name = request.match_info["user"]
     role, disabled = form.get("role"), form.get("disabled") == "1"
     password = form.get("password") or None
-    try:
-        losing_admin = role != "admin" or disabled
-        if losing_admin and await asyncio.to_thread(store.admins_left, name) == 0:
+
+    def change() -> None:
+        if (role != "admin" or disabled) and store.admins_left(name) == 0:
             raise StoreError("the last enabled admin cannot be demoted or disabled")
-        await asyncio.to_thread(store.update_user, name, role, disabled, password)
-    except StoreError as exc:
-        await asyncio.to_thread(store.audit, sess.user.username, client_ip(request),
-                                "user.update", name, False, {"error": str(exc)})
-        return await _users_page(request, str(exc), "error", 400)
-    await asyncio.to_thread(store.audit, sess.user.username, client_ip(request), "user.update",
-                            name, True, {"role": role, "disabled": disabled,
-                                         "password_changed": password is not None})
+        store.update_user(name, role, disabled, password)
+    refused = await _user_change(request, sess, "user.update", name, change, {
+        "role": role, "disabled": disabled, "password_changed": password is not None})
+    if refused is not None:
+        return refused
     if name == sess.user.username and (password or role != sess.user.role or disabled):
         raise web.HTTPSeeOther("/noc/login")
     return await _users_page(request, t(lang_of(request), "saved"))
@@ -162,13 +176,11 @@ async def settings_save(request: web.Request) -> web.StreamResponse:
     try:
         check_tile_url(url)
     except TileUrlError as exc:
-        await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
-                                "setting.change", "tile_url", False, {"error": str(exc)})
+        await _audit(request, sess, "setting.change", "tile_url", False, {"error": str(exc)})
         raise web.HTTPBadRequest(text=str(exc)) from None
     await asyncio.to_thread(noc.store.set_setting, "tile_url", url)
     noc.extra["tile_url"] = url
-    await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
-                            "setting.change", "tile_url", True, {"value": url})
+    await _audit(request, sess, "setting.change", "tile_url", True, {"value": url})
     return await _settings_page(request, t(lang_of(request), "saved"))
 
 
@@ -197,7 +209,6 @@ async def site_save(request: web.Request) -> web.StreamResponse:
     lat, lon = _num(form.get("lat"), "lat", -90, 90), _num(form.get("lon"), "lon", -180, 180)
     cap = _num(form.get("capacity_mbps"), "capacity_mbps", 0, math.inf)
     await asyncio.to_thread(noc.store.upsert_site, site, old["name"], old["kind"], lat, lon, cap)
-    await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
-                            "setting.change", f"site:{site}", True,
-                            {"lat": lat, "lon": lon, "capacity_mbps": cap})
+    await _audit(request, sess, "setting.change", f"site:{site}", True,
+                 {"lat": lat, "lon": lon, "capacity_mbps": cap})
     return await _settings_page(request, t(lang_of(request), "saved"))

@@ -9,19 +9,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from central.api.client_addr import client_ip
 from central.noc import passwords
 from central.noc.context import NOC
+from central.noc.cookies import PRE_COOKIE, SESSION_COOKIE, new_secret, set_cookie
 from central.noc.html import e, flash, lang_of, page
 from central.noc.i18n import LANG_COOKIE, LANGS, t
-from central.noc.security import (
-    PRE_COOKIE,
-    SESSION_COOKIE,
-    client_ip,
-    csrf_ok,
-    get_session,
-    new_token,
-    set_cookie,
-)
+from central.noc.security import csrf_ok, get_session
 from central.noc.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -40,19 +34,27 @@ def _safe_next(value: str | None) -> str:
     return "/noc/" if parts.scheme or parts.netloc else value
 
 
+def _form_page(request: web.Request, title_key: str, form: str, fields: str, pre: str,
+               message: str, kind: str, status: int) -> web.Response:
+    """A page with one pre-login form (``form``: its action and class attributes) protected by
+    the double-submit token ``pre``, after a status line."""
+    body = (f'{flash(message, kind)}<form method="post" {form}>'
+            f'<input type="hidden" name="csrf" value="{e(pre)}">{fields}</form>')
+    return page(request, t(lang_of(request), title_key), body, None, status=status, pre=pre)
+
+
 def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "error",
                 status: int = 200) -> web.Response:
     lang = lang_of(request)
     nxt = _safe_next(request.query.get("next"))
-    body = (f'{flash(message, kind)}<form method="post" action="/noc/login" class="card login">'
-            f'<input type="hidden" name="csrf" value="{e(pre)}">'
-            f'<input type="hidden" name="next" value="{e(nxt)}">'
-            f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
-            f'autocomplete="username" required autofocus></label>'
-            f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
-            f'type="password" autocomplete="current-password" required></label>'
-            f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button></form>')
-    return page(request, t(lang, "login.title"), body, None, status=status, pre=pre)
+    fields = (f'<input type="hidden" name="next" value="{e(nxt)}">'
+              f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
+              f'autocomplete="username" required autofocus></label>'
+              f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
+              f'type="password" autocomplete="current-password" required></label>'
+              f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button>')
+    return _form_page(request, "login.title", 'action="/noc/login" class="card login"', fields,
+                      pre, message, kind, status)
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -62,11 +64,11 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/noc/setup")
     if await get_session(request) is not None:
         raise web.HTTPSeeOther("/noc/")
-    return _login_form(request, request.cookies.get(PRE_COOKIE) or new_token())
+    return _login_form(request, request.cookies.get(PRE_COOKIE) or new_secret())
 
 
 async def _start_session(request: web.Request, username: str, nxt: str) -> web.StreamResponse:
-    sid, csrf = new_token(), new_token()
+    sid, csrf = new_secret(), new_secret()
     await asyncio.to_thread(request.app[NOC].store.add_session, sid, username, csrf)
     resp = _see_other(_safe_next(nxt))
     set_cookie(resp, request, SESSION_COOKIE, sid)
@@ -81,7 +83,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     lang = lang_of(request)
     pre = request.cookies.get(PRE_COOKIE, "")
     if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _login_form(request, new_token(), t(lang, "csrf.bad"), status=403)
+        return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403)
     user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
     ip = client_ip(request)
     limiter = noc.extra["limiter"]
@@ -124,21 +126,20 @@ async def logout(request: web.Request) -> web.StreamResponse:
 def _setup_form(request: web.Request, pre: str, message: str = "",
                 status: int = 200) -> web.Response:
     lang = lang_of(request)
-    body = (f'{flash(message, "error")}<form method="post" action="/noc/setup" class="card">'
-            f'<input type="hidden" name="csrf" value="{e(pre)}">'
-            f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
-            f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
-            f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
-            f'minlength="10" required></label>'
-            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>')
-    return page(request, t(lang, "setup.title"), body, None, status=status, pre=pre)
+    fields = (f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
+              f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
+              f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
+              f'minlength="10" required></label>'
+              f'<button type="submit">{e(t(lang, "users.save"))}</button>')
+    return _form_page(request, "setup.title", 'action="/noc/setup" class="card"', fields, pre,
+                      message, "error", status)
 
 
 async def setup_page(request: web.Request) -> web.StreamResponse:
     """First-admin form: only while no account exists."""
     if await asyncio.to_thread(request.app[NOC].store.user_count) > 0:
         raise web.HTTPSeeOther("/noc/login")
-    return _setup_form(request, request.cookies.get(PRE_COOKIE) or new_token())
+    return _setup_form(request, request.cookies.get(PRE_COOKIE) or new_secret())
 
 
 async def setup(request: web.Request) -> web.StreamResponse:
@@ -150,7 +151,7 @@ async def setup(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     pre = request.cookies.get(PRE_COOKIE, "")
     if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _setup_form(request, new_token(), t(lang, "csrf.bad"), 403)
+        return _setup_form(request, new_secret(), t(lang, "csrf.bad"), 403)
     ip = client_ip(request)
     token = str(form.get("token", ""))
     if not noc.admin_token or not hmac.compare_digest(token.encode(), noc.admin_token.encode()):

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from aiohttp import web
 
+from central.api.auth import role_at_least
+from central.clock import wall_ms
 from central.noc.context import NOC
 from central.noc.fleet import node_view
 from central.noc.html import e, lang_of, page, table
 from central.noc.i18n import t, wib
 from central.noc.live import HUB
-from central.noc.security import get_session, require, role_at_least
+from central.noc.security import get_session, require
 from central.noc.series import RANGES, node_series
 
 COMMANDS = ("set_throttle", "clear_throttle", "failover", "failback", "resync")
-
-
-def _ms() -> int:
-    return int(time.time() * 1000)
 
 
 def root_cause(lang: str, v: dict[str, Any], events: list[dict[str, Any]]) -> str:
@@ -72,13 +69,14 @@ async def node_page(request: web.Request) -> web.StreamResponse:
     lang = lang_of(request)
     noc = request.app[NOC]
     name = request.match_info["node"]
-    d = await asyncio.to_thread(noc.storage.node_detail, name, _ms(), noc.grace_ms)
+    d = await asyncio.to_thread(noc.storage.node_detail, name, wall_ms(), noc.grace_ms)
     if d is None:
         raise web.HTTPNotFound(text=f"unknown node {name!r}")
     hub = request.app[HUB]
     v = node_view(d, hub.primary.get(name), hub.gap_nodes)
     v["thr_version"] = d.get("throttle_version")
-    evs = await asyncio.to_thread(noc.storage.events, name, _ms() - 7 * 86400_000, None, 500)
+    evs = await asyncio.to_thread(noc.storage.events, name, wall_ms() - 7 * 86400_000, None,
+                                500)
     cause = root_cause(lang, v, evs)
     facts = [(t(lang, "col.site"), f'{e(d["site"])} · {e(d.get("name"))}'),
              (t(lang, "col.role"), e(t(lang, "role." + (d.get("role") or "park")))),
@@ -130,6 +128,7 @@ async def cause_json(request: web.Request) -> web.StreamResponse:
     v = (await asyncio.to_thread(hub.current)).get(name)
     if v is None:
         return web.json_response({"error": f"unknown node {name!r}"}, status=404)
-    evs = await asyncio.to_thread(noc.storage.events, name, _ms() - 7 * 86400_000, None, 500)
+    evs = await asyncio.to_thread(noc.storage.events, name, wall_ms() - 7 * 86400_000, None,
+                                500)
     return web.json_response({"state": v["state"], "label": t(lang, "state." + v["state"]),
                               "cause": root_cause(lang, v, evs)})

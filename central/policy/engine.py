@@ -8,7 +8,6 @@ import logging
 
 from central.policy import congestion
 from central.policy.model import (
-    Decision,
     GroupState,
     NodeObs,
     Override,
@@ -18,6 +17,7 @@ from central.policy.model import (
     Reason,
     SiteInfo,
     Throttle,
+    ThrottleDecision,
 )
 from central.policy.reasons import TEMPLATES, part, render
 from central.policy.schedule import active_event, period
@@ -140,15 +140,15 @@ def _override(ov: Override, site: SiteInfo) -> tuple[Throttle | None, Parts]:
     return t, parts
 
 
-def _offline(prev: Decision) -> Decision:
+def _offline(prev: ThrottleDecision) -> ThrottleDecision:
     en, id_ = TEMPLATES["offline_hold"]
     reason = Reason("offline_hold", prev.reason.params, f"{en}; {prev.reason.en}",
                     f"{id_}; {prev.reason.id}")
-    return Decision(prev.node, prev.throttle, reason, prev.since_ms, prev.epoch)
+    return ThrottleDecision(prev.node, prev.throttle, reason, prev.since_ms, prev.epoch)
 
 
 def decide(inp: PolicyInputs, state: PolicyState, cfg: PolicyConfig | None = None
-           ) -> tuple[dict[str, Decision], PolicyState]:
+           ) -> tuple[dict[str, ThrottleDecision], PolicyState]:
     """One policy tick: desired throttle per node and the state to pass to the next tick."""
     cfg = cfg or PolicyConfig()
     st = copy.deepcopy(state)
@@ -160,7 +160,7 @@ def decide(inp: PolicyInputs, state: PolicyState, cfg: PolicyConfig | None = Non
         st.groups[name] = congestion.update(st.groups.get(name, GroupState()), online,
                                             inp.now_ms, cfg)
     overrides = {o.node: o for o in inp.overrides if o.until_ms > inp.now_ms}
-    out: dict[str, Decision] = {}
+    out: dict[str, ThrottleDecision] = {}
     for node, site in sorted(inp.sites.items()):
         prev, obs = st.decisions.get(node), inp.observations.get(node)
         if obs is None or not obs.online or site.upstream not in inp.upstreams:
@@ -180,16 +180,16 @@ def decide(inp: PolicyInputs, state: PolicyState, cfg: PolicyConfig | None = Non
                 want != prev.throttle
                 and (to_floor or not _similar(raw, prev.throttle, cfg.dead_band))
                 and inp.now_ms - prev.since_ms >= cfg.hold_ms):
-            dec = Decision(node, want, render(parts), inp.now_ms, inp.epoch, changed=True)
+            dec = ThrottleDecision(node, want, render(parts), inp.now_ms, inp.epoch, changed=True)
             if prev is not None:
                 log.info("policy %s: %s -> %s (%s)", node, prev.throttle, want, dec.reason.en)
         else:
-            dec = Decision(node, prev.throttle, prev.reason, prev.since_ms, inp.epoch)
+            dec = ThrottleDecision(node, prev.throttle, prev.reason, prev.since_ms, inp.epoch)
         last = st.sent_ms.get(node)
         renew = dec.throttle is not None and (last is None
                                               or inp.now_ms - last >= cfg.renew_every_ms)
         if dec.changed or new_epoch or renew or back:
-            dec = Decision(dec.node, dec.throttle, dec.reason, dec.since_ms, dec.epoch,
+            dec = ThrottleDecision(dec.node, dec.throttle, dec.reason, dec.since_ms, dec.epoch,
                            dec.changed, send=True)
             st.sent_ms[node] = inp.now_ms
         out[node] = st.decisions[node] = dec

@@ -126,7 +126,7 @@ class Reason:
 
 
 @dataclass(frozen=True)
-class Decision:
+class ThrottleDecision:
     """Desired throttle of one node; ``send`` = issue (or renew) the command now."""
 
     node: str
@@ -156,7 +156,7 @@ class GroupState:
 class PolicyState:
     """Everything the engine remembers between ticks (kept by the leader, rebuilt if lost)."""
 
-    decisions: dict[str, Decision] = field(default_factory=dict)
+    decisions: dict[str, ThrottleDecision] = field(default_factory=dict)
     groups: dict[str, GroupState] = field(default_factory=dict)
     crowded: dict[str, bool] = field(default_factory=dict)
     sent_ms: dict[str, int] = field(default_factory=dict)

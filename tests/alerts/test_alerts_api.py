@@ -15,14 +15,15 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from paho.mqtt.enums import CallbackAPIVersion
 
-from central.alerts import AlertConfig
-from central.alerts_api import metrics_text, setup_alerts
-from central.auth import TokenAuth
+from central.alerts.api import setup_alerts
+from central.alerts.model import AlertConfig
+from central.alerts.service import metrics_text
+from central.api.app import make_app
+from central.api.auth import TokenAuth
 from central.collector import Collector
+from central.collector.stats import Stats
 from central.config import CentralConfig, RegistryNode, load_config
-from central.stats import Stats
 from central.storage import Incoming, Storage, open_storage
-from central.web import make_app
 from protocol.messages import Birth, NodeState, Tele
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from central.alerts import (
+from central.alerts.model import (
     AlertConfig,
     AlertState,
     LiveSample,
@@ -15,9 +15,8 @@ from central.alerts import (
     Opened,
     Resolved,
     Track,
-    evaluate,
-    live_samples,
 )
+from central.alerts.rules import evaluate, live_samples
 
 T0 = 1_764_300_000_000  # a realistic wall clock (ms)
 CFG = AlertConfig()  # defaults: offline 120 s, backup 120 s, clear 60 s, 3 samples, fresh 120 s

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from central.alerts import AlertConfig, NodeInputs, Opened, Resolved
-from central.alerts_api import AlertService
-from central.alerts_store import AlertStore, InputReader, primary_uplink
+from central.alerts.inputs import InputReader, primary_uplink
+from central.alerts.model import AlertConfig, NodeInputs, Opened, Resolved
+from central.alerts.service import AlertService
+from central.alerts.store import AlertStore
 
 NOW = 1_764_300_000_000
 

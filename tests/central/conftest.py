@@ -10,7 +10,7 @@ import pytest
 from central_helpers import NodeSim, central_config, unique_prefix, wait_for
 
 from central.collector import Collector
-from central.stats import Stats
+from central.collector.stats import Stats
 from central.storage import open_storage
 from provisioning.localbroker import LocalBroker
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from central.alerts_api import setup_alerts
-from central.auth import TokenAuth
+from central.alerts.api import setup_alerts
+from central.api.app import make_app
+from central.api.auth import TokenAuth
+from central.collector.stats import Stats
 from central.config import load_config
-from central.stats import Stats
 from central.storage import open_storage
-from central.web import make_app
 
 # '²' and '³' pass str.isdigit(); '٣' (Arabic-Indic three) passes isdecimal() but is not ASCII
 BAD_NUMBERS = ["²", "1²", "٣", "１", "9" * 5000, "-1", "1.5", " 7"]

@@ -9,12 +9,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from central.auth import TokenAuth
+from central.api.app import make_app
+from central.api.auth import TokenAuth
+from central.collector.stats import Stats
 from central.config import RegistryNode, load_config
-from central.stats import Stats
 from central.storage import Incoming, open_storage
 from central.storage.sqlite import SqliteStorage
-from central.web import make_app
 from protocol.messages import Birth, Tele
 
 ADMIN = "admin-secret-token"

@@ -113,7 +113,7 @@ def test_central_process_serves_api_and_stops_cleanly(
 
 
 def test_check_and_add_token(tmp_path: Path) -> None:
-    from central.auth import TokenAuth
+    from central.api.auth import TokenAuth
     from central.storage import open_storage
 
     cfg = tmp_path / "central.toml"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from central_helpers import NodeSim, wait_for
 
-from central.state_db import PG_STATE_ERROR
+from central.storage.location import PG_STATE_ERROR
 from protocol.topics import DEFAULT_PREFIX
 from provisioning.localbroker import LocalBroker, free_port
 

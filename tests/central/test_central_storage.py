@@ -85,10 +85,10 @@ def test_gaps_after_grace_minus_drops(db: SqliteStorage) -> None:
 
 def test_rejects_counted_each_time_but_logged_once_per_reason_and_node(
         caplog: pytest.LogCaptureFixture) -> None:
-    from central.stats import Stats
+    from central.collector.stats import Stats
 
     stats = Stats(log_interval_s=3600)
-    with caplog.at_level("WARNING", logger="central.stats"):
+    with caplog.at_level("WARNING", logger="central.collector.stats"):
         for _ in range(5):
             stats.reject("malformed", "n1", "not UTF-8 JSON")
         stats.reject("malformed", "n2", "not UTF-8 JSON")

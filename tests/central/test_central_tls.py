@@ -15,9 +15,9 @@ from central_helpers import wait_for
 from paho.mqtt.enums import CallbackAPIVersion
 
 from central.collector import Collector
-from central.commands import MqttPublisher
+from central.collector.stats import Stats
+from central.commands.service import MqttPublisher
 from central.config import CentralConfig, ConfigError, load_config, parse_mqtt_url
-from central.stats import Stats
 from central.storage import open_storage
 from protocol.topics import Topics
 from provisioning import pki

@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 
 from central.policy import (
-    Decision,
     NodeObs,
     Override,
     PolicyConfig,
@@ -14,6 +13,7 @@ from central.policy import (
     PolicyState,
     Schedule,
     SiteInfo,
+    ThrottleDecision,
     UplinkObs,
     Upstream,
     decide,
@@ -53,10 +53,10 @@ class Driver:
         self.now_ms, self.cfg, self.epoch = start_ms, cfg, epoch
         self.schedule = schedule or Schedule()
         self.state = PolicyState()
-        self.history: dict[str, list[Decision]] = {n: [] for n in SITES}
+        self.history: dict[str, list[ThrottleDecision]] = {n: [] for n in SITES}
         self.overrides: list[Override] = []
 
-    def tick(self, observe: Callable[[str, int], NodeObs]) -> Mapping[str, Decision]:
+    def tick(self, observe: Callable[[str, int], NodeObs]) -> Mapping[str, ThrottleDecision]:
         """One policy tick with observations from ``observe(node, now_ms)``."""
         inp = PolicyInputs(self.now_ms, self.epoch, SITES, UPSTREAMS,
                            {n: observe(n, self.now_ms) for n in SITES}, self.schedule,
@@ -67,9 +67,9 @@ class Driver:
         self.now_ms += TICK_MS
         return out
 
-    def run(self, minutes: float, observe: Callable[[str, int], NodeObs]) -> Mapping[str, Decision]:
+    def run(self, minutes: float, observe: Callable[[str, int], NodeObs]) -> Mapping[str, ThrottleDecision]:
         """Tick for ``minutes``; the last tick's decisions."""
-        out: Mapping[str, Decision] = {}
+        out: Mapping[str, ThrottleDecision] = {}
         for _ in range(int(minutes * 60_000 // TICK_MS)):
             out = self.tick(observe)
         return out

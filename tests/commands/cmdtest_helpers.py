@@ -20,16 +20,16 @@ from paho.mqtt.properties import Properties
 
 from agent.actuators.shaping import TcShaper
 from agent.config import AgentConfig, parse_config
-from central.auth import TokenAuth
+from central.api.app import make_app
+from central.api.auth import TokenAuth
 from central.collector import Collector
-from central.commands import CommandService, MqttPublisher
-from central.commands_api import setup_commands
+from central.collector.stats import Stats
+from central.commands.api import setup_commands
+from central.commands.leader import LeaderLease
+from central.commands.service import CommandService, MqttPublisher
 from central.config import RegistryNode, load_config
-from central.leader import LeaderLease
-from central.policy_loop import PolicyLoop
-from central.stats import Stats
+from central.policy.loop import PolicyLoop
 from central.storage import open_storage
-from central.web import make_app
 from protocol.codec import decode, encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics

@@ -12,7 +12,7 @@ import pytest
 from cmdtest_helpers import SITE, CentralServer, HookFeeder, ShapingNs, wait_for
 
 from agent.runtime import Agent
-from central.commands_store import LEASE_NAME
+from central.commands.store import LEASE_NAME
 from protocol.messages import Command
 from provisioning.localbroker import LocalBroker
 

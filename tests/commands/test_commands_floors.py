@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from central.commands import MAX_BIRTH_FLOOR, CommandService
-from central.commands_store import LEASE_NAME, CommandStore
-from central.leader import LeaderLease
+from central.commands.leader import LeaderLease
+from central.commands.service import MAX_BIRTH_FLOOR, CommandService
+from central.commands.store import LEASE_NAME, CommandStore
 from protocol.messages import Birth
 from protocol.topics import Topics
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from cmdtest_helpers import SITE, TOPICS, CentralServer, HookFeeder, wait_for
 
-from central.gap_resync import GapResync
+from central.commands.gap_resync import GapResync
 from protocol.codec import encode
 from protocol.messages import NodeState, Sample, Tele
 

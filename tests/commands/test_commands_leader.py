@@ -9,11 +9,11 @@ import pytest
 from cmdtest_helpers import SITE, HookFeeder, ShapingNs, wait_for
 
 from agent.runtime import Agent
-from central.commands import CommandService, MqttPublisher
-from central.commands_store import CommandStore
+from central.commands.leader import LeaderLease
+from central.commands.service import CommandService, MqttPublisher
+from central.commands.store import CommandStore
 from central.config import load_config
-from central.leader import LeaderLease
-from central.policy_loop import PolicyLoop
+from central.policy.loop import PolicyLoop
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
 

@@ -9,7 +9,8 @@ import pytest
 from cmdtest_helpers import CentralServer, HookFeeder, ShapingNs, wait_for
 
 from agent.runtime import Agent
-from central.commands import CommandService, wall_ms
+from central.clock import wall_ms
+from central.commands.service import CommandService
 from provisioning.localbroker import LocalBroker
 
 pytestmark = [pytest.mark.broker, pytest.mark.netns]

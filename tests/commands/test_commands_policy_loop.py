@@ -8,9 +8,9 @@ import pytest
 from cmdtest_helpers import SITE, CentralServer, HookFeeder, ShapingNs, wait_for
 
 from agent.runtime import Agent
-from central.leader import LeaderLease
+from central.commands.leader import LeaderLease
 from central.policy import SiteInfo, Upstream
-from central.policy_loop import PolicyLoop, inputs_from
+from central.policy.loop import PolicyLoop, inputs_from
 
 pytestmark = [pytest.mark.broker, pytest.mark.netns]
 

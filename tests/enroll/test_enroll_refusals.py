@@ -12,7 +12,7 @@ import pytest
 from enrollhelp import EnrollEnv, HttpsServer, connack, post, run_enroll
 from provhelp import node_password
 
-from central.client_addr import TRUSTED_PROXIES, trusted_networks
+from central.api.client_addr import TRUSTED_PROXIES, trusted_networks
 from central.enroll import RateLimiter, setup_enroll
 from provisioning.cli import main as provision
 from provisioning.localbroker import free_port

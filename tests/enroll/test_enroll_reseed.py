@@ -31,9 +31,9 @@ from agent.runtime import OUTBOX_FILE, Agent
 from agent.transport.session import SESSION_FILE
 from agent.transport.statefile import DurableCounter, SeqFloor
 from central.collector import Collector
+from central.collector.stats import Stats
 from central.config import load_config
 from central.enroll import Enroller, EnrollError, setup_enroll
-from central.stats import Stats
 from central.storage import Incoming, NodeFloors, StorageError
 from central.storage.sqlite import SqliteStorage
 from protocol.messages import NodeState, Tele

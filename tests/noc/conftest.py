@@ -24,10 +24,10 @@ from noc_live import CHROME_ARGS, CHROMIUM, FLEET, VICTIM_INDEX, Live, wait
 
 from agent.sim.stack import Stack
 from central.collector import Collector
+from central.collector.stats import Stats
 from central.config import RegistryNode
 from central.noc import assets
 from central.noc.store import create_user
-from central.stats import Stats
 from central.storage import Storage, open_storage
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
+from central.api.app import make_app
 from central.collector import Collector
+from central.collector.stats import Stats
 from central.config import CentralConfig, RegistryNode, load_config
 from central.noc import NocSettings, setup_noc
-from central.stats import Stats
 from central.storage import Incoming, Storage, open_storage
-from central.web import make_app
 from protocol.messages import Birth, NodeState, Tele
 from provisioning.localbroker import free_port
 

@@ -20,17 +20,17 @@ from noc_helpers import (
     run_async,
 )
 
-from central.client_addr import (
+from central.api.app import make_app
+from central.api.client_addr import (
     TRUSTED_PROXIES,
     client_address,
     forwarded_https,
     trusted_networks,
 )
+from central.collector.stats import Stats
 from central.config import ConfigError, load_config
 from central.noc import NocSettings, setup_noc
 from central.noc.store import NocStore, create_user
-from central.stats import Stats
-from central.web import make_app
 
 TRUSTED = trusted_networks(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"])
 
@@ -90,7 +90,7 @@ def test_no_trusted_proxies_is_todays_behaviour() -> None:
 ])
 def test_malformed_forwarded_for_falls_back_to_the_peer(
         xff: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="central.client_addr")
+    caplog.set_level(logging.DEBUG, logger="central.api.client_addr")
     assert client_address("10.0.0.1", xff, TRUSTED) == "10.0.0.1"
     assert "malformed" in caplog.text
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "central"))
 from central_helpers import NodeSim, central_config, unique_prefix, wait_for
 
 from central.collector import Collector
-from central.stats import Stats
+from central.collector.stats import Stats
 from central.storage.postgres import PostgresStorage
 from provisioning.localbroker import LocalBroker
 

@@ -11,8 +11,7 @@ from pg_cluster import PgCluster
 from pg_msgs import birth, tele
 
 from central.storage import StorageError
-from central.storage.postgres import PostgresStorage
-from central.storage.postgres_sql import SCHEMA_VERSION
+from central.storage.postgres import SCHEMA_VERSION, PostgresStorage
 
 
 def _versions(url: str) -> list[int]:

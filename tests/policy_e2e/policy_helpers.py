@@ -15,13 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from agent.actuators.shaping import TcShaper
+from central.api.auth import TokenAuth
 from central.assemble import build_app
-from central.auth import TokenAuth
 from central.collector import Collector
-from central.commands import MqttPublisher
-from central.commands_api import COMMANDS
+from central.collector.stats import Stats
+from central.commands.api import COMMANDS
+from central.commands.service import MqttPublisher
 from central.config import load_config
-from central.stats import Stats
 from central.storage import open_storage
 from provisioning.localbroker import LocalBroker, free_port
 from tests import waiting

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from central.config import CentralConfig, ConfigError, load_config
-from central.fleet import fleet_policy
+from central.policy.fleet import fleet_policy
 from central.policy.schedule import period
 from tests.policy_e2e.policy_helpers import ROOT
 

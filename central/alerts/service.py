@@ -1,0 +1,106 @@
+"""The alert evaluation loop and its /metrics lines.
+
+Every ``interval_s`` the leader reads the nodes from central's storage, runs the pure rules
+(central.alerts.rules) and stores openings and resolutions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from central.alerts.inputs import InputReader
+from central.alerts.model import SEVERITIES, AlertConfig, AlertState, Opened, Track
+from central.alerts.rules import evaluate
+from central.alerts.store import AlertStore, AlertStoreError
+from central.clock import wall_ms
+from central.collector.metrics import metric
+
+log = logging.getLogger(__name__)
+PREFIX = "kotanet_alerts"
+
+
+class AlertService:
+    """One central instance's alert evaluator; only the leader writes."""
+
+    def __init__(self, store: AlertStore, reader: InputReader, cfg: AlertConfig,
+                 is_leader: Callable[[], bool] = lambda: True, interval_s: float = 5.0,
+                 clock_ms: Callable[[], int] = wall_ms) -> None:
+        self.store, self.reader, self.cfg = store, reader, cfg
+        self.is_leader, self.interval_s, self.clock_ms = is_leader, interval_s, clock_ms
+        self.state: AlertState = {}
+        self.errors = 0
+        self.rounds = 0
+        self._stop = asyncio.Event()
+
+    def _synced_state(self) -> AlertState:
+        """Our trackers, with 'active' taken from the table (another leader may have written)."""
+        active = self.store.active_keys()
+        state = {k: t if t.active == (k in active) else Track(active=k in active)
+                 for k, t in self.state.items()}
+        state.update({k: Track(active=True) for k in active - state.keys()})
+        return state
+
+    def tick(self) -> int:
+        """One round: evaluate and store if this instance leads; returns rows changed."""
+        changed = 0
+        if self.is_leader():
+            now = self.clock_ms()
+            actions, new = evaluate(self.reader.read(now), self._synced_state(), now, self.cfg)
+            changed = self.store.apply(actions)
+            self.state = new
+            for a in actions:
+                if isinstance(a, Opened):
+                    log.warning("alert opened: %s %s (%s): %s", a.node, a.kind, a.severity,
+                                a.message_en)
+                else:
+                    log.info("alert resolved: %s %s", a.node, a.kind)
+        else:
+            self.state = {}  # a new leader starts its timers afresh
+        return changed
+
+    async def run(self) -> None:
+        """Tick every interval_s until stop() (errors are logged and counted)."""
+        while not self._stop.is_set():
+            try:
+                await asyncio.to_thread(self.tick)
+                self.rounds += 1
+            except Exception:
+                self.errors += 1
+                log.exception("alert evaluation failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+
+    def stop(self) -> None:
+        """Ask run() to finish after the current tick."""
+        self._stop.set()
+
+
+ALERTS = web.AppKey("alerts", AlertService)
+
+
+async def metrics_text(app: web.Application) -> str:
+    """The alerts' /metrics source: Prometheus lines of alert counts ('' without alerts)."""
+    svc = app.get(ALERTS)
+    if svc is None:  # alerts not set up on this app: no lines rather than misleading zeros
+        return ""
+    try:
+        counts = await asyncio.to_thread(svc.store.counts)
+    except AlertStoreError as exc:
+        log.error("alert counts for /metrics unavailable: %s", exc)
+        counts = None
+    lines: list[str] = []
+    for state, help_ in (("open", "Alerts open and not acknowledged, by severity."),
+                         ("acknowledged", "Alerts acknowledged, not yet resolved, by severity.")):
+        if counts is not None:
+            lines += metric(state, "gauge", help_, [({"severity": sev}, counts.get((state, sev), 0))
+                                                    for sev in SEVERITIES], PREFIX)
+    lines += metric("evaluations_total", "counter", "Completed alert evaluation rounds.",
+                    [({}, svc.rounds)], PREFIX)
+    lines += metric("evaluation_errors_total", "counter", "Failed alert evaluation rounds.",
+                    [({}, svc.errors)], PREFIX)
+    return "\n".join(lines) + "\n"

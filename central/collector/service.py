@@ -1,0 +1,285 @@
+"""MQTT collector: network thread -> bounded queue -> writer thread (commit, rx, manual ack)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from central.clock import wall_ms
+from central.collector.ack_order import AckSequencer
+from central.collector.ingest import Ingest
+from central.collector.mqtt_conn import configure_client, tcp_nodelay
+from central.collector.stats import Stats
+from central.config import CentralConfig
+from central.storage.base import Incoming, Storage, StorageError
+from protocol.codec import encode
+from protocol.messages import CentralState, DeliveryReceipt, Tele
+from protocol.topics import Topics
+
+log = logging.getLogger(__name__)
+
+WRITE_RETRIES = 3
+
+
+def seq_ranges(seqs: list[int]) -> list[tuple[int, int]]:
+    """Compress seqs into sorted inclusive [from, to] ranges."""
+    out: list[tuple[int, int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
+
+
+@dataclass(frozen=True)
+class _Item:
+    number: int  # arrival order (AckSequencer)
+    gen: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_ms: int
+
+
+_STOP = object()
+
+
+class Collector:
+    """One central collector instance; share the load with others through $share/collectors."""
+
+    def __init__(self, cfg: CentralConfig, storage: Storage, stats: Stats | None = None) -> None:
+        self.cfg = cfg
+        self.instance = cfg.instance_id()
+        self.epoch = 0
+        self.storage = storage
+        self.stats = stats or Stats()
+        self.topics = Topics(cfg.topic_prefix)
+        self.ingest = Ingest(cfg, self.stats)
+        self.ready = threading.Event()
+        self._listeners: list[Callable[[Incoming], None]] = []
+        self._gen = 0
+        self._sub_mid: int | None = None
+        self._stopping = False
+        # Bounded by count and bytes. Receive Maximum alone does not bound it: mosquitto 2.0.11
+        # lets the in-flight window grow after manual PUBACKs.
+        qmax = cfg.storage.queue_max
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=qmax + 1)  # +1: room for _STOP
+        self._qbytes, self._qmax_bytes = 0, cfg.storage.queue_max_mb * 1024 * 1024
+        self._qlock = threading.Lock()
+        self.stats.queue_max = qmax
+        self.stats.depth_fn = self._queue.qsize
+        self._writer = threading.Thread(target=self._run_writer, name="central-writer",
+                                        daemon=True)
+        self.client = self._make_client()
+        self._acks = AckSequencer(lambda mid, qos: self.client.ack(mid, qos), lambda: self._gen)
+
+    # ------------------------------------------------------------ MQTT side (network thread)
+    def _state_payload(self, online: bool) -> bytes:
+        return encode(CentralState.model_validate(
+            {"instance": self.instance, "online": online, "epoch": self.epoch,
+             "ts_ms": wall_ms()}))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Publish the leader epoch in this instance's retained state (0 = not the leader)."""
+        if epoch == self.epoch:
+            return
+        self.epoch = epoch
+        if self.stats_connected():
+            self.client.publish(self.topics.central_state(self.instance),
+                                self._state_payload(True), qos=1, retain=True)
+
+    def stats_connected(self) -> bool:
+        """True while the MQTT connection is up."""
+        return bool(self.client.is_connected())
+
+    def _make_client(self) -> mqtt.Client:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"central-{self.instance}",
+                        protocol=mqtt.MQTTv5, manual_ack=True)
+        self._addr = configure_client(c, self.cfg)
+        c.will_set(self.topics.central_state(self.instance), self._state_payload(False),
+                   qos=1, retain=True)
+        c.reconnect_delay_set(int(max(1, self.cfg.mqtt.reconnect_min_s)),
+                              int(max(1, self.cfg.mqtt.reconnect_max_s)))
+        c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        c.on_disconnect = self._on_disconnect
+        return c
+
+    def _filters(self) -> list[tuple[str, SubscribeOptions]]:
+        t, opt = self.topics, SubscribeOptions(qos=1)
+        subs = [(t.shared(t.node_filter(k)), opt) for k in ("birth", "tele", "ack")]
+        return [*subs, (t.node_filter("state"), opt)]
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("broker %s:%d refused connection: %s", *self._addr, rc)
+            return
+        tcp_nodelay(client)
+        self._gen += 1
+        self.stats.set_connected(True)
+        log.info("connected to %s:%d as instance %s", *self._addr, self.instance)
+        _, self._sub_mid = client.subscribe(self._filters())
+
+    def _on_subscribe(self, client: mqtt.Client, _u: Any, mid: int, rcs: Any, _p: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        bad = [str(rc) for rc in rcs if rc.is_failure]
+        if bad:
+            log.error("broker refused subscriptions: %s", ", ".join(bad))
+            return
+        client.publish(self.topics.central_state(self.instance), self._state_payload(True),
+                       qos=1, retain=True)
+        self.ready.set()
+
+    def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        payload, received = bytes(msg.payload), wall_ms()
+        with self._qlock:
+            fits = (self._qbytes + len(payload) <= self._qmax_bytes
+                    and self._queue.qsize() < self.stats.queue_max)
+            if fits:
+                self._qbytes += len(payload)
+                self._queue.put_nowait(_Item(self._acks.queued(), self._gen, msg.mid, msg.qos,
+                                             msg.topic, payload, received))
+        if not fits:  # not receipted (the agent re-sends); PUBACK after the earlier messages
+            self.stats.reject("queue_full", "?", "writer queue full (messages or bytes)")
+            self._acks.overflowed(self._gen, msg.mid, msg.qos)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        self.ready.clear()
+        self.stats.set_connected(False)
+        if not self._stopping:
+            log.warning("disconnected from broker: %s (reconnecting)", rc)
+
+    def add_listener(self, fn: Callable[[Incoming], None]) -> None:
+        """Call fn(incoming) in the writer thread for every message after it was committed.
+
+        For births, acks, states and tele (e.g. the command service re-sending desired state
+        on birth). Keep it quick; an exception is logged and never stops delivery. Add
+        listeners before start().
+        """
+        self._listeners.append(fn)
+
+    def _notify(self, incoming: list[Incoming]) -> None:
+        for inc in incoming:
+            for fn in self._listeners:
+                try:
+                    fn(inc)
+                except Exception:
+                    log.exception("listener %r failed on %s from %s", fn, inc.msg.KIND,
+                                  inc.node)
+
+    # ------------------------------------------------------------ writer thread
+    def _run_writer(self) -> None:
+        linger = self.cfg.storage.batch_linger_ms / 1000
+        bmax = self.cfg.storage.batch_max
+        done = False
+        while not done:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch: list[_Item] = [first]
+            deadline = time.monotonic() + linger
+            while len(batch) < bmax:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    done = True
+                    break
+                batch.append(nxt)
+            with self._qlock:
+                self._qbytes -= sum(len(it.payload) for it in batch)
+            try:
+                self._process(batch)
+            except Exception:  # one bad batch must never stop the writer
+                log.exception("writer failed on a batch of %d messages", len(batch))
+                self._ack(batch)  # no receipt was sent: the agents re-send
+
+    def _store(self, incoming: list[Incoming]) -> bool:
+        for attempt in range(1, WRITE_RETRIES + 1):
+            try:
+                self.storage.write(incoming)
+                return True
+            except StorageError as exc:
+                log.error("write of %d messages failed (attempt %d/%d): %s",
+                          len(incoming), attempt, WRITE_RETRIES, exc)
+                time.sleep(0.2 * attempt)
+        self.stats.write_error()
+        return False
+
+    def _process(self, batch: list[_Item]) -> None:
+        incoming = [inc for it in batch
+                    if (inc := self.ingest.accept(it.topic, it.payload, it.received_ms))]
+        stored = self._store(incoming) if incoming else True
+        receipts = records = 0
+        if stored:
+            for inc in incoming:
+                if isinstance(inc.msg, Tele):
+                    seqs = inc.msg.record_seqs()
+                    records += len(seqs)
+                    receipts += self._receipt(inc, inc.msg, seqs)
+            self.stats.batch(len(incoming), records, receipts)
+        self._ack(batch)
+        if stored and self._listeners:
+            self._notify(incoming)
+
+    def _ack(self, batch: list[_Item]) -> None:
+        """PUBACK in arrival order; messages of an earlier connection are not acked (stale mid)."""
+        for it in batch:
+            self._acks.done(it.number, it.gen, it.mid, it.qos)
+
+    def _receipt(self, inc: Incoming, tele: Tele, seqs: list[int]) -> int:
+        rx = DeliveryReceipt.model_validate(
+            {"site": inc.site, "node": inc.node, "ts_ms": wall_ms(), "session": tele.session,
+             "acked": seq_ranges(seqs)})
+        self.client.publish(self.topics.node(inc.site, inc.node, "rx"), encode(rx), qos=1)
+        return 1
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Sync the registry, connect (retrying in the background) and start the writer."""
+        self.storage.sync_registry(self.cfg.nodes)
+        self._writer.start()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 0
+        props.ReceiveMaximum = self.cfg.mqtt.receive_max
+        self.client.connect_async(*self._addr, keepalive=self.cfg.mqtt.keepalive_s,
+                                  clean_start=True, properties=props)
+        self.client.loop_start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Clean shutdown: publish offline, stop receiving, drain and commit, disconnect."""
+        self._stopping = True
+        if self.client.is_connected():
+            info = self.client.publish(self.topics.central_state(self.instance),
+                                       self._state_payload(False), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=min(3.0, timeout_s))
+            except (RuntimeError, ValueError) as exc:
+                log.warning("could not publish offline state: %s", exc)
+            self.client.unsubscribe([f for f, _ in self._filters()])
+        if self._writer.is_alive():
+            try:
+                self._queue.put(_STOP, timeout=timeout_s)
+            except queue.Full:
+                log.error("writer queue still full at shutdown")
+            self._writer.join(timeout=timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()
+        log.info("collector %s stopped", self.instance)
+

@@ -1,0 +1,7 @@
+"""Commands to nodes: desired state with per-node versions, leader epochs and expiry.
+
+``params`` (what central refuses to send), ``store`` (commands, acks, desired state and the
+leader lease in central's SQLite state database; its SQL in ``_sql``), ``service`` (issue,
+acks, re-send on birth, lease renewal; the MQTT publisher), ``api`` (the HTTP routes),
+``leader`` (the DB lease with epoch fencing) and ``gap_resync`` (resync nodes with gaps).
+"""
