@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 #: Every /metrics source of the process, in output order: collector counters, stored nodes
 #: and gaps, alerts. (Routes are added by each feature's setup_* call in build_app.)
-METRIC_SOURCES: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines)
+METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines)
 
 
 def _command_hooks(svc: Any) -> Any:
@@ -62,7 +62,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     Raises ConfigError when there is no SQLite file for the state tables (storage.location)."""
     state_path(cfg)  # fail before anything starts
     collector = collector or Collector(cfg, storage, stats)
-    app = make_app(cfg, storage, stats, collector, metrics=METRIC_SOURCES)
+    app = make_app(cfg, storage, stats, collector, metrics=METRICS)
     app[TRUSTED_PROXIES] = trusted_networks(cfg.http.trusted_proxies)  # X-Forwarded-For
     svc = setup_commands(app, cfg)
     collector.add_listener(_command_hooks(svc))

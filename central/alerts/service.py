@@ -21,7 +21,7 @@ from central.clock import wall_ms
 from central.collector.metrics import metric
 
 log = logging.getLogger(__name__)
-PREFIX = "kotanet_alerts"
+ALERT_PREFIX = "kotanet_alerts"
 
 
 class AlertService:
@@ -97,10 +97,11 @@ async def metrics_text(app: web.Application) -> str:
     for state, help_ in (("open", "Alerts open and not acknowledged, by severity."),
                          ("acknowledged", "Alerts acknowledged, not yet resolved, by severity.")):
         if counts is not None:
-            lines += metric(state, "gauge", help_, [({"severity": sev}, counts.get((state, sev), 0))
-                                                    for sev in SEVERITIES], PREFIX)
+            lines += metric(state, "gauge", help_, [
+                ({"severity": sev}, counts.get((state, sev), 0)) for sev in SEVERITIES],
+                ALERT_PREFIX)
     lines += metric("evaluations_total", "counter", "Completed alert evaluation rounds.",
-                    [({}, svc.rounds)], PREFIX)
+                    [({}, svc.rounds)], ALERT_PREFIX)
     lines += metric("evaluation_errors_total", "counter", "Failed alert evaluation rounds.",
-                    [({}, svc.errors)], PREFIX)
+                    [({}, svc.errors)], ALERT_PREFIX)
     return "\n".join(lines) + "\n"

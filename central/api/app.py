@@ -39,7 +39,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def collector_lines(app: web.Application) -> str:
     """The collector's counters (central.collector.metrics)."""
-    return collector_metrics.render(app[STATS].snapshot(), app[CONFIG].instance_id())
+    return collector_metrics.counter_lines(app[STATS].snapshot(), app[CONFIG].instance_id())
 
 
 async def prometheus(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ def metric(name: str, kind: str, help_: str, samples: Iterable[tuple[dict[str, s
     return out
 
 
-def render(stats: dict[str, Any], instance: str) -> str:
+def counter_lines(stats: dict[str, Any], instance: str) -> str:
     """The collector's /metrics lines from a Stats.snapshot()."""
     lines: list[str] = []
     lines += metric("info", "gauge", "Collector instance.", [({"central": instance}, 1)])

@@ -17,8 +17,8 @@ from central.noc.i18n import WIB, t
 from central.noc.security import get_session, require
 from central.noc.series import iter_samples
 from central.storage import Storage
+from central.storage.rollup import BUCKET_MS  # 5-minute means, summed over a site's nodes
 
-BUCKET_MS = 300_000  # 5-minute means, summed over a site's nodes
 IDLE_SHARE = 0.10  # an hour whose mean use is below 10 % of the contract counts as idle
 FIELDS = ["period", "site", "name", "kind", "capacity_mbps", "p95_mbps", "peak_mbps",
           "idle_hours", "p95_pct"]

@@ -14,10 +14,10 @@ from central.noc.live import HUB
 from central.noc.security import get_session, require
 
 TILES = ("online", "offline", "backup", "throttled", "users", "alerts")
-COLUMNS = [("node", "col.node"), ("site", "col.site"), ("role", "col.role"),
-           ("state", "col.state"), ("since", "col.since"), ("uplink", "col.uplink"),
-           ("users", "col.users"), ("rtt", "col.rtt"), ("loss", "col.loss"),
-           ("thr_down", "col.throttle")]
+FLEET_COLUMNS = [("node", "col.node"), ("site", "col.site"), ("role", "col.role"),
+                 ("state", "col.state"), ("since", "col.since"), ("uplink", "col.uplink"),
+                 ("users", "col.users"), ("rtt", "col.rtt"), ("loss", "col.loss"),
+                 ("thr_down", "col.throttle")]
 
 
 @require("viewer")
@@ -34,7 +34,7 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
            if k == "alerts" else "") + "</div>" for k in TILES)
     states = "".join(f'<option value="{s}">{e(t(lang, "state." + s))}</option>' for s in STATES)
     heads = "".join(f'<th data-key="{k}" tabindex="0" aria-sort="none">{e(t(lang, label))}</th>'
-                    for k, label in COLUMNS)
+                    for k, label in FLEET_COLUMNS)
     body = (f'<section class="tiles" aria-live="polite">{tiles}</section>'
             f'<p id="live" class="live" role="status">…</p>'
             f'<section class="split"><div id="map" class="map" role="region" aria-label="map">'

@@ -17,7 +17,7 @@ from central.noc.live import HUB
 from central.noc.security import get_session, require
 from central.noc.series import RANGES, node_series
 
-COMMANDS = ("set_throttle", "clear_throttle", "failover", "failback", "resync")
+CONSOLE_KINDS = ("set_throttle", "clear_throttle", "failover", "failback", "resync")
 
 
 def root_cause(lang: str, v: dict[str, Any], events: list[dict[str, Any]]) -> str:
@@ -43,7 +43,7 @@ def root_cause(lang: str, v: dict[str, Any], events: list[dict[str, Any]]) -> st
 
 
 def _console(lang: str, node: str) -> str:
-    opts = "".join(f'<option value="{k}">{e(t(lang, "cmd." + k))}</option>' for k in COMMANDS)
+    opts = "".join(f'<option value="{k}">{e(t(lang, "cmd." + k))}</option>' for k in CONSOLE_KINDS)
     return (f'<section id="console" class="card"><h2>{e(t(lang, "cmd.title"))}</h2>'
             f'<form id="cmd-form" data-node="{e(node)}">'
             f'<label>{e(t(lang, "cmd.kind"))}<select name="kind" id="cmd-kind">{opts}</select>'

@@ -81,7 +81,7 @@ def _smoothed_users(st: PolicyState, node: str, users: int | None, cfg: PolicyCo
     return now
 
 
-def compute(site: SiteInfo, obs: NodeObs, inp: PolicyInputs, st: PolicyState,
+def candidate_throttle(site: SiteInfo, obs: NodeObs, inp: PolicyInputs, st: PolicyState,
             cfg: PolicyConfig) -> tuple[Throttle | None, Parts]:
     """The throttle this node should have now, ignoring hold times, and why."""
     upstream = inp.upstreams[site.upstream]
@@ -172,7 +172,7 @@ def decide(inp: PolicyInputs, state: PolicyState, cfg: PolicyConfig | None = Non
         st.offline.discard(node)
         forced = node in overrides
         want, parts = (_override(overrides[node], site) if forced
-                       else compute(site, obs, inp, st, cfg))
+                       else candidate_throttle(site, obs, inp, st, cfg))
         to_floor = any(code == "floor" for code, _ in parts) and want != prev.throttle \
             if prev is not None else False
         raw = want if forced else st.raw.get(node, want)

@@ -107,7 +107,7 @@ CREATE TABLE IF NOT EXISTS rollup_5m (
 
 UPSERT_ROLLUP = rollup.upsert_sql("?", "MAX", "MIN")
 # One page of the backfill: a node's samples from a time on, in (ts_ms, seq) order.
-BACKFILL_PAGE = """
+SAMPLES_PAGE = """
 SELECT seq, ts_ms, data FROM samples WHERE node = :node AND (ts_ms, seq) > (:ts, :seq)
 ORDER BY ts_ms, seq LIMIT :limit
 """

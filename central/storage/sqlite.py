@@ -55,7 +55,7 @@ class SqliteStorage(SqlBackend):
         for node in nodes:
             ts, seq = since - 1, 2**63 - 1
             while True:
-                page = c.execute(q.BACKFILL_PAGE, {"node": node, "ts": ts, "seq": seq,
+                page = c.execute(q.SAMPLES_PAGE, {"node": node, "ts": ts, "seq": seq,
                                                    "limit": rollup.BACKFILL_PAGE}).fetchall()
                 if not page:
                     break
