@@ -202,20 +202,46 @@ def _module_of(rel: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _edges_of(root: Path, rel: str, ours: set[str]) -> Iterator[tuple[str, int]]:
+    """(module of ours, line) for each import that runs: ``from a import b`` is a.b when b is
+    a module of ours, else a; ``if TYPE_CHECKING:`` imports are left out."""
+    tree = ast.parse((root / rel).read_text(encoding="utf-8"), filename=rel)
+    skip = _type_checking_lines(tree)
+    for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skip:
+            continue
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            if node.level:
+                base = _package_of(rel).split(".")
+                base = base[: len(base) - node.level + 1]
+                mod = ".".join([*base, mod] if mod else base)
+            names = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in ours else mod for a in node.names]
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str)
+              and ast.unparse(node.func) in ("importlib.import_module", "import_module")):
+            names = [node.args[0].value]
+        for name in names:
+            while name and name not in ours:
+                name = name.rpartition(".")[0]
+            if name:
+                yield name, node.lineno
+
+
 def import_graph(root: Path) -> dict[str, dict[str, int]]:
-    """module -> {imported module of ours: first line}; ``from a import b`` names a.b if b is a
-    module of ours, else a (the package's __init__). Parent packages are not implied."""
+    """module -> {imported module of ours: first line} over the four packages."""
     files = list(python_files(root))
     ours = {_module_of(rel) for rel in files}
     graph: dict[str, dict[str, int]] = {}
     for rel in files:
-        edges = graph.setdefault(_module_of(rel), {})
-        for imp in imports_of(root, rel):
-            target = imp.module
-            while target and target not in ours:
-                target = target.rpartition(".")[0]
-            if target and target != _module_of(rel) and imp.root in PACKAGES:
-                edges.setdefault(target, imp.line)
+        me = _module_of(rel)
+        edges = graph.setdefault(me, {})
+        for target, line in _edges_of(root, rel, ours):
+            if target != me:
+                edges.setdefault(target, line)
     return graph
 
 
