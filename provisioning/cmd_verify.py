@@ -22,7 +22,8 @@ QUIET_EVERY_S = 10  # without a terminal, one progress line this often
 
 
 class ProgressLine:
-    """Shows what has arrived while verify waits: redrawn on a terminal, a line every 10 s else."""
+    """Shows what has arrived while verify waits: redrawn each second on a terminal; else a
+    line when something new arrived, and every 10 s."""
 
     def __init__(self, m: Messages, node: str, timeout_s: float,
                  stream: TextIO | None = None) -> None:
@@ -30,12 +31,14 @@ class ProgressLine:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.last_quiet = -float(QUIET_EVERY_S)
+        self.last: Progress | None = None
         self.drawn = False
 
     def __call__(self, elapsed: float, p: Progress) -> None:
         """Report one snapshot (called about once a second)."""
-        if not self.tty and elapsed - self.last_quiet < QUIET_EVERY_S:
+        if not self.tty and p == self.last and elapsed - self.last_quiet < QUIET_EVERY_S:
             return
+        self.last = p
         m = self.m
         online = m("w_yes") if p.online else (m("w_offline") if p.online is False else "–")
         birth = ("✓" if p.matched else (m("w_other_hash", got=p.birth_hash) if p.birth_hash

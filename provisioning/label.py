@@ -54,16 +54,22 @@ def _both(lay: Layout, key: str, size: float, *, bold: bool = False, indent: flo
              indent=indent)
 
 
+def _field(lay: Layout, key: str, size: float, *, bold: bool = False, **kw: str) -> None:
+    """A labelled value (the Indonesian text names the field in both languages); a long value
+    is set at most 0.4 mm smaller, then wrapped."""
+    lay.line(CATALOGUE[key]["id"].format(**kw), size, bold=bold, min_mm=size - 0.4)
+
+
 def layout(info: LabelInfo) -> Layout:
     """Place everything; the label is as tall as it needs to be."""
     lay = Layout(LABEL_W_MM, MARGIN_MM, MARGIN_MM)
     _both(lay, "lbl_title", 3.0, bold=True)
     lay.gap(1.0)
     lay.line(info.node, 7.0, bold=True, min_mm=4.0)
-    _both(lay, "lbl_site", 3.4, site=info.site)
+    _field(lay, "lbl_site", 3.4, site=info.site)
     if info.ssid:
-        _both(lay, "lbl_ssid", 3.4, ssid=info.ssid)
-    lay.gap(1.5)
+        _field(lay, "lbl_ssid", 3.4, ssid=info.ssid)
+    lay.gap(1.0)
     qr = segno.make_qr(info.url, error="m")
     matrix = tuple(tuple(bool(c) for c in row) for row in qr.matrix)
     lay.shape(Shape("qr", (LABEL_W_MM - QR_MM) / 2, lay.cursor, QR_MM, data=matrix))
@@ -77,8 +83,8 @@ def layout(info: LabelInfo) -> Layout:
         _both(lay, key, 3.0, indent=3.6)
     lay.gap(1.5)
     if info.helpdesk:
-        _both(lay, "lbl_helpdesk", 3.4, bold=True, number=info.helpdesk)
-    _both(lay, "lbl_installed", 3.0, date=info.installed)
+        _field(lay, "lbl_helpdesk", 3.4, bold=True, number=info.helpdesk)
+    _field(lay, "lbl_installed", 3.0, date=info.installed)
     return lay
 
 

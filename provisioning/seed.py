@@ -90,7 +90,9 @@ def hostname_for(node: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
+    """Replace a file on the card: removed first, so no FAT driver keeps a stale tail."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
     path.write_text(text, encoding="utf-8")
 
 

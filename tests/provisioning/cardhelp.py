@@ -72,3 +72,21 @@ def files_on(boot: Path) -> dict[str, str]:
     """Every file on a mounted partition, as text (for assertions)."""
     return {str(p.relative_to(boot)): p.read_text(errors="replace")
             for p in sorted(boot.rglob("*")) if p.is_file()}
+
+
+def ssh_public_key(where: Path, name: str = "id_ed25519") -> Path:
+    """A fresh OpenSSH Ed25519 key pair in where; returns the .pub file (the private key lies
+    next to it, as ssh-keygen leaves it)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    where.mkdir(parents=True, exist_ok=True)
+    (where / name).write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                 serialization.PrivateFormat.OpenSSH,
+                                                 serialization.NoEncryption()))
+    pub = where / f"{name}.pub"
+    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                  serialization.PublicFormat.OpenSSH)
+                    + b" teknisi@laptop\n")
+    return pub
