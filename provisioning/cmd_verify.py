@@ -72,11 +72,11 @@ def _target(dep: Deployment, a: argparse.Namespace, url: str) -> Target:
     pw_file = a.password_file or dep.secrets / f"{a.user}.password"
     if not pw_file.is_file():
         raise DeploymentError("verify_no_password", file=pw_file, user=a.user)
-    cert = key = None
+    client = None
     if dep.settings.auth == "cert":
-        cert, key = str(dep.secrets / f"{a.user}.crt"), str(dep.secrets / f"{a.user}.key")
+        client = (str(dep.secrets / f"{a.user}.crt"), str(dep.secrets / f"{a.user}.key"))
     return Target(url, a.user, pw_file.read_text().strip(), str(a.ca or dep.pki / "ca.crt"),
-                  cert, key)
+                  client)
 
 
 def print_check(m: Messages, c: Check) -> None:

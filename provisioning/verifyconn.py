@@ -44,8 +44,7 @@ class Target:
     username: str
     password: str | None
     ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
+    client_cert: tuple[str, str] | None = None  # (certificate, key) in certificate mode
 
 
 def classify(exc: BaseException, host: str, port: int) -> VerifyError:
@@ -93,8 +92,9 @@ def run_verify(exp: Expectation, target: Target, prefix: str, timeout_s: float,
                          client_id=f"kotanet-verify-{exp.node}-{int(time.time())}")
     client.username_pw_set(user, target.password)
     if scheme == "mqtts":
-        client.tls_set(ca_certs=target.ca_file, certfile=target.cert_file,
-                       keyfile=target.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        cert, key = target.client_cert or (None, None)
+        client.tls_set(ca_certs=target.ca_file, certfile=cert, keyfile=key,
+                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
     connected = threading.Event()
     refused: list[int] = []
 
