@@ -123,3 +123,11 @@ def test_yaml_in_ansi_and_yaml_mistakes_in_indonesian(tmp_path: Path) -> None:
                                                    "name: Taman: Kota Sampit", 1))
     _, issues = validate(load_inventory(unquoted))
     assert [(i.line, i.code) for i in issues] == [(8, "e_yaml_colon")]
+
+
+def test_the_excel_example_of_the_repository_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = SAMPLE.parent / "csv-excel-id"
+    assert (folder / "sites.csv").read_bytes().count(b"\x96") == 1  # an ANSI en dash
+    assert main(["--lang", "id", "validate", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "pemisah ';'" in out and "Windows-1252 (ANSI)" in out and "koma desimal" in out

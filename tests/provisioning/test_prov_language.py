@@ -138,3 +138,16 @@ def test_parser_errors_are_indonesian(capsys: pytest.CaptureFixture[str]) -> Non
 def test_token_expiry_is_in_wib() -> None:
     assert wib(0) == "1970-01-01 07:00 WIB"
     assert wib(1_767_225_600) == "2026-01-01 07:00 WIB"
+
+
+def test_the_field_guide_is_indonesian_with_an_english_twin() -> None:
+    guide = (REPO / "docs/field-guide.md").read_text()
+    english = (REPO / "docs/field-guide.en.md").read_text()
+    heads = [line for line in guide.splitlines() if line.startswith("## ")]
+    assert len(heads) == len([line for line in english.splitlines() if line.startswith("## ")])
+    assert heads[0] == "## Alur kerja" and "## 4. Kartu SD: `fieldkit` dan `sdcard`" in heads
+    assert "## 8. Pemecahan masalah" in heads and "(field-guide.en.md)" in guide
+    for cmd in COMMANDS:  # every command is explained in both
+        assert f"kotanet-provision {cmd}" in guide and f"kotanet-provision {cmd}" in english
+    for english_heading in ("## 8. Troubleshooting", "## 6. Verify on site", "| symptom |"):
+        assert english_heading not in guide
