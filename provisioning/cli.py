@@ -51,6 +51,10 @@ def _parser(m: Messages) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=m(f"h_{name}"), description=m(f"h_{name}"),
                            epilog=m(f"h_{name}_example"), formatter_class=RAW, add_help=False)
         _common(s, m)
+        # -d and --lang also after the command ("verify tks-01 --lang id"); unset unless given
+        s.add_argument("-d", "--deployment", default=argparse.SUPPRESS, metavar=mv("dir"),
+                       help=m("h_deployment"))
+        s.add_argument("--lang", choices=LANGS, default=argparse.SUPPRESS, help=m("h_lang"))
         return s
 
     s = add("init")

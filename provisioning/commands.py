@@ -4,6 +4,7 @@ init, validate and build here; the card, verify and credential commands in cmd_*
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 from collections.abc import Callable
 
@@ -21,6 +22,8 @@ from provisioning.deployment import DeploymentError, Settings, init_deployment
 from provisioning.i18n import Messages
 
 log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
 def cmd_init(m: Messages, a: argparse.Namespace) -> int:
@@ -86,11 +89,28 @@ COMMANDS: dict[str, Callable[[Messages, argparse.Namespace], int]] = {
 }
 
 
+#: errno values with a text of their own in the catalogue (others show their errno name)
+OS_ERRORS = {errno.EACCES: "os_access", errno.EPERM: "os_access", errno.ENOENT: "os_missing",
+             errno.ENOSPC: "os_full", errno.EROFS: "os_read_only", errno.EIO: "os_io",
+             errno.ENOTDIR: "os_not_dir"}
+
+
 def dispatch(args: argparse.Namespace, m: Messages) -> int:
-    """Run one subcommand; a refusal prints one line in the technician's language, exit 1."""
+    """Run one subcommand; a refusal prints one line in the technician's language, exit 1;
+    a file that cannot be read or written is named with the cause, never a traceback."""
     try:
         return COMMANDS[args.cmd](m, args)
     except DeploymentError as exc:
         log.info("refused: %s", exc)
         print(m(exc.code, **exc.params))
         return EXIT_REFUSED
+    except OSError as exc:
+        log.info("%s failed", args.cmd, exc_info=True)
+        key = OS_ERRORS.get(exc.errno or 0)
+        reason = m(key) if key else errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        print(m("os_error", path=exc.filename or "-", reason=reason))
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print()
+        print(m("interrupted"))
+        return EXIT_INTERRUPTED

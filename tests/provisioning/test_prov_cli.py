@@ -141,3 +141,28 @@ def test_changes_not_in_force_exit_3(
     assert main(["--lang", "en", "-d", str(dep.root), "build", str(SAMPLE), "--pid-file",
                  str(missing)]) == 3
     assert "Broker NOT reloaded" in capsys.readouterr().out
+
+
+def test_a_file_that_cannot_be_written_is_named_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dep = make_deployment(tmp_path)
+    blocker = tmp_path / "labels"
+    blocker.write_text("a file where the technician meant a folder\n")
+    capsys.readouterr()
+    assert main(["--lang", "id", "-d", str(dep.root), "label", "tks-01", "--out",
+                 str(blocker / "hari-ini")]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"Tidak bisa membaca atau menulis {blocker / 'hari-ini'}: sebagian "
+                          "jalurnya adalah berkas, bukan folder.")
+    assert "Traceback" not in out and "Errno" not in out
+
+
+def test_lang_and_deployment_may_follow_the_command(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    dep = make_deployment(tmp_path)
+    monkeypatch.setenv("KOTANET_DEPLOYMENT", str(tmp_path / "elsewhere"))
+    capsys.readouterr()
+    assert main(["label", "tks-01", "--out", str(tmp_path / "l"), "-d", str(dep.root),
+                 "--lang", "id"]) == 0
+    assert "Label ditulis:" in capsys.readouterr().out
