@@ -34,10 +34,8 @@ log = logging.getLogger(__name__)
 SERVICE_USERS = ("central", "verifier")
 
 
-#: The node page of central's NOC (route "/noc/nodes/{node}" in central/noc) for label QR codes.
+#: The node page of central's NOC (route "/noc/nodes/{node}" in central/noc; login needed).
 DEFAULT_NOC_URL = "https://noc.kotimkab.go.id/noc/nodes/{node}"
-#: The default of older deployments: a path central never served (labels now use the default).
-LEGACY_NOC_URL = "https://noc.kotimkab.go.id/node/{node}"
 #: The install check of central's NOC (route "/install/{node}", no login) for label QR codes.
 DEFAULT_INSTALL_URL = "https://noc.kotimkab.go.id/install/{node}"
 FIELDKIT_MARKER = "fieldkit.json"
