@@ -71,7 +71,7 @@ def test_init_refuses_a_directory_that_holds_a_deployment(
     capsys.readouterr()
     assert main(["--lang", "id", "init", str(dep.root)]) == 1
     out = capsys.readouterr().out
-    assert "sudah berisi deployment (atau field kit); tidak akan ditimpa" in out
+    assert "sudah berisi deployment (atau paket lapangan); tidak akan ditimpa" in out
     assert f"export KOTANET_DEPLOYMENT={dep.root}" in out
     assert dep.read("ca.key") == key and dep.read("signing.key") == signing
     # a half-made one (a CA but no deployment.json) is refused as well

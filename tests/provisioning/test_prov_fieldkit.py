@@ -99,7 +99,7 @@ def test_the_field_laptop_makes_a_card_a_label_and_refuses_noc_commands(
     for argv in (["build", "examples/inventory/sampit.yaml"], ["rotate", "tks-01"],
                  ["revoke", "tks-01", "--yes"], ["fieldkit", "tks-01", "--out", str(tmp_path)]):
         assert main(["--lang", "id", "-d", str(kit), *argv]) == 1
-        assert f"{kit} adalah field kit: '{argv[0]}' hanya bisa dijalankan di NOC" in \
+        assert f"{kit} adalah paket lapangan: '{argv[0]}' hanya bisa dijalankan di NOC" in \
             capsys.readouterr().out
     assert main(["--lang", "id", "init", str(kit)]) == 1
     assert main(["--lang", "id", "-d", str(kit), "label", "tks-02"]) == 1

@@ -163,7 +163,7 @@ def test_a_broker_with_another_ca_is_named_as_such(
     out = capsys.readouterr().out
     assert rc == 2
     assert "  ✗ sertifikat broker (127.0.0.1) tidak ditandatangani CA deployment ini (CA salah)" in out
-    assert "      → Pakai pki/ca.crt dari deployment atau field kit yang benar" in out
+    assert "      → Pakai pki/ca.crt dari deployment atau paket lapangan yang benar" in out
     assert "CERTIFICATE_VERIFY_FAILED" not in out and "Errno" not in out
 
 
