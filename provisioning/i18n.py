@@ -58,10 +58,6 @@ class Messages:
         """The message `key` in this language, formatted with kw."""
         return CATALOGUE[key][self.lang].format(**kw)
 
-    def has(self, key: str) -> bool:
-        """True if the catalogue knows `key`."""
-        return key in CATALOGUE
-
 
 try:
     from zoneinfo import ZoneInfo
