@@ -8,7 +8,8 @@ SHELL := /bin/bash
 # The one list of Debian packages the project needs (tests, demo, bench). Add yours here.
 APT_PACKAGES := python3-venv mosquitto mosquitto-clients nftables dnsmasq-base iproute2 conntrack \
                 isc-dhcp-client iperf3 hostapd chromium fonts-dejavu-core prometheus \
-                prometheus-node-exporter postgresql cloud-init openssl debootstrap lintian
+                prometheus-node-exporter postgresql cloud-init openssl debootstrap lintian \
+                dosfstools fusefat
 
 # `make demo` needs only these (a non-root user with them installed can run the demo).
 DEMO_APT_PACKAGES := python3-venv mosquitto

@@ -120,5 +120,5 @@ def reload_broker(pid_file: str | None) -> str:
             continue
         os.kill(pid, signal.SIGHUP)
         return f"{RELOADED_PREFIX}{pid}"
-    log.warning("no mosquitto pid file found in %s", candidates)
+    log.info("no mosquitto pid file found in %s: not reloaded", candidates)
     return NOT_RELOADED

@@ -48,8 +48,9 @@ def _password(bundle: Path, entry: dict[str, Any] | None, user: str) -> tuple[st
 
 
 def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] | None,
-               nodes_at_site: int) -> dict[str, Any]:
-    """Write one node's bundle; return its manifest entry."""
+               nodes_at_site: int, renewed: list[str] | None = None) -> dict[str, Any]:
+    """Write one node's bundle; return its manifest entry. A node whose bundle lost its
+    password gets a new one and is added to `renewed` (the caller tells the technician)."""
     s = dep.settings
     user = (entry or {}).get("user") or node.id
     pending = (entry or {}).get("pending_user")
@@ -67,14 +68,18 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
     else:
         pw, hashed, kept = _password(bundle, entry, bundle_user)
         if entry and not kept:
-            log.warning("node %s: bundle password missing, new password issued", node.id)
+            log.info("node %s: bundle password missing, new password issued", node.id)
+            if renewed is not None:
+                renewed.append(node.id)
         files["etc/kotanet/mqtt-password"] = pw + "\n"
         hashes[bundle_user] = hashed
     for rel, content in files.items():
         _write(bundle / rel, content, secret=rel in SECRET_FILES)
     return {"site": node.site.id, "role": node.site.kind, "config_hash": cfg.config_hash(),
-            "bundle": str(bundle), "auth": s.auth, "user": user,
+            "bundle": str(bundle.resolve()), "auth": s.auth, "user": user,
             "pending_user": pending, "hashes": hashes, "cert_serial": serial,
+            "rotation_started": (entry or {}).get("rotation_started") if pending else None,
+            "previous_config_hash": (entry or {}).get("previous_config_hash") if pending else None,
             "generation": (entry or {}).get("generation", 0), "revoked": False,
             "uplinks": [u.name for u in node.uplinks], "ssid": node.ssid,
             "lan_ip": str(node.lan_subnet.network_address + 1),
@@ -83,7 +88,8 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
 
 
 def build_all(dep: Deployment, inv: Inventory, out: Path, readmit: tuple[str, ...] = (),
-              stream: TextIO | None = None, label: str = "Building") -> dict[str, Any]:
+              stream: TextIO | None = None, label: str = "Building",
+              renewed: list[str] | None = None) -> dict[str, Any]:
     """Build every node (keeping revoked nodes revoked unless re-admitted); write broker files."""
     manifest = load_manifest(dep)
     nodes: dict[str, Any] = manifest.setdefault("nodes", {})
@@ -98,7 +104,7 @@ def build_all(dep: Deployment, inv: Inventory, out: Path, readmit: tuple[str, ..
             entry = None
             shutil.rmtree(out / "nodes" / node_id, ignore_errors=True)
         nodes[node_id] = build_node(dep, node, out / "nodes" / node_id, entry,
-                                    per_site[node.site.id])
+                                    per_site[node.site.id], renewed)
         progress.step(node_id)
     write_broker_files(dep, nodes)
     save_manifest(dep, manifest)

@@ -9,8 +9,8 @@ the alias exactly the node's rights. Steps:
    user and the alias; the bundle's agent.toml now names the alias and its password file holds
    the new password; the manifest's config hash follows the new agent.toml.
 2. Deliver the bundle; the agent reconnects with the new credentials (old ones still work).
-3. ``rotate NODE --confirm`` once ``verify`` shows the node online with the new config hash:
-   the old user is removed and the alias becomes the node's only user.
+3. ``rotate NODE --confirm`` once the broker has seen the node log in as the alias
+   (provisioning.rotation): the old user is removed and the alias becomes the node's only user.
 
 At every moment the credentials the node holds are valid at the broker.
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,24 @@ class CredentialError(DeploymentError):
 def _entry(manifest: dict[str, Any], node: str) -> dict[str, Any]:
     entry = manifest.get("nodes", {}).get(node)
     if entry is None:
-        raise CredentialError(f"node {node!r} is not in the manifest")
+        raise CredentialError("unknown_node_manifest", node=node)
     return dict(entry)
 
 
-def _rewrite_agent_toml(entry: dict[str, Any], username: str) -> str:
+def _password_entry(dep: Deployment, node: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(manifest, entry) of an admitted password node; CredentialError otherwise."""
+    manifest = load_manifest(dep)
+    entry = _entry(manifest, node)
+    if entry.get("revoked"):
+        raise CredentialError("node_revoked", node=node)
+    if entry.get("auth") == "cert":
+        raise CredentialError("cert_no_rotation", node=node)
+    return manifest, entry
+
+
+def _rewrite_agent_toml(bundle: Path, username: str) -> str:
     """Point the bundle's agent.toml at a username; return the new config hash."""
-    path = Path(entry["bundle"]) / "etc/kotanet/agent.toml"
+    path = bundle / "etc/kotanet/agent.toml"
     text = path.read_text()
     header = text.splitlines()[0] if text.startswith("#") else ""
     data = tomllib.loads(text)
@@ -63,26 +75,22 @@ def _rewrite_agent_toml(entry: dict[str, Any], username: str) -> str:
 
 def rotate(dep: Deployment, node: str, pid_file: str | None = None) -> tuple[str, str]:
     """Start a rotation: add the alias user with a new password. Returns (alias, reload note)."""
-    manifest = load_manifest(dep)
-    entry = _entry(manifest, node)
-    if entry.get("revoked"):
-        raise CredentialError(f"node {node!r} is revoked")
-    if entry.get("auth") == "cert":
-        raise CredentialError("certificate rotation is not supported yet (needs a CRL)")
+    manifest, entry = _password_entry(dep, node)
     if entry.get("pending_user"):
-        raise CredentialError(f"a rotation of {node!r} is already pending: confirm it first")
+        raise CredentialError("rotate_pending", node=node, user=entry["pending_user"])
     gen = int(entry.get("generation", 0)) + 1
     alias = f"{node}~g{gen}"
     password = secrets.token_urlsafe(24)
     entry["hashes"] = {**entry["hashes"], alias: generated_hash(password)}
-    entry.update(pending_user=alias, generation=gen)
+    entry.update(pending_user=alias, generation=gen, rotation_started=int(time.time()),
+                 previous_config_hash=entry.get("config_hash"))
     # broker first: the new credentials are valid before the node can possibly hold them
     manifest["nodes"][node] = entry
     write_broker_files(dep, manifest["nodes"])
     save_manifest(dep, manifest)
     note = reload_broker(pid_file)
-    write_secret(Path(entry["bundle"]) / "etc/kotanet/mqtt-password", (password + "\n").encode())
-    entry["config_hash"] = _rewrite_agent_toml(entry, alias)
+    write_secret(dep.bundle(entry) / "etc/kotanet/mqtt-password", (password + "\n").encode())
+    entry["config_hash"] = _rewrite_agent_toml(dep.bundle(entry), alias)
     manifest["nodes"][node] = entry
     save_manifest(dep, manifest)
     log.info("rotation of %s started with user %s", node, alias)
@@ -95,9 +103,10 @@ def confirm(dep: Deployment, node: str, pid_file: str | None = None) -> tuple[st
     entry = _entry(manifest, node)
     pending = entry.get("pending_user")
     if not pending:
-        raise CredentialError(f"no rotation of {node!r} is pending")
+        raise CredentialError("rotate_nothing", node=node)
     entry["hashes"] = {pending: entry["hashes"][pending]}
-    entry.update(user=pending, pending_user=None)
+    entry.update(user=pending, pending_user=None, rotation_started=None,
+                 previous_config_hash=None)
     manifest["nodes"][node] = entry
     write_broker_files(dep, manifest["nodes"])
     save_manifest(dep, manifest)
@@ -108,7 +117,7 @@ def revoke(dep: Deployment, node: str, pid_file: str | None = None) -> str:
     """Remove every broker user of the node, mark it revoked, reload the broker at once."""
     manifest = load_manifest(dep)
     entry = _entry(manifest, node)
-    entry.update(revoked=True, hashes={}, pending_user=None)
+    entry.update(revoked=True, hashes={}, pending_user=None, rotation_started=None)
     manifest["nodes"][node] = entry
     write_broker_files(dep, manifest["nodes"])
     save_manifest(dep, manifest)
@@ -123,15 +132,10 @@ def admit_enrolled(dep: Deployment, node: str, password: str,
     The password replaces the bundle's (so later builds keep it: no lock-out) under the
     username the bundle's agent.toml names (the pending alias during a rotation).
     """
-    manifest = load_manifest(dep)
-    entry = _entry(manifest, node)
-    if entry.get("revoked"):
-        raise CredentialError(f"node {node!r} is revoked")
-    if entry.get("auth") == "cert":
-        raise CredentialError("certificate nodes cannot enrol with a password")
+    manifest, entry = _password_entry(dep, node)
     user = entry.get("pending_user") or entry.get("user") or node
     current = entry.get("hashes", {}).get(user)
-    pw_file = Path(entry["bundle"]) / "etc/kotanet/mqtt-password"
+    pw_file = dep.bundle(entry) / "etc/kotanet/mqtt-password"
     if current and check_password(password, current):
         note = "unchanged"
     else:

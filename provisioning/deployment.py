@@ -9,6 +9,11 @@ Layout (secrets are mode 0600 and never printed)::
     DIR/secrets/<user>.password  broker service users: central, verifier
     DIR/manifest.json            per node: config hash, bundle, broker users, revoked
     DIR/tokens/used.json         consumed enrolment token ids (central's single-use store)
+    DIR/rotations/<node>.json    proof that a rotated node logged in with its new username
+
+A *field kit* (`kotanet-provision fieldkit`) has the same layout but only what a field laptop
+needs for `sdcard`, `label` and `verify` of some nodes, and a ``fieldkit.json`` marker; it never
+holds the CA key, the signing key or a password hash.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from provisioning.agenttoml import BrokerSettings
 from provisioning.pki import issue_cert, make_ca, make_signing_key, write_secret
@@ -27,14 +34,24 @@ log = logging.getLogger(__name__)
 SERVICE_USERS = ("central", "verifier")
 
 
-#: The node page of central's NOC (route "/noc/nodes/{node}" in central/noc) for label QR codes.
+#: The node page of central's NOC (route "/noc/nodes/{node}" in central/noc; login needed).
 DEFAULT_NOC_URL = "https://noc.kotimkab.go.id/noc/nodes/{node}"
-#: The default of older deployments: a path central never served (labels now use the default).
-LEGACY_NOC_URL = "https://noc.kotimkab.go.id/node/{node}"
+#: The install check of central's NOC (route "/install/{node}", no login) for label QR codes.
+DEFAULT_INSTALL_URL = "https://noc.kotimkab.go.id/install/{node}"
+FIELDKIT_MARKER = "fieldkit.json"
 
 
 class DeploymentError(RuntimeError):
-    """The deployment directory is missing or inconsistent."""
+    """A refusal the technician can act on: a catalogue code and its parameters.
+
+    ``str()`` is the English text (for logs); the CLI prints the message in the chosen language.
+    """
+
+    def __init__(self, code: str, **params: object) -> None:
+        from provisioning.i18n import Messages  # late: i18n is a leaf, this keeps it one
+
+        self.code, self.params = code, params
+        super().__init__(Messages("en")(code, **params))
 
 
 @dataclass
@@ -52,6 +69,8 @@ class Settings:
     topic_prefix: str = "kotanet/v1"
     auth: str = "password"
     noc_url: str = DEFAULT_NOC_URL
+    install_url: str = DEFAULT_INSTALL_URL
+    helpdesk: str = ""
     enroll_url: str = "https://noc.kotimkab.go.id/api/v1/enroll"
     agent_bin: str = "/usr/bin/kotanet-agent"
     token_ttl_s: int = 72 * 3600
@@ -74,18 +93,30 @@ class Deployment:
         self._settings: Settings | None = None
 
     def exists(self) -> bool:
-        """True if init has run here."""
+        """True if init has run here (or this is a field kit)."""
         return (self.root / "deployment.json").is_file()
+
+    @property
+    def is_fieldkit(self) -> bool:
+        """True for a field kit: no CA key, no signing key, tokens minted in advance."""
+        return (self.root / FIELDKIT_MARKER).is_file()
 
     @property
     def settings(self) -> Settings:
         """The deployment settings (read once)."""
         if self._settings is None:
             if not self.exists():
-                raise DeploymentError(f"no deployment in {self.root}")
+                raise DeploymentError("no_deployment", dir=self.root)
             data = json.loads((self.root / "deployment.json").read_text())
+            if "install_url" not in data:  # made before labels had an install check
+                data["install_url"] = _install_url_like(data.get("noc_url", DEFAULT_NOC_URL))
             self._settings = Settings(**data)
         return self._settings
+
+    def bundle(self, entry: dict[str, Any]) -> Path:
+        """A manifest entry's bundle directory (a field kit stores it relative to its root)."""
+        path = Path(str(entry["bundle"]))
+        return self.root / path if self.is_fieldkit and not path.is_absolute() else path
 
     def service_password(self, user: str) -> str:
         """Password of a broker service user (central, verifier)."""
@@ -96,11 +127,19 @@ class Deployment:
         return (self.pki / name).read_bytes()
 
 
+def _install_url_like(noc_url: str) -> str:
+    """The install check on the same host as a (possibly customised) NOC URL."""
+    parts = urlsplit(noc_url)
+    if not parts.scheme or not parts.netloc:
+        return DEFAULT_INSTALL_URL
+    return f"{parts.scheme}://{parts.netloc}/install/{{node}}"
+
+
 def init_deployment(root: str | Path, settings: Settings) -> Deployment:
     """Create CA, signing key, broker server certificate and service users; refuse to overwrite."""
     dep = Deployment(root)
-    if dep.exists():
-        raise DeploymentError(f"{dep.root} already holds a deployment")
+    if dep.exists() or any((dep.root / p).exists() for p in ("pki", "manifest.json", FIELDKIT_MARKER)):
+        raise DeploymentError("init_exists", dir=dep.root)
     dep.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     dep.root.chmod(0o700)  # secrets and password hashes live below
     ca_key, ca_crt = make_ca()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -11,7 +10,12 @@ from typing import Any
 
 import yaml
 
+from provisioning.textread import CsvTable, Decoded, DecodeProblem, decode, number_text, read_table
+
 log = logging.getLogger(__name__)
+
+#: catalogue keys naming a CSV separator
+DELIMITER_KEYS = {",": "delim_comma", ";": "delim_semicolon", "\t": "delim_tab"}
 
 SITE_COLUMNS = ("id", "name", "kind", "lat", "lon", "capacity_down_kbps", "capacity_up_kbps",
                 "upstream")
@@ -60,6 +64,8 @@ class RawInventory:
     sites: list[Record] = dc_field(default_factory=list)
     nodes: list[Record] = dc_field(default_factory=list)
     issues: list[Issue] = dc_field(default_factory=list)
+    #: what was found about the files' format (separator, encoding, decimal commas): not errors
+    notes: list[Issue] = dc_field(default_factory=list)
 
 
 def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: str, lines: dict[str, int],
@@ -79,10 +85,39 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: str, lines: dict[str, 
             _walk(loader, item, f"{path}[{i}]", lines, issues, fname)
 
 
+#: PyYAML's problem texts (English) -> catalogue keys; anything else is e_yaml.
+YAML_PROBLEMS = (("mapping values are not allowed", "e_yaml_colon"),
+                 ("could not find expected ':'", "e_yaml_no_colon"),
+                 ("that cannot start any token", "e_yaml_tab"),
+                 ("expected <block end>", "e_yaml_indent"),
+                 ("found unexpected end of stream", "e_yaml_quote"),
+                 ("unacceptable character", "e_yaml_control"),
+                 ("special characters are not allowed", "e_yaml_control"))
+
+
+def _yaml_issue(fname: str, exc: yaml.YAMLError) -> Issue:
+    """A YAML syntax error as an issue in the technician's language (details go to the log)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc)
+    log.info("%s: YAML error: %s", fname, exc)
+    code = next((c for text, c in YAML_PROBLEMS if text in problem), "e_yaml")
+    return Issue(fname, (mark.line + 1) if mark else 1, "(file)", code)
+
+
 def load_yaml(path: Path) -> RawInventory:
     """Read a YAML inventory with top-level 'sites' and 'nodes' lists."""
     fname, inv = str(path), RawInventory()
-    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+    decoded = _decode(path, inv)
+    if decoded is None:
+        return inv
+    if decoded.encoding != "utf-8":
+        inv.notes.append(Issue(fname, 0, "(file)", "n_yaml_encoding",
+                               {"encoding": f"enc_{decoded.encoding.replace('-', '_')}"}))
+    try:
+        loader = yaml.SafeLoader(decoded.text)  # checks for unprintable characters at once
+    except yaml.YAMLError as exc:
+        inv.issues.append(_yaml_issue(fname, exc))
+        return inv
     try:
         root = loader.get_single_node()
         if root is None or not isinstance(root, yaml.MappingNode):
@@ -106,40 +141,80 @@ def load_yaml(path: Path) -> RawInventory:
                 data = loader.construct_object(item, deep=True)
                 getattr(inv, key).append(Record(fname, line, data, lines))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        inv.issues.append(Issue(fname, (mark.line + 1) if mark else 1, "(file)", "e_yaml",
-                                {"detail": str(getattr(exc, "problem", exc))}))
+        inv.issues.append(_yaml_issue(fname, exc))
     finally:
         loader.dispose()
     return inv
 
 
+INT_COLUMNS = ("capacity_down_kbps", "capacity_up_kbps")
+DECIMAL_COLUMNS = ("lat", "lon")
+
+
+def _decode(path: Path, inv: RawInventory) -> Decoded | None:
+    """The file's text; an undecodable file is one issue (its line and byte), never a crash."""
+    try:
+        return decode(path.read_bytes())
+    except DecodeProblem as exc:
+        inv.issues.append(Issue(str(path), exc.line, "(file)", "e_encoding",
+                                {"byte": f"0x{exc.byte:02x}"}))
+    except OSError as exc:
+        inv.issues.append(Issue(str(path), 0, "(file)", "e_unreadable", {"detail": exc.strerror}))
+    return None
+
+
+def _numbers(path: Path, table: CsvTable, inv: RawInventory,
+             rows: list[tuple[int, dict[str, str]]]) -> None:
+    """Rewrite decimal commas (and thousands dots of ';' files) in number columns, noting it."""
+    changed: dict[str, list[str]] = {}
+    for line, row in rows:
+        for col in (*DECIMAL_COLUMNS, *INT_COLUMNS):
+            if col in row:
+                row[col], what = number_text(row[col], table.delimiter, col in INT_COLUMNS)
+                if what:
+                    changed.setdefault(what, []).append(f"{col}@{line}")
+    for what, where in changed.items():
+        cols = sorted({w.split("@")[0] for w in where})
+        lines = sorted({int(w.split("@")[1]) for w in where})
+        inv.notes.append(Issue(str(path), lines[0], ", ".join(cols), f"n_{what}",
+                               {"count": len(where), "lines": _span(lines)}))
+
+
+def _span(lines: list[int]) -> str:
+    return str(lines[0]) if len(lines) == 1 else f"{lines[0]}-{lines[-1]}"
+
+
 def _read_csv(path: Path, columns: tuple[str, ...], inv: RawInventory) -> list[tuple[int, dict[str, str]]]:
     fname = str(path)
     rows: list[tuple[int, dict[str, str]]] = []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            inv.issues.append(Issue(fname, 1, "(header)", "e_csv_empty"))
-            return rows
-        header = [h.strip() for h in header]
-        for col in header:
-            if col not in columns:
-                inv.issues.append(Issue(fname, 1, col, "e_unknown_field"))
-        for col in ("id",):
-            if col not in header:
-                inv.issues.append(Issue(fname, 1, col, "e_missing"))
-        for cells in reader:
-            line = reader.line_num
-            if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
-                continue
-            if len(cells) != len(header):
-                inv.issues.append(Issue(fname, line, "(row)", "e_csv_columns",
-                                        {"got": len(cells), "want": len(header)}))
-                continue
-            rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)
-                                if h in columns and c.strip() != ""}))
+    decoded = _decode(path, inv)
+    if decoded is None:
+        return rows
+    table = read_table(decoded.text, columns)
+    inv.notes.append(Issue(fname, 0, "(file)", "n_csv_format",
+                           {"delimiter": DELIMITER_KEYS[table.delimiter],
+                            "encoding": f"enc_{decoded.encoding.replace('-', '_')}"}))
+    for line, detail in table.bad_rows:
+        inv.issues.append(Issue(fname, line, "(row)", "e_csv", {"detail": detail}))
+    header = table.header
+    if header is None:
+        inv.issues.append(Issue(fname, 1, "(header)", "e_csv_empty"))
+        return rows
+    for col in header:
+        if col not in columns:
+            inv.issues.append(Issue(fname, 1, col, "e_unknown_field"))
+    if "id" not in header:
+        inv.issues.append(Issue(fname, 1, "id", "e_missing"))
+    for line, cells in table.rows:
+        if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+            continue
+        if len(cells) != len(header):
+            inv.issues.append(Issue(fname, line, "(row)", "e_csv_columns",
+                                    {"got": len(cells), "want": len(header)}))
+            continue
+        rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)
+                            if h in columns and c.strip() != ""}))
+    _numbers(path, table, inv, rows)
     return rows
 
 

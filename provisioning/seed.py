@@ -23,7 +23,6 @@ import yaml
 from provisioning.agenttoml import dump_toml
 from provisioning.deployment import Deployment
 from provisioning.render import LAN_IFACE, TEMPLATE_DIR
-from provisioning.tokens import mint_token
 
 log = logging.getLogger(__name__)
 
@@ -91,20 +90,22 @@ def hostname_for(node: str) -> str:
 
 
 def _write(path: Path, text: str) -> None:
+    """Replace a file on the card: removed first, so no FAT driver keeps a stale tail."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
     path.write_text(text, encoding="utf-8")
 
 
-def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os_kind: str | None,
-               ssh_keys: list[str], now: float | None = None) -> tuple[str, dict[str, Any]]:
-    """Mint a token and write the seed; returns (os kind used, token claims)."""
-    kind = os_kind or detect_os(boot)
+def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, kind: str,
+               ssh_keys: list[str], token: str) -> None:
+    """Write the seed of `kind` (CLOUD_INIT or CUSTOM_TOML) with this one-time token.
+
+    The caller has checked that `boot` is a mounted FAT boot partition (provisioning.bootfs)."""
     if kind not in (CLOUD_INIT, CUSTOM_TOML):
-        raise SeedError(f"cannot tell the OS of {boot}")
+        raise SeedError(f"unknown seed format {kind!r}")
     s = dep.settings
-    bundle = Path(entry["bundle"])
+    bundle = dep.bundle(entry)
     agent = tomllib.loads((bundle / "etc/kotanet/agent.toml").read_text())
-    token, claims = mint_token(dep.read("signing.key"), node, entry["site"], s.token_ttl_s, now)
     enroll = json.dumps({"node": node, "site": entry["site"], "enroll_url": s.enroll_url,
                          "config_hash": entry["config_hash"]}, indent=2) + "\n"
     ca = dep.read("ca.crt").decode()
@@ -144,5 +145,4 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, os
         _write(boot / "kotanet/enroll.json", enroll)
         _write(boot / "kotanet/ca.crt", ca)
         _write(boot / "kotanet/kotanet-enroll.service", enroll_unit)
-    log.info("seed for %s written (%s), token expires at %s", node, kind, claims["exp"])
-    return kind, claims
+    log.info("seed for %s written to %s (%s)", node, boot, kind)

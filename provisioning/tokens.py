@@ -31,33 +31,30 @@ CLOCK_SKEW_S = 300
 
 
 class TokenError(ValueError):
-    """A token that must not be accepted; ``reason`` is a short stable code."""
+    """A token that must not be accepted; ``reason`` is a short stable code (central maps it
+    to its enrolment answer). Each subclass names its reason in its class line."""
 
     reason = "invalid"
 
+    def __init_subclass__(cls, reason: str = "invalid", **kw: object) -> None:
+        super().__init_subclass__(**kw)
+        cls.reason = reason
 
-class MalformedToken(TokenError):
+
+class MalformedToken(TokenError, reason="malformed"):
     """Not a kte1 token."""
 
-    reason = "malformed"
 
-
-class BadSignature(TokenError):
+class BadSignature(TokenError, reason="bad_signature"):
     """The signature does not verify with central's public key."""
 
-    reason = "bad_signature"
 
-
-class TokenExpired(TokenError):
+class TokenExpired(TokenError, reason="expired"):
     """Past its expiry (or issued in the future beyond the allowed skew)."""
 
-    reason = "expired"
 
-
-class TokenReused(TokenError):
+class TokenReused(TokenError, reason="reused"):
     """Already exchanged once."""
-
-    reason = "reused"
 
 
 def _b64(data: bytes) -> str:

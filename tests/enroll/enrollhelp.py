@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import ssl
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from cardhelp import FatCard
 from provhelp import GeneratedBroker, Probe
 
 from provisioning.cli import main as provision
@@ -77,14 +79,14 @@ def run_enroll(*args: str, lang: str = "en") -> subprocess.CompletedProcess[str]
 
 
 def seed(env: EnrollEnv, node: str, where: Path) -> Path:
-    """Write a Bookworm boot partition with `kotanet-provision sdcard` (a fresh one-time token)
-    under where; return its kotanet/ directory."""
-    boot = where / "bootfs"
-    boot.mkdir(parents=True)
-    (boot / "cmdline.txt").write_text("console=tty1\n")
-    assert provision(["--lang", "en", "-d", str(env.dep.root), "sdcard", node,
-                      "--boot", str(boot)]) == 0
-    return boot / "kotanet"
+    """Write a Bookworm boot partition (a real FAT card image) with `kotanet-provision sdcard`
+    (a fresh one-time token), copy it to where/bootfs-copy; return that copy's kotanet/."""
+    where.mkdir(parents=True, exist_ok=True)
+    with FatCard(where) as boot:
+        assert provision(["--lang", "en", "-d", str(env.dep.root), "sdcard", node,
+                          "--boot", str(boot), "--no-ssh"]) == 0
+        shutil.copytree(boot, where / "bootfs-copy")
+    return where / "bootfs-copy" / "kotanet"
 
 
 def post(env: EnrollEnv, body: dict[str, Any], url: str | None = None,

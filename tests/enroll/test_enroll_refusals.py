@@ -77,7 +77,7 @@ def test_revoked_node_cannot_enrol_nor_log_in(env: EnrollEnv, tmp_path: Path) ->
     token, _ = mint_token(env.dep.read("signing.key"), "kominfo-01", env.site_of("kominfo-01"))
     bundle_password = node_password(env.dep, "kominfo-01")
     before = env.broker.reloads()
-    assert provision(["--lang", "en", "-d", str(env.dep.root), "revoke", "kominfo-01",
+    assert provision(["--lang", "en", "-d", str(env.dep.root), "revoke", "kominfo-01", "--yes",
                       "--pid-file", str(env.broker.pid_file)]) == 0
     env.broker.wait_reloaded(before)
     rc, err = enroll(env, tmp_path, token)

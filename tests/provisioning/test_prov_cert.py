@@ -59,7 +59,7 @@ def test_revoke_puts_the_certificate_on_the_crl(env: tuple[Deployment, Generated
     dep, broker = env
     assert attempt(dep, node_cert(dep, "tks-01")) == 0
     before = broker.reloads()
-    assert main(["-d", str(dep.root), "revoke", "tks-01", "--pid-file", str(broker.pid_file)]) == 0
+    assert main(["-d", str(dep.root), "revoke", "tks-01", "--yes", "--pid-file", str(broker.pid_file)]) == 0
     broker.wait_reloaded(before)
     assert attempt(dep, node_cert(dep, "tks-01")) is None
     assert attempt(dep, node_cert(dep, "tks-02")) == 0

@@ -210,14 +210,14 @@ def test_real_agents_verify_revoke_and_rotate(lab: Lab, tmp_path: Path,
         out = verify.communicate(timeout=130)[0].decode()
         expected = config_hash(dep, NODE)
         assert verify.returncode == 0, out + read(a_log)
-        assert f"✓ config hash matches {expected}" in out
+        assert f"✓ config hash: expected {expected}, the node sent {expected}" in out
         assert "✓ every uplink probed: fiber, backup" in out
         assert f"PASS: node {NODE} is ready." in out
         assert f"connected to {target_a}" in read(a_log)
 
         # 2. revoke NODE: mosquitto reloads, drops the running agent and refuses it from now on
         a_mark, log_mark = len(read(a_log)), len(read(log))
-        assert cli_reload(dep, pid_file, "revoke", NODE) == 0
+        assert cli_reload(dep, pid_file, "revoke", NODE, "--yes") == 0
         assert json.loads(dep.manifest_path.read_text())["nodes"][NODE]["revoked"] is True
         refused = f"broker {target_a} refused session"
         wait_until(lambda: read(a_log)[a_mark:].count(refused) >= 2,
@@ -255,11 +255,13 @@ def test_real_agents_verify_revoke_and_rotate(lab: Lab, tmp_path: Path,
         wait_for_log(b_log2, f"connected to {target_b_new}")
         out_b = verify.communicate(timeout=130)[0].decode()
         assert verify.returncode == 0, out_b + read(b_log2)
-        assert f"✓ config hash matches {config_hash(dep, OTHER)}" in out_b
+        new_hash = config_hash(dep, OTHER)
+        assert f"✓ config hash: expected {new_hash}, the node sent {new_hash}" in out_b
         assert f"PASS: node {OTHER} is ready." in out_b
         assert config_hash(dep, OTHER) == cfg.config_hash()
 
-        # 4. rotate --confirm: the old password stops working, the agent stays connected
+        # 4. rotate --confirm (the broker's log shows the alias login): the old password stops
+        # working, the agent stays connected
         assert cli_reload(dep, pid_file, "rotate", OTHER, "--confirm") == 0
         assert connack(node, dep, OTHER, b_old_pw_file) == NOT_AUTHORIZED
         assert connack(node, dep, f"{OTHER}~g1", b_old_pw_file) == NOT_AUTHORIZED

@@ -1,15 +1,14 @@
-"""sdcard seeds (cloud-init NoCloud / custom.toml) and printable labels."""
+"""sdcard seeds (cloud-init NoCloud / custom.toml) on a real FAT card image."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import tomllib
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-import segno
+from cardhelp import FatCard, files_on, ssh_public_key
 from provhelp import make_deployment, node_password
 
 from provisioning.cli import main
@@ -34,11 +33,12 @@ def boot_dir(tmp_path: Path, *files: str, issue: str | None = None) -> Path:
 
 
 def sdcard(dep: Deployment, node: str, boot: Path, *extra: str) -> int:
-    return main(["--lang", "en", "-d", str(dep.root), "sdcard", node, "--boot", str(boot), *extra])
+    return main(["--lang", "en", "-d", str(dep.root), "sdcard", node, "--boot", str(boot),
+                 *(extra or ("--no-ssh",))])
 
 
 def all_text(boot: Path) -> str:
-    return "\n".join(p.read_text() for p in boot.rglob("*") if p.is_file())
+    return "\n".join(files_on(boot).values())
 
 
 def test_os_detection_rule(tmp_path: Path) -> None:
@@ -51,18 +51,27 @@ def test_os_detection_rule(tmp_path: Path) -> None:
     assert detect_os(tmp_path / "d") is None
 
 
-def test_not_a_boot_partition_is_refused(dep: Deployment, tmp_path: Path) -> None:
-    assert sdcard(dep, "tks-01", tmp_path) == 1
-    assert list(tmp_path.iterdir()) == []
+def test_a_fat_card_without_boot_files_is_refused_unless_os_is_given(
+        dep: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with FatCard(tmp_path, files={}) as boot:
+        assert sdcard(dep, "tks-01", boot) == 1
+        assert files_on(boot) == {}
+        assert "--os trixie or --os bookworm" in capsys.readouterr().out
+        assert sdcard(dep, "tks-01", boot, "--os", "trixie", "--no-ssh") == 0
+        assert set(files_on(boot)) == {"user-data", "meta-data", "network-config"}
 
 
 def test_cloud_init_seed_passes_schema_and_holds_only_the_token(
         dep: Deployment, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    boot = boot_dir(tmp_path, "user-data", "meta-data", "network-config")
-    key = tmp_path / "id.pub"
-    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKotanetTeknisiKeyForTestsOnly teknisi\n")
-    assert sdcard(dep, "bupati-01", boot, "--ssh-key", str(key)) == 0
-    assert "(cloud-init)" in capsys.readouterr().out
+    key = ssh_public_key(tmp_path / "ssh")
+    with FatCard(tmp_path, files={"user-data": "", "meta-data": "",
+                                  "network-config": ""}) as card:
+        assert sdcard(dep, "bupati-01", card, "--ssh-key", str(key)) == 0
+        boot = tmp_path / "copy"
+        boot.mkdir()
+        for name, text in files_on(card).items():
+            (boot / name).write_text(text)
+    assert "(cloud-init, Raspberry Pi OS Trixie)" in capsys.readouterr().out
     proc = subprocess.run(["cloud-init", "schema", "--config-file", str(boot / "user-data")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -80,6 +89,7 @@ def test_cloud_init_seed_passes_schema_and_holds_only_the_token(
     assert node_password(dep, "bupati-01") not in text
     assert "ganti-sandi-ini-2026" not in text and "PRIVATE KEY" not in text
     user_data = (boot / "user-data").read_text()
+    assert key.read_text().split()[1] in user_data  # the technician's way in
     token = user_data.split("kte1.", 1)[1].split()[0]
     claims = redeem_token(dep.read("signing.pub"), "kte1." + token, UsedTokens(tmp_path / "u.json"))
     assert claims["node"] == "bupati-01"
@@ -94,18 +104,25 @@ def test_cloud_init_schema_check_catches_mistakes(tmp_path: Path) -> None:
 
 
 def test_each_seed_gets_a_fresh_instance_id_and_token(dep: Deployment, tmp_path: Path) -> None:
-    boot = boot_dir(tmp_path, "user-data")
     seen = set()
-    for _ in range(2):
-        assert sdcard(dep, "tks-01", boot) == 0
-        seen.add(((boot / "meta-data").read_text(), (boot / "user-data").read_text()))
+    with FatCard(tmp_path, files={"user-data": ""}) as boot:
+        for _ in range(2):
+            assert sdcard(dep, "tks-01", boot) == 0
+            seen.add(((boot / "meta-data").read_text(), (boot / "user-data").read_text()))
     assert len({m for m, _ in seen}) == 2 and len({u for _, u in seen}) == 2
 
 
 def test_bookworm_gets_custom_toml_and_token_file(dep: Deployment, tmp_path: Path) -> None:
-    boot = boot_dir(tmp_path)
-    assert sdcard(dep, "tks-02", boot) == 0
+    key = ssh_public_key(tmp_path / "ssh")
+    with FatCard(tmp_path) as card:
+        assert sdcard(dep, "tks-02", card, "--ssh-key", str(key)) == 0
+        boot = tmp_path / "copy"
+        for name, text in files_on(card).items():
+            (boot / name).parent.mkdir(parents=True, exist_ok=True)
+            (boot / name).write_text(text)
     custom = tomllib.loads((boot / "custom.toml").read_text())
+    assert custom["ssh"]["enabled"] is True and custom["ssh"]["password_authentication"] is False
+    assert custom["ssh"]["authorized_keys"] == [key.read_text().strip()]
     assert custom["config_version"] == 1 and custom["system"]["hostname"] == "tks-02"
     assert custom["user"]["password_encrypted"] is True
     assert custom["user"]["password"].startswith("$6$")
@@ -117,19 +134,3 @@ def test_bookworm_gets_custom_toml_and_token_file(dep: Deployment, tmp_path: Pat
     assert enroll["config_hash"] == json.loads(dep.manifest_path.read_text())["nodes"]["tks-02"][
         "config_hash"]
     assert node_password(dep, "tks-02") not in all_text(boot)
-
-
-def test_label_svg_and_png(dep: Deployment, tmp_path: Path) -> None:
-    assert main(["-d", str(dep.root), "label", "tks-01", "--out", str(tmp_path),
-                 "--noc-url", "https://noc.example.test/nodes/{node}"]) == 0
-    svg = ET.parse(tmp_path / "tks-01-label.svg").getroot()
-    ns = {"s": "http://www.w3.org/2000/svg"}
-    texts = [t.text for t in svg.findall("s:text", ns)]
-    assert texts[0] == "tks-01" and "Taman Kota Sampit" in texts
-    assert "https://noc.example.test/nodes/tks-01" in texts
-    drawn = svg.find("s:path", ns)
-    assert drawn is not None
-    qr = segno.make_qr("https://noc.example.test/nodes/tks-01", error="m")
-    dark = sum(sum(1 for cell in row if cell) for row in qr.matrix)
-    assert drawn.attrib["d"].count("M") == dark
-    assert (tmp_path / "tks-01-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
