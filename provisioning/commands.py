@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 
 from provisioning import cmd_card, cmd_creds, cmd_verify
-from provisioning.brokerfiles import reload_broker
+from provisioning.brokerfiles import reload_broker, write_broker_files
 from provisioning.build import build_all
 from provisioning.cmdutil import (
     EXIT_OK,
@@ -28,12 +28,13 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 def cmd_init(m: Messages, a: argparse.Namespace) -> int:
     """init DIR: refuses a directory that already holds a deployment or a field kit."""
-    init_deployment(a.dir, Settings(
+    dep = init_deployment(a.dir, Settings(
         broker_host=a.broker_host, broker_port=a.broker_port, broker_names=a.broker_name,
         broker_bind=a.broker_bind, broker_run_as=a.broker_user, broker_etc=a.broker_etc,
         broker_data=a.broker_data or None, broker_log=a.broker_log or None,
         topic_prefix=a.prefix, auth=a.auth, noc_url=a.noc_url, install_url=a.install_url,
         helpdesk=a.helpdesk, enroll_url=a.enroll_url, token_ttl_s=a.token_ttl))
+    write_broker_files(dep, {})  # the broker skeleton: service users only
     print(m("init_done", dir=a.dir))
     return EXIT_OK
 

@@ -136,7 +136,9 @@ def _install_url_like(noc_url: str) -> str:
 
 
 def init_deployment(root: str | Path, settings: Settings) -> Deployment:
-    """Create CA, signing key, broker server certificate and service users; refuse to overwrite."""
+    """Create CA, signing key, broker server certificate and service users; refuse to overwrite.
+
+    The caller writes the broker's skeleton files next (``brokerfiles.write_broker_files``)."""
     dep = Deployment(root)
     if dep.exists() or any((dep.root / p).exists() for p in ("pki", "manifest.json", FIELDKIT_MARKER)):
         raise DeploymentError("init_exists", dir=dep.root)
@@ -161,8 +163,6 @@ def init_deployment(root: str | Path, settings: Settings) -> Deployment:
             (dep.secrets / f"{user}.crt").write_bytes(crt)
     (dep.root / "deployment.json").write_text(json.dumps(asdict(settings), indent=2) + "\n")
     dep._settings = settings
-    from provisioning.brokerfiles import write_broker_files  # late: brokerfiles imports us
-
-    write_broker_files(dep, {})
-    log.info("deployment initialised in %s", dep.root)
+    log.info("deployment initialised in %s (broker files: brokerfiles.write_broker_files)",
+             dep.root)
     return dep
