@@ -30,7 +30,8 @@ POLICY_FORBIDDEN = {
     "fcntl", "ctypes", "signal", "multiprocessing", "threading", "asyncio", "urllib", "http",
     "aiohttp", "requests", "time", "logging.handlers",
     "agent.transport", "agent.actuators", "agent.probes", "agent.sysexec", "agent.netlink",
-    "agent.runtime", "agent.systemd", "agent.cli", "agent.sim",
+    "agent.runtime", "agent.systemd", "agent.cli", "agent.sim", "agent.controllers",
+    "agent.clock",
 }
 #: Builtins that do I/O and must not be called in agent/policy.
 POLICY_FORBIDDEN_CALLS = {"open", "input", "print", "exec", "eval", "__import__"}
@@ -45,6 +46,9 @@ SINGLE_HOMES: dict[str, dict[str, str]] = {
 # Developer tooling that never runs on a node: the simulator's local stack starts mosquitto,
 # central and simulated fleets as processes for `make demo`, tests and benches.
 TOOLING: tuple[str, ...] = ("agent/sim/",)
+#: Packages with no import cycle between their modules (imports inside functions count,
+#: `if TYPE_CHECKING:` imports do not). central and provisioning join once theirs are gone.
+ACYCLIC: tuple[str, ...] = ("protocol", "agent")
 # ----------------------------------------------------------------------------------------------
 
 
@@ -192,8 +196,61 @@ def check_single_homes(root: Path) -> list[str]:
     return bad
 
 
+def _module_of(rel: str) -> str:
+    name = rel[: -len(".py")].replace("/", ".")
+    return name[: -len(".__init__")] if name.endswith(".__init__") else name
+
+
+def check_cycles(root: Path) -> list[str]:
+    """No import cycle between the modules of the ACYCLIC packages."""
+    rels = {_module_of(rel): rel for rel in python_files(root)
+            if rel.split("/")[0] in ACYCLIC}
+    graph: dict[str, dict[str, int]] = {mod: {} for mod in rels}  # module -> {dep: line}
+    for mod, rel in rels.items():
+        for imp in imports_of(root, rel):
+            dep = imp.module
+            while dep and dep not in rels:
+                dep = dep.rpartition(".")[0]
+            if dep and dep != mod:
+                graph[mod].setdefault(dep, imp.line)
+    bad: list[str] = []
+    done: set[str] = set()
+
+    def visit(mod: str, path: list[str]) -> None:
+        for dep in sorted(graph[mod]):
+            if dep in path:
+                ring = [*path[path.index(dep):], dep]
+                steps = [f"{rels[a]}:{graph[a][b]} imports {b}" for a, b in zip(ring, ring[1:], strict=False)]
+                bad.append("import cycle: " + " -> ".join(steps) + "; depend on a Protocol or "
+                           "move the shared piece down")
+            elif dep not in done:
+                visit(dep, [*path, dep])
+        done.add(mod)
+
+    for mod in sorted(graph):
+        if mod not in done:
+            visit(mod, [mod])
+    return sorted(set(bad))
+
+
+def check_private(root: Path) -> list[str]:
+    """A module named _x.py is private to its package: nothing outside it imports it."""
+    bad = []
+    for rel in python_files(root):
+        for imp in imports_of(root, rel):
+            parts = imp.module.split(".")
+            for i, part in enumerate(parts):
+                if part.startswith("_") and not part.startswith("__"):
+                    owner = ".".join(parts[:i])
+                    if _package_of(rel) != owner:
+                        bad.append(f"{imp.where()} imports {imp.module}: {part} is private to "
+                                   f"{owner}; use that package's public modules")
+                    break
+    return sorted(set(bad))
+
+
 RULES = {"protocol": check_protocol, "central": check_central, "policy": check_policy,
-         "single_homes": check_single_homes}
+         "single_homes": check_single_homes, "cycles": check_cycles, "private": check_private}
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
@@ -229,6 +286,14 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
         "agent/lights.py": "import gpiozero\n",
         "provisioning/x.py": "import pyroute2\n",
         "provisioning/y.py": "from pyroute2 import IPRoute\n",
+        "agent/ring_a.py": "def f():\n    from agent import ring_b\n",
+        "agent/ring_b.py": "from agent.ring_a import f\n",
+        "agent/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                          "    from agent import ring_c\n",
+        "agent/ring_c.py": "from agent import typed\n",
+        "agent/pkg/_inner.py": "X = 1\n",
+        "agent/pkg/user.py": "from agent.pkg._inner import X\n",
+        "agent/outside.py": "from agent.pkg import _inner\n",
     })
     text = "\n".join(sum((check(tmp_path) for check in RULES.values()), []))
     for expected in ["protocol/bad.py:1 imports paho.mqtt.client",
@@ -239,7 +304,12 @@ def test_the_checker_catches_each_kind_of_violation(tmp_path: Path) -> None:
                      "agent/policy/bad.py:4 calls open()",
                      "agent/probes/ping.py:2 imports subprocess: in agent/ only agent/sysexec.py",
                      "agent/lights.py:1 imports gpiozero: in agent/ only agent/actuators/gpio.py",
-                     "pyroute2 is imported by 2 modules of provisioning/"]:
+                     "pyroute2 is imported by 2 modules of provisioning/",
+                     "import cycle: agent/ring_a.py:2 imports agent.ring_b -> "
+                     "agent/ring_b.py:1 imports agent.ring_a",
+                     "agent/outside.py:1 imports agent.pkg._inner: _inner is private to "
+                     "agent.pkg"]:
         assert expected in text, expected
     assert "protocol/ok.py" not in text and "agent/policy/ok.py" not in text
+    assert "agent/typed.py" not in text and "agent/pkg/user.py" not in text
     assert not any(line.startswith("agent/sysexec.py") for line in text.splitlines())

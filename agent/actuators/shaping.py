@@ -1,4 +1,8 @@
-"""tc actuator: read HTB/IFB shaping state back, apply only what differs, verify, roll back."""
+"""tc actuator: read HTB/IFB shaping state back, render abstract ops to tc syntax, run them.
+
+The diff is the controller's (agent.controllers.shaping): this module only reads the kernel,
+renders the operations it is handed and executes them in one `tc -batch`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from agent import sysexec
@@ -28,14 +31,6 @@ class ShapingError(RuntimeError):
         super().__init__(detail)
         self.code = code
         self.detail = detail
-
-
-@dataclass
-class NodeState:
-    """Read-back of both shaping devices."""
-
-    lan: sp.DevState
-    ifb: sp.DevState
 
 
 def parse_rate_kbit(text: str) -> int:
@@ -189,7 +184,7 @@ class TcShaper:
             log.info("shaping leaf qdisc: %s", self._leaf)
         return self._leaf
 
-    def read(self) -> NodeState:
+    def read(self) -> sp.ShapingKernelState:
         """Read both devices back from the kernel with one `tc -j -batch` (IFB if it exists)."""
         for _ in range(2):
             devs = [self.lan, self.ifb] if self._ifb_exists is not False else [self.lan]
@@ -210,7 +205,7 @@ class TcShaper:
             self._ifb_exists = exists
         raise ShapingError(f"tc read-back failed: {res.stderr.strip()[:300]}", "tc_failed")
 
-    def _parse_read(self, out: str, devs: list[str]) -> NodeState:
+    def _parse_read(self, out: str, devs: list[str]) -> sp.ShapingKernelState:
         arrays: list[list[dict[str, Any]]] = []
         texts: dict[int, list[str]] = {}
         for line in out.splitlines():
@@ -228,16 +223,7 @@ class TcShaper:
                                       ingress if dev == self.lan else [], 16 if i == 0 else 12,
                                       self.ifb))
         self._ifb_up = any(q.get("dev") == self.ifb for q in qdiscs)
-        return NodeState(states[0], states[1] if len(states) > 1 else sp.DevState())
-
-    def plan_ops(self, state: NodeState, down: sp.DirPlan | None, up: sp.DirPlan | None
-                 ) -> list[list[str]]:
-        """tc commands turning ``state`` into the two plans (empty = nothing to do)."""
-        leaf = self.leaf_kind() if down or up else "pfifo"
-        lan = render(self.lan, sp.diff(state.lan, down, leaf), "dst", self.ifb)
-        ifb = render(self.ifb, sp.diff(state.ifb, up, leaf), "src", self.ifb)
-        redir = render(self.lan, sp.redirect_ops(state.lan, up is not None), "dst", self.ifb)
-        return ifb + redir + lan if up is not None else redir + ifb + lan
+        return sp.ShapingKernelState(states[0], states[1] if len(states) > 1 else sp.DevState())
 
     def ensure_ifb(self) -> None:
         """Create and bring up the IFB device if missing or down (no-op when already up)."""
@@ -258,12 +244,18 @@ class TcShaper:
             fh.flush()
             return self._tool("tc", *(["-j"] if json_out else []), "-batch", fh.name)
 
-    def execute(self, cmds: list[list[str]]) -> None:
-        """Run tc commands as one batch; raise ShapingError naming the failing command."""
-        if not cmds:
+    def execute(self, ops: Sequence[sp.DevOp]) -> None:
+        """Render ops (in order) to tc and run them as one batch; ShapingError on failure."""
+        if not ops:
             return
+        cmds = [cmd for dev, op in ops for cmd in self._render(dev, op)]
         self.commands_run += len(cmds)
         res = self._batch([" ".join(c) for c in cmds])
         if not res.ok:
             self._ifb_up = False  # re-check the device on the next apply
             raise ShapingError(f"tc batch failed: {res.stderr.strip()[:300]}", "tc_failed")
+
+    def _render(self, dev: sp.Device, op: sp.Op) -> list[list[str]]:
+        if dev == "lan":
+            return render(self.lan, [op], "dst", self.ifb)
+        return render(self.ifb, [op], "src", self.ifb)
