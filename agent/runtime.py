@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agent.clock import Clock, SyncedWall, monotonic, wall_ms
@@ -151,29 +149,9 @@ class Agent:
             self._runner.close()
             self._runner = None
 
-    def run_forever(self) -> None:
-        """Start, block until SIGTERM/SIGINT, then stop cleanly (RuntimeError if the loop died)."""
-        done = threading.Event()
-        died = False
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            done.set()
-
-        old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            while not done.wait(1.0):
-                if self._thread is None or not self._thread.is_alive():
-                    log.error("agent loop died; stopping")
-                    died = True
-                    break
-        finally:
-            self.stop()
-            for s, h in old.items():
-                signal.signal(s, h)
-        if died:
-            raise RuntimeError("agent loop died (see log)")
+    def loop_alive(self) -> bool:
+        """True while the loop thread runs (between start and stop)."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def session_id(self) -> int:
