@@ -151,7 +151,7 @@ class NodeServices:
 
     @staticmethod
     def _lease_ips(path: str) -> list[str]:
-        """IPv4 addresses of the unexpired dnsmasq leases (none if the file is unreadable)."""
+        """Addresses of the unexpired dnsmasq leases (set_clients keeps the valid IPv4 ones)."""
         try:
             return read_leases(path, wall_s()).ips
         except OSError:

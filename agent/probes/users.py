@@ -9,7 +9,6 @@ figure is a count of salted hashes kept in memory and reset at local midnight.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 import os
@@ -34,10 +33,10 @@ IDLE_MSEC = 120_000  # a station silent this long is reported as idle (still ass
 
 @dataclass
 class LeaseScan:
-    """Active leases of a dnsmasq lease file (MACs, IPv4 addresses) and unusable lines."""
+    """Active leases of a dnsmasq lease file (MACs, addresses) and how many lines were unusable."""
 
     macs: set[str] = field(default_factory=set)
-    ips: list[str] = field(default_factory=list)  # IPv4 of the active leases, in file order
+    ips: list[str] = field(default_factory=list)  # addresses of the active leases, as written
     malformed: int = 0
 
 
@@ -45,13 +44,6 @@ def _is_mac(text: str) -> bool:
     parts = text.split(":")
     return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdef" for c in p)
                                    for p in parts)
-
-
-def _is_ipv4(text: str) -> bool:
-    try:
-        return ipaddress.ip_address(text).version == 4
-    except ValueError:
-        return False
 
 
 def parse_leases(text: str, now: float) -> LeaseScan:
@@ -68,8 +60,7 @@ def parse_leases(text: str, now: float) -> LeaseScan:
         expiry = int(fields[0])
         if expiry == 0 or expiry > now:  # 0 = infinite lease
             scan.macs.add(mac)
-            if _is_ipv4(fields[2]):
-                scan.ips.append(fields[2])
+            scan.ips.append(fields[2])
     return scan
 
 
