@@ -17,13 +17,12 @@ from agent.actuators.routes import ApplyResult, LinkWatcher
 from agent.clock import Clock, monotonic, to_ms, wall_s
 from agent.config import AgentConfig
 from agent.policy.failover import FailoverDecision, FailoverPolicy, LinkRound, Params
-from agent.probes.link import LinkProbe
+from agent.probes.link import METERED_KINDS, LinkProbe
 from protocol.messages import Event
 
 log = logging.getLogger(__name__)
 
 SwitchHook = Callable[[str | None, str, ApplyResult], None]
-METERED_KINDS = ("lte",)
 
 
 class RouteSwitch(Protocol):
