@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +16,7 @@ from agent import __version__
 
 if TYPE_CHECKING:
     from agent.config import AgentConfig
+    from agent.runtime import Agent
 
 log = logging.getLogger("agent.cli")
 
@@ -143,6 +146,31 @@ def skip_pydantic_plugins() -> None:
         sys.modules[name] = stub
 
 
+def run_until_signal(agent: Agent) -> None:
+    """Start, block until SIGTERM/SIGINT, then stop cleanly (RuntimeError if the loop died)."""
+    done = threading.Event()
+    died = False
+
+    def on_signal(signum: int, frame: types.FrameType | None) -> None:
+        log.info("signal %d: stopping", signum)
+        done.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        agent.start()
+        while not done.wait(1.0):
+            if not agent.loop_alive():
+                log.error("agent loop died; stopping")
+                died = True
+                break
+    finally:
+        agent.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
+    if died:
+        raise RuntimeError("agent loop died (see log)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else argv
@@ -169,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     agent.notifier = Notifier.from_env()
     log.info("kotanet-agent %s starting: node %s/%s", __version__, cfg.node.site, cfg.node.id)
     try:
-        agent.run_forever()
+        run_until_signal(agent)
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

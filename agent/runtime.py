@@ -9,44 +9,52 @@ from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
-import time
-from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from agent.commands_wiring import current_shaping, lease_tick, start_shaping, wire_commands
+from agent.clock import Clock, SyncedWall, monotonic, wall_ms
 from agent.config import AgentConfig
-from agent.node_services import NodeServices
-from agent.policy.commands import CommandGate, GateState, local_deadline
+from agent.controllers.commands import CommandController, Handler
+from agent.controllers.services import NodeServices
+from agent.controllers.shaping import (
+    ShapingController,
+    current_shaping,
+    lease_tick,
+    start_shaping,
+)
+from agent.policy.commands import CommandGate
 from agent.probes.base import Probe, ProbeRunner
 from agent.probes.registry import build_probes
-from agent.sample import build_sample, run_inline
+from agent.probes.sample import build_sample
 from agent.systemd import Notifier
 from agent.transport.forwarder import Forwarder
 from agent.transport.outbox import Outbox
-from agent.transport.presence import build_birth, clock_synced, wall_ms
-from agent.transport.session import Connected, Disconnected, Inbound, PubAck, Session
-from agent.transport.statefile import read_json, write_json
+from agent.transport.presence import build_birth
+from agent.transport.session import (
+    Connected,
+    Disconnected,
+    InboundMessage,
+    MqttSession,
+    PubAck,
+)
 from agent.transport.url import resolve_target
-from protocol.messages import CentralState, Command, CommandAck, DeliveryReceipt, Event
+from protocol.messages import (
+    CentralState,
+    Command,
+    CommandAck,
+    DeliveryReceipt,
+    Event,
+    Sample,
+    Tele,
+)
 
 if TYPE_CHECKING:
-    from agent.shaping import ShapingController
+    from agent.controllers.failover import FailoverController
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Command], tuple[str, str] | tuple[str, str, str]]  # (stage, code[, detail])
-GATE_FILE = "commands.json"
 OUTBOX_FILE = "outbox.sqlite"
-SYNC_RECHECK_S = 60.0
-#: After a command from an older leader epoch (stale_epoch), re-publish the birth (which carries
-#: the gate's epoch) at most this often, so a central whose database was lost catches up
-#: without waiting for the node's next reconnect.
-STALE_BIRTH_INTERVAL_S = 30.0
 _STOP = object()
 _RESYNC = object()
 _RECONNECT = object()
@@ -56,37 +64,45 @@ class Agent:
     """One node's agent; several can run in one process (the simulator runs 50)."""
 
     def __init__(self, cfg: AgentConfig, probes: list[Probe] | None = None, *,
-                 simulated: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+                 simulated: bool = False, clock: Clock = monotonic) -> None:
         self.cfg = cfg
         self.simulated = simulated
-        self._clock = clock
+        self.clock = clock
         self.probes = probes if probes is not None else build_probes(cfg)
         self.target = resolve_target(cfg)  # ConfigError now, not in a thread later
         self.state_dir = Path(cfg.agent.state_dir)
-        self.command_handlers: dict[str, Handler] = {}
         self.notifier: Notifier | None = None
         self.shaping: ShapingController | None = None  # throttles; sample.shaping = .current()
-        if cfg.shaping.enabled:  # imported only when configured (tc actuator, policy)
-            from agent.shaping import ShapingController
-
+        if cfg.shaping.enabled:
             self.shaping = ShapingController(cfg.shaping)
         self.samples_stored = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._runner: ProbeRunner | None = None
-        self._synced = (False, -SYNC_RECHECK_S)
-        self._stale_birth_at = -STALE_BIRTH_INTERVAL_S
-        saved = read_json(self.state_dir / GATE_FILE) or {}
-        self.gate = CommandGate(cfg.node.site, cfg.node.id, GateState(
-            **{k: int(v) for k, v in saved.items() if k in GateState.__dataclass_fields__}))
-        self.session: Session | None = None
+        self._wall_if_synced = SyncedWall(clock)
+        self.commands = CommandController(cfg.node.site, cfg.node.id, self.state_dir, self, self,
+                                          clock)
+        self.session: MqttSession | None = None
         self.outbox: Outbox | None = None
         self.forwarder: Forwarder | None = None
-        self.failover: Any = None  # FailoverController when cfg.failover.enabled
-        self.last_sample: Any = None
+        self.last_sample: Sample | None = None
         self.services = NodeServices(self, lambda: self._queue.put(_RECONNECT))
-        wire_commands(self, clock)
+
+    @property
+    def gate(self) -> CommandGate:
+        """The command gate (versions and epochs seen)."""
+        return self.commands.gate
+
+    @property
+    def command_handlers(self) -> dict[str, Handler]:
+        """Command kind -> handler (replace one to change what the node does)."""
+        return self.commands.handlers
+
+    @property
+    def failover(self) -> FailoverController | None:
+        """The failover controller while it runs (cfg.failover.enabled)."""
+        return self.services.failover
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -96,12 +112,11 @@ class Agent:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         flush_after = self.cfg.outbox.flush_every * self.cfg.agent.sample_interval_s
         self.outbox = Outbox(self.state_dir / OUTBOX_FILE, self.cfg.outbox,
-                             flush_after_s=flush_after, clock=self._clock)
-        self.session = Session(self.cfg, self.target, self._queue.put, clock=self._clock)
+                             flush_after_s=flush_after, clock=self.clock)
+        self.session = MqttSession(self.cfg, self.target, self._queue.put, clock=self.clock)
         self.forwarder = Forwarder(self.cfg, self.outbox, self._publish_tele)
-        if not self.simulated:
-            self._runner = ProbeRunner(self.probes, self.cfg.agent.probe_timeout_s,
-                                       workers=max(1, min(4, len(self.probes))))
+        workers = 0 if self.simulated else max(1, min(4, len(self.probes)))  # sim: inline
+        self._runner = ProbeRunner(self.probes, self.cfg.agent.probe_timeout_s, workers=workers)
         self._stop.clear()
         self.session.start()  # events queue up until the loop thread runs
         if self.notifier:
@@ -134,29 +149,9 @@ class Agent:
             self._runner.close()
             self._runner = None
 
-    def run_forever(self) -> None:
-        """Start, block until SIGTERM/SIGINT, then stop cleanly (RuntimeError if the loop died)."""
-        done = threading.Event()
-        died = False
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: stopping", signum)
-            done.set()
-
-        old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-        try:
-            self.start()
-            while not done.wait(1.0):
-                if self._thread is None or not self._thread.is_alive():
-                    log.error("agent loop died; stopping")
-                    died = True
-                    break
-        finally:
-            self.stop()
-            for s, h in old.items():
-                signal.signal(s, h)
-        if died:
-            raise RuntimeError("agent loop died (see log)")
+    def loop_alive(self) -> bool:
+        """True while the loop thread runs (between start and stop)."""
+        return self._thread is not None and self._thread.is_alive()
 
     @property
     def session_id(self) -> int:
@@ -173,28 +168,28 @@ class Agent:
     def _run(self) -> None:
         assert self.outbox is not None and self.forwarder is not None
         interval = self.cfg.agent.sample_interval_s
-        next_sample = self._clock()
+        next_sample = self.clock()
         start_shaping(self.shaping)
         try:
             while not self._stop.is_set():
                 calm_until = 0.0
                 try:
-                    if self._clock() >= next_sample:
-                        next_sample = max(next_sample + interval, self._clock())
+                    if self.clock() >= next_sample:
+                        next_sample = max(next_sample + interval, self.clock())
                         self._sample_once()
                     if self.outbox.flush_due():
                         self.outbox.flush(wall_ms=self._wall_if_synced())
-                    self.forwarder.pump(self._clock())
-                    for ev in lease_tick(self.shaping, self._clock()):
+                    self.forwarder.pump(self.clock())
+                    for ev in lease_tick(self.shaping, self.clock()):
                         self._store_event(ev)
-                    for ev in self.services.tick(self._clock()):
+                    for ev in self.services.tick(self.clock()):
                         self._store_event(ev)
                 except Exception:  # disk full, poison record, ...: log, keep the node alive
                     log.exception("agent loop error (continuing)")
-                    calm_until = self._clock() + 1.0
+                    calm_until = self.clock() + 1.0
                 due = self.forwarder.next_due()
                 wake = max(min(next_sample, due if due is not None else next_sample), calm_until)
-                item = self._next_item(min(1.0, max(0.0, wake - self._clock())))
+                item = self._next_item(min(1.0, max(0.0, wake - self.clock())))
                 while item is not None and item is not _STOP:
                     self._handle(item)
                     item = self._next_item(0.0)
@@ -217,17 +212,10 @@ class Agent:
             if isinstance(item, Event):
                 self._store_event(item)
 
-    def _wall_if_synced(self) -> int | None:
-        synced, checked = self._synced
-        if self._clock() - checked >= SYNC_RECHECK_S:
-            synced = clock_synced()
-            self._synced = (synced, self._clock())
-        return wall_ms() if synced else None
-
     def _sample_once(self) -> None:
         assert self.outbox is not None
-        results = (self._runner.run_all(self._clock) if self._runner is not None
-                   else run_inline(self.probes, self._clock))
+        assert self._runner is not None
+        results = self._runner.run_all(self.clock)
         sample, events = build_sample(results, wall_ms(), current_shaping(self.shaping))
         self.last_sample = sample
         self.outbox.add("sample", sample.ts_ms,
@@ -238,7 +226,7 @@ class Agent:
         if self.samples_stored == 1:  # a fresh node shows up at once, not after flush_every
             self.outbox.flush(wall_ms=self._wall_if_synced())
         recent = self.outbox.flush_after_s + self.cfg.agent.sample_interval_s
-        if self.notifier and self._clock() - self.outbox.last_commit <= recent:
+        if self.notifier and self.clock() - self.outbox.last_commit <= recent:
             self.notifier.watchdog()  # only while the disk really takes our writes
 
     def _store_event(self, ev: Event) -> None:
@@ -253,39 +241,40 @@ class Agent:
             if isinstance(item, Event):
                 self._store_event(item)
             elif item is _RESYNC:
-                self._publish_birth()
-                self.forwarder.resync()
+                self.resync_now()
             elif item is _RECONNECT:
                 self.session.reconnect_now()
             elif isinstance(item, PubAck):
-                self.forwarder.on_puback(item.mid, item.reason, self._clock())
+                self.forwarder.on_puback(item.mid, item.reason, self.clock())
             elif isinstance(item, Connected):
-                self.forwarder.on_connected(item.session, self._clock())
+                self.forwarder.on_connected(item.session, self.clock())
                 self.session.publish_online()
-                self._publish_birth()
+                self.publish_birth()
             elif isinstance(item, Disconnected):
                 self.forwarder.on_disconnected()
-            elif isinstance(item, Inbound):
+            elif isinstance(item, InboundMessage):
                 self._inbound(item)
         except Exception:
             log.exception("error handling %s", type(item).__name__)
 
-    def _inbound(self, item: Inbound) -> None:
+    def _inbound(self, item: InboundMessage) -> None:
         assert self.forwarder is not None
         m = item.model
         if isinstance(m, CentralState):
-            self.forwarder.on_central_state(m.instance, m.online, self._clock())
+            self.forwarder.on_central_state(m.instance, m.online, self.clock())
         elif isinstance(m, DeliveryReceipt):
             self.forwarder.on_receipt(m)
         elif isinstance(m, Command):
-            self._command(m, item)
+            self.commands.on_command(m, item.received, item.expiry_s,
+                                     clock_synced=self._wall_if_synced() is not None)
 
     # ------------------------------------------------------------ publishing
-    def _publish_tele(self, tele: Any) -> int:
+    def _publish_tele(self, tele: Tele) -> int:
         assert self.session is not None
         return int(self.session.publish("tele", tele).mid)
 
-    def _publish_birth(self) -> None:
+    def publish_birth(self) -> None:
+        """Publish this session's birth (gate versions, outbox bounds, clock)."""
         assert self.session is not None and self.outbox is not None
         birth = build_birth(self.cfg, self.session.session,
                             throttle_version=(self.shaping.version if self.shaping is not None
@@ -295,63 +284,13 @@ class Agent:
                             applied_version=self.gate.state.applied_version)
         self.session.publish("birth", birth)
 
-    def _ack(self, cmd: Command, stage: str, code: str, detail: str = "") -> None:
+    def resync_now(self) -> None:
+        """Re-publish the birth and re-send everything unreceipted (loop thread)."""
+        assert self.forwarder is not None
+        self.publish_birth()
+        self.forwarder.resync()
+
+    def send_ack(self, ack: CommandAck) -> None:
+        """Publish one command ack."""
         assert self.session is not None
-        ack = CommandAck.model_validate({
-            "site": self.cfg.node.site, "node": self.cfg.node.id, "ts_ms": wall_ms(),
-            "cmd_id": cmd.cmd_id, "stage": stage, "code": code, "detail": detail[:500],
-            "applied_version": self.gate.state.applied_version})
         self.session.publish("ack", ack)
-
-    # ------------------------------------------------------------ commands
-    def _command(self, cmd: Command, item: Inbound) -> None:
-        assert self.forwarder is not None
-        before = asdict(self.gate.state)
-        deadline = local_deadline(cmd, item.received, item.expiry_s)
-        synced = self._wall_if_synced() is not None
-        d = self.gate.decide(cmd, deadline=deadline, now=self._clock(), wall_ms=wall_ms(),
-                             clock_synced=synced)
-        log.info("command %s %s v%d: %s %s", cmd.cmd_id, cmd.kind, cmd.version, d.stage, d.code)
-        if d.accepted:
-            self._ack(cmd, "accepted", "ok")
-            stage, code, detail = self._execute(cmd)
-            if stage == "applied":
-                self.gate.mark_applied(cmd)
-            self._ack(cmd, stage, code, detail)
-        else:
-            self._ack(cmd, d.stage, d.code, d.detail)
-            if d.code == "stale_epoch":
-                self._birth_after_stale_epoch(cmd)
-        if asdict(self.gate.state) != before:
-            write_json(self.state_dir / GATE_FILE, asdict(self.gate.state))
-
-    def _birth_after_stale_epoch(self, cmd: Command) -> None:
-        now = self._clock()
-        if now - self._stale_birth_at < STALE_BIRTH_INTERVAL_S:
-            return
-        self._stale_birth_at = now
-        log.warning("command %s has epoch %d, below the %d this node has seen (an old leader, or "
-                    "central lost its database): re-publishing the birth so central can catch up",
-                    cmd.cmd_id, cmd.epoch, self.gate.state.highest_epoch)
-        self._publish_birth()
-
-    def _execute(self, cmd: Command) -> tuple[str, str, str]:
-        assert self.forwarder is not None
-        if cmd.kind == "resync" and "resync" not in self.command_handlers:
-            self._publish_birth()
-            self.forwarder.resync()
-            return "applied", "ok", ""
-        handler = self.command_handlers.get(cmd.kind)
-        if handler is None:
-            return "rejected", "unsupported", f"no handler for {cmd.kind!r} on this node"
-        try:
-            res = handler(cmd)
-            stage, code = res[0], res[1]
-            detail = str(res[2]) if len(res) > 2 else ""
-        except Exception as exc:
-            log.exception("handler for %s failed", cmd.kind)
-            return "rejected", "handler_error", f"{type(exc).__name__}: {exc}"
-        if stage not in ("applied", "rejected"):
-            log.error("handler for %s returned stage %r", cmd.kind, stage)
-            return "rejected", "handler_error", f"handler returned stage {stage!r}"
-        return stage, code, detail

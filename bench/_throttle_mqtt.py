@@ -21,8 +21,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.actuators.shaping import TcShaper
 from agent.config import parse_config
+from agent.controllers.shaping import ShapingController
 from agent.runtime import Agent
-from agent.shaping import ShapingController
 from central.collector import Collector
 from central.collector.stats import Stats
 from central.commands.service import CommandService, MqttPublisher

@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import parse_config
 from agent.probes.base import ProbeResult
-from agent.sample import build_sample
+from agent.probes.sample import build_sample
 from agent.sim.fleet import SimNode, build_fleet
 from agent.sim.model import NodeModel
 from agent.sim.stack import Proc, Stack, wait_until

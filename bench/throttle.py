@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent.actuators.shaping import TcShaper  # noqa: E402
 from agent.config import ShapingSection  # noqa: E402
-from agent.shaping import ShapingController  # noqa: E402
+from agent.controllers.shaping import ShapingController  # noqa: E402
 from bench._throttle_mqtt import CommandPath, EchoAnchor  # noqa: E402
 from tests.netns.nsutil import sh  # noqa: E402
 from tests.netns.test_shaping_lab import CLIENT_IPS, ShapingLab, measure  # noqa: E402

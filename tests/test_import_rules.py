@@ -34,7 +34,8 @@ POLICY_FORBIDDEN = {
     "fcntl", "ctypes", "signal", "multiprocessing", "threading", "asyncio", "urllib", "http",
     "aiohttp", "requests", "time", "logging.handlers",
     "agent.transport", "agent.actuators", "agent.probes", "agent.sysexec", "agent.netlink",
-    "agent.runtime", "agent.systemd", "agent.cli", "agent.sim",
+    "agent.runtime", "agent.systemd", "agent.cli", "agent.sim", "agent.controllers",
+    "agent.clock",
 }
 #: Builtins that do I/O and must not be called in agent/policy.
 POLICY_FORBIDDEN_CALLS = {"open", "input", "print", "exec", "eval", "__import__"}

@@ -1,4 +1,8 @@
-"""tc actuator: read HTB/IFB shaping state back, apply only what differs, verify, roll back."""
+"""tc actuator: read HTB/IFB shaping state back, render abstract ops to tc syntax, run them.
+
+The diff is the controller's (agent.controllers.shaping): this module only reads the kernel,
+renders the operations it is handed and executes them in one `tc -batch`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,18 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from agent import sysexec
-from agent.policy import shaping as sp
+from agent.policy.shaping import (
+    DEFAULT,
+    Device,
+    DevOp,
+    DevState,
+    HtbClass,
+    Op,
+    ShapingKernelState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +39,6 @@ class ShapingError(RuntimeError):
         super().__init__(detail)
         self.code = code
         self.detail = detail
-
-
-@dataclass
-class NodeState:
-    """Read-back of both shaping devices."""
-
-    lan: sp.DevState
-    ifb: sp.DevState
 
 
 def parse_rate_kbit(text: str) -> int:
@@ -54,9 +57,9 @@ def _minor(handle: str) -> int | None:
     return int(minor, 16)
 
 
-def parse_classes(text: str) -> dict[int, tuple[int, sp.HtbClass]]:
+def parse_classes(text: str) -> dict[int, tuple[int, HtbClass]]:
     """`tc class show` text (htb has no JSON output in iproute2 6.1) -> minor -> (parent, class)."""
-    out: dict[int, tuple[int, sp.HtbClass]] = {}
+    out: dict[int, tuple[int, HtbClass]] = {}
     for line in text.splitlines():
         tok = line.split()
         if len(tok) < 3 or tok[0] != "class" or tok[1] != "htb":
@@ -67,21 +70,21 @@ def parse_classes(text: str) -> dict[int, tuple[int, sp.HtbClass]]:
         parent = _minor(tok[tok.index("parent") + 1]) if "parent" in tok else 0
         rate = parse_rate_kbit(tok[tok.index("rate") + 1])
         ceil = parse_rate_kbit(tok[tok.index("ceil") + 1])
-        out[minor] = (parent or 0, sp.HtbClass(rate, ceil))
+        out[minor] = (parent or 0, HtbClass(rate, ceil))
     return out
 
 
 def parse_state(qdiscs: list[dict[str, Any]], classes: str, filters: list[dict[str, Any]],
-                ingress_filters: list[dict[str, Any]], match_off: int, ifb: str) -> sp.DevState:
+                ingress_filters: list[dict[str, Any]], match_off: int, ifb: str) -> DevState:
     """Turn `tc -j` qdisc/filter output and class text into a DevState."""
-    st = sp.DevState(classes=parse_classes(classes))
+    st = DevState(classes=parse_classes(classes))
     for q in qdiscs:
         kind, handle, parent = q.get("kind", ""), q.get("handle", ""), q.get("parent", "")
         if q.get("root"):
             if handle != "0:":
                 st.root_kind = kind
             opts = q.get("options") or {}
-            st.root_ours = kind == "htb" and handle == "1:" and int(str(opts.get("default", "0")), 16) == sp.DEFAULT
+            st.root_ours = kind == "htb" and handle == "1:" and int(str(opts.get("default", "0")), 16) == DEFAULT
         elif kind == "ingress":
             st.ingress = True
         elif (minor := _minor(parent)) is not None:
@@ -113,7 +116,7 @@ def _leaf_args(spec: str) -> list[str]:
     return [kind, "limit", limit] if limit else [kind]
 
 
-def render(dev: str, ops: Sequence[sp.Op], direction: str, ifb: str) -> list[list[str]]:
+def render(dev: str, ops: Sequence[Op], direction: str, ifb: str) -> list[list[str]]:
     """Abstract ops -> tc argument lists for one device (direction 'dst' on LAN, 'src' on IFB)."""
     out: list[list[str]] = []
     for op in ops:
@@ -122,7 +125,7 @@ def render(dev: str, ops: Sequence[sp.Op], direction: str, ifb: str) -> list[lis
             out.append(["qdisc", "del", "dev", dev, "root"])
         elif name == "add_root":
             out.append(["qdisc", "replace", "dev", dev, "root", "handle", "1:", "htb",
-                        "default", f"{sp.DEFAULT:x}"])
+                        "default", f"{DEFAULT:x}"])
         elif name in ("add_class", "change_class"):
             minor, parent, rate, ceil = (int(a) for a in args)
             out.append(["class", name.split("_")[0], "dev", dev, "parent",
@@ -189,7 +192,7 @@ class TcShaper:
             log.info("shaping leaf qdisc: %s", self._leaf)
         return self._leaf
 
-    def read(self) -> NodeState:
+    def read(self) -> ShapingKernelState:
         """Read both devices back from the kernel with one `tc -j -batch` (IFB if it exists)."""
         for _ in range(2):
             devs = [self.lan, self.ifb] if self._ifb_exists is not False else [self.lan]
@@ -210,7 +213,7 @@ class TcShaper:
             self._ifb_exists = exists
         raise ShapingError(f"tc read-back failed: {res.stderr.strip()[:300]}", "tc_failed")
 
-    def _parse_read(self, out: str, devs: list[str]) -> NodeState:
+    def _parse_read(self, out: str, devs: list[str]) -> ShapingKernelState:
         arrays: list[list[dict[str, Any]]] = []
         texts: dict[int, list[str]] = {}
         for line in out.splitlines():
@@ -228,16 +231,7 @@ class TcShaper:
                                       ingress if dev == self.lan else [], 16 if i == 0 else 12,
                                       self.ifb))
         self._ifb_up = any(q.get("dev") == self.ifb for q in qdiscs)
-        return NodeState(states[0], states[1] if len(states) > 1 else sp.DevState())
-
-    def plan_ops(self, state: NodeState, down: sp.DirPlan | None, up: sp.DirPlan | None
-                 ) -> list[list[str]]:
-        """tc commands turning ``state`` into the two plans (empty = nothing to do)."""
-        leaf = self.leaf_kind() if down or up else "pfifo"
-        lan = render(self.lan, sp.diff(state.lan, down, leaf), "dst", self.ifb)
-        ifb = render(self.ifb, sp.diff(state.ifb, up, leaf), "src", self.ifb)
-        redir = render(self.lan, sp.redirect_ops(state.lan, up is not None), "dst", self.ifb)
-        return ifb + redir + lan if up is not None else redir + ifb + lan
+        return ShapingKernelState(states[0], states[1] if len(states) > 1 else DevState())
 
     def ensure_ifb(self) -> None:
         """Create and bring up the IFB device if missing or down (no-op when already up)."""
@@ -258,12 +252,18 @@ class TcShaper:
             fh.flush()
             return self._tool("tc", *(["-j"] if json_out else []), "-batch", fh.name)
 
-    def execute(self, cmds: list[list[str]]) -> None:
-        """Run tc commands as one batch; raise ShapingError naming the failing command."""
-        if not cmds:
+    def execute(self, ops: Sequence[DevOp]) -> None:
+        """Render ops (in order) to tc and run them as one batch; ShapingError on failure."""
+        if not ops:
             return
+        cmds = [cmd for dev, op in ops for cmd in self._render(dev, op)]
         self.commands_run += len(cmds)
         res = self._batch([" ".join(c) for c in cmds])
         if not res.ok:
             self._ifb_up = False  # re-check the device on the next apply
             raise ShapingError(f"tc batch failed: {res.stderr.strip()[:300]}", "tc_failed")
+
+    def _render(self, dev: Device, op: Op) -> list[list[str]]:
+        if dev == "lan":
+            return render(self.lan, [op], "dst", self.ifb)
+        return render(self.ifb, [op], "src", self.ifb)

@@ -25,7 +25,7 @@ class GateState:
 
 
 @dataclass(frozen=True)
-class Decision:
+class GateDecision:
     """The gate's verdict: stage "accepted" means go on and run the handler."""
 
     stage: str
@@ -59,25 +59,25 @@ class CommandGate:
         self.state = state or GateState()
 
     def decide(self, cmd: Command, *, deadline: float, now: float, wall_ms: int,
-               clock_synced: bool) -> Decision:
+               clock_synced: bool) -> GateDecision:
         """Verdict for cmd; ``deadline`` from local_deadline(), ``now`` on the same clock."""
         if cmd.site != self.site or cmd.node != self.node:
-            return Decision("rejected", "wrong_node",
+            return GateDecision("rejected", "wrong_node",
                             f"command for {cmd.site}/{cmd.node}, this is {self.site}/{self.node}")
         if cmd.kind not in COMMAND_KINDS:
-            return Decision("rejected", "unknown_kind", f"unknown command kind {cmd.kind!r}")
+            return GateDecision("rejected", "unknown_kind", f"unknown command kind {cmd.kind!r}")
         if cmd.epoch < self.state.highest_epoch:
-            return Decision("rejected", "stale_epoch",
+            return GateDecision("rejected", "stale_epoch",
                             f"epoch {cmd.epoch} < highest seen {self.state.highest_epoch}")
         self.state.highest_epoch = cmd.epoch
         if now >= deadline:
-            return Decision("expired", "expired", "local deadline passed")
+            return GateDecision("expired", "expired", "local deadline passed")
         if clock_synced and wall_ms >= cmd.expires_at_ms:
-            return Decision("expired", "expired", "expires_at_ms passed (clock synced)")
+            return GateDecision("expired", "expired", "expires_at_ms passed (clock synced)")
         if cmd.kind not in UNVERSIONED_KINDS and cmd.version <= self.state.applied_version:
-            return Decision("superseded", "superseded",
+            return GateDecision("superseded", "superseded",
                             f"version {cmd.version} <= applied {self.state.applied_version}")
-        return Decision("accepted", "ok")
+        return GateDecision("accepted", "ok")
 
     def mark_applied(self, cmd: Command) -> None:
         """Record that cmd was applied (versioned kinds only)."""

@@ -73,7 +73,7 @@ class PolicyEvent:
 
 
 @dataclass
-class Decision:
+class FailoverDecision:
     """Result of one policy step: the uplink that should carry traffic and what happened."""
 
     active: str | None
@@ -133,7 +133,7 @@ class FailoverPolicy:
         """The current state of one uplink (DEGRADED is a state only: no event, too chatty)."""
         return self.links[name].state
 
-    def observe(self, now: float, rounds: list[LinkRound]) -> Decision:
+    def observe(self, now: float, rounds: list[LinkRound]) -> FailoverDecision:
         """Feed one probe round (any subset of uplinks) and choose the active uplink."""
         events: list[PolicyEvent] = []
         for r in rounds:
@@ -142,7 +142,7 @@ class FailoverPolicy:
                 self._feed(now, link, r, events)
         return self._decide(now, events)
 
-    def carrier(self, now: float, name: str, up: bool) -> Decision:
+    def carrier(self, now: float, name: str, up: bool) -> FailoverDecision:
         """A netlink carrier event: loss takes the uplink down at once; gain waits for probes."""
         events: list[PolicyEvent] = []
         link = self.links.get(name)
@@ -162,12 +162,12 @@ class FailoverPolicy:
         """Record what actually carries traffic (e.g. after the actuator failed to switch)."""
         self.active = name
 
-    def tick(self, now: float) -> Decision:
+    def tick(self, now: float) -> FailoverDecision:
         """Advance time only (stable window, flap hold, override expiry)."""
         return self._decide(now, [])
 
     def force(self, now: float, kind: str, target: str | None = None,
-              timeout_s: float | None = None) -> Decision:
+              timeout_s: float | None = None) -> FailoverDecision:
         """Manual override: 'failover' (to the best backup), 'failback' (to the primary) or 'auto'."""
         events: list[PolicyEvent] = []
         order = sorted(self.links.values(), key=lambda x: x.rank)
@@ -270,7 +270,7 @@ class FailoverPolicy:
             return alive[0].name, "failover" if cur is not None else "initial"
         return (cur or order[0]).name, ""
 
-    def _decide(self, now: float, events: list[PolicyEvent]) -> Decision:
+    def _decide(self, now: float, events: list[PolicyEvent]) -> FailoverDecision:
         self._age(now, events)
         prev = self.active
         chosen, why = self._choose()
@@ -284,4 +284,4 @@ class FailoverPolicy:
             sev = "warning" if kind == "failover" else "info"
             events.append(PolicyEvent(kind, sev, f"{kind}: {prev} -> {chosen}", data))
             self.active = chosen
-        return Decision(self.active, prev, events)
+        return FailoverDecision(self.active, prev, events)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 MAX_KBPS = 10_000_000  # 10 Gbit/s: anything above is absurd for a hotspot node
 MIN_KBPS = 8  # HTB needs a positive rate; below this TCP cannot work at all
@@ -176,7 +176,17 @@ def same_class(a: HtbClass, b: HtbClass) -> bool:
     return _close(a.rate, b.rate) and _close(a.ceil, b.ceil)
 
 
+@dataclass
+class ShapingKernelState:
+    """Read-back of both shaping devices: the LAN side (download) and the IFB (upload)."""
+
+    lan: DevState = field(default_factory=DevState)
+    ifb: DevState = field(default_factory=DevState)
+
+
 Op = tuple[str, ...]  # abstract operation, rendered to tc syntax by the actuator
+Device = Literal["lan", "ifb"]  # which shaping device an operation is for
+DevOp = tuple[Device, Op]  # one operation on one device, in the order it must run
 
 
 def leaf_spec(kind: str, ceil_kbit: int) -> str:

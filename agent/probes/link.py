@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
 from agent import netlink
+from agent.clock import Clock, monotonic, wall_ms
 from agent.config import UplinkSection
 from agent.probes.reach import Binding, RoundResult, icmp_round
 from agent.probes.sockreach import sock_round
@@ -47,7 +46,7 @@ class LinkProbe:
     """Probes one configured uplink; a metered standby uplink is probed at the slow interval."""
 
     def __init__(self, up: UplinkSection, active: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = monotonic) -> None:
         self.cfg = up
         self.name = f"link:{up.name}"
         self.active = active
@@ -136,7 +135,7 @@ class LinkProbe:
         sample.update(self._last_stats)
         out: dict[str, Any] = {"uplinks": [sample], "detail": detail}
         if self._prev_up is not None and up != self._prev_up:
-            out["events"] = [{"ts_ms": int(time.time() * 1000), "kind": "link_carrier",
+            out["events"] = [{"ts_ms": wall_ms(), "kind": "link_carrier",
                               "severity": "info" if up else "warning",
                               "message": f"uplink {self.cfg.name} carrier {'up' if up else 'down'}",
                               "data": {"uplink": self.cfg.name, "up": up}}]

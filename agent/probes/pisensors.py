@@ -19,7 +19,7 @@ _PREFERRED_ZONES = ("cpu-thermal", "cpu_thermal", "x86_pkg_temp", "soc_thermal")
 
 
 @dataclass(frozen=True)
-class Throttle:
+class PiThrottle:
     """Decoded throttling state; ``source`` says where it came from."""
 
     undervoltage: bool | None
@@ -29,9 +29,9 @@ class Throttle:
     source: str
 
 
-def decode_throttled(value: int, source: str) -> Throttle:
+def decode_throttled(value: int, source: str) -> PiThrottle:
     """Decode the firmware's get_throttled bit field."""
-    return Throttle(
+    return PiThrottle(
         undervoltage=bool(value & UNDERVOLT_NOW),
         throttled=bool(value & (CAPPED_NOW | THROTTLED_NOW | SOFTTEMP_NOW)),
         undervoltage_since_boot=bool(value & UNDERVOLT_BOOT),
@@ -69,7 +69,7 @@ def _hwmon_undervolt(sys_root: Path) -> bool | None:
     return None
 
 
-def throttle_state(sys_root: Path, vcgencmd: str | None = "vcgencmd") -> Throttle | None:
+def throttle_state(sys_root: Path, vcgencmd: str | None = "vcgencmd") -> PiThrottle | None:
     """Throttle bits from sysfs, else the hwmon alarm, else ``vcgencmd``; None when absent."""
     raw = _read(sys_root / THROTTLED_FILE)
     if raw is not None:
@@ -79,7 +79,7 @@ def throttle_state(sys_root: Path, vcgencmd: str | None = "vcgencmd") -> Throttl
             log.warning("unparsable %s: %r", THROTTLED_FILE, raw)
     alarm = _hwmon_undervolt(sys_root)
     if alarm is not None:
-        return Throttle(alarm, None, None, None, "hwmon")
+        return PiThrottle(alarm, None, None, None, "hwmon")
     exe = sysexec.which(vcgencmd) if vcgencmd else None
     if exe is None:
         return None

@@ -13,9 +13,9 @@ import os
 import select
 import socket
 import struct
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from agent.clock import Clock, monotonic
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def parse_icmp(packet: bytes) -> tuple[str, int, int, str] | None:
 
 
 def icmp_round(bind: Binding, targets: list[str], count: int, timeout_s: float,
-               clock: Callable[[], float] = time.monotonic) -> RoundResult:
+               clock: Clock = monotonic) -> RoundResult:
     """Ping every target ``count`` times in parallel; the whole round ends by ``timeout_s``."""
     res = RoundResult({t: [None] * count for t in targets})
     ident = int.from_bytes(os.urandom(2), "big")
@@ -130,7 +130,7 @@ def icmp_round(bind: Binding, targets: list[str], count: int, timeout_s: float,
 
 
 def _drain(sk: socket.socket, ident: int, pending: dict[int, tuple[str, int, float]],
-           res: RoundResult, clock: Callable[[], float]) -> None:
+           res: RoundResult, clock: Clock) -> None:
     for _ in range(256):
         try:
             packet = sk.recv(2048)

@@ -7,9 +7,8 @@ import os
 import select
 import socket
 import struct
-import time
-from collections.abc import Callable
 
+from agent.clock import Clock, monotonic
 from agent.probes.reach import Binding, RoundResult
 
 # A TCP RST (connection refused) proves the path works: the target answered.
@@ -33,7 +32,7 @@ def _open(kind: int, bind: Binding) -> socket.socket:
 
 
 def sock_round(method: str, bind: Binding, targets: list[str], count: int, timeout_s: float,
-               port: int = 443, clock: Callable[[], float] = time.monotonic) -> RoundResult:
+               port: int = 443, clock: Clock = monotonic) -> RoundResult:
     """``count`` TCP connects or DNS queries per target, all in flight at once, bounded."""
     res = RoundResult({t: [None] * count for t in targets})
     live: dict[socket.socket, tuple[str, int, float, int]] = {}

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import netlink, sysexec
+from agent.clock import wall_s
 from agent.config import UsersSection
 from agent.probes.base import NotApplicable
 from agent.probes.hostapd import HostapdCtrl, HostapdError, Station, socket_paths
@@ -32,9 +33,10 @@ IDLE_MSEC = 120_000  # a station silent this long is reported as idle (still ass
 
 @dataclass
 class LeaseScan:
-    """Active lease MACs of a dnsmasq lease file and how many lines were unusable."""
+    """Active leases of a dnsmasq lease file (MACs, addresses) and how many lines were unusable."""
 
     macs: set[str] = field(default_factory=set)
+    ips: list[str] = field(default_factory=list)  # addresses of the active leases, as written
     malformed: int = 0
 
 
@@ -58,7 +60,14 @@ def parse_leases(text: str, now: float) -> LeaseScan:
         expiry = int(fields[0])
         if expiry == 0 or expiry > now:  # 0 = infinite lease
             scan.macs.add(mac)
+            scan.ips.append(fields[2])
     return scan
+
+
+def read_leases(path: str, now: float) -> LeaseScan:
+    """Parse a dnsmasq lease file (OSError if it cannot be read)."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return parse_leases(fh.read(), now)
 
 
 def parse_ndsctl(text: str) -> set[str]:
@@ -126,8 +135,7 @@ class UsersProbe:
         if not self.cfg.dnsmasq_leases:
             return None
         try:
-            with open(self.cfg.dnsmasq_leases, encoding="utf-8", errors="replace") as fh:
-                scan = parse_leases(fh.read(), time.time())
+            scan = read_leases(self.cfg.dnsmasq_leases, wall_s())
         except OSError as exc:
             notes.append(f"leases: unavailable ({exc.strerror})")
             return None

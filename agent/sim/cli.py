@@ -11,10 +11,11 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agent.config import AgentConfig, ConfigError, parse_config
+from agent.sim.faketc import FakeTc
 from agent.sim.fleet import (
     SimNode,
     build_fleet,
@@ -25,9 +26,10 @@ from agent.sim.fleet import (
     select,
     write_private,
 )
-from agent.sim.model import NodeModel
-from agent.sim.probes import sim_probes
-from agent.sim.shaping import SimShaping
+from agent.sim.model import NodeModel, sim_probes
+
+if TYPE_CHECKING:
+    from agent.runtime import Agent
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,8 @@ def _write_files(args: argparse.Namespace, nodes: list[SimNode]) -> None:
 
 def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -> int:
     """Start one Agent per node, wait for stop (or the duration), stop them all."""
-    from agent.runtime import Agent  # the real agent; imported here so --help stays fast
+    from agent.controllers.shaping import ShapingController  # imported here so --help stays fast
+    from agent.runtime import Agent  # the real agent
 
     creds = load_credentials(args.credentials) if args.credentials else {}
     missing = [n.node for n in nodes if creds and n.node not in creds]
@@ -158,9 +161,9 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
         cfg = node_config(n, args, creds.get(n.node))
         model = NodeModel(n, seed=args.seed, interval_s=args.interval, time_warp=args.time_warp)
         agent = Agent(cfg, sim_probes(model), simulated=True)
-        shaper = SimShaping()  # throttle commands act on the simulated traffic
-        agent.shaping = shaper  # type: ignore[assignment]
-        model.limits = shaper.limits_bps
+        kernel = FakeTc()  # the real controller shapes a fake kernel that caps the traffic
+        agent.shaping = ShapingController(cfg.shaping, kernel)
+        model.limits = kernel.limits_bps
         agents.append(agent)
     try:
         for a in agents:
@@ -176,7 +179,7 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
     return 0
 
 
-def _stop_one(agent: Any) -> None:
+def _stop_one(agent: Agent) -> None:
     try:
         agent.stop()
     except Exception:

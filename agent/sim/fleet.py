@@ -14,7 +14,7 @@ Kind = Literal["park", "office"]
 
 
 @dataclass(frozen=True)
-class Site:
+class SimSite:
     """One park or government office (SOPD) with approximate coordinates."""
 
     site: str
@@ -32,7 +32,7 @@ class SimNode:
     """One simulated hotspot node at a site; ``index`` is its position in the fleet."""
 
     node: str
-    site: Site
+    site: SimSite
     index: int
     peak_users: int
 
@@ -42,20 +42,20 @@ class SimNode:
         return self.site.kind
 
 
-def load_sites(path: str | Path | None = None) -> list[Site]:
+def load_sites(path: str | Path | None = None) -> list[SimSite]:
     """Read the site list (default: the packaged agent/sim/sampit.json)."""
     if path is None:
         raw = resources.files("agent.sim").joinpath("sampit.json").read_text(encoding="utf-8")
     else:
         raw = Path(path).read_text(encoding="utf-8")
     data = json.loads(raw)
-    return [Site(site=s["site"], name=s["name"], kind=s["kind"], lat=float(s["lat"]),
+    return [SimSite(site=s["site"], name=s["name"], kind=s["kind"], lat=float(s["lat"]),
                  lon=float(s["lon"]), capacity_mbps=int(s["capacity_mbps"]),
                  peak_users=int(s["peak_users"]), profile=s.get("profile", "default"))
             for s in data["sites"]]
 
 
-def build_fleet(n: int, sites: list[Site] | None = None) -> list[SimNode]:
+def build_fleet(n: int, sites: list[SimSite] | None = None) -> list[SimNode]:
     """N nodes, round-robin over the sites: 20 sites and N=50 gives 2-3 nodes per site."""
     if n < 1:
         raise ValueError("the fleet needs at least one node")

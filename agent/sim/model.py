@@ -1,4 +1,7 @@
-"""One simulated node's world: users by time of day, fibre + LTE uplinks with trouble, Pi health."""
+"""One simulated node's world: users by time of day, fibre + LTE uplinks with trouble, Pi health.
+
+``sim_probes(model)`` hands its pieces to a real Agent as three probes: link, users, system.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import logging
 import math
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.clock import Clock, monotonic, to_ms, wall_s
+from agent.probes.base import Probe
 from agent.sim.diurnal import office_level, park_level, wib_clock
 from agent.sim.fleet import SimNode
 
@@ -36,8 +40,7 @@ class NodeModel:
     """Advances once per sampling round (whichever probe asks first) and hands out its pieces."""
 
     def __init__(self, node: SimNode, seed: int = 0, interval_s: float = 10.0,
-                 wall: Callable[[], float] = time.time,
-                 mono: Callable[[], float] = time.monotonic, time_warp: float = 1.0) -> None:
+                 wall: Clock = wall_s, mono: Clock = monotonic, time_warp: float = 1.0) -> None:
         self.node = node
         self.interval_s = interval_s
         self.rng = random.Random(f"{seed}:{node.node}")
@@ -52,7 +55,7 @@ class NodeModel:
         self.system: dict[str, Any] = {}
         self._events: list[dict[str, Any]] = []
         self._boot_offset_s = self.rng.randint(3600, 40 * 86400)
-        #: (down, up) caps in bit/s from the simulated throttle; set by the sim CLI
+        #: (down, up) caps in bit/s enforced by the simulated kernel (FakeTc); set by the sim CLI
         self.limits: Callable[[], tuple[float | None, float | None]] = lambda: (None, None)
         self._disk = 15.0 + self.rng.random() * 25
 
@@ -76,7 +79,7 @@ class NodeModel:
         return events
 
     def _event(self, kind: str, severity: str, message: str, **data: Any) -> None:
-        self._events.append({"ts_ms": int(self._wall() * 1000), "kind": kind,
+        self._events.append({"ts_ms": to_ms(self._wall()), "kind": kind,
                              "severity": severity, "message": message, "data": data})
 
     def _advance(self) -> None:
@@ -161,3 +164,30 @@ class NodeModel:
             "throttled": False,
             "load1": round(cpu / 25, 2),
         }
+
+
+#: What each simulated probe reads from the model's current round.
+_PIECES: dict[str, Callable[[NodeModel], dict[str, Any]]] = {
+    "link": lambda m: {"uplinks": [dict(u) for u in m.uplinks], "events": m.take_events()},
+    "users": lambda m: {"users": dict(m.users)},
+    "system": lambda m: {"system": dict(m.system)},
+}
+
+
+class SimProbe:
+    """One piece of a NodeModel as a probe: link (uplinks + trouble events), users or system."""
+
+    def __init__(self, name: str, model: NodeModel) -> None:
+        if name not in _PIECES:
+            raise ValueError(f"no simulated probe {name!r}")
+        self.name = name
+        self.model = model
+
+    def collect(self) -> dict[str, Any]:
+        """This round's piece of the model (advancing it if the round is new)."""
+        return _PIECES[self.name](self.model.snapshot())
+
+
+def sim_probes(model: NodeModel) -> list[Probe]:
+    """The three simulated probes of one node, sharing its model."""
+    return [SimProbe(name, model) for name in _PIECES]

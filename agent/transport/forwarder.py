@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from agent.clock import wall_ms
 from agent.config import AgentConfig
-from agent.transport.outbox import Outbox, Record
-from agent.transport.presence import wall_ms
+from agent.transport.outbox import Outbox, OutboxRecord
 from protocol.codec import PayloadTooLarge, encode
 from protocol.messages import DeliveryReceipt, Tele
 
@@ -118,7 +118,6 @@ class Forwarder:
             b.seqs -= covered
             if b.drop_ids:
                 self.outbox.forget_drops(b.drop_ids)
-                self.outbox.busy_drops.difference_update(b.drop_ids)
                 b.drop_ids = []
             if not b.seqs:
                 self._forget(lo)
@@ -133,7 +132,7 @@ class Forwarder:
     def _forget(self, lo: int) -> None:
         b = self.inflight.pop(lo)
         self._by_mid.pop(b.mid, None)
-        self.outbox.busy_drops.difference_update(b.drop_ids)
+        self.outbox.release_drops(b.drop_ids)
 
     # ------------------------------------------------------------ sending
     @property
@@ -176,16 +175,14 @@ class Forwarder:
             if not recs:
                 self.cursor = self.outbox.flushed_upto
                 break
-            drops = [d for d in self.outbox.drops(MAX_DROPS_PER_BATCH)
-                     if d.id not in self.outbox.busy_drops]
+            drops = self.outbox.claim_drops(MAX_DROPS_PER_BATCH)
             b = Batch(recs[0].seq, recs[-1].seq, {r.seq for r in recs}, [d.id for d in drops])
             self.cursor = b.hi
             self.inflight[b.lo] = b
-            self.outbox.busy_drops.update(b.drop_ids)
             hist = b.lo < self.live_from or b.lo <= self.replay_upto
             self._send(b, recs, now, historical=hist)
 
-    def _tele(self, recs: list[Record], drop_ids: list[int], historical: bool) -> Tele:
+    def _tele(self, recs: list[OutboxRecord], drop_ids: list[int], historical: bool) -> Tele:
         drops = [(d.lo, d.hi, d.reason) for d in self.outbox.drops(MAX_DROPS_PER_BATCH)
                  if d.id in drop_ids]
         return Tele.model_validate({
@@ -196,14 +193,14 @@ class Forwarder:
             "dropped": drops,
         })
 
-    def _valid(self, rec: Record) -> bool:
+    def _valid(self, rec: OutboxRecord) -> bool:
         try:
             encode(self._tele([rec], [], False))
         except (ValidationError, PayloadTooLarge):
             return False
         return True
 
-    def _send(self, b: Batch, recs: list[Record], now: float, *, historical: bool) -> None:
+    def _send(self, b: Batch, recs: list[OutboxRecord], now: float, *, historical: bool) -> None:
         for _ in range(len(recs) + 1):  # each round shrinks recs or discards a bad record
             try:
                 tele = self._tele(recs, b.drop_ids, historical)
@@ -233,7 +230,7 @@ class Forwarder:
         log.debug("sent tele seqs %d-%d (%d records, try %d, historical=%s)",
                   b.lo, b.hi, len(recs), b.tries, historical)
 
-    def _discard(self, b: Batch, bad: list[Record]) -> None:
+    def _discard(self, b: Batch, bad: list[OutboxRecord]) -> None:
         """Unsendable records (corrupt or too large) are dropped and reported, never retried."""
         for rec in bad:
             log.error("outbox record %d cannot be sent; dropping it as corrupt", rec.seq)

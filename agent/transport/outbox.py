@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.clock import Clock, monotonic, wall_s
 from agent.config import OutboxSection
+from agent.transport._drops import Drop, DropReports
 from agent.transport.statefile import SeqFloor
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 
 @dataclass(frozen=True)
-class Record:
+class OutboxRecord:
     """One stored sample ("sample") or event ("event") without its seq in the body."""
 
     seq: int
@@ -55,21 +56,11 @@ class Record:
     body: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Drop:
-    """A range of seqs the agent dropped itself, to be reported in a tele's ``dropped``."""
-
-    id: int
-    lo: int
-    hi: int
-    reason: str
-
-
 class Outbox:
     """Durable store-and-forward queue of one node's records."""
 
     def __init__(self, path: str | Path, cfg: OutboxSection, *, flush_after_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = monotonic) -> None:
         self.cfg = cfg
         self.flush_after_s = flush_after_s
         self._clock = clock
@@ -79,7 +70,7 @@ class Outbox:
         try:
             self._db = self._open()
         except sqlite3.DatabaseError as exc:  # SD-card corruption must not stop the node
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(wall_s())}")
             log.error("outbox %s is unreadable (%s): moved to %s, starting empty",
                       self.path, exc, aside)
             self.path.rename(aside)
@@ -92,7 +83,7 @@ class Outbox:
         self._last_flush = clock()
         self._hwm = 0
         self.commits = 0
-        self.busy_drops: set[int] = set()  # drop ids carried by an unreceipted batch
+        self._drops = DropReports(self._db)
         hwm = self._meta("seq_hwm")
         top = self._db.execute("SELECT MAX(seq) FROM rec").fetchone()[0]
         dtop = self._db.execute("SELECT MAX(hi) FROM drops").fetchone()[0]
@@ -189,22 +180,12 @@ class Outbox:
         if rows:
             self.flushed_upto = rows[-1][0]
 
-    def _add_drop(self, lo: int, hi: int, reason: str) -> None:
-        last = self._db.execute("SELECT id, lo, reason FROM drops ORDER BY id DESC LIMIT 1").fetchone()
-        mergeable = reason in ("overflow", "age")  # these always cut everything below hi
-        if mergeable and last and last[2] == reason and last[0] not in self.busy_drops:
-            self._db.execute("UPDATE drops SET lo=MIN(lo, ?), hi=MAX(hi, ?) WHERE id=?",
-                             (lo, hi, last[0]))
-        else:
-            self._db.execute("INSERT INTO drops(lo, hi, reason) VALUES (?,?,?)", (lo, hi, reason))
-        log.warning("outbox dropped seqs %d-%d (%s)", lo, hi, reason)
-
     def _drop_upto(self, hi: int, reason: str) -> None:
         lo = self._db.execute("SELECT MIN(seq) FROM rec").fetchone()[0]
         if lo is None or hi < lo:
             return
         self.count -= self._db.execute("DELETE FROM rec WHERE seq <= ?", (hi,)).rowcount
-        self._add_drop(lo, hi, reason)
+        self._drops.add(lo, hi, reason)
 
     def _drop_overflow(self) -> None:
         excess = self.count - self.cfg.max_records
@@ -227,7 +208,7 @@ class Outbox:
         """Delete one unsendable record now and report it as dropped."""
         def body() -> None:
             self.count -= self._db.execute("DELETE FROM rec WHERE seq=?", (seq,)).rowcount
-            self._add_drop(seq, seq, reason)
+            self._drops.add(seq, seq, reason)
 
         self._commit(self._hwm, body)
 
@@ -251,11 +232,11 @@ class Outbox:
         return any(lo <= seq <= hi for lo, hi in self._acked)
 
     # ------------------------------------------------------------ reading (paged, from disk)
-    def _records(self, rows: Iterable[tuple[int, str, int, str]]) -> list[Record]:
-        return [Record(seq, kind, ts, json.loads(body)) for seq, kind, ts, body in rows
+    def _records(self, rows: Iterable[tuple[int, str, int, str]]) -> list[OutboxRecord]:
+        return [OutboxRecord(seq, kind, ts, json.loads(body)) for seq, kind, ts, body in rows
                 if not self.is_acked(seq)]
 
-    def read_after(self, seq: int, limit: int) -> list[Record]:
+    def read_after(self, seq: int, limit: int) -> list[OutboxRecord]:
         """Up to ``limit`` unreceipted records with seq > ``seq``, oldest first (paged)."""
         while True:
             rows = self._db.execute("SELECT seq, kind, ts_ms, body FROM rec WHERE seq > ? "
@@ -265,7 +246,7 @@ class Outbox:
                 return recs
             seq = rows[-1][0]  # a whole page already receipted: look further
 
-    def read_range(self, lo: int, hi: int) -> list[Record]:
+    def read_range(self, lo: int, hi: int) -> list[OutboxRecord]:
         """Stored records with lo <= seq <= hi (those not yet receipted)."""
         cur = self._db.execute("SELECT seq, kind, ts_ms, body FROM rec WHERE seq BETWEEN ? AND ? "
                                "ORDER BY seq", (lo, hi))
@@ -281,14 +262,19 @@ class Outbox:
 
     def drops(self, limit: int = 50) -> list[Drop]:
         """Pending drop reports, oldest first."""
-        cur = self._db.execute("SELECT id, lo, hi, reason FROM drops ORDER BY id LIMIT ?", (limit,))
-        return [Drop(*row) for row in cur.fetchall()]
+        return self._drops.pending(limit)
+
+    def claim_drops(self, limit: int = 50) -> list[Drop]:
+        """Pending drop reports no unreceipted batch carries yet; they are now carried."""
+        return self._drops.claim(limit)
+
+    def release_drops(self, ids: Iterable[int]) -> None:
+        """The batch carrying these reports is gone unreceipted: they may be claimed again."""
+        self._drops.release(ids)
 
     def forget_drops(self, ids: Iterable[int]) -> None:
         """Central has received these drop reports."""
-        ids = list(ids)
-        if ids:
-            self._db.executemany("DELETE FROM drops WHERE id=?", [(i,) for i in ids])
+        self._drops.forget(ids)
 
     def close(self) -> None:
         """Flush everything and close; the next start continues at the exact next seq."""

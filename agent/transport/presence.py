@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
-import time
 from functools import cache
-from typing import TYPE_CHECKING
 
 from agent import __version__
+from agent.clock import clock_synced, wall_ms
 from agent.config import AgentConfig
 from protocol.messages import Birth, ClockInfo, NodeState, OutboxInfo, UplinkInfo
-
-if TYPE_CHECKING:
-    import ctypes
 
 log = logging.getLogger(__name__)
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
-TIMESYNC_FLAG = "/run/systemd/timesync/synchronized"
-_TIME_ERROR = 5  # adjtimex() return value: clock not synchronised
-
-
-def wall_ms() -> int:
-    """Wall-clock milliseconds since the epoch."""
-    return int(time.time() * 1000)
 
 
 @cache
@@ -35,39 +23,6 @@ def boot_id() -> str:
             return f.read().strip() or "unknown"
     except OSError:
         return "unknown"
-
-
-@cache
-def _libc() -> ctypes.CDLL | None:
-    import ctypes.util  # only without timesyncd's flag: ctypes costs ~0.4 MB RSS (measured)
-
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name, use_errno=True) if name else None
-    except OSError:
-        return None
-
-
-def clock_synced() -> bool:
-    """Whether the wall clock is NTP-synchronised.
-
-    True if systemd-timesyncd's flag file exists; otherwise the kernel's view via a read-only
-    adjtimex() (TIME_ERROR means unsynchronised). If neither can be asked, False: unknown is
-    treated as unsynced, so wall-clock expiry is not trusted (the monotonic deadline still is).
-    """
-    if os.path.exists(TIMESYNC_FLAG):
-        return True
-    libc = _libc()
-    if libc is None:
-        return False
-    import ctypes
-
-    buf = ctypes.create_string_buffer(512)  # struct timex with modes=0: read only
-    try:
-        state = int(libc.adjtimex(buf))
-    except (AttributeError, OSError):
-        return False
-    return state not in (-1, _TIME_ERROR)
 
 
 def node_state(cfg: AgentConfig, session: int, online: bool) -> NodeState:

@@ -23,6 +23,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
+from agent.clock import Clock, monotonic
 from agent.config import AgentConfig
 from agent.transport.presence import node_state
 from agent.transport.statefile import DurableCounter
@@ -55,7 +56,7 @@ class Disconnected:
 
 
 @dataclass(frozen=True)
-class Inbound:
+class InboundMessage:
     """A decoded message for this node (cmd, rx) or a central state."""
 
     model: BaseModel
@@ -71,14 +72,14 @@ class PubAck:
     reason: int
 
 
-SessionEvent = Connected | Disconnected | Inbound | PubAck
+SessionEvent = Connected | Disconnected | InboundMessage | PubAck
 
 
-class Session:
+class MqttSession:
     """One node's MQTT 5 connection; the session counter is bumped before every CONNECT."""
 
     def __init__(self, cfg: AgentConfig, target: BrokerTarget, sink: Callable[[SessionEvent], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Clock = monotonic) -> None:
         self.cfg = cfg
         self.target = target
         self.topics = Topics(cfg.mqtt.topic_prefix)
@@ -176,7 +177,7 @@ class Session:
             log.warning("dropping message on %s: %s", msg.topic, exc)
             return
         expiry = getattr(msg.properties, "MessageExpiryInterval", None) if msg.properties else None
-        self._sink(Inbound(model, now, float(expiry) if expiry is not None else None))
+        self._sink(InboundMessage(model, now, float(expiry) if expiry is not None else None))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
                     props: Properties | None) -> None:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from cmdtest_helpers import CentralServer, ConstProbe, HookFeeder, ShapingNs, agent_config
 
+from agent.controllers.shaping import ShapingController
 from agent.runtime import Agent
-from agent.shaping import ShapingController
 from provisioning.localbroker import LocalBroker
 
 _ids = itertools.count(1)

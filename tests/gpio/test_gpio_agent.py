@@ -14,7 +14,8 @@ from gpiozero.pins.mock import MockFactory
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.config import parse_config
-from agent.gpio_wiring import GpioController, status_from
+from agent.controllers.leds import GpioController
+from agent.controllers.status import status_from
 from agent.runtime import Agent
 from protocol.codec import encode
 from protocol.messages import CentralState

@@ -22,7 +22,7 @@ from agent.actuators import gpio as gpio_actuators
 from agent.actuators import routes
 from agent.actuators.routes import ApplyResult
 from agent.config import AgentConfig, parse_config
-from agent.node_services import NodeServices
+from agent.controllers.services import NodeServices
 from agent.policy.failover import LinkRound
 from agent.runtime import Agent
 from protocol.messages import Event
@@ -65,11 +65,12 @@ class RecordingActuator:
 
 
 class FakeAgent:
-    """The attributes of Agent that NodeServices uses; add_event records."""
+    """The attributes of Agent that NodeServices uses (its ServicesHost); add_event records."""
 
     def __init__(self, cfg: AgentConfig, clock: FakeClock) -> None:
-        self.cfg, self._clock = cfg, clock
+        self.cfg, self.clock = cfg, clock
         self.simulated, self.shaping, self.session = False, None, None
+        self.forwarder = self.outbox = self.failover = self.last_sample = None
         self.probes: list[Any] = []
         self.added: list[tuple[str, str]] = []
 

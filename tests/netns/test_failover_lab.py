@@ -177,7 +177,7 @@ def run_node(cfg_json: str) -> None:
     """The agent's failover (real probes, real routes) until stdin closes."""
     from agent.actuators.routes import RouteActuator
     from agent.config import parse_config
-    from agent.failover import FailoverController, link_round
+    from agent.controllers.failover import FailoverController, link_round
     from agent.probes.link import LinkProbe
 
     if os.environ.get("KTF_DEBUG"):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from agent.actuators.shaping import ShapingError, TcShaper
 from agent.config import ShapingSection
-from agent.shaping import ShapingController
+from agent.controllers.shaping import ShapingController
+from agent.policy.shaping import DevOp
 
 from .test_shaping_lab import CLIENT_IPS, ShapingLab, measure
 
@@ -133,12 +134,12 @@ class _FailingShaper(TcShaper):
 
     fail_next = False
 
-    def execute(self, cmds: list[list[str]]) -> None:
-        if self.fail_next and cmds:
+    def execute(self, ops: Sequence[DevOp]) -> None:
+        if self.fail_next and ops:
             self.fail_next = False
-            super().execute(cmds[: max(1, len(cmds) // 2)])
+            super().execute(ops[: max(1, len(ops) // 2)])
             raise ShapingError("injected failure", "tc_failed")
-        super().execute(cmds)
+        super().execute(ops)
 
 
 def test_failed_apply_rolls_back_to_previous_state(lab: ShapingLab) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from agent.policy.failover import Decision, FailoverPolicy, LinkRound, Params, State
+from agent.policy.failover import FailoverDecision, FailoverPolicy, LinkRound, Params, State
 
 WAN, LTE = "wan", "lte"
 OK = LinkRound(WAN, carrier=True, replies=2, probed=2, rtt_ms=12.0, loss_pct=0.0)
@@ -45,7 +45,7 @@ def simulate(wan: Callable[[int], LinkRound], seconds: int, params: Params | Non
     pol = FailoverPolicy([WAN, LTE], params or Params())
     run = Run()
 
-    def log(t: int, d: Decision) -> None:
+    def log(t: int, d: FailoverDecision) -> None:
         run.events.extend((t, e.kind, e.data) for e in d.events)
         run.active[t] = d.active
 

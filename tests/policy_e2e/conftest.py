@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from agent.config import AgentConfig, parse_config
+from agent.controllers.shaping import ShapingController
 from agent.runtime import Agent
-from agent.shaping import ShapingController
 from provisioning.localbroker import LocalBroker
 from tests.policy_e2e.policy_helpers import CrowdProbe, NodeNs
 

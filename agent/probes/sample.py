@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from agent.probes.base import NotApplicable, Probe, ProbeResult
+from agent.probes.base import ProbeResult
 from protocol.messages import Event, Sample, Shaping, SystemHealth, UplinkSample, Users
 
 log = logging.getLogger(__name__)
 
 KNOWN_KEYS = frozenset({"uplinks", "users", "system", "events"})
-
-
-def run_inline(probes: list[Probe], clock: Callable[[], float] = time.monotonic) -> list[ProbeResult]:
-    """Run probes one after another in this thread (for fast simulated probes: no pool)."""
-    results = []
-    for probe in probes:
-        t0 = clock()
-        try:
-            data = dict(probe.collect())
-            detail = str(data.pop("detail", ""))  # a probe's note on partial sources
-            results.append(ProbeResult(probe.name, "ok", data, (clock() - t0) * 1000, detail))
-        except NotApplicable as exc:
-            results.append(ProbeResult(probe.name, "unavailable", {}, (clock() - t0) * 1000,
-                                       str(exc)))
-        except Exception as exc:  # one failing probe never stops a sample
-            results.append(ProbeResult(probe.name, "failed", {}, (clock() - t0) * 1000,
-                                       f"{type(exc).__name__}: {exc}"))
-    return results
 
 
 def _parse(data: dict[str, Any], ts_ms: int) -> tuple[list[UplinkSample], dict[str, Any],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.probes.base import NotApplicable, ProbeResult
-from agent.sample import build_sample, run_inline
+from agent.probes.base import NotApplicable, ProbeResult, ProbeRunner
+from agent.probes.sample import build_sample
 
 
 class P:
@@ -20,7 +20,7 @@ class P:
 
 
 def test_merge_uplinks_users_system_and_events() -> None:
-    results = run_inline([
+    results = ProbeRunner([
         P("link", {"uplinks": [{"name": "wan", "up": True, "rtt_ms": 20.0}],
                    "events": [{"kind": "link_down", "severity": "warning", "message": "lte"}]}),
         P("rates", {"uplinks": [{"name": "wan", "rx_bps": 1000.0}, {"name": "lte", "up": False}]}),
@@ -28,7 +28,7 @@ def test_merge_uplinks_users_system_and_events() -> None:
         P("system", {"system": {"cpu_pct": 12.0, "temp_c": 51.5}}),
         P("hostapd", NotApplicable("no hostapd socket")),
         P("broken", RuntimeError("boom")),
-    ])
+    ], workers=0).run_all()  # inline, as for simulated nodes
     sample, events = build_sample(results, 1234)
     ups = {u.name: u for u in sample.uplinks}
     assert ups["wan"].up is True and ups["wan"].rtt_ms == 20.0 and ups["wan"].rx_bps == 1000.0

@@ -1,6 +1,7 @@
-"""GPIO glue: agent state -> NodeStatus -> LED pattern on the LEDs; button and relay hooks.
+"""LEDs and button: NodeStatus -> LED pattern on the LEDs; button and relay hooks.
 
-The agent loop calls ``update(status_from(agent))`` once per iteration; only a changed pattern
+The node services call ``update(status_from(agent))`` (agent.controllers.status) once per loop
+pass; only a changed pattern
 touches the LEDs (and is logged). A short button press shows "identify" for ``identify_s``
 and logs the status line; holding the button calls the hold hooks (resync, safe reset).
 """
@@ -15,13 +16,13 @@ from dataclasses import replace
 from typing import Any
 
 from agent.actuators.gpio import ModemRelay, ServiceButton, StatusLeds
+from agent.clock import Clock, monotonic
 from agent.config import GpioSection
-from agent.policy.leds import LedParams, LedPattern, NodeStatus, Uplink, describe, led_pattern
+from agent.policy.leds import LedParams, LedPattern, NodeStatus, describe, led_pattern
 
 log = logging.getLogger(__name__)
 
 Hook = Callable[[], None]
-TROUBLE_STATES = ("down", "flapping")
 
 
 class GpioController:
@@ -29,8 +30,7 @@ class GpioController:
 
     def __init__(self, cfg: GpioSection, pin_factory: Any = None, *,
                  params: LedParams | None = None, identify_s: float = 60.0, hold_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Clock = monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self.params = params or LedParams()
         self.identify_s = identify_s
         self._clock = clock
@@ -118,58 +118,3 @@ class GpioController:
         self.button.close()
         self.leds.close()
         self.relay.close()
-
-
-def _uplinks_from_failover(ctl: Any) -> tuple[Uplink, bool]:
-    names = list(getattr(ctl, "names", []) or [])
-    active = getattr(ctl, "active", None)
-    states = ctl.states() if callable(getattr(ctl, "states", None)) else {}
-    down = any(v in TROUBLE_STATES for v in states.values())
-    if active is None:
-        return "none", down
-    return ("primary" if names and active == names[0] else "backup"), down
-
-
-def _uplinks_from_sample(agent: Any, sample: Any) -> tuple[Uplink, bool]:
-    ups = list(getattr(sample, "uplinks", None) or [])
-    if not ups:
-        return "unknown", False
-    down = any(u.up is False for u in ups)
-    if all(u.up is False for u in ups):
-        return "none", down
-    cfg_ups = getattr(getattr(agent, "cfg", None), "uplinks", None) or []
-    order = [u.name for u in sorted(cfg_ups, key=lambda u: u.priority)]
-    active = next((u.name for u in ups if u.active), None)
-    if active is None or not order:
-        return "unknown", down
-    return ("primary" if active == order[0] else "backup"), down
-
-
-def status_from(agent: Any, sample: Any = None, **overrides: Any) -> NodeStatus:
-    """A NodeStatus from an Agent's public attributes (each optional); overrides win."""
-    fwd = getattr(agent, "forwarder", None)
-    event = getattr(getattr(agent, "session", None), "connected", None)
-    connected = event.is_set() if isinstance(event, threading.Event) else \
-        bool(getattr(fwd, "connected", False))
-    sample = sample if sample is not None else getattr(agent, "last_sample", None)
-    failover = getattr(agent, "failover", None)
-    try:
-        uplink, down = (_uplinks_from_failover(failover) if failover is not None
-                        else _uplinks_from_sample(agent, sample))
-    except Exception:  # a half-started controller must not break the LEDs
-        log.debug("uplink state unavailable", exc_info=True)
-        uplink, down = "unknown", False
-    system = getattr(sample, "system", None)
-    fields: dict[str, Any] = {
-        "mqtt_connected": connected,
-        "central_online": bool(getattr(fwd, "centrals", None)),
-        "active_uplink": uplink,
-        "uplink_down": down,
-        "throttled": bool(getattr(system, "throttled", False)),
-        "undervoltage": bool(getattr(system, "undervoltage", False)),
-        "backlog": int(getattr(getattr(agent, "outbox", None), "count", 0) or 0),
-        "identify": bool(getattr(agent, "identify", False)),
-        "provisioning": bool(getattr(agent, "provisioning", False)),
-    }
-    fields.update(overrides)
-    return NodeStatus(**fields)

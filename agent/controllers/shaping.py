@@ -1,21 +1,47 @@
-"""ShapingController: set_throttle/clear_throttle -> validated, idempotent, verified tc state."""
+"""ShapingController: set_throttle/clear_throttle -> validated, idempotent, verified tc state.
+
+The controller diffs: it reads the kernel through the actuator, plans and diffs with the pure
+policy (agent.policy.shaping) and hands the actuator abstract operations per device, which
+it renders to tc and executes; a second read-back verifies them.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from agent.actuators.shaping import ShapingError, TcShaper
+from agent.clock import wall_ms
 from agent.config import ShapingSection
 from agent.policy import shaping as sp
-from protocol.messages import Shaping
+from protocol.messages import Event, Shaping
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ShapingActuator(Protocol):
+    """What the controller needs of the kernel side (TcShaper, or the simulator's fake tc)."""
+
+    def read(self) -> sp.ShapingKernelState:
+        """Both devices as the kernel has them now (ShapingError if unreadable)."""
+        ...
+
+    def leaf_kind(self) -> str:
+        """The best leaf qdisc this kernel has (fq_codel, sfq or pfifo)."""
+        ...
+
+    def ensure_ifb(self) -> None:
+        """Create and bring up the IFB device if needed (ShapingError code no_ifb)."""
+        ...
+
+    def execute(self, ops: Sequence[sp.DevOp]) -> None:
+        """Apply the operations in order (ShapingError on failure)."""
+        ...
 
 
 def _locked(fn: F) -> F:
@@ -40,9 +66,10 @@ class Outcome:
 class ShapingController:
     """Owns the node's throttle: desired state from central, lease, safe default, client list."""
 
-    def __init__(self, cfg: ShapingSection, shaper: TcShaper | None = None) -> None:
+    def __init__(self, cfg: ShapingSection, shaper: ShapingActuator | None = None) -> None:
         self.cfg = cfg
-        self.shaper = shaper or TcShaper(cfg.lan_iface, cfg.ifb_iface, leaf=cfg.leaf_qdisc)
+        self.shaper: ShapingActuator = shaper or TcShaper(cfg.lan_iface, cfg.ifb_iface,
+                                                          leaf=cfg.leaf_qdisc)
         self.version = 0  # highest applied throttle version
         self.throttle: sp.Desired | None = None  # what central asked for (None = nothing)
         self.effective: sp.Desired | None = None  # what the kernel enforces now
@@ -145,7 +172,7 @@ class ShapingController:
                        per_client_down_kbps=eff.per_client_down_kbps if eff else None,
                        per_client_up_kbps=eff.per_client_up_kbps if eff else None)
 
-    def _plans(self, target: sp.Desired | None, state: Any
+    def _plans(self, target: sp.Desired | None, state: sp.ShapingKernelState
                ) -> tuple[sp.DirPlan | None, sp.DirPlan | None]:
         if target is None:
             return None, None
@@ -154,6 +181,19 @@ class ShapingController:
         up = sp.plan_direction(target.up_kbps, target.per_client_up_kbps, self.clients,
                                state.ifb.client_minors())
         return down, up
+
+    @staticmethod
+    def _ops(state: sp.ShapingKernelState, down: sp.DirPlan | None, up: sp.DirPlan | None,
+             leaf: str) -> list[sp.DevOp]:
+        """Operations turning ``state`` into the two plans (empty = nothing to do).
+
+        With upload shaping the IFB tree is built before the redirect that feeds it; without
+        it the redirect goes first, so no packet is sent to a tree being torn down.
+        """
+        lan: list[sp.DevOp] = [("lan", op) for op in sp.diff(state.lan, down, leaf)]
+        ifb: list[sp.DevOp] = [("ifb", op) for op in sp.diff(state.ifb, up, leaf)]
+        redir: list[sp.DevOp] = [("lan", op) for op in sp.redirect_ops(state.lan, up is not None)]
+        return ifb + redir + lan if up is not None else redir + ifb + lan
 
     def _enforce(self, target: sp.Desired | None) -> int:
         """Make the kernel match ``target``; verify; roll back to the previous state on failure."""
@@ -170,14 +210,16 @@ class ShapingController:
         down, up = self._plans(target, state)
         if up is not None:
             self.shaper.ensure_ifb()
-        cmds = self.shaper.plan_ops(state, down, up)
-        self.shaper.execute(cmds)
-        if cmds:
-            left = self.shaper.plan_ops(self.shaper.read(), down, up)
+        leaf = self.shaper.leaf_kind() if down or up else "pfifo"
+        ops = self._ops(state, down, up, leaf)
+        self.shaper.execute(ops)
+        if ops:
+            left = self._ops(self.shaper.read(), down, up, leaf)
             if left:
-                raise ShapingError(f"verify failed, still differs: {' '.join(left[0])}",
+                dev, op = left[0]
+                raise ShapingError(f"verify failed, still differs on {dev}: {' '.join(op)}",
                                    "verify_failed")
-        return len(cmds)
+        return len(ops)
 
     def _rollback(self) -> None:
         for fallback in (self.effective, None):
@@ -189,3 +231,29 @@ class ShapingController:
             except ShapingError as exc:
                 log.error("rollback to %s failed: %s", fallback, exc.detail)
         self.effective = None
+
+
+def start_shaping(ctl: ShapingController | None) -> None:
+    """Enforce the safe default at agent start (errors are logged, the agent runs on)."""
+    if ctl is None:
+        return
+    try:
+        ctl.start()
+    except Exception:
+        log.exception("could not enforce the safe shaping default at start")
+
+
+def lease_tick(ctl: ShapingController | None, now: float) -> list[Event]:
+    """Revert a lapsed throttle lease; returns the event reporting it (or nothing)."""
+    if ctl is None or not ctl.tick(now):
+        return []
+    cur = ctl.current()
+    return [Event.model_validate({
+        "ts_ms": wall_ms(), "kind": "throttle_lease_expired", "severity": "warning",
+        "message": "throttle lease lapsed without renewal: back to the safe default",
+        "data": {"version": ctl.version, "shaping": cur.model_dump() if cur else None}})]
+
+
+def current_shaping(ctl: ShapingController | None) -> Shaping | None:
+    """What the node enforces now, for sample.shaping (None without a controller)."""
+    return ctl.current() if ctl is not None else None

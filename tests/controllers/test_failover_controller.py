@@ -10,7 +10,7 @@ import pytest
 
 from agent.actuators.routes import ApplyResult, LinkWatcher
 from agent.config import parse_config
-from agent.failover import FailoverController, to_round
+from agent.controllers.failover import FailoverController, to_round
 from agent.policy.failover import LinkRound, State
 
 

@@ -13,7 +13,8 @@ from gpiotest_helpers import PINS, FakeClock, changes, levels, wait_for
 from gpiozero.pins.mock import MockFactory
 
 from agent.config import GpioSection
-from agent.gpio_wiring import GpioController, status_from
+from agent.controllers.leds import GpioController
+from agent.controllers.status import status_from
 from agent.policy.leds import NodeStatus
 from protocol.messages import Sample
 
@@ -90,7 +91,7 @@ def test_repeated_update_touches_nothing(factory: MockFactory, closing: Closing,
                                          caplog: pytest.LogCaptureFixture) -> None:
     ctl = _ctl(factory, closing)
     no_uplink = NodeStatus(active_uplink="none")
-    with caplog.at_level(logging.INFO, "agent.gpio_wiring"):
+    with caplog.at_level(logging.INFO, "agent.controllers.leds"):
         ctl.update(no_uplink)
         threads = {t for t in threading.enumerate() if "GPIOThread" in type(t).__name__}
         for _ in range(20):
@@ -108,7 +109,7 @@ def test_press_shows_identify_for_a_minute(factory: MockFactory, closing: Closin
     ctl.on_button(press=lambda: presses.append(1))
     ctl.update(FINE)
     button = factory.pin(4)
-    with caplog.at_level(logging.INFO, "agent.gpio_wiring"):
+    with caplog.at_level(logging.INFO, "agent.controllers.leds"):
         button.drive_low()
         button.drive_high()
     assert presses == [1]
@@ -157,7 +158,7 @@ def test_controller_without_hardware_is_a_no_op(monkeypatch: pytest.MonkeyPatch,
     ctl = closing(GpioController(PINS, clock=clock))
     ctl.on_button(press=lambda: None)
     assert not ctl.leds.active and not ctl.button.active and not ctl.power_cycle_modem(0.0)
-    with caplog.at_level(logging.INFO, "agent.gpio_wiring"):
+    with caplog.at_level(logging.INFO, "agent.controllers.leds"):
         ctl.identify(1.0)
         assert ctl.update(FINE).text == "identify"
         clock.advance(2)
@@ -182,10 +183,17 @@ class _Failover:
         return dict(self._states)
 
 
+def _nothing() -> SimpleNamespace:
+    """An agent with none of its parts running yet (the StatusSource views all None)."""
+    return SimpleNamespace(cfg=SimpleNamespace(uplinks=[]), session=None, forwarder=None,
+                           outbox=None, failover=None, last_sample=None)
+
+
 def _agent(**kw: Any) -> SimpleNamespace:
     connected = threading.Event()
     connected.set()
     base: dict[str, Any] = {
+        **vars(_nothing()),
         "session": SimpleNamespace(connected=connected),
         "forwarder": SimpleNamespace(connected=True, centrals={"c1"}),
         "outbox": SimpleNamespace(count=3)}
@@ -193,7 +201,7 @@ def _agent(**kw: Any) -> SimpleNamespace:
 
 
 def test_status_from_an_object_without_anything_is_all_unknown() -> None:
-    st = status_from(object())
+    st = status_from(_nothing())
     assert st == NodeStatus(mqtt_connected=False, active_uplink="unknown")
 
 

@@ -1,6 +1,6 @@
-"""Failover glue: probe rounds and carrier events -> policy -> route actuator -> events.
+"""Failover controller: probe rounds and carrier events -> policy -> route actuator -> events.
 
-The runtime owns one FailoverController: ``start_probing`` (or ``on_round`` per link-probe
+The node services own one FailoverController: ``start_probing`` (or ``on_round`` per link-probe
 round), ``force`` for failover/failback commands, ``drain`` for events raised between rounds
 (carrier loss is acted on from the netlink watcher thread at once, not at the next round).
 """
@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 from agent import netlink
 from agent.actuators.routes import ApplyResult, LinkWatcher
+from agent.clock import Clock, monotonic, to_ms, wall_s
 from agent.config import AgentConfig
-from agent.policy.failover import Decision, FailoverPolicy, LinkRound, Params
+from agent.policy.failover import FailoverDecision, FailoverPolicy, LinkRound, Params
+from agent.probes.link import METERED_KINDS, LinkProbe
 from protocol.messages import Event
 
 log = logging.getLogger(__name__)
 
 SwitchHook = Callable[[str | None, str, ApplyResult], None]
-METERED_KINDS = ("lte",)
 
 
-class Actuator(Protocol):
+class RouteSwitch(Protocol):
     """What the controller needs from a route actuator (RouteActuator or a test double)."""
 
     def setup(self) -> None:
@@ -56,8 +56,8 @@ def to_round(item: LinkRound | Mapping[str, Any]) -> LinkRound:
                      unreachable=bool(item.get("unreachable", False)))
 
 
-def link_round(probe: Any) -> LinkRound:
-    """Run one reachability round of an agent.probes.link.LinkProbe and summarise it."""
+def link_round(probe: LinkProbe) -> LinkRound:
+    """Run one reachability round of a link probe and summarise it."""
     state = netlink.link_state(probe.cfg.iface)
     if not (state.exists and state.admin_up and state.carrier):
         return LinkRound(probe.cfg.name, carrier=False)
@@ -73,9 +73,8 @@ def link_round(probe: Any) -> LinkRound:
 class FailoverController:
     """Feeds the pure policy, applies its choice with the actuator and reports protocol Events."""
 
-    def __init__(self, cfg: AgentConfig, actuator: Actuator,
-                 clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, cfg: AgentConfig, actuator: RouteSwitch, clock: Clock = monotonic,
+                 wall: Clock = wall_s) -> None:
         self.cfg = cfg
         self.actuator = actuator
         self.clock = clock
@@ -172,10 +171,10 @@ class FailoverController:
             self._pending.extend(events)
 
     def _event(self, kind: str, severity: str, message: str, data: dict[str, Any]) -> Event:
-        return Event(ts_ms=int(self.wall() * 1000), kind=kind, severity=severity,  # type: ignore[arg-type]
+        return Event(ts_ms=to_ms(self.wall()), kind=kind, severity=severity,  # type: ignore[arg-type]
                      message=message, data=data)
 
-    def _act(self, d: Decision) -> list[Event]:
+    def _act(self, d: FailoverDecision) -> list[Event]:
         events = [self._event(e.kind, e.severity, e.message, e.data) for e in d.events]
         if not d.changed or d.active is None:
             return events

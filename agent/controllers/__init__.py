@@ -1,0 +1,1 @@
+"""JOIN: controllers between policy (decide) and actuators (act), typed against Protocols."""
