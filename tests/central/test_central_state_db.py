@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from central_helpers import NodeSim, wait_for
+from central_helpers import NodeSim, unique_prefix, wait_for
 
 from central.storage.location import PG_STATE_ERROR
-from protocol.topics import DEFAULT_PREFIX
 from provisioning.localbroker import LocalBroker, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pg"))
@@ -81,12 +80,14 @@ def test_central_on_postgresql_keeps_state_in_the_sqlite_file(
     state = tmp_path / "state.db"
     port = free_port()
     cfg = tmp_path / "central.toml"
-    cfg.write_text('instance = "state-db-central"\n'
+    # its own topic prefix: retained states of other tests' nodes on the shared broker stay out
+    prefix = unique_prefix()
+    cfg.write_text(f'instance = "state-db-central"\ntopic_prefix = "{prefix}"\n'
                    '[[nodes]]\nnode = "sdb-node-1"\nsite = "taman-kota"\nrole = "park"\n')
     proc = subprocess.Popen(
         [*CLI, "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         env={**os.environ, "KOTANET_DB": pg.new_database(), "KOTANET_STATE_DB": f"sqlite:///{state}",
-             "KOTANET_MQTT_URL": broker.url("central"), "KOTANET_HTTP": f"127.0.0.1:{port}",
+             "KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_HTTP": f"127.0.0.1:{port}",
              "KOTANET_ADMIN_TOKEN": TOKEN, "KOTANET_NOC_DB": ""})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -111,7 +112,7 @@ def test_central_on_postgresql_keeps_state_in_the_sqlite_file(
         err = proc.stderr.read().decode() if proc.stderr else ""
         if proc.stderr:
             proc.stderr.close()
-        admin = NodeSim(broker, DEFAULT_PREFIX)  # clear the retained state for other tests
+        admin = NodeSim(broker, prefix)  # clear the retained state for other tests
         admin.publish_raw(admin.topics.central_state("state-db-central"), b"", retain=True)
         admin.close()
     assert rc == 0, err
