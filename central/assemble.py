@@ -29,6 +29,7 @@ from central.commands.leader import LeaderLease
 from central.config import CentralConfig
 from central.enroll.api import setup_enroll
 from central.noc import NocSettings, setup_noc
+from central.noc.install import setup_install
 from central.policy.api import setup_policy_api
 from central.policy.fleet import fleet_policy
 from central.policy.loop import PolicyLoop, inputs_from
@@ -90,6 +91,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     app.cleanup_ctx.append(resync.lifetime)
     setup_enroll(app, floors=storage.node_floors)  # a re-seeded node continues above these
     setup_noc(app, NocSettings.from_env())
+    setup_install(app)  # GET /install/{node}: the label's QR code (KOTANET_DEPLOYMENT)
     return app
 
 

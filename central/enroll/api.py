@@ -8,15 +8,13 @@ import json
 import logging
 import os
 import re
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 
 from aiohttp import web
 
 from central.api.auth import Route, add_routes
 from central.api.client_addr import client_ip
+from central.api.ratelimit import RateLimiter
 from central.enroll.service import ERRORS, Enroller, EnrollError, FloorsFn
 
 log = logging.getLogger(__name__)
@@ -32,27 +30,6 @@ def error_response(code: str) -> web.Response:
     """The JSON error answer for a code."""
     status, en, id_ = ERRORS[code]
     return web.json_response({"error": code, "message": en, "message_id": id_}, status=status)
-
-
-class RateLimiter:
-    """Token bucket per client address: ``burst`` requests, refilled at ``per_minute``."""
-
-    def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 max_clients: int = 10000) -> None:
-        self.rate, self.burst, self.clock = per_minute / 60.0, burst, clock
-        self.max_clients = max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def allow(self, client: str) -> bool:
-        """Take one request from the client's bucket; False if it is empty."""
-        now = self.clock()
-        tokens, last = self._buckets.pop(client, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        ok = tokens >= 1.0
-        self._buckets[client] = (tokens - 1.0 if ok else tokens, now)
-        while len(self._buckets) > self.max_clients:
-            self._buckets.popitem(last=False)
-        return ok
 
 
 ENROLLER = web.AppKey("enroller", Enroller)

@@ -62,3 +62,19 @@ def wib(ms: int | None, with_date: bool = True) -> str:
         return "—"
     dt = datetime.fromtimestamp(ms / 1000, UTC).astimezone(WIB)
     return dt.strftime("%d-%m-%Y %H:%M WIB" if with_date else "%H:%M WIB")
+
+
+def wib_long(ms: int, lang: str) -> str:
+    """A UTC epoch-ms as a WIB date with the month's short name, e.g. '07 Des 2026 20:01 WIB'."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC).astimezone(WIB)
+    month = t(lang, "install.months").split()[dt.month - 1]
+    return f"{dt.day:02d} {month} {dt.year} {dt.strftime('%H:%M')} WIB"
+
+
+def age(ms: int, now_ms: int, lang: str) -> str:
+    """How long ago ms was, in the largest whole unit, e.g. '5 menit lalu' / '5 min ago'."""
+    s = max(0, (now_ms - ms) // 1000)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size and (unit != "s" or s >= 5):
+            return t(lang, f"age.{unit}", n=s // size)
+    return t(lang, "age.now")
