@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.commands_wiring import current_shaping, lease_tick, start_shaping, wire_commands
 from agent.config import AgentConfig
+from agent.fieldtools.snapshot import snapshot_writer
 from agent.node_services import NodeServices
 from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.probes.base import Probe, ProbeRunner
@@ -86,6 +87,7 @@ class Agent:
         self.failover: Any = None  # FailoverController when cfg.failover.enabled
         self.last_sample: Any = None
         self.services = NodeServices(self, lambda: self._queue.put(_RECONNECT))
+        self.snapshot = snapshot_writer(cfg, simulated=simulated, clock=clock)  # status file
         wire_commands(self, clock)
 
     # ------------------------------------------------------------ lifecycle
@@ -182,6 +184,7 @@ class Agent:
                     if self._clock() >= next_sample:
                         next_sample = max(next_sample + interval, self._clock())
                         self._sample_once()
+                        self.snapshot.write(self)
                     if self.outbox.flush_due():
                         self.outbox.flush(wall_ms=self._wall_if_synced())
                     self.forwarder.pump(self._clock())
@@ -267,6 +270,7 @@ class Agent:
                 self.forwarder.on_disconnected()
             elif isinstance(item, Inbound):
                 self._inbound(item)
+            self.snapshot.observe(self, item)
         except Exception:
             log.exception("error handling %s", type(item).__name__)
 
@@ -302,6 +306,7 @@ class Agent:
             "cmd_id": cmd.cmd_id, "stage": stage, "code": code, "detail": detail[:500],
             "applied_version": self.gate.state.applied_version})
         self.session.publish("ack", ack)
+        self.snapshot.on_ack(cmd, ack)
 
     # ------------------------------------------------------------ commands
     def _command(self, cmd: Command, item: Inbound) -> None:
