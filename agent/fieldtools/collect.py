@@ -68,9 +68,9 @@ def outbox_view(ob: Any, fwd: Any, now: float) -> dict[str, Any]:
     if ob is None:
         return {"records": None}
     lo, hi = ob.bounds()
-    first = ob.read_after(-1, 1)
-    return {"records": int(ob.count), "oldest_seq": lo, "newest_seq": hi,
-            "oldest_ts_ms": first[0].ts_ms if first else None,
+    first = ob.read_after(-1, 1)  # the oldest record on disk that no receipt covers yet
+    return {"records": int(ob.count), "oldest_seq": first[0].seq if first else lo,
+            "newest_seq": hi, "oldest_ts_ms": first[0].ts_ms if first else None,
             "inflight_batches": len(fwd.inflight) if fwd is not None else 0,
             "sending": bool(fwd.can_send) if fwd is not None else False,
             "paused_s": round(max(0.0, fwd.paused_until - now), 1) if fwd is not None else 0.0}

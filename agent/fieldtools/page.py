@@ -31,7 +31,7 @@ table{width:100%;border-collapse:collapse}
 td{padding:8px 12px;border-top:1px solid #999;vertical-align:top}
 tr:first-child td{border-top:0}
 td.l{width:42%;font-weight:600}
-td.v{font-size:1.05em}
+td.v{font-size:1.05em;overflow-wrap:anywhere}
 tr.ok td.v{color:#064d00}tr.warn td.v{background:#fff3b0}tr.bad td.v{background:#ffd0d0;
 color:#7a0000;font-weight:700}
 .m{display:inline-block;min-width:1.2em;font-weight:700}

@@ -53,7 +53,8 @@ def uplinks(lang: str, snap: dict[str, Any]) -> Section:
     sec = Section("uplinks", t(lang, "sec.uplinks"))
     for i, u in enumerate(snap.get("uplinks") or []):
         state = u.get("state")
-        words = [t(lang, "active") if u.get("active") else t(lang, "standby")]
+        words = [t(lang, "primary") if i == 0 else t(lang, "backup"),
+                 t(lang, "active") if u.get("active") else t(lang, "standby")]
         if state:
             words.append(t(lang, f"state.{state}"))
         elif u.get("up") is not None:
@@ -64,8 +65,7 @@ def uplinks(lang: str, snap: dict[str, Any]) -> Section:
             words.append(t(lang, "loss", v=f"{num(lang, u['loss_pct'])} %"))
         level = TROUBLE.get(state or "", "ok") if state else (
             "bad" if u.get("up") is False else "ok" if u.get("up") else "info")
-        role = t(lang, "primary") if i == 0 else t(lang, "backup")
-        sec.rows.append(Row(f"{u['name']} ({u['iface']}, {role})", " · ".join(words), level))
+        sec.rows.append(Row(f"{u['name']} ({u['iface']})", " · ".join(words), level))
     if not sec.rows:
         sec.rows.append(Row("-", t(lang, "no_uplinks"), "warn"))
     return sec
@@ -121,8 +121,8 @@ def broker(lang: str, snap: dict[str, Any]) -> Section:
     since = b.get("since_ms")
     state = t(lang, "broker.up_since" if up else "broker.down_since", t=clock_time(since)) \
         if since else t(lang, "broker.up" if up else "broker.down")
-    sec.rows.append(Row(t(lang, "broker.link", host=f"{b.get('host')}:{b.get('port')}"),
-                        state, "ok" if up else "bad"))
+    sec.rows.append(Row("Broker", f"{b.get('host')}:{b.get('port')} · {state}",
+                        "ok" if up else "bad"))
     sec.rows.append(Row(t(lang, "broker.session"), str(b.get("session", 0))))
     names = b.get("centrals_online") or []
     sec.rows.append(Row(t(lang, "broker.central"),
@@ -141,9 +141,13 @@ def outbox(lang: str, snap: dict[str, Any]) -> Section:
     sec = Section("outbox", t(lang, "sec.outbox"))
     n = o.get("records")
     sec.rows.append(Row(t(lang, "outbox.records"), "-" if n is None else str(n)))
-    oldest = (t(lang, "outbox.oldest_at", seq=o["oldest_seq"],
-                ago=_ago(lang, snap, o.get("oldest_ts_ms")))
-              if o.get("oldest_seq") is not None else t(lang, "outbox.empty"))
+    if o.get("oldest_seq") is None:
+        oldest = t(lang, "outbox.empty")
+    elif o.get("oldest_ts_ms") is None:  # only in the RAM buffer yet
+        oldest = f"seq {o['oldest_seq']}"
+    else:
+        oldest = t(lang, "outbox.oldest_at", seq=o["oldest_seq"],
+                   ago=_ago(lang, snap, o["oldest_ts_ms"]))
     sec.rows.append(Row(t(lang, "outbox.oldest"), oldest))
     sending = bool(o.get("sending"))
     sec.rows.append(Row(t(lang, "outbox.sending"),
@@ -157,12 +161,12 @@ def clock_and_command(lang: str, snap: dict[str, Any]) -> list[Section]:
     c = snap.get("clock") or {}
     synced = bool(c.get("synced"))
     clk = Section("clock", t(lang, "sec.clock"), [Row(
-        t(lang, "sec.clock"), t(lang, "clock.synced" if synced else "clock.unsynced",
+        t(lang, "clock.label"), t(lang, "clock.synced" if synced else "clock.unsynced",
                                 t=clock_time(c.get("wall_ms"))), "ok" if synced else "warn")])
     cmd = snap.get("command")
     sec = Section("command", t(lang, "sec.command"))
     if not cmd:
-        sec.rows.append(Row(t(lang, "sec.command"), t(lang, "command.none")))
+        sec.rows.append(Row(t(lang, "command.label"), t(lang, "command.none")))
     else:
         stages = " → ".join(t(lang, f"stage.{s}") for s in cmd.get("stages") or [cmd["stage"]])
         level = {"applied": "ok", "rejected": "bad", "accepted": "info"}.get(cmd["stage"], "warn")
