@@ -122,6 +122,8 @@ def main(argv: list[str]) -> int:
         from agent.fieldtools.status import run_status
 
         return run_status(path, lang, args.json)
+    if "ssl" not in sys.modules:  # plain HTTP on the LAN only: keep libssl out (~5 MB RSS)
+        sys.modules["ssl"] = None  # type: ignore[assignment]  # http.client then skips HTTPS
     from agent.fieldtools.statuspage import ListenError, resolve_listen, serve
 
     try:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agent import __version__
-from agent.policy.leds import LedPattern, led_pattern
+from agent.policy.leds import LedPattern, NodeStatus, led_pattern
 from agent.transport.presence import boot_id, clock_synced, wall_ms
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,29 @@ def outbox_view(ob: Any, fwd: Any, now: float) -> dict[str, Any]:
             "paused_s": round(max(0.0, fwd.paused_until - now), 1) if fwd is not None else 0.0}
 
 
+def led_status(rows: list[dict[str, Any]], failover: bool, active: str | None,
+               broker: tuple[bool, bool, float], system: dict[str, Any] | None,
+               backlog: int) -> NodeStatus:
+    """What the LEDs reflect, from the snapshot's own facts (as agent/gpio_wiring.py does for
+    the real LEDs): broker = (connected, a central online, seconds without broker)."""
+    trouble = ("down", "flapping") if failover else ()
+    down = any(u["state"] in trouble if failover else u["up"] is False for u in rows)
+    if failover:
+        uplink = "none" if active is None else "primary" if active == rows[0]["name"] else "backup"
+    elif not rows or all(u["up"] is None for u in rows):
+        uplink = "unknown"
+    elif all(u["up"] is False for u in rows):
+        uplink = "none"
+    else:
+        on = next((u["name"] for u in rows if u["active"]), None)
+        uplink = "unknown" if on is None else "primary" if on == rows[0]["name"] else "backup"
+    sysh = system or {}
+    return NodeStatus(mqtt_connected=broker[0], central_online=broker[1],
+                      broker_down_s=broker[2], active_uplink=uplink,  # type: ignore[arg-type]
+                      uplink_down=down, throttled=bool(sysh.get("throttled")),
+                      undervoltage=bool(sysh.get("undervoltage")), backlog=backlog)
+
+
 def led_view(pattern: LedPattern, hardware: bool) -> dict[str, Any]:
     """The three LEDs as text ('on', 'off', 'blink 1/1') and the pattern's reason."""
     return {**{k: v.describe() for k, v in pattern.leds().items()}, "text": pattern.text,
@@ -92,8 +115,6 @@ def collect(agent: Any, extra: Mapping[str, Any], clock: Callable[[], float] = t
             ) -> dict[str, Any]:
     """The status snapshot of ``agent``; ``extra`` carries what the writer observed itself
     (broker connected since, last receipt, last command and its ack)."""
-    from agent.gpio_wiring import status_from  # moves with the agent/ restructuring: fix here
-
     now = clock()
     cfg, target, sample = agent.cfg, agent.target, agent.last_sample
     session, fwd, ob, fo = agent.session, agent.forwarder, agent.outbox, agent.failover
@@ -101,10 +122,14 @@ def collect(agent: Any, extra: Mapping[str, Any], clock: Callable[[], float] = t
     states = fo.states() if fo is not None else {}
     active = fo.active if fo is not None else None
     sampled = [u.model_dump(mode="json") for u in getattr(sample, "uplinks", None) or []]
-    gpio = getattr(getattr(agent, "services", None), "gpio", None)
+    rows = uplink_rows(cfg.uplinks, sampled, states, active)
+    system = _dump(getattr(sample, "system", None))
+    gpio = getattr(getattr(agent, "services", None), "gpio", None)  # the real LEDs, if any
     shown = getattr(gpio, "pattern", None)
-    pattern = shown if shown is not None else led_pattern(
-        status_from(agent, broker_down_s=float(extra.get("broker_down_s", 0.0))))
+    pattern = shown if shown is not None else led_pattern(led_status(
+        rows, fo is not None, active, (connected, bool(fwd is not None and fwd.centrals),
+                                       float(extra.get("broker_down_s", 0.0))),
+        system, int(ob.count) if ob is not None else 0))
     gate = agent.gate.state
     return {
         "schema": SCHEMA, "ts_ms": wall_ms(), "pid": os.getpid(),
@@ -112,12 +137,12 @@ def collect(agent: Any, extra: Mapping[str, Any], clock: Callable[[], float] = t
                  "agent_version": __version__, "config_hash": cfg.config_hash(),
                  "boot_id": boot_id(), "sample_interval_s": cfg.agent.sample_interval_s},
         "sample_ts_ms": getattr(sample, "ts_ms", None),
-        "uplinks": uplink_rows(cfg.uplinks, sampled, states, active),
+        "uplinks": rows,
         "active_uplink": active if fo is not None else next(
             (u["name"] for u in sampled if u.get("active")), None),
         "failover": fo is not None,
         "users": _dump(getattr(sample, "users", None)),
-        "system": _dump(getattr(sample, "system", None)),
+        "system": system,
         "probes": probe_rows(sample),
         "shaping": _dump(getattr(sample, "shaping", None)),
         "throttle": throttle_view(agent.shaping, now),

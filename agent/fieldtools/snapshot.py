@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import AgentConfig
+from agent.fieldtools.collect import collect
 from agent.fieldtools.snapfile import write_file
 from agent.transport.presence import wall_ms
 from agent.transport.session import Connected, Disconnected, Inbound
@@ -86,8 +87,6 @@ class SnapshotWriter:
         """Collect and publish the snapshot now; False (logged once) if that failed."""
         if self.path is None:
             return False
-        from agent.fieldtools.collect import collect
-
         try:
             data = json.dumps(collect(agent, self.extra(), self._clock),
                               separators=(",", ":")).encode()

@@ -29,8 +29,8 @@ from typing import Any
 from provisioning.mosquitto import acl_file, mosquitto_conf, password_file, password_hash
 from provisioning.pki import issue_cert, make_ca
 from provisioning.render import render
-
 from tests.fakes.hostapd import FakeHostapd, FakeStation
+
 from .nsutil import Lab, Netns
 from .test_agent_failover_stack import wait_for
 

@@ -91,7 +91,7 @@ def test_blackholed_uplink_and_unreachable_broker_fail_exactly_with_hints(
         rc, doc, text = _run(lab)
         failed = _failed(doc)
         assert set(failed) == {"Uplink backup reaches the internet",
-                               f"Broker TCP mqtt.kotanet.test:8883"}, text
+                               "Broker TCP mqtt.kotanet.test:8883"}, text
         assert rc == 2 == len(failed)
         assert "timed out" in failed["Broker TCP mqtt.kotanet.test:8883"]["detail"]
         assert "no reply from 198.51.100.1, 198.51.100.2" in \
