@@ -41,8 +41,8 @@ examples:
       interfaces and addresses, default route, DNS, each uplink through that uplink, broker
       TCP + TLS + login, clock, SD card space and write health, hostapd/dnsmasq/openNDS,
       GPIO: one line per check, ✓ passed, ✗ failed (with a hint), – not applicable
-  LANG=id_ID.UTF-8 sudo kotanet-agent selftest    in Bahasa Indonesia (or --lang id)
-  sudo kotanet-agent selftest --json               the results for scripts
+  sudo kotanet-agent selftest --lang id    in Bahasa Indonesia (as under LANG=id_ID.UTF-8)
+  sudo kotanet-agent selftest --json       the results for scripts
 
 Run it as root: probes need raw sockets and the MQTT password file is root's.
 exit status: the number of failed checks (0 = all good); 1 also if agent.toml is unusable.
