@@ -112,6 +112,7 @@ class FieldLab:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.stack = ExitStack()
         self.etc_netns: list[Path] = []
+        self.made_etc_netns = not Path("/etc/netns").exists()
         self.lab = Lab("ktf")
         try:
             self._build()
@@ -298,3 +299,5 @@ class FieldLab:
         self.lab.close()
         for d in self.etc_netns:
             shutil.rmtree(d, ignore_errors=True)
+        if self.made_etc_netns:  # leave /etc as it was
+            shutil.rmtree("/etc/netns", ignore_errors=True)
