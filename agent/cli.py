@@ -31,6 +31,9 @@ examples:
   kotanet-agent enroll --central https://noc.kotimkab.go.id --out /etc/kotanet
       first boot: exchange the SD card's one-time token for this node's credentials
       (kotanet-agent enroll --help)
+  kotanet-agent status | selftest | statuspage
+      on site: the running agent's status, a check of everything with fix hints, and the
+      LAN status page for phones (each has --help; docs/field-tools.md)
 
 agent.toml: every section and key with its type, default and meaning is in
 docs/agent-config.md (the file kotanet-provision build writes is a complete example).
@@ -174,6 +177,10 @@ def run_until_signal(agent: Agent) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["status"], ["selftest"], ["statuspage"]):  # technician tools
+        from agent.fieldtools.cli import main as fieldtools_main
+
+        return fieldtools_main(argv)
     skip_pydantic_plugins()
     from agent.config import ConfigError, load_config
 

@@ -65,6 +65,7 @@ class AgentSection(Strict):
     state_dir: str = "/var/lib/kotanet"
     sample_interval_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     probe_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    status_file: str = "/run/kotanet/status.json"  # local status snapshot (RAM); "" = off
 
 
 class OutboxSection(Strict):

@@ -23,6 +23,7 @@ from agent.controllers.shaping import (
     lease_tick,
     start_shaping,
 )
+from agent.fieldtools.snapshot import snapshot_writer
 from agent.policy.commands import CommandGate
 from agent.probes.base import Probe, ProbeRunner
 from agent.probes.registry import build_probes
@@ -88,6 +89,7 @@ class Agent:
         self.forwarder: Forwarder | None = None
         self.last_sample: Sample | None = None
         self.services = NodeServices(self, lambda: self._queue.put(_RECONNECT))
+        self.snapshot = snapshot_writer(cfg, simulated=simulated, clock=clock)  # status file
 
     @property
     def gate(self) -> CommandGate:
@@ -177,6 +179,7 @@ class Agent:
                     if self.clock() >= next_sample:
                         next_sample = max(next_sample + interval, self.clock())
                         self._sample_once()
+                        self.snapshot.write(self)
                     if self.outbox.flush_due():
                         self.outbox.flush(wall_ms=self._wall_if_synced())
                     self.forwarder.pump(self.clock())
@@ -254,6 +257,7 @@ class Agent:
                 self.forwarder.on_disconnected()
             elif isinstance(item, InboundMessage):
                 self._inbound(item)
+            self.snapshot.observe(self, item)
         except Exception:
             log.exception("error handling %s", type(item).__name__)
 
@@ -290,7 +294,8 @@ class Agent:
         self.publish_birth()
         self.forwarder.resync()
 
-    def send_ack(self, ack: CommandAck) -> None:
-        """Publish one command ack."""
+    def send_ack(self, cmd: Command, ack: CommandAck) -> None:
+        """Publish one ack of ``cmd`` (and keep it for the local status snapshot)."""
         assert self.session is not None
         self.session.publish("ack", ack)
+        self.snapshot.on_ack(cmd, ack)

@@ -1,7 +1,8 @@
 """Cost of the agent's probes: CPU and wall time of one full probe cycle (two uplinks in real
 network namespaces, 50 LAN clients via leases/neighbours/fake hostapd radios), the probe
 process's steady CPU share at a 10 s sample interval with 1 s link probes, and its RSS next to
-Debian's prometheus-node-exporter measured in the same run.
+Debian's prometheus-node-exporter measured in the same run. Also the RSS of the LAN status
+page (`kotanet-agent statuspage`, its own process) serving a real agent's snapshot.
 
 Last line: {"bench","metric","value","unit","goal","anchor","ratio","ok"}. --quick: < 60 s.
 """
@@ -30,6 +31,7 @@ from tests.fakes.hostapd import FakeHostapd, FakeStation  # noqa: E402
 from tests.netns.nsutil import Lab  # noqa: E402
 
 CLIENTS = 50
+PAGE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -141,6 +143,66 @@ def steady(node: Any, cfg: Path, windows: int, ne_pid: int, ne_url: str) -> dict
             "ne_rss_mb": statistics.median(ne_rss) / 1024}
 
 
+def agent_toml(tmp: Path) -> Path:
+    """agent.toml of one real agent in the bench node: it writes the snapshot the page serves
+    (no broker: it samples and keeps retrying the connection, as a node offline would)."""
+    ups = "".join(f'[[uplinks]]\nname = "{n}"\niface = "up{n}"\npriority = {p}\n'
+                  f"targets = {json.dumps(t)}\n"
+                  for n, p, t in (("a", 0, ["192.0.2.1", "192.0.2.2"]),
+                                  ("b", 1, ["198.51.100.1", "198.51.100.2"])))
+    text = (f'[node]\nid = "bench"\nsite = "lab"\n[mqtt]\nurl = "mqtt://127.0.0.1:9"\n'
+            f'[agent]\nstate_dir = "{tmp}/agent-state"\nstatus_file = "{tmp}/run/status.json"\n'
+            f'[users]\nhostapd_ctrl = ["{tmp}/hostapd"]\ndnsmasq_leases = "{tmp}/leases"\n'
+            f'lan_iface = "lan0"\nndsctl = ""\n[shaping]\nlan_iface = "lan0"\n{ups}')
+    (tmp / "run").mkdir(exist_ok=True)
+    path = tmp / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+FETCH = """import sys, time, urllib.request
+n, out = int(sys.argv[1]), []
+for i in range(n):
+    t0 = time.monotonic()
+    urllib.request.urlopen("http://10.9.0.1/" + ("status.json" if i % 2 else ""), timeout=5).read()
+    out.append(time.monotonic() - t0)
+print(sorted(out)[len(out) // 2] * 1000)
+"""
+
+
+def statuspage_cost(node: Any, tmp: Path, requests: int) -> dict[str, float]:
+    """RSS of the status page process (bound to lan0) after serving ``requests`` requests of a
+    real agent's snapshot, and the median time of one request."""
+    conf = agent_toml(tmp)
+    cli = [sys.executable, "-m", "agent.cli"]
+    agent = node.popen(*cli, "--config", str(conf), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    page = None
+    try:
+        for _ in range(300):  # bounded: the first sample comes within seconds
+            if (tmp / "run" / "status.json").exists():
+                break
+            time.sleep(0.1)
+        # the page runs under Debian's python3 as the package's launcher runs it (it needs
+        # only the standard library and the agent's modules on the path)
+        page = node.popen("env", f"PYTHONPATH={ROOT}", PAGE_PYTHON, "-m", "agent.cli",
+                          "statuspage", "--config", str(conf), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if "10.9.0.1%lan0:80 " in node.run("ss", "-ltnH").stdout:
+                break
+            time.sleep(0.1)
+        ms = float(node.run(sys.executable, "-c", FETCH, str(requests), timeout=120).stdout)
+        rss = rss_kb(page.pid) / 1024
+    finally:
+        for proc in (page, agent):
+            if proc is not None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=15)
+    log(f"status page: {rss:.1f} MB RSS after {requests} requests, median {ms:.1f} ms each")
+    return {"rss_mb": rss, "ms": ms}
+
+
 def free_port() -> int:
     """A free TCP port on loopback."""
     with socket.socket() as s:
@@ -177,12 +239,19 @@ def main() -> int:
                 time.sleep(0.1)
         cpu, wall = cycle_cost(node, config(tmp, 0.001), cycles)
         st = steady(node, config(tmp, 1.0), windows, ne.pid, url)
+        page = statuspage_cost(node, tmp, 60 if args.quick else 400)
     cycle = {"bench": "probe_cost", "metric": "full_cycle", "cpu_ms": round(cpu * 1000, 2),
              "wall_ms": round(wall * 1000, 1), "cycles": cycles}
     share = {"bench": "probe_cost", "metric": "steady_cpu_pct", "value": round(st["cpu_pct"], 3),
              "unit": "% of one core", "goal": "<= 1", "ok": st["cpu_pct"] <= 1.0}
     print(json.dumps(cycle))
     print(json.dumps(share))
+    page_ratio = page["rss_mb"] / st["ne_rss_mb"]
+    print(json.dumps({"bench": "probe_cost", "metric": "statuspage_rss",
+                      "value": round(page["rss_mb"], 1), "unit": "MB",
+                      "goal": "<= node_exporter RSS (own process; the agent's RSS unchanged)",
+                      "anchor": round(st["ne_rss_mb"], 1), "ratio": round(page_ratio, 2),
+                      "request_ms": round(page["ms"], 2), "ok": page_ratio <= 1.0}))
     ratio = st["rss_mb"] / st["ne_rss_mb"]
     print(json.dumps({"bench": "probe_cost", "metric": "probe_process_rss",
                       "value": round(st["rss_mb"], 1), "unit": "MB",

@@ -87,7 +87,7 @@ def lay_out(wheel: Path, root: Path, ver: str) -> None:
                     and name.endswith(".py")):
                 _install(zf.read(name), root / LIBDIR / name, 0o644)
     _install(LAUNCHER, root / "usr/bin/kotanet-agent", 0o755)
-    for unit in ("kotanet-agent.service", "kotanet-enroll.service"):
+    for unit in ("kotanet-agent.service", "kotanet-enroll.service", "kotanet-statuspage.service"):
         _install(SRC / unit, root / "usr/lib/systemd/system" / unit, 0o644)
     _gzip((SRC / "kotanet-agent.1").read_bytes(), root / "usr/share/man/man1/kotanet-agent.1.gz")
     doc = root / "usr/share/doc" / PKG

@@ -72,8 +72,8 @@ class CommandHost(Protocol):
 class CommandLink(Protocol):
     """How the controller answers central."""
 
-    def send_ack(self, ack: CommandAck) -> None:
-        """Publish one ack."""
+    def send_ack(self, cmd: Command, ack: CommandAck) -> None:
+        """Publish one ack of ``cmd``."""
 
     def publish_birth(self) -> None:
         """Re-publish the birth (carries the gate's epoch and versions)."""
@@ -165,7 +165,7 @@ class CommandController:
             write_json(self._path, asdict(self.gate.state))
 
     def _ack(self, cmd: Command, stage: str, code: str, detail: str = "") -> None:
-        self._link.send_ack(CommandAck.model_validate({
+        self._link.send_ack(cmd, CommandAck.model_validate({
             "site": self.site, "node": self.node, "ts_ms": wall_ms(), "cmd_id": cmd.cmd_id,
             "stage": stage, "code": code, "detail": detail[:500],
             "applied_version": self.gate.state.applied_version}))

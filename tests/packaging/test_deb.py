@@ -47,6 +47,8 @@ def test_package_is_arch_all_with_debian_dependencies_and_only_node_code(deb: Pa
     files = _run("dpkg-deb", "--contents", str(deb)).stdout
     for must in ("./usr/bin/kotanet-agent", "./usr/lib/systemd/system/kotanet-agent.service",
                  "./usr/lib/systemd/system/kotanet-enroll.service",
+                 "./usr/lib/systemd/system/kotanet-statuspage.service",
+                 "./usr/share/kotanet/agent/fieldtools/statuspage.py",
                  "./usr/share/kotanet/agent/cli.py", "./usr/share/kotanet/protocol/codec.py",
                  "./usr/share/man/man1/kotanet-agent.1.gz",
                  "./usr/share/doc/kotanet-agent/copyright"):
@@ -116,3 +118,6 @@ def test_installs_into_debian_trixie_from_debian_packages_and_checks_a_bundle(
                "/etc/kotanet/agent.toml", "--check", env=env)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "ok: node taman-kota-sampit/tks-02" in res.stdout
+    # the technician's tools run from the package too (no agent running here: no snapshot)
+    res = _run("chroot", str(root), "/usr/bin/kotanet-agent", "status", "--lang", "id", env=env)
+    assert res.returncode == 3 and "Agen tidak berjalan" in res.stdout, res.stdout + res.stderr
