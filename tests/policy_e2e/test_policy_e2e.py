@@ -73,6 +73,9 @@ def applied_decision(central: PolicyCentral, node: str, code: str | None = None
         dec = next((d for d in body["decisions"] if d["node"] == node), None)
         if dec is None or dec["command"] is None or code not in (None, dec["reason"]["code"]):
             return None
+        # the API may show a new reason a moment before the command issued for it
+        if (dec["throttle"] is None) != (dec["command"]["kind"] == "clear_throttle"):
+            return None
         status, cmd = central.get(f"/api/v1/commands/{dec['command']['cmd_id']}")
         return dec if status == 200 and cmd["state"] == "applied" else None
     result: dict[str, Any] = wait_for(ready, what=f"policy command for {node} ({code}) applied")
