@@ -84,7 +84,7 @@ def lay_out(wheel: Path, root: Path, ver: str) -> None:
     with zipfile.ZipFile(wheel) as zf:
         for name in zf.namelist():
             if (name.split("/")[0] in NODE_PACKAGES and not name.startswith(EXCLUDE)
-                    and name.endswith(".py")):
+                    and name.endswith((".py", ".json"))):
                 _install(zf.read(name), root / LIBDIR / name, 0o644)
     _install(LAUNCHER, root / "usr/bin/kotanet-agent", 0o755)
     for unit in ("kotanet-agent.service", "kotanet-enroll.service", "kotanet-statuspage.service"):

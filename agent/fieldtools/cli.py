@@ -64,37 +64,31 @@ exit status: 0 stopped, 2 refused address (wildcard or uplink), 1 no LAN address
 """
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _parser(cmd: str, epilog: str, description: str) -> argparse.ArgumentParser:
+    """One command's parser with the options every command shares."""
+    p = argparse.ArgumentParser(prog=f"kotanet-agent {cmd}", epilog=epilog,
+                                formatter_class=FMT, description=description)
     p.add_argument("--config", "-c", default=DEFAULT_CONFIG, metavar="FILE",
                    help=f"the node's agent.toml (default {DEFAULT_CONFIG})")
     p.add_argument("--lang", choices=["id", "en"], help=LANG_HELP)
     p.add_argument("--log-level", default="warning",
                    choices=["debug", "info", "warning", "error"], help="default: warning")
+    return p
 
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     """The parser of each command."""
-    st = argparse.ArgumentParser(prog="kotanet-agent status", epilog=STATUS_EPILOG,
-                                 formatter_class=FMT,
-                                 description="Show what the running agent reports about "
-                                             "this node, without the broker.")
-    _common(st)
-    st.add_argument("--status-file", metavar="PATH",
-                    help="snapshot to read (default: [agent] status_file of --config)")
-    st.add_argument("--json", action="store_true", help="print the snapshot as JSON")
-    se = argparse.ArgumentParser(prog="kotanet-agent selftest", epilog=SELFTEST_EPILOG,
-                                 formatter_class=FMT,
-                                 description="Check everything this node needs, one line per "
-                                             "check with a fix hint when it fails.")
-    _common(se)
-    se.add_argument("--json", action="store_true", help="print the results as JSON")
-    sp = argparse.ArgumentParser(prog="kotanet-agent statuspage", epilog=STATUSPAGE_EPILOG,
-                                 formatter_class=FMT,
-                                 description="Serve the read-only status page on the LAN "
-                                             "side for phones on the node's Wi-Fi.")
-    _common(sp)
-    sp.add_argument("--status-file", metavar="PATH",
-                    help="snapshot to serve (default: [agent] status_file of --config)")
+    st = _parser("status", STATUS_EPILOG,
+                 "Show what the running agent reports about this node, without the broker.")
+    se = _parser("selftest", SELFTEST_EPILOG, "Check everything this node needs, one line per "
+                 "check with a fix hint when it fails.")
+    sp = _parser("statuspage", STATUSPAGE_EPILOG, "Serve the read-only status page on the LAN "
+                 "side for phones on the node's Wi-Fi.")
+    for parser, verb in ((st, "read"), (sp, "serve")):
+        parser.add_argument("--status-file", metavar="PATH",
+                            help=f"snapshot to {verb} (default: [agent] status_file of --config)")
+    for parser, what in ((st, "the snapshot"), (se, "the results")):
+        parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
     sp.add_argument("--listen", metavar="ADDR:PORT", help="LAN address and port to serve on")
     sp.add_argument("--iface", metavar="IFACE", help="LAN interface (default from --config)")
     sp.add_argument("--port", type=int, default=80, help="port with --iface (default 80)")

@@ -19,8 +19,8 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.fieldtools import checks as ck
 from agent.fieldtools import checks_net as net
 from agent.fieldtools.checks import Check, Msg, msg
+from agent.fieldtools.i18n import SELFTEST_TEXTS as TEXTS
 from agent.fieldtools.i18n import num
-from agent.fieldtools.i18n_selftest import TEXTS
 
 MARK = {"ok": "✓", "fail": "✗", "skip": "–"}
 MAX_EXIT = 100  # exit status = failed checks, capped (above 100 shells see odd values)

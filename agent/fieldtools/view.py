@@ -71,12 +71,22 @@ def uplinks(lang: str, snap: dict[str, Any]) -> Section:
     return sec
 
 
+def _section(lang: str, snap: dict[str, Any], key: str, absent: tuple[str, str, str]
+             ) -> tuple[Section, Any]:
+    """The section of snapshot ``key`` and its value; when absent, one row (label, text, level)
+    says so."""
+    sec = Section(key, t(lang, f"sec.{key}"))
+    value = snap.get(key)
+    if value is None:
+        label, text, level = absent
+        sec.rows.append(Row(t(lang, label), t(lang, text), level))
+    return sec, value
+
+
 def users(lang: str, snap: dict[str, Any]) -> Section:
     """Users present now and per source (unavailable sources say so)."""
-    sec = Section("users", t(lang, "sec.users"))
-    u = snap.get("users")
+    sec, u = _section(lang, snap, "users", ("users.total", "no_sample", "warn"))
     if u is None:
-        sec.rows.append(Row(t(lang, "users.total"), t(lang, "no_sample"), "warn"))
         return sec
     total = u.get("total")
     sec.rows.append(Row(t(lang, "users.total"), "-" if total is None else str(total), "info"))
@@ -89,10 +99,8 @@ def users(lang: str, snap: dict[str, Any]) -> Section:
 
 def throttle(lang: str, snap: dict[str, Any]) -> Section:
     """The throttle in force, who set it, per-client limits and its lease."""
-    sec = Section("throttle", t(lang, "sec.throttle"))
-    th = snap.get("throttle")
+    sec, th = _section(lang, snap, "throttle", ("throttle.in_force", "throttle.off", "info"))
     if th is None:
-        sec.rows.append(Row(t(lang, "throttle.in_force"), t(lang, "throttle.off"), "info"))
         return sec
     src = t(lang, f"throttle.src.{th['source']}", v=th.get("version"))
     limits = t(lang, "throttle.limits", down=kbps(lang, th.get("down_kbps")),

@@ -19,7 +19,7 @@ from agent.actuators import gpio
 from agent.config import parse_config
 from agent.fieldtools import checks as ck
 from agent.fieldtools import checks_net as net
-from agent.fieldtools.i18n_selftest import TEXTS
+from agent.fieldtools.i18n import SELFTEST_TEXTS as TEXTS
 from agent.fieldtools.selftest import line, run_selftest, summary, text
 from agent.transport.url import BrokerTarget
 from tests.fakes.hostapd import FakeHostapd, FakeStation

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from agent.fieldtools.i18n_selftest import TEXTS
+from agent.fieldtools.i18n import SELFTEST_TEXTS as TEXTS
 from agent.transport.presence import clock_synced
 
 from .fieldlab import BROKER_IP, NODE, FieldLab

@@ -50,6 +50,7 @@ def test_package_is_arch_all_with_debian_dependencies_and_only_node_code(deb: Pa
                  "./usr/lib/systemd/system/kotanet-statuspage.service",
                  "./usr/share/kotanet/agent/fieldtools/statuspage.py",
                  "./usr/share/kotanet/agent/cli.py", "./usr/share/kotanet/protocol/codec.py",
+                 "./usr/share/kotanet/agent/fieldtools/texts.json",
                  "./usr/share/man/man1/kotanet-agent.1.gz",
                  "./usr/share/doc/kotanet-agent/copyright"):
         assert must in files, must
