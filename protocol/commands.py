@@ -69,7 +69,6 @@ class KeyAnnouncement(Inbound):
     schema_: Literal["kotanet.key/1"] = Field("kotanet.key/1", alias="schema")
     key_id: KeyId
     public_key: PublicKey
-    not_before_ms: TsMs = 0
     retire: Annotated[list[KeyId], Field(max_length=MAX_KEY_IDS)] = []
     issued_at_ms: TsMs
     signed_by: KeyId

@@ -1,7 +1,7 @@
 """Every bound of protocol v1 in one place: constants, bounded field types, free-form JSON checks.
 
 A node is untrusted (it hangs in a public park), so every value it sends is finite and bounded.
-The bounds sit well above what an honest agent sends; docs/protocol.md section 3.2 lists them.
+The bounds sit well above what an honest agent sends; docs/protocol.md section 3.1 lists them.
 """
 
 from __future__ import annotations

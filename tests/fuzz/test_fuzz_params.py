@@ -13,7 +13,7 @@ from tests.fuzz.checks import check_model
 from tests.fuzz.harness import Handler, fuzz_test
 
 ANNOUNCEMENT = {"schema": "kotanet.key/1", "key_id": "k2", "public_key": "A" * 43,
-                "not_before_ms": 0, "retire": [], "issued_at_ms": 1, "signed_by": "k1",
+                "retire": [], "issued_at_ms": 1, "signed_by": "k1",
                 "sig": "B" * 86}
 VALID: dict[str, dict[str, Any]] = {
     "set_throttle": fst.golden("cmd")["params"], "clear_throttle": {}, "resync": {},
