@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 SIGNING_CONTEXT = b"kotanet-sig/1\n"
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 SIG_FIELD = "sig"
 
 
@@ -31,7 +33,7 @@ def b64url(data: bytes) -> str:
 
 def unb64url(text: str) -> bytes:
     """Bytes of unpadded base64url text; raise ValueError if it is not."""
-    if not isinstance(text, str) or text.rstrip("=") != text or len(text) % 4 == 1:
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise ValueError("not unpadded base64url")
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

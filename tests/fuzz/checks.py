@@ -23,20 +23,20 @@ def _constraints(meta: list[Any]) -> list[Any]:
     return out
 
 
-def _split(annotation: Any) -> list[tuple[Any, list[Any]]]:
+def alternatives(annotation: Any) -> list[tuple[Any, list[Any]]]:
     """(bare type, constraints) for each alternative of a possibly Optional/Annotated type."""
     origin = get_origin(annotation)
     if origin is Annotated:
         base, *meta = get_args(annotation)
-        return [(t, [*_constraints(meta), *c]) for t, c in _split(base)]
+        return [(t, [*_constraints(meta), *c]) for t, c in alternatives(base)]
     if origin in (Union, types.UnionType):
-        return [alt for arg in get_args(annotation) for alt in _split(arg)]
+        return [alt for arg in get_args(annotation) for alt in alternatives(arg)]
     return [(annotation, [])]
 
 
 def _pick(value: Any, annotation: Any) -> tuple[Any, list[Any]]:
     """The alternative of ``annotation`` that ``value`` was validated as."""
-    for tp, cons in _split(annotation):
+    for tp, cons in alternatives(annotation):
         bare = get_origin(tp) or tp
         if bare is Literal or tp is Any or (isinstance(bare, type) and isinstance(value, bare)):
             return tp, cons

@@ -98,7 +98,8 @@ def _models_in(tp: object) -> Iterator[type[BaseModel]]:
 
 def wire_models() -> dict[str, type[BaseModel]]:
     """Every model that can appear on the wire, nested ones included, by class name."""
-    todo: list[type[BaseModel]] = [*NODE_MODELS.values(), messages.CentralState]
+    todo: list[type[BaseModel]] = [*NODE_MODELS.values(), messages.CentralState,
+                                   messages.KeyAnnouncement]  # in announce_key params
     seen: dict[str, type[BaseModel]] = {}
     while todo:
         model = todo.pop()
