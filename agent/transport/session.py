@@ -62,6 +62,7 @@ class InboundMessage:
     model: BaseModel
     received: float  # monotonic time at receipt
     expiry_s: float | None  # remaining MQTT message expiry, if the broker sent one
+    raw: bytes | None = None  # the payload as received (commands are verified over it)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class MqttSession:
             log.warning("dropping message on %s: %s", msg.topic, exc)
             return
         expiry = getattr(msg.properties, "MessageExpiryInterval", None) if msg.properties else None
-        self._sink(InboundMessage(model, now, float(expiry) if expiry is not None else None))
+        self._sink(InboundMessage(model, now, float(expiry) if expiry is not None else None,
+                                  bytes(msg.payload)))
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
                     props: Properties | None) -> None:
