@@ -149,11 +149,11 @@ class CommandsSection(Strict):
     """Command signatures: central's public keys (id -> raw Ed25519 key, base64url)."""
 
     require_signed: bool = True  # false only for old bundles / simulated nodes, explicitly
-    keys: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]] = {}
+    keys: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]] | None = None
 
     @model_validator(mode="after")
     def _ids(self) -> CommandsSection:
-        for key_id in self.keys:
+        for key_id in self.keys or {}:
             _check_id(key_id)
         return self
 

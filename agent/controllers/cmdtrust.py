@@ -38,7 +38,7 @@ class CommandTrust:
         self.require_signed = cfg.require_signed
         self._keys_path = state_dir / KEYS_FILE
         self._proof_path = state_dir / PROOF_FILE
-        self.ring = KeyRing.from_config(cfg.keys)
+        self.ring = KeyRing.from_config(cfg.keys or {})
         self.ring.merge(read_json(self._keys_path) or {})
         saved = read_json(self._proof_path)
         self.proof: dict[str, Any] | None = saved if isinstance(saved, dict) else None

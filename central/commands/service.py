@@ -217,9 +217,9 @@ class CommandService:
             before, after = self.store.raise_epoch(proven, self._clock_ms())
             if after > before:
                 raised[1] = True
-                log.warning("node %s proves epoch %d with a command central signed, ours is "
-                            "%d: central's database was restored or lost? raising the epoch "
-                            "to %d", node, proven, before, after)
+                log.warning("node %s has seen epoch %d, ours is %d (proved by a command central "
+                            "signed): central's database was restored or lost? raising the "
+                            "epoch to %d", node, proven, before, after)
         return raised[0], raised[1]
 
     def renew_leases(self, epoch: int | None = None) -> list[Command]:

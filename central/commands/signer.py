@@ -64,6 +64,12 @@ class CommandSigner:
                  signer.next_id or "none", ", ".join(signer.retire) or "none")
         return signer
 
+    def private_pem(self) -> bytes:
+        """The current private key as unencrypted PKCS#8 PEM (to write a key file)."""
+        return self._key.private_bytes(serialization.Encoding.PEM,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
+
     def sign(self, cmd: Command) -> Command:
         """The command with ``key_id`` and ``sig`` set (over everything as it will be sent)."""
         unsigned = cmd.model_copy(update={"key_id": self.key_id, "sig": None})
