@@ -84,6 +84,14 @@ class ShapingNs:
         lan = self.shaper().read().lan
         return lan.classes[1][1].rate if lan.root_ours and 1 in lan.classes else None
 
+    def snapshot(self) -> str:
+        """Every qdisc, class and filter of br0 and the IFB (parameters, no counters)."""
+        return "\n".join(self.ns.run("tc", *args, check=False).stdout for args in (
+            ["-j", "qdisc", "show"], ["class", "show", "dev", "br0"],
+            ["class", "show", "dev", "ifb-kotanet"], ["-j", "filter", "show", "dev", "br0"],
+            ["-j", "filter", "show", "dev", "br0", "ingress"],
+            ["-j", "filter", "show", "dev", "ifb-kotanet"]))
+
     def close(self) -> None:
         """Delete the namespace."""
         self.lab.close()
