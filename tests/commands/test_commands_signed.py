@@ -1,6 +1,7 @@
 """Signed commands end to end: a real agent behind real mosquitto, shaping with real tc in a
 namespace. Hostile commands published straight to the node's cmd topic with central's broker
-credentials are rejected with their reason code and leave tc and the gate untouched."""
+credentials are rejected with their reason code and leave tc and the gate untouched; a hostile
+node's birth cannot move the epoch central gives every node."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
-from cmdtest_helpers import SITE, HookFeeder, ShapingNs, wait_for
+from cmdtest_helpers import SITE, TOPICS, CentralServer, HookFeeder, ShapingNs, wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.runtime import Agent
 from central.commands.signer import CommandSigner
 from protocol.codec import encode
-from protocol.messages import Command
+from protocol.messages import Birth, Command
+from provisioning.localbroker import LocalBroker
 from tests.cmdkeys import SIGNER
 
 pytestmark = [pytest.mark.broker, pytest.mark.netns]
@@ -106,3 +110,41 @@ def test_a_node_configured_without_signatures_keeps_the_old_behaviour(
     wait_for(lambda: feeder.stages(node_id, forged.cmd_id), what="forged ack")
     assert feeder.stages(node_id, forged.cmd_id) == [("rejected", "bad_signature")]
     assert shaping_ns.down_kbps() == 1500
+
+
+def test_a_hostile_birth_cannot_move_the_fleet_epoch(
+        central: CentralServer, make_agent: Callable[..., Agent], feeder: HookFeeder,
+        shaping_ns: ShapingNs, broker: LocalBroker, node_id: str) -> None:
+    agent = make_agent(node_id)
+    agent.start()
+    wait_for(lambda: feeder.of("birth", node_id), what="birth")
+    first = central.service.issue(node_id, SITE, "set_throttle", {"down_kbps": 2000}, 30)
+    wait_for(lambda: ("applied", "ok") in feeder.stages(node_id, first.cmd_id), what="applied")
+    epoch0 = central.service.store.current_epoch()
+    liar = f"{node_id[:50]}-liar"
+    broker.add_user(liar, f"pw-{liar}")
+    forged = ATTACKER.sign(Command.model_validate(body(liar, 1, 10**9)))
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5, client_id=liar)
+    client.username_pw_set(liar, f"pw-{liar}")
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    try:
+        for proof in (None, {**forged.model_dump(mode="json", by_alias=True),
+                             "key_id": SIGNER.key_id}):
+            b = Birth.model_validate({
+                "site": SITE, "node": liar, "ts_ms": 1, "session": 1, "boot_id": "b",
+                "agent_version": "t", "config_hash": "h", "role": "park", "cmd_epoch": 10**9,
+                "clock": {"synced": False, "wall_ms": 1}, "epoch_proof": proof})
+            seen = len(feeder.of("birth", liar))
+            client.publish(TOPICS.node(SITE, liar, "birth"), encode(b),
+                           qos=1).wait_for_publish(5)
+            wait_for(lambda n=seen: len(feeder.of("birth", liar)) > n,  # type: ignore[misc]
+                     what="the liar's birth")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    assert central.service.store.current_epoch() == epoch0
+    second = central.service.issue(node_id, SITE, "set_throttle", {"down_kbps": 3000}, 30)
+    assert second.epoch == epoch0
+    wait_for(lambda: ("applied", "ok") in feeder.stages(node_id, second.cmd_id), what="applied")
+    assert shaping_ns.down_kbps() == 3000 and agent.gate.state.highest_epoch == epoch0
