@@ -177,6 +177,16 @@ def init_deployment(root: str | Path, settings: Settings) -> Deployment:
     return dep
 
 
+def make_next_command_key(dep: Deployment) -> str:
+    """Create pki/command.next.key + .pub (step 1 of a key rotation); returns the key id."""
+    if (dep.pki / "command.next.key").exists():
+        raise DeploymentError("init_exists", dir=dep.pki / "command.next.key")
+    key, raw = make_command_key()
+    write_secret(dep.pki / "command.next.key", key)
+    (dep.pki / "command.next.pub").write_text(b64url(raw) + "\n")
+    return key_id_of(raw)
+
+
 def ensure_command_key(dep: Deployment) -> dict[str, str]:
     """The command public keys nodes trust ({key_id: base64url}: command.pub and, during a
     rotation, command.next.pub); creates pki/command.key first if the deployment has none."""
