@@ -100,11 +100,11 @@ class HttpSection(Strict):
 
 
 class CommandsSection(Strict):
-    """Command signing (Ed25519 PEM files; see docs/operations.md "Command keys")."""
+    """Command signing, docs/operations.md 5.1: key file (None: unsigned), next key, retired."""
 
-    signing_key_file: str | None = None  # None: commands go out unsigned (logged at start)
-    next_key_file: str | None = None  # announced to nodes, not used to sign yet
-    retire_key_ids: list[str] = []  # key ids nodes are told to stop trusting
+    signing_key_file: str | None = None
+    next_key_file: str | None = None
+    retire_key_ids: list[str] = []
 
 
 class CentralConfig(Strict):
