@@ -146,6 +146,19 @@ class FailoverSection(Strict):
     modem_cycle_min_interval_s: Annotated[float, Field(ge=0)] = 1800.0
 
 
+class CommandsSection(Strict):
+    """Command signatures: central's public keys (id -> raw Ed25519 key, base64url)."""
+
+    require_signed: bool = True  # false only for old bundles / simulated nodes, explicitly
+    keys: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]] | None = None
+
+    @model_validator(mode="after")
+    def _ids(self) -> CommandsSection:
+        for key_id in self.keys or {}:
+            _check_id(key_id)
+        return self
+
+
 class GpioSection(Strict):
     """Status LEDs, button and optional modem relay (BCM pin numbers; null = absent)."""
 
@@ -168,6 +181,7 @@ class AgentConfig(Strict):
     shaping: ShapingSection = ShapingSection()
     failover: FailoverSection = FailoverSection()
     gpio: GpioSection = GpioSection()
+    commands: CommandsSection = CommandsSection()
 
     @model_validator(mode="after")
     def _unique_uplinks(self) -> AgentConfig:

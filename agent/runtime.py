@@ -83,7 +83,7 @@ class Agent:
         self._runner: ProbeRunner | None = None
         self._wall_if_synced = SyncedWall(clock)
         self.commands = CommandController(cfg.node.site, cfg.node.id, self.state_dir, self, self,
-                                          clock)
+                                          clock, trust=cfg.commands)
         self.session: MqttSession | None = None
         self.outbox: Outbox | None = None
         self.forwarder: Forwarder | None = None
@@ -270,7 +270,8 @@ class Agent:
             self.forwarder.on_receipt(m)
         elif isinstance(m, Command):
             self.commands.on_command(m, item.received, item.expiry_s,
-                                     clock_synced=self._wall_if_synced() is not None)
+                                     clock_synced=self._wall_if_synced() is not None,
+                                     raw=item.raw)
 
     # ------------------------------------------------------------ publishing
     def _publish_tele(self, tele: Tele) -> int:
@@ -285,7 +286,9 @@ class Agent:
                                               else self.gate.state.throttle_version),
                             outbox=self.outbox.bounds(), simulated=self.simulated,
                             cmd_epoch=self.gate.state.highest_epoch,
-                            applied_version=self.gate.state.applied_version)
+                            applied_version=self.gate.state.applied_version,
+                            cmd_key_ids=self.commands.trust.ring.ids(),
+                            epoch_proof=self.commands.trust.proof)
         self.session.publish("birth", birth)
 
     def resync_now(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.actuators.shaping import TcShaper
@@ -26,12 +27,14 @@ from agent.runtime import Agent
 from central.collector import Collector
 from central.collector.stats import Stats
 from central.commands.service import CommandService, MqttPublisher
+from central.commands.signer import CommandSigner
 from central.commands.store import CommandStore
 from central.config import RegistryNode, load_config
 from central.storage import open_storage
 from central.storage.base import Incoming
 from central.storage.location import sqlite_file
 from protocol.messages import Birth, CommandAck
+from protocol.signing import b64url
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
 
@@ -80,9 +83,10 @@ class CommandPath:
         self.storage = open_storage(cfg.storage.url)
         self._closers.append(self.storage.close)
         self.collector = Collector(cfg, self.storage, Stats())
+        signer = CommandSigner(Ed25519PrivateKey.generate())  # signed, as in production
         self.service = CommandService(CommandStore(sqlite_file(cfg.storage.url)),
                                       MqttPublisher(cfg), Topics(cfg.topic_prefix),
-                                      cfg.instance_id())
+                                      cfg.instance_id(), signer=signer)
         self._closers.append(self.service.store.close)
         self.collector.add_listener(self._on_commit)
         pub = self.service.publisher
@@ -98,7 +102,8 @@ class CommandPath:
             "mqtt": {"url": f"mqtt://{self.broker.host}:{self.broker.port}",
                      "password": self.broker.passwords[NODE], "keepalive_s": 5},
             "agent": {"state_dir": str(workdir / "agent"), "sample_interval_s": 1.0},
-            "shaping": {"enabled": True, "lan_iface": "br0", "ifb_iface": "ifb-kotanet"}})
+            "shaping": {"enabled": True, "lan_iface": "br0", "ifb_iface": "ifb-kotanet"},
+            "commands": {"keys": {signer.key_id: b64url(signer.public_key)}}})
         self.agent = Agent(acfg, [_Probe()], simulated=True)
         self.agent.shaping = ShapingController(acfg.shaping, TcShaper("br0", "ifb-kotanet",
                                                                       netns=netns))

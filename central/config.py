@@ -34,7 +34,8 @@ ENV_TRUSTED_PROXIES = "KOTANET_TRUSTED_PROXIES"
 ENV_KEYS: tuple[tuple[str, str, str], ...] = (
     ("KOTANET_MQTT_URL", "mqtt", "url"), ("KOTANET_MQTT_CA", "mqtt", "ca_file"),
     ("KOTANET_DB", "storage", "url"), (ENV_STATE_DB, "storage", "state_url"),
-    ("KOTANET_HTTP", "http", "listen"), ("KOTANET_ADMIN_TOKEN", "http", "admin_token"))
+    ("KOTANET_HTTP", "http", "listen"), ("KOTANET_ADMIN_TOKEN", "http", "admin_token"),
+    ("KOTANET_COMMAND_KEY", "commands", "signing_key_file"))
 FLEET_KEYS = ("sites", "upstreams", "events", "overrides", "nodes")
 MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 M = TypeVar("M", bound=BaseModel)
@@ -98,6 +99,14 @@ class HttpSection(Strict):
         return [str(parse_network(item)) for item in v]
 
 
+class CommandsSection(Strict):
+    """Command signing, docs/operations.md 5.1: key file (None: unsigned), next key, retired."""
+
+    signing_key_file: str | None = None
+    next_key_file: str | None = None
+    retire_key_ids: list[str] = []
+
+
 class CentralConfig(Strict):
     """The whole central configuration file."""
 
@@ -110,6 +119,7 @@ class CentralConfig(Strict):
     mqtt: MqttSection = MqttSection()
     storage: StorageSection = StorageSection()
     http: HttpSection = HttpSection()
+    commands: CommandsSection = CommandsSection()
     nodes: list[RegistryNode] = []
     fleet_file: str | None = None
     policy: PolicySection = PolicySection()

@@ -93,6 +93,9 @@ class Birth(Envelope):
     clock: ClockInfo
     simulated: bool = False
     cmd_key_ids: Annotated[list[Id], Field(max_length=MAX_KEY_IDS)] = []
+    # the signed command (as received) that set cmd_epoch: central raises its epoch only from
+    # this, after verifying the signature with its own key (a bare cmd_epoch is a claim)
+    epoch_proof: Tree | None = None
 
 
 # ---------------------------------------------------------------- tele

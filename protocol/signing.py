@@ -12,6 +12,7 @@ bytes), so fields it does not know yet are covered too. docs/protocol.md section
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -113,3 +114,8 @@ def signing_bytes(message: BaseModel | Mapping[str, Any] | bytes) -> bytes:
     if not isinstance(obj, Mapping):
         raise ValueError("only a JSON object can be signed")
     return SIGNING_CONTEXT + canonical_json({k: v for k, v in obj.items() if k != SIG_FIELD})
+
+
+def key_id_of(public_key: bytes) -> str:
+    """The id of a raw 32-byte Ed25519 public key: ``k-`` + 12 base64url chars of its SHA-256."""
+    return "k-" + b64url(hashlib.sha256(public_key).digest()[:9])

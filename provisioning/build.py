@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from provisioning.agenttoml import render_agent_toml
 from provisioning.brokerfiles import load_manifest, save_manifest, write_broker_files
-from provisioning.deployment import Deployment
+from provisioning.deployment import Deployment, ensure_command_key
 from provisioning.model import Inventory, Node
 from provisioning.mosquitto import check_password, generated_hash, is_current
 from provisioning.pki import cert_serial, issue_cert, write_secret
@@ -55,7 +55,8 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
     user = (entry or {}).get("user") or node.id
     pending = (entry or {}).get("pending_user")
     bundle_user = pending or user  # during a rotation the bundle already carries the new user
-    text, cfg = render_agent_toml(node, s.broker(), bundle_user, nodes_at_site)
+    text, cfg = render_agent_toml(node, s.broker(), bundle_user, nodes_at_site,
+                                  ensure_command_key(dep))
     files: dict[str, str | bytes] = {"etc/kotanet/agent.toml": text, **node_files(
         node, agent_bin=s.agent_bin), "etc/kotanet/ca.crt": dep.read("ca.crt")}
     hashes: dict[str, str] = dict((entry or {}).get("hashes", {}))

@@ -5,6 +5,7 @@ Layout (secrets are mode 0600 and never printed)::
     DIR/deployment.json          settings (broker host/port, topic prefix, NOC URL, ...)
     DIR/pki/ca.crt, ca.key       project CA (EC P-256)
     DIR/pki/signing.key, .pub    central's Ed25519 key for enrolment tokens
+    DIR/pki/command.key, .pub    central's Ed25519 key for commands (.pub: raw, base64url)
     DIR/broker/                  mosquitto.conf, passwd, acl, ca.crt, server.crt, server.key
     DIR/secrets/<user>.password  broker service users: central, verifier
     DIR/manifest.json            per node: config hash, bundle, broker users, revoked
@@ -26,8 +27,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from protocol.signing import b64url, key_id_of, unb64url
 from provisioning.agenttoml import BrokerSettings
-from provisioning.pki import issue_cert, make_ca, make_signing_key, write_secret
+from provisioning.pki import (
+    issue_cert,
+    make_ca,
+    make_command_key,
+    make_signing_key,
+    write_secret,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +158,7 @@ def init_deployment(root: str | Path, settings: Settings) -> Deployment:
     sig_key, sig_pub = make_signing_key()
     write_secret(dep.pki / "signing.key", sig_key)
     (dep.pki / "signing.pub").write_bytes(sig_pub)
+    ensure_command_key(dep)
     names = tuple(dict.fromkeys([settings.broker_host, *settings.broker_names]))
     srv_key, srv_crt = issue_cert(ca_key, ca_crt, settings.broker_host, server=True, names=names)
     write_secret(dep.broker_dir / "server.key", srv_key)
@@ -166,3 +175,31 @@ def init_deployment(root: str | Path, settings: Settings) -> Deployment:
     log.info("deployment initialised in %s (broker files: brokerfiles.write_broker_files)",
              dep.root)
     return dep
+
+
+def make_next_command_key(dep: Deployment) -> str:
+    """Create pki/command.next.key + .pub (step 1 of a key rotation); returns the key id."""
+    if (dep.pki / "command.next.key").exists():
+        raise DeploymentError("init_exists", dir=dep.pki / "command.next.key")
+    key, raw = make_command_key()
+    write_secret(dep.pki / "command.next.key", key)
+    (dep.pki / "command.next.pub").write_text(b64url(raw) + "\n")
+    return key_id_of(raw)
+
+
+def ensure_command_key(dep: Deployment) -> dict[str, str]:
+    """The command public keys nodes trust ({key_id: base64url}: command.pub and, during a
+    rotation, command.next.pub); creates pki/command.key first if the deployment has none."""
+    pub = dep.pki / "command.pub"
+    if not pub.is_file() and not dep.is_fieldkit:
+        key, raw = make_command_key()
+        write_secret(dep.pki / "command.key", key)
+        pub.write_text(b64url(raw) + "\n")
+        log.warning("created the command-signing key %s (pki/command.key): give it to central "
+                    "as [commands] signing_key_file or KOTANET_COMMAND_KEY", key_id_of(raw))
+    keys: dict[str, str] = {}
+    for name in ("command.pub", "command.next.pub"):
+        if (dep.pki / name).is_file():
+            text = (dep.pki / name).read_text().strip()
+            keys[key_id_of(unb64url(text))] = text
+    return keys

@@ -1,4 +1,5 @@
-"""The project CA (EC P-256), broker and node certificates, and central's Ed25519 signing key."""
+"""The project CA (EC P-256), broker and node certificates, central's Ed25519 token-signing
+key and its separate Ed25519 command-signing key."""
 
 from __future__ import annotations
 
@@ -96,6 +97,14 @@ def make_signing_key() -> tuple[bytes, bytes]:
     pub = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     return _key_pem(key), pub
+
+
+def make_command_key() -> tuple[bytes, bytes]:
+    """Central's Ed25519 key for commands: (private PEM, raw 32-byte public key)."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    return _key_pem(key), raw
 
 
 def cert_cn(cert_pem: bytes) -> str:

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.clock import Clock, wall_ms
+from agent.config import CommandsSection
+from agent.controllers.cmdtrust import CommandTrust, payload_of
 from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.transport.statefile import read_json, write_json
+from protocol.commands import KEY_COMMAND_KIND
 from protocol.messages import Command, CommandAck, Event
 
 if TYPE_CHECKING:
@@ -131,27 +134,40 @@ class CommandController:
     """One node's command path: gate verdict, acks, handler run, gate state persisted."""
 
     def __init__(self, site: str, node: str, state_dir: Path, host: CommandHost,
-                 link: CommandLink, clock: Clock, reboot: Callable[[], None] | None = None
-                 ) -> None:
+                 link: CommandLink, clock: Clock, reboot: Callable[[], None] | None = None,
+                 trust: CommandsSection | None = None) -> None:
         self.site, self.node = site, node
         self._path = state_dir / GATE_FILE
         saved = read_json(self._path) or {}
         self.gate = CommandGate(site, node, GateState(
-            **{k: int(v) for k, v in saved.items() if k in GateState.__dataclass_fields__}))
+            **{k: int(v) for k, v in saved.items() if k in GateState.__dataclass_fields__
+               and k != "recent_ids"},
+            recent_ids=[str(i) for i in saved.get("recent_ids", [])][-64:]))
+        self.trust = CommandTrust(trust or CommandsSection(), state_dir)
         self.handlers = build_handlers(host, clock, reboot)
+        self.handlers[KEY_COMMAND_KIND] = self.trust.announce
         self._link = link
         self._clock = clock
         self._stale_birth_at = -STALE_BIRTH_INTERVAL_S
 
     def on_command(self, cmd: Command, received: float, expiry_s: float | None,
-                   clock_synced: bool) -> None:
-        """Decide, ack and (if accepted) run one command; persist the gate if it changed."""
+                   clock_synced: bool, raw: bytes | None = None) -> None:
+        """Verify, decide, ack and (if accepted) run one command; persist the gate if it
+        changed. ``raw`` is the payload as received (the signature covers all of it)."""
+        payload = payload_of(cmd, raw)
+        refused = self.trust.check(payload, cmd)
+        if refused is not None:  # before the gate: a forged command must not move the epoch
+            log.warning("command %s %s v%d: rejected %s", cmd.cmd_id, cmd.kind, cmd.version,
+                        refused[0])
+            self._ack(cmd, "rejected", *refused)
+            return
         before = asdict(self.gate.state)
         deadline = local_deadline(cmd, received, expiry_s)
         d = self.gate.decide(cmd, deadline=deadline, now=self._clock(), wall_ms=wall_ms(),
                              clock_synced=clock_synced)
         log.info("command %s %s v%d: %s %s", cmd.cmd_id, cmd.kind, cmd.version, d.stage, d.code)
         if d.accepted:
+            self.trust.accepted(payload, cmd)
             self._ack(cmd, "accepted", "ok")
             stage, code, detail = self._execute(cmd)
             if stage == "applied":

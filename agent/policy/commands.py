@@ -1,18 +1,22 @@
 """The command gate: pure decisions on an incoming command (no I/O; times are passed in).
 
-Order of checks: wrong node/site -> unknown kind -> stale epoch -> expired -> superseded.
-``resync`` is not desired state: it carries no version to apply, so it is never superseded
+Order of checks: wrong node/site -> unknown kind -> replayed (cmd_id already accepted) -> stale
+epoch -> expired -> superseded; the signature is checked before (agent.policy.signature). Only
+an accepted command moves the highest epoch seen. ``resync`` is not desired state: it carries no version to apply, so it is never superseded
 and never moves ``applied_version``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from protocol.commands import KEY_COMMAND_KIND
 from protocol.messages import COMMAND_KINDS, Command
 
 UNVERSIONED_KINDS = frozenset({"resync"})
 THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
+GATE_KINDS = frozenset({*COMMAND_KINDS, KEY_COMMAND_KIND})
+RECENT_IDS = 64  # cmd_ids of accepted commands remembered to refuse replays
 
 
 @dataclass
@@ -22,6 +26,7 @@ class GateState:
     highest_epoch: int = 0
     applied_version: int = 0
     throttle_version: int = 0
+    recent_ids: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -64,12 +69,13 @@ class CommandGate:
         if cmd.site != self.site or cmd.node != self.node:
             return GateDecision("rejected", "wrong_node",
                             f"command for {cmd.site}/{cmd.node}, this is {self.site}/{self.node}")
-        if cmd.kind not in COMMAND_KINDS:
+        if cmd.kind not in GATE_KINDS:
             return GateDecision("rejected", "unknown_kind", f"unknown command kind {cmd.kind!r}")
+        if cmd.cmd_id in self.state.recent_ids:
+            return GateDecision("rejected", "replayed", f"{cmd.cmd_id} was already accepted")
         if cmd.epoch < self.state.highest_epoch:
             return GateDecision("rejected", "stale_epoch",
                             f"epoch {cmd.epoch} < highest seen {self.state.highest_epoch}")
-        self.state.highest_epoch = cmd.epoch
         if now >= deadline:
             return GateDecision("expired", "expired", "local deadline passed")
         if clock_synced and wall_ms >= cmd.expires_at_ms:
@@ -77,6 +83,8 @@ class CommandGate:
         if cmd.kind not in UNVERSIONED_KINDS and cmd.version <= self.state.applied_version:
             return GateDecision("superseded", "superseded",
                             f"version {cmd.version} <= applied {self.state.applied_version}")
+        self.state.highest_epoch = cmd.epoch
+        self.state.recent_ids = [*self.state.recent_ids, cmd.cmd_id][-RECENT_IDS:]
         return GateDecision("accepted", "ok")
 
     def mark_applied(self, cmd: Command) -> None:

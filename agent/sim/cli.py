@@ -27,6 +27,7 @@ from agent.sim.fleet import (
     write_private,
 )
 from agent.sim.model import NodeModel, sim_probes
+from protocol.signing import key_id_of, unb64url
 
 if TYPE_CHECKING:
     from agent.runtime import Agent
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample interval in seconds (default 10)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the simulation (default 0)")
     p.add_argument("--keepalive", type=int, default=30, metavar="S", help="MQTT keepalive (default 30)")
+    p.add_argument("--command-pub", metavar="FILE",
+                   help="central's command public key (pki/command.pub); without it the nodes "
+                        "reject every command unless --set commands.require_signed=false")
     p.add_argument("--only", metavar="NODE[,NODE]", help="run only these nodes of the fleet")
     p.add_argument("--outbox-max-records", type=int, metavar="N", help="outbox cap (default: agent's)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -111,6 +115,9 @@ def node_config(node: SimNode, args: argparse.Namespace, password: str | None) -
              "targets": ["127.0.0.1"]},
         ],
     }
+    if args.command_pub:
+        pub = Path(args.command_pub).read_text().strip()
+        data["commands"] = {"require_signed": True, "keys": {key_id_of(unb64url(pub)): pub}}
     if args.outbox_max_records is not None:
         data["outbox"] = {"max_records": args.outbox_max_records}
     for item in args.set:

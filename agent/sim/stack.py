@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.sim.fleet import build_fleet, generate_credentials, registry, write_private
+from protocol.signing import b64url
 from provisioning.localbroker import LocalBroker, free_port
+from provisioning.pki import make_command_key, write_secret
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,6 +124,8 @@ class Stack:
         self.db_path = self.dir / "central.db"
         self.creds_path = self.dir / "nodes.json"
         self.registry_path = self.dir / "registry.json"
+        self.command_key = self.dir / "command.key"
+        self.command_pub = self.dir / "command.pub"
         self.procs: list[Proc] = []
         self.http: dict[str, str] = {}
 
@@ -132,6 +136,10 @@ class Stack:
         write_private(self.creds_path, json.dumps(creds, indent=1) + "\n")
         self.registry_path.write_text(json.dumps(registry(self.fleet), indent=1) + "\n")
         self.broker.add_user("central", secrets.token_urlsafe(18), reload=False)
+        if not self.command_key.is_file():  # central signs commands, the fleet verifies
+            key, raw = make_command_key()
+            write_secret(self.command_key, key)
+            self.command_pub.write_text(b64url(raw) + "\n")
         for node, pw in creds.items():
             self.broker.add_user(node, pw, reload=False)
         self.broker.start()
@@ -140,7 +148,8 @@ class Stack:
         """KOTANET_* environment of a central process."""
         return {"KOTANET_MQTT_URL": self.broker.url("central"),
                 "KOTANET_DB": f"sqlite:///{self.db_path}", "KOTANET_HTTP": http,
-                "KOTANET_ADMIN_TOKEN": self.admin_token}
+                "KOTANET_ADMIN_TOKEN": self.admin_token,
+                "KOTANET_COMMAND_KEY": str(self.command_key)}
 
     def start_central(self, instance: str = "central-1", http: str | None = None,
                       extra_toml: str = "", top_toml: str = "") -> Proc:
@@ -172,6 +181,7 @@ class Stack:
                 "--mqtt-url", f"mqtt://{self.broker.host}:{self.broker.port}",
                 "--credentials", str(self.creds_path), "--state-dir", str(self.dir / "nodes"),
                 "--interval", str(self.interval_s), "--keepalive", str(self.keepalive_s),
+                "--command-pub", str(self.command_pub),
                 *(["--only", ",".join(only)] if only else []), *(extra or [])]
         proc = Proc(name, argv, self.dir / "logs" / f"{name}.log").start()
         self.procs.append(proc)

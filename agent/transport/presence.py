@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from functools import cache
+from typing import Any
 
 from agent import __version__
 from agent.clock import clock_synced, wall_ms
@@ -33,12 +34,15 @@ def node_state(cfg: AgentConfig, session: int, online: bool) -> NodeState:
 
 def build_birth(cfg: AgentConfig, session: int, *, throttle_version: int,
                 outbox: tuple[int | None, int | None], simulated: bool,
-                cmd_epoch: int = 0, applied_version: int = 0) -> Birth:
+                cmd_epoch: int = 0, applied_version: int = 0,
+                cmd_key_ids: list[str] | None = None,
+                epoch_proof: dict[str, Any] | None = None) -> Birth:
     """The birth message of a session (also the reply to resync).
 
     ``cmd_epoch`` and ``applied_version`` are the command gate's persisted state (highest
     epoch seen, applied version): central raises its epoch and version counter to them when
-    its database was lost or restored from an older backup.
+    its database was lost or restored from an older backup; central believes the epoch only
+    from ``epoch_proof``, the signed command that set it.
     """
     return Birth(
         schema=Birth.schema_name(), site=cfg.node.site, node=cfg.node.id, ts_ms=wall_ms(), session=session,
@@ -52,4 +56,6 @@ def build_birth(cfg: AgentConfig, session: int, *, throttle_version: int,
         outbox=OutboxInfo(oldest_seq=outbox[0], newest_seq=outbox[1]),
         clock=ClockInfo(synced=clock_synced(), wall_ms=wall_ms()),
         simulated=simulated,
+        cmd_key_ids=cmd_key_ids or [],
+        epoch_proof=epoch_proof,
     )

@@ -28,7 +28,8 @@ from agent.config import AgentConfig
 from agent.transport.presence import node_state
 from agent.transport.statefile import DurableCounter
 from agent.transport.url import BrokerTarget
-from protocol.codec import CodecError, decode, encode
+from protocol.codec import CodecError, TopicMismatch, decode, decode_as, encode
+from protocol.messages import Command
 from protocol.topics import NodeKind, Topics
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class InboundMessage:
     model: BaseModel
     received: float  # monotonic time at receipt
     expiry_s: float | None  # remaining MQTT message expiry, if the broker sent one
+    raw: bytes | None = None  # the payload as received (commands are verified over it)
 
 
 @dataclass(frozen=True)
@@ -173,11 +175,28 @@ class MqttSession:
         now = self._clock()
         try:
             _, model = decode(self.topics, msg.topic, bytes(msg.payload))
+        except TopicMismatch as exc:
+            misaddressed = self._misaddressed_command(msg.topic, bytes(msg.payload))
+            if misaddressed is None:
+                log.warning("dropping message on %s: %s", msg.topic, exc)
+                return
+            model = misaddressed
         except CodecError as exc:
             log.warning("dropping message on %s: %s", msg.topic, exc)
             return
         expiry = getattr(msg.properties, "MessageExpiryInterval", None) if msg.properties else None
-        self._sink(InboundMessage(model, now, float(expiry) if expiry is not None else None))
+        self._sink(InboundMessage(model, now, float(expiry) if expiry is not None else None,
+                                  bytes(msg.payload)))
+
+    def _misaddressed_command(self, topic: str, payload: bytes) -> Command | None:
+        """A valid command on our cmd topic naming another node: the gate answers it
+        (``wrong_node``) so central sees why; anything else is dropped."""
+        if topic != self.topic("cmd"):
+            return None
+        try:
+            return decode_as(Command, payload)
+        except CodecError:
+            return None
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
                     props: Properties | None) -> None:

@@ -14,6 +14,7 @@ from central.api.auth import AUTH, Route, add_routes, json_error
 from central.api.state import STORAGE
 from central.commands.params import BadCommand, validate
 from central.commands.service import CommandService, MqttPublisher
+from central.commands.signer import CommandSigner
 from central.commands.store import CommandStore, CommandStoreError
 from central.config import CentralConfig
 from central.storage.location import state_path
@@ -89,6 +90,15 @@ ROUTES: list[Route] = [
 ]
 
 
+def load_signer(cfg: CentralConfig) -> CommandSigner | None:
+    """Central's command signer from ``[commands]`` (None when no key file is configured)."""
+    c = cfg.commands
+    if not c.signing_key_file:
+        return None
+    return CommandSigner.from_files(c.signing_key_file, c.next_key_file,
+                                    tuple(c.retire_key_ids))
+
+
 def setup_commands(app: web.Application, cfg: CentralConfig,
                    service: CommandService | None = None,
                    node_site: NodeSite | None = None) -> CommandService:
@@ -98,7 +108,7 @@ def setup_commands(app: web.Application, cfg: CentralConfig,
     if service is None:
         store = CommandStore(state_path(cfg))
         service = CommandService(store, MqttPublisher(cfg), Topics(cfg.topic_prefix),
-                                 cfg.instance_id())
+                                 cfg.instance_id(), signer=load_signer(cfg))
     app[COMMANDS] = service
     app[NODE_SITE] = node_site or storage_node_site(app)
     add_routes(app, ROUTES)

@@ -16,10 +16,13 @@ from paho.mqtt.properties import Properties
 
 from central.clock import wall_ms
 from central.collector.mqtt_conn import configure_client, tcp_nodelay
+from central.commands.evidence import proven_epoch
 from central.commands.params import DEFAULT_TTL_S, validate
+from central.commands.signer import CommandSigner
 from central.commands.store import CommandStore
 from central.config import CentralConfig
 from protocol.codec import encode
+from protocol.commands import KEY_COMMAND_KIND
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
 
@@ -79,7 +82,13 @@ class CommandService:
     """Builds, records and publishes commands; the collector feeds it births and acks."""
 
     def __init__(self, store: CommandStore, publisher: Publisher, topics: Topics,
-                 instance: str, clock_ms: Callable[[], int] = wall_ms) -> None:
+                 instance: str, clock_ms: Callable[[], int] = wall_ms,
+                 signer: CommandSigner | None = None) -> None:
+        self.signer = signer
+        if signer is None:
+            log.warning("no command signing key configured ([commands] signing_key_file or "
+                        "KOTANET_COMMAND_KEY): commands go out unsigned and nodes that "
+                        "require signatures reject them")
         self.store = store
         self.publisher = publisher
         self.topics = topics
@@ -89,8 +98,11 @@ class CommandService:
     def issue(self, node: str, site: str, kind: str, params: dict[str, Any] | None = None,
               ttl_s: float | None = None, *, origin: str = "operator", issued_by: str = "",
               epoch: int | None = None, floor: int = 0) -> Command:
-        """Validate, record (new version; epoch None = current) and publish one command."""
-        kind, params, ttl = validate(kind, params, ttl_s)
+        """Validate, record (new version; epoch None = current), sign and publish one command."""
+        if kind == KEY_COMMAND_KIND:  # central's own kind, never from an operator
+            params, ttl = dict(params or {}), float(ttl_s or DEFAULT_TTL_S)
+        else:
+            kind, params, ttl = validate(kind, params, ttl_s)
         now = self._clock_ms()
         lease = params.get("lease_s") if kind == "set_throttle" else None
         rec = self.store.new_command({
@@ -103,6 +115,8 @@ class CommandService:
             "site": site, "node": node, "ts_ms": now, "cmd_id": rec["cmd_id"], "kind": kind,
             "version": rec["version"], "epoch": rec["epoch"], "issued_at_ms": now,
             "expires_at_ms": rec["expires_at_ms"], "params": params})
+        if self.signer is not None:
+            cmd = self.signer.sign(cmd)
         self.publisher.publish(self.topics.node(site, node, "cmd"), encode(cmd),
                                math.ceil(ttl))
         log.info("command %s %s v%d epoch %d to %s (%s)", cmd.cmd_id, kind, cmd.version,
@@ -130,6 +144,7 @@ class CommandService:
             raised = self.raise_floors(birth)
         except Exception:
             log.exception("raising the version/epoch floors of %s failed", birth.node)
+        self._announce_keys(birth)
         try:
             desired = self.store.desired(birth.node)
             if desired is None:
@@ -146,6 +161,26 @@ class CommandService:
             log.exception("re-send on birth of %s failed", birth.node)
             return None
 
+    def _announce_keys(self, birth: Birth) -> Command | None:
+        """Send the signed key announcement to a verifying node that lacks the next key or
+        still trusts a retired one (key rotation, docs/operations.md); never raises."""
+        signer, have = self.signer, set(birth.cmd_key_ids)
+        if signer is None or not have:
+            return None
+        if not (signer.next_id and signer.next_id not in have) and not have & set(signer.retire):
+            return None
+        try:
+            ann = signer.announcement(self._clock_ms())
+            if ann is None:
+                return None
+            log.info("node %s trusts keys %s: announcing %s (retiring %s)", birth.node,
+                     ", ".join(sorted(have)), ann["key_id"], ", ".join(ann["retire"]) or "none")
+            return self.issue(birth.node, birth.site, KEY_COMMAND_KIND, {"announcement": ann},
+                              DEFAULT_TTL_S, origin="birth", floor=birth.applied_version)
+        except Exception:
+            log.exception("announcing the command key to %s failed", birth.node)
+            return None
+
     def raise_floors(self, birth: Birth) -> tuple[bool, bool]:
         """Make central's next command to this node pass its gate; (version, epoch) raised?
 
@@ -153,9 +188,11 @@ class CommandService:
         more than central has means central's command database was lost or restored from an
         older backup. The node's counter is raised to the highest version the node reports
         (``applied_version``, ``throttle_version``: the next version is above it, whatever the
-        kind), and the leader lease's epoch to ``cmd_epoch + 1`` when ``cmd_epoch`` is above
-        every epoch granted (strictly above: an old leader that still holds that epoch in
-        memory stays fenced). Reads first; writes only when something must be raised.
+        kind). The leader lease's epoch is raised only from evidence (central.commands.evidence:
+        the signed command that set the node's epoch, verified with central's key) to that
+        epoch + 1 when it is above every epoch granted (strictly above: an old leader that
+        still holds that epoch in memory stays fenced); a bare ``cmd_epoch`` claim never moves
+        the epoch other nodes see. Reads first; writes only when something must be raised.
         """
         node, raised = birth.node, [False, False]
         floor = max(birth.applied_version, birth.throttle_version)
@@ -170,13 +207,19 @@ class CommandService:
                 log.warning("node %s has applied version %d, central's counter is at %d: "
                             "central's database was restored or lost? raising the counter to "
                             "%d", node, floor, before, after)
-        if birth.cmd_epoch > self.store.current_epoch():
-            before, after = self.store.raise_epoch(birth.cmd_epoch, self._clock_ms())
+        current = self.store.current_epoch()
+        if birth.cmd_epoch > current:
+            proven = proven_epoch(birth, self.signer)
+            if proven is None or proven <= current:
+                log.warning("node %s claims epoch %d (ours %d) without a valid signed proof: "
+                            "the fleet epoch stays", node, birth.cmd_epoch, current)
+                return raised[0], False
+            before, after = self.store.raise_epoch(proven, self._clock_ms())
             if after > before:
                 raised[1] = True
-                log.warning("node %s has seen epoch %d, ours is %d: central's database was "
-                            "restored or lost? raising the epoch to %d", node, birth.cmd_epoch,
-                            before, after)
+                log.warning("node %s has seen epoch %d, ours is %d (proved by a command central "
+                            "signed): central's database was restored or lost? raising the "
+                            "epoch to %d", node, proven, before, after)
         return raised[0], raised[1]
 
     def renew_leases(self, epoch: int | None = None) -> list[Command]:

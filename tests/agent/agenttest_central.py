@@ -18,6 +18,7 @@ from protocol.codec import decode, encode
 from protocol.messages import CentralState, Command, DeliveryReceipt, Tele
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
+from tests.cmdkeys import SIGNER, agent_commands
 
 TOPICS = Topics()
 SITE = "taman-kota"
@@ -33,6 +34,7 @@ def agent_config(broker: LocalBroker, node: str, state_dir: Path, **over: Any) -
         "agent": {"state_dir": str(state_dir), "sample_interval_s": 0.05, "probe_timeout_s": 1.0},
         "outbox": {"flush_every": 1, "retry_min_s": 0.3, "retry_max_s": 1.0, "window": 4,
                    "batch_max_records": 20},
+        "commands": agent_commands(),
     }
     for section, values in over.items():
         data.setdefault(section, {}).update(values)
@@ -131,7 +133,8 @@ class Central:
                                       "params": params or {}})
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, int(ttl_s))
-        self.client.publish(TOPICS.node(SITE, node, "cmd"), encode(cmd), qos=1, properties=props)
+        self.client.publish(TOPICS.node(SITE, node, "cmd"), encode(SIGNER.sign(cmd)), qos=1,
+                            properties=props)
         return cid
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ def test_highest_epoch_is_remembered() -> None:
     now = 0.0
     first = cmd(epoch=7, version=6)
     assert gate.decide(first, deadline=10, now=now, wall_ms=T0, clock_synced=True).accepted
-    old_leader = cmd(epoch=3, version=8)
+    old_leader = cmd(epoch=3, version=8, cmd_id="c2")
     d = gate.decide(old_leader, deadline=10, now=now, wall_ms=T0, clock_synced=True)
     assert d.code == "stale_epoch"
 

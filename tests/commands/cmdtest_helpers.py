@@ -27,6 +27,7 @@ from central.collector.stats import Stats
 from central.commands.api import setup_commands
 from central.commands.leader import LeaderLease
 from central.commands.service import CommandService, MqttPublisher
+from central.commands.signer import CommandSigner
 from central.config import RegistryNode, load_config
 from central.policy.loop import PolicyLoop
 from central.storage import open_storage
@@ -34,6 +35,7 @@ from protocol.codec import decode, encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker, free_port
+from tests.cmdkeys import KEY_FILE, SIGNER, agent_commands
 from tests.netns.nsutil import bridge_node
 from tests.waiting import wait_for  # re-exported to the tests of this folder
 
@@ -63,6 +65,7 @@ def agent_config(broker: LocalBroker, node: str, state_dir: Path, **shaping: Any
         "agent": {"state_dir": str(state_dir), "sample_interval_s": 0.2, "probe_timeout_s": 1.0},
         "outbox": {"flush_every": 1, "retry_min_s": 0.3, "retry_max_s": 1.0},
         "shaping": {"enabled": True, "lan_iface": "br0", "ifb_iface": "ifb-kotanet", **shaping},
+        "commands": agent_commands(),
     })
 
 
@@ -80,6 +83,14 @@ class ShapingNs:
         """The node-total download rate tc enforces on br0 (None = not shaped by us)."""
         lan = self.shaper().read().lan
         return lan.classes[1][1].rate if lan.root_ours and 1 in lan.classes else None
+
+    def snapshot(self) -> str:
+        """Every qdisc, class and filter of br0 and the IFB (parameters, no counters)."""
+        return "\n".join(self.ns.run("tc", *args, check=False).stdout for args in (
+            ["-j", "qdisc", "show"], ["class", "show", "dev", "br0"],
+            ["class", "show", "dev", "ifb-kotanet"], ["-j", "filter", "show", "dev", "br0"],
+            ["-j", "filter", "show", "dev", "br0", "ingress"],
+            ["-j", "filter", "show", "dev", "ifb-kotanet"]))
 
     def close(self) -> None:
         """Delete the namespace."""
@@ -132,10 +143,12 @@ class HookFeeder:
         return [(a.stage, a.code) for a in self.of("ack", node) if a.cmd_id == cmd_id]
 
     def send(self, to: str, version: int, kind: str = "set_throttle", epoch: int = 1,
-             params: dict[str, Any] | None = None, ttl_s: float = 30, **over: Any) -> str:
+             params: dict[str, Any] | None = None, ttl_s: float = 30,
+             signer: CommandSigner | None = SIGNER, **over: Any) -> str:
         """Publish a command straight onto node ``to``'s cmd topic; returns its cmd_id.
 
-        ``over`` replaces payload fields (e.g. node= for a payload naming another node)."""
+        ``over`` replaces payload fields (e.g. node= for a payload naming another node);
+        signed by ``signer`` (None = unsigned) after that."""
         now = int(time.time() * 1000)
         body: dict[str, Any] = {"site": SITE, "node": to, "ts_ms": now, "kind": kind,
                                 "cmd_id": f"raw-{kind}-{version}-{time.monotonic_ns()}",
@@ -143,11 +156,16 @@ class HookFeeder:
                                 "expires_at_ms": now + int(ttl_s * 1000),
                                 "params": params or {}}
         body.update(over)
+        cmd = Command.model_validate(body)
+        self.publish_raw(to, encode(signer.sign(cmd) if signer is not None else cmd), ttl_s)
+        return str(body["cmd_id"])
+
+    def publish_raw(self, to: str, payload: bytes, ttl_s: float = 30) -> None:
+        """Publish payload bytes onto node ``to``'s cmd topic with central's credentials."""
         props = Properties(PacketTypes.PUBLISH)
         props.MessageExpiryInterval = max(1, int(ttl_s))
-        self.client.publish(TOPICS.node(SITE, to, "cmd"), encode(Command.model_validate(body)),
-                            qos=1, properties=props).wait_for_publish(5)
-        return str(body["cmd_id"])
+        self.client.publish(TOPICS.node(SITE, to, "cmd"), payload, qos=1,
+                            properties=props).wait_for_publish(5)
 
     def close(self) -> None:
         """Disconnect."""
@@ -162,7 +180,8 @@ class CentralServer:
                  policy_interval_s: float | None = None) -> None:
         self.port = free_port()
         env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
-               "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_ADMIN_TOKEN": ADMIN}
+               "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_ADMIN_TOKEN": ADMIN,
+               "KOTANET_COMMAND_KEY": str(KEY_FILE)}
         cfg = load_config(None, env=env)
         self.cfg = cfg.model_copy(update={"instance": instance, "nodes": [
             RegistryNode(node=n, site=SITE) for n in nodes]})

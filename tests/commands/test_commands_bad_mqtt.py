@@ -47,11 +47,12 @@ def test_bad_commands_are_refused_with_reason_and_change_nothing(
         if want[-1] == ("rejected", "bad_params"):  # the operator learns why, not just "no"
             ack = [a for a in feeder.of("ack", node_id) if a.cmd_id == cmd_id][-1]
             assert "down_kbps" in ack.detail, ack.detail
-    # wrong node in the payload (topic/payload mismatch): dropped without an ack
+    # wrong node in the payload (topic/payload mismatch): refused with its reason (issue 12:
+    # the node says why), and nothing changes
     wrong = feeder.send(node_id, 11, epoch=2, params={"down_kbps": 100}, node="someone-else")
     barrier = feeder.send(node_id, 12, kind="resync", epoch=2)
     wait_for(lambda: feeder.stages(node_id, barrier), what="barrier ack")
-    assert feeder.stages(node_id, wrong) == []
+    assert feeder.stages(node_id, wrong) == [("rejected", "wrong_node")]
     after = (shaping_ns.shaper().read(), agent.gate.state.applied_version,
              agent.shaping.current() if agent.shaping else None)
     assert after == before

@@ -1,5 +1,7 @@
-"""A birth's gate state (cmd_epoch, applied_version) raises central's epoch and version counter
-after its command database was lost or restored; never lowers them (unit level, no broker)."""
+"""A birth's gate state (cmd_epoch with its signed proof, applied_version) raises central's
+epoch and version counter after its command database was lost or restored; never lowers them
+(unit level, no broker). Births here carry a valid proof of cmd_epoch (a command signed with
+central's key); claims without one: test_commands_epoch_claims.py."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from central.commands.service import MAX_BIRTH_FLOOR, CommandService
 from central.commands.store import LEASE_NAME, CommandStore
 from protocol.messages import Birth
 from protocol.topics import Topics
+from tests.cmdkeys import SIGNER, signed
 
 SITE = "taman-kota"
 NODE = "tk-01"
@@ -42,8 +45,18 @@ class Sink:
         self.sent.append((topic, payload, expiry_s))
 
 
-def birth(node: str = NODE, **fields: Any) -> Birth:
-    """A birth of node with the given fields (older agents: no cmd_epoch/applied_version)."""
+def proof(node: str, epoch: int, site: str = SITE) -> dict[str, Any]:
+    """The signed command (as a node keeps it) that showed ``node`` the epoch ``epoch``."""
+    return signed({"site": site, "node": node, "ts_ms": 1, "cmd_id": f"p-{node}-{epoch}",
+                   "kind": "failback", "version": 1, "epoch": epoch, "issued_at_ms": 1,
+                   "expires_at_ms": 60_001}).model_dump(mode="json", by_alias=True)
+
+
+def birth(node: str = NODE, *, proved: bool = True, **fields: Any) -> Birth:
+    """A birth of node with the given fields (older agents: no cmd_epoch/applied_version);
+    a cmd_epoch comes with its signed proof unless ``proved`` is False."""
+    if proved and fields.get("cmd_epoch"):
+        fields["epoch_proof"] = proof(node, fields["cmd_epoch"])
     return Birth.model_validate({
         "site": SITE, "node": node, "ts_ms": 1, "session": 1, "boot_id": "b",
         "agent_version": "t", "config_hash": "h", "role": "park",
@@ -64,7 +77,7 @@ def store(tmp_path: Path) -> Iterator[CommandStore]:
 
 @pytest.fixture
 def svc(store: CommandStore, clock: Clock) -> CommandService:
-    return CommandService(store, Sink(), Topics(), "unit", clock_ms=clock)
+    return CommandService(store, Sink(), Topics(), "unit", clock_ms=clock, signer=SIGNER)
 
 
 def test_older_birth_without_the_fields_reads_as_zero_and_raises_nothing(
@@ -161,7 +174,8 @@ def test_deposed_leader_stays_fenced_and_cannot_take_the_raised_lease(
         assert a.tick() and a.epoch == 1
         clock.now_ms += 11_000  # A pauses; its lease lapses; B takes over
         assert b.tick() and b.epoch == 2
-        svc_b = CommandService(b_store, Sink(), Topics(), "inst-b", clock_ms=clock)
+        svc_b = CommandService(b_store, Sink(), Topics(), "inst-b", clock_ms=clock,
+                               signer=SIGNER)
         svc_b.on_birth(birth(cmd_epoch=9))  # a node of the lost history
         assert b.tick() and b.epoch == 10
         assert a.epoch == 1  # A (not ticked yet) would still stamp 1 < 10: rejected stale
@@ -177,7 +191,7 @@ def test_concurrent_raises_from_several_instances_end_at_seen_plus_one(
     stores = [CommandStore(tmp_path / "s.db") for _ in range(4)]
     try:
         LeaderLease(stores[0], "inst-0", ttl_s=30, clock_ms=clock).tick()
-        svcs = [CommandService(s, Sink(), Topics(), f"inst-{i}", clock_ms=clock)
+        svcs = [CommandService(s, Sink(), Topics(), f"inst-{i}", clock_ms=clock, signer=SIGNER)
                 for i, s in enumerate(stores)]
         seen = [9, 9, 7, 9]
         threads = [threading.Thread(target=s.on_birth, args=(birth(f"n{i}", cmd_epoch=e),))

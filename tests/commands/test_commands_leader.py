@@ -16,6 +16,7 @@ from central.config import load_config
 from central.policy.loop import PolicyLoop
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
+from tests.cmdkeys import SIGNER
 
 pytestmark = [pytest.mark.broker, pytest.mark.netns]
 
@@ -31,7 +32,8 @@ def pair(broker: LocalBroker, tmp_path: Path,
         store = CommandStore(tmp_path / "c.db")
         pub = MqttPublisher(cfg)
         pub.start()
-        out.append((CommandService(store, pub, Topics(), name), LeaderLease(store, name, 1.0)))
+        out.append((CommandService(store, pub, Topics(), name, signer=SIGNER),
+                    LeaderLease(store, name, 1.0)))
     feeder.service = out[0][0]  # acks land in the shared tables
     try:
         for svc, _ in out:

@@ -60,7 +60,8 @@ def test_renewal_reissues_the_same_limits_with_a_new_version(
     assert central.service.renew_leases() == []  # not due yet
     svc = central.service
     later = CommandService(svc.store, svc.publisher, svc.topics, svc.instance,
-                           clock_ms=lambda: wall_ms() + 400_000)  # past half the lease
+                           clock_ms=lambda: wall_ms() + 400_000,  # past half the lease
+                           signer=svc.signer)
     renewed = later.renew_leases(epoch=0)
     assert [(c.node, c.version, c.params) for c in renewed] == [(node_id, first.version + 1,
                                                                  params)]

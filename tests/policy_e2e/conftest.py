@@ -13,6 +13,7 @@ from agent.config import AgentConfig, parse_config
 from agent.controllers.shaping import ShapingController
 from agent.runtime import Agent
 from provisioning.localbroker import LocalBroker
+from tests.cmdkeys import agent_commands
 from tests.policy_e2e.policy_helpers import CrowdProbe, NodeNs
 
 _ids = itertools.count(1)
@@ -35,6 +36,7 @@ def agent_config(broker: LocalBroker, node: str, site: str, state_dir: Path) -> 
         "agent": {"state_dir": str(state_dir), "sample_interval_s": 0.2, "probe_timeout_s": 1.0},
         "outbox": {"flush_every": 1, "retry_min_s": 0.3, "retry_max_s": 1.0},
         "shaping": {"enabled": True, "lan_iface": "br0", "ifb_iface": "ifb-kotanet"},
+        "commands": agent_commands(),
     })
 
 

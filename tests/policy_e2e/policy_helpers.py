@@ -25,6 +25,7 @@ from central.config import load_config
 from central.storage import open_storage
 from provisioning.localbroker import LocalBroker, free_port
 from tests import waiting
+from tests.cmdkeys import KEY_FILE
 from tests.netns.nsutil import bridge_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ class PolicyCentral:
                  clock_ms: Callable[[], int]) -> None:
         self.port = free_port()
         env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
-               "KOTANET_HTTP": f"127.0.0.1:{self.port}"}
+               "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_COMMAND_KEY": str(KEY_FILE)}
         self.cfg = load_config(config, env=env)
         self.storage = open_storage(self.cfg.storage.url)
         self.viewer = TokenAuth(self.storage, None).create("noc-screen", "viewer")
