@@ -19,7 +19,7 @@ VPY      := $(VENV)/bin/python
 STAMPS   := run/.stamps
 PYTEST_ARGS ?=
 
-.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps deb
+.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps deb fuzz
 
 # Front-end libraries of the NOC (leaflet, uplot) from the npm registry, versions locked in
 # package-lock.json; copied into central/noc/static/vendor/ (git-ignored).
@@ -39,6 +39,7 @@ help:  ## show the targets
 	@echo "  make bench-quick  the same with --quick (fewer runs, about 5 minutes)"
 	@echo "  make lint    ruff + mypy only"
 	@echo "  make deb     the agent's Debian package (Architecture: all) -> run/deb/"
+	@echo "  make fuzz    fuzz every tests/fuzz handler, FUZZ_EXAMPLES (100000) examples each"
 	@echo "  make venv    create $(VENV) and pip install -e '.[dev]' (re-runs only if pyproject changes)"
 	@echo "  make deps    apt-get install the Debian packages (root), or say what is missing"
 	@echo "APT_PACKAGES = $(APT_PACKAGES)"
@@ -76,6 +77,11 @@ demo: demo-deps venv noc-assets
 
 bench: deps venv noc-assets
 	$(VPY) bench/report.py
+
+# Property fuzzing of every handler in tests/fuzz (make test runs the same tests, bounded).
+FUZZ_EXAMPLES ?= 100000
+fuzz: venv
+	$(VPY) tests/fuzz/run.py --examples $(FUZZ_EXAMPLES)
 
 bench-quick: deps venv noc-assets
 	$(VPY) bench/report.py --quick

@@ -1,57 +1,55 @@
-"""Pydantic models of every protocol v1 payload (see docs/protocol.md)."""
+"""Pydantic models of every protocol v1 payload (see docs/protocol.md); bounds in limits.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from protocol.commands import (
+    COMMAND_KINDS,
+    KEY_COMMAND_KIND,
+    AckStage,
+    Command,
+    CommandAck,
+    CommandKind,
+    KeyAnnouncement,
+)
+from protocol.envelope import SCHEMA_PREFIX, SCHEMA_VERSION, Envelope, Inbound
+from protocol.limits import (
+    MAX_ACKED,
+    MAX_DROPPED,
+    MAX_DURATION_MS,
+    MAX_HASH_CHARS,
+    MAX_IFACE_CHARS,
+    MAX_INT64,
+    MAX_KEY_IDS,
+    MAX_LOAD,
+    MAX_PRIORITY,
+    MAX_PROBE_NAME_CHARS,
+    MAX_PROBES,
+    MAX_RECORDS,
+    MAX_TEMP_C,
+    MAX_UPLINKS,
+    MAX_UPTIME_S,
+    MIN_TEMP_C,
+    Bps,
+    Id,
+    Kbps,
+    Ms,
+    Name,
+    NonNeg,
+    Packets,
+    Pct,
+    Seq,
+    Text,
+    Tree,
+    TsMs,
+    UserCount,
+)
 from protocol.topics import is_valid_id
 
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-NonNeg = Annotated[int, Field(ge=0, le=2**63 - 1)]  # fits SQLite INTEGER and PG bigint
-Seq = Annotated[int, Field(ge=0, lt=2**63)]
-Pct = Annotated[float, Field(ge=0, le=100)]
-Rate = Annotated[float, Field(ge=0)]
-
-SCHEMA_PREFIX = "kotanet."
-SCHEMA_VERSION = 1
-
-
-class Inbound(BaseModel):
-    """Base of wire models: unknown fields are ignored (forward compatible)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=False)
-
-
-class Envelope(Inbound):
-    """Fields every payload carries."""
-
-    KIND: ClassVar[str] = ""
-    schema_: str = Field(alias="schema")
-    site: Id
-    node: Id
-    ts_ms: NonNeg
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    @classmethod
-    def schema_name(cls) -> str:
-        """The schema string of this kind, e.g. ``kotanet.tele/1``."""
-        return f"{SCHEMA_PREFIX}{cls.KIND}/{SCHEMA_VERSION}"
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_schema(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "schema" not in data and "schema_" not in data:
-            data = {**data, "schema": cls.schema_name()}
-        return data
-
-    @model_validator(mode="after")
-    def _check_schema(self) -> Envelope:
-        if self.schema_ != self.schema_name():
-            raise ValueError(f"schema {self.schema_!r} is not {self.schema_name()!r}")
-        return self
+Rate = Bps  # the name before the bounds moved to protocol.limits
 
 
 # ---------------------------------------------------------------- birth
@@ -59,9 +57,9 @@ class UplinkInfo(Inbound):
     """One configured uplink of a node."""
 
     name: Id
-    iface: str
+    iface: Annotated[str, Field(min_length=1, max_length=MAX_IFACE_CHARS)]
     kind: Literal["ethernet", "lte", "wifi", "other"] = "ethernet"
-    priority: NonNeg = 0
+    priority: Annotated[int, Field(ge=0, le=MAX_PRIORITY)] = 0
 
 
 class OutboxInfo(Inbound):
@@ -75,7 +73,7 @@ class ClockInfo(Inbound):
     """Whether the node's wall clock is NTP-synchronised."""
 
     synced: bool
-    wall_ms: NonNeg
+    wall_ms: TsMs
 
 
 class Birth(Envelope):
@@ -83,17 +81,18 @@ class Birth(Envelope):
 
     KIND: ClassVar[str] = "birth"
     session: NonNeg
-    boot_id: str
-    agent_version: str
-    config_hash: str
+    boot_id: Name
+    agent_version: Name
+    config_hash: Annotated[str, Field(min_length=1, max_length=MAX_HASH_CHARS)]
     role: Literal["park", "office"]
-    uplinks: list[UplinkInfo] = []
+    uplinks: Annotated[list[UplinkInfo], Field(max_length=MAX_UPLINKS)] = []
     throttle_version: NonNeg = 0
     cmd_epoch: NonNeg = 0  # the command gate's highest epoch seen (0 = unknown / none yet)
     applied_version: NonNeg = 0  # the command gate's applied version (0 = unknown / none yet)
     outbox: OutboxInfo = OutboxInfo()
     clock: ClockInfo
     simulated: bool = False
+    cmd_key_ids: Annotated[list[Id], Field(max_length=MAX_KEY_IDS)] = []
 
 
 # ---------------------------------------------------------------- tele
@@ -103,26 +102,26 @@ class UplinkSample(Inbound):
     name: Id
     up: bool | None = None
     active: bool = False
-    rtt_ms: Annotated[float, Field(ge=0)] | None = None
+    rtt_ms: Ms | None = None
     loss_pct: Pct | None = None
-    jitter_ms: Annotated[float, Field(ge=0)] | None = None
-    rx_bps: Rate | None = None
-    tx_bps: Rate | None = None
-    rx_errors: NonNeg | None = None
-    tx_errors: NonNeg | None = None
-    rx_dropped: NonNeg | None = None
-    tx_dropped: NonNeg | None = None
+    jitter_ms: Ms | None = None
+    rx_bps: Bps | None = None
+    tx_bps: Bps | None = None
+    rx_errors: Packets | None = None
+    tx_errors: Packets | None = None
+    rx_dropped: Packets | None = None
+    tx_dropped: Packets | None = None
 
 
 class Users(Inbound):
     """User counts; null = source unavailable."""
 
-    associated: NonNeg | None = None
-    authenticated: NonNeg | None = None
-    leases: NonNeg | None = None
-    total: NonNeg | None = None
-    neighbours: NonNeg | None = None
-    daily_unique: NonNeg | None = None
+    associated: UserCount | None = None
+    authenticated: UserCount | None = None
+    leases: UserCount | None = None
+    total: UserCount | None = None
+    neighbours: UserCount | None = None
+    daily_unique: UserCount | None = None
 
 
 class SystemHealth(Inbound):
@@ -130,12 +129,12 @@ class SystemHealth(Inbound):
 
     cpu_pct: Pct | None = None
     mem_pct: Pct | None = None
-    temp_c: float | None = None
+    temp_c: Annotated[float, Field(ge=MIN_TEMP_C, le=MAX_TEMP_C)] | None = None
     disk_pct: Pct | None = None
-    uptime_s: NonNeg | None = None
+    uptime_s: Annotated[int, Field(ge=0, le=MAX_UPTIME_S)] | None = None
     undervoltage: bool | None = None
     throttled: bool | None = None
-    load1: Annotated[float, Field(ge=0)] | None = None
+    load1: Annotated[float, Field(ge=0, le=MAX_LOAD)] | None = None
     undervoltage_since_boot: bool | None = None
     throttled_since_boot: bool | None = None
 
@@ -144,42 +143,42 @@ class Shaping(Inbound):
     """Throttle currently applied on the node."""
 
     version: NonNeg
-    down_kbps: NonNeg | None = None
-    up_kbps: NonNeg | None = None
-    per_client_down_kbps: NonNeg | None = None
-    per_client_up_kbps: NonNeg | None = None
+    down_kbps: Kbps | None = None
+    up_kbps: Kbps | None = None
+    per_client_down_kbps: Kbps | None = None
+    per_client_up_kbps: Kbps | None = None
 
 
 class ProbeReport(Inbound):
     """How one probe fared in this sample (Telegraf style)."""
 
-    name: str
+    name: Annotated[str, Field(min_length=1, max_length=MAX_PROBE_NAME_CHARS)]
     status: Literal["ok", "unavailable", "failed", "timeout"]
-    duration_ms: Annotated[float, Field(ge=0)] = 0.0
-    detail: str = ""
+    duration_ms: Annotated[float, Field(ge=0, le=MAX_DURATION_MS)] = 0.0
+    detail: Text = ""
 
 
 class Sample(Inbound):
     """One measurement round of a node."""
 
     seq: Seq | None = None
-    ts_ms: NonNeg
-    uplinks: list[UplinkSample] = []
+    ts_ms: TsMs
+    uplinks: Annotated[list[UplinkSample], Field(max_length=MAX_UPLINKS)] = []
     users: Users = Users()
     system: SystemHealth = SystemHealth()
     shaping: Shaping | None = None
-    probes: list[ProbeReport] = []
+    probes: Annotated[list[ProbeReport], Field(max_length=MAX_PROBES)] = []
 
 
 class Event(Inbound):
     """Something that happened on the node (failover, throttle applied, ...)."""
 
     seq: Seq | None = None
-    ts_ms: NonNeg
-    kind: Annotated[str, Field(min_length=1, max_length=64)]
+    ts_ms: TsMs
+    kind: Name
     severity: Literal["info", "warning", "critical"] = "info"
-    message: str = ""
-    data: dict[str, Any] = {}
+    message: Text = ""
+    data: Tree = {}
 
 
 DropReason = Literal["overflow", "age", "corrupt"]
@@ -192,29 +191,34 @@ class Tele(Envelope):
     session: NonNeg
     seq: Seq
     historical: bool = False
-    samples: list[Sample] = []
-    events: list[Event] = []
-    dropped: list[tuple[Seq, Seq, DropReason]] = []
+    samples: Annotated[list[Sample], Field(max_length=MAX_RECORDS)] = []
+    events: Annotated[list[Event], Field(max_length=MAX_RECORDS)] = []
+    dropped: Annotated[list[tuple[Seq, Seq, DropReason]], Field(max_length=MAX_DROPPED)] = []
 
     @model_validator(mode="after")
     def _check_seqs(self) -> Tele:
         """Fill per-record seqs (seq, seq+1, ...) when absent and check their ranges."""
         records: list[Sample | Event] = [*self.samples, *self.events]
-        nxt: int = self.seq
-        for rec in records:
-            if rec.seq is None:
-                rec.seq = nxt
-            nxt = rec.seq + 1
-        seqs = [s for s in (r.seq for r in records) if s is not None]
-        if seqs and min(seqs) != self.seq:
-            raise ValueError("seq must equal the lowest record seq of the batch")
-        if seqs and max(seqs) >= 2**63:
-            raise ValueError("filled record seq exceeds 2**63-1")
-        if len(set(seqs)) != len(seqs):
-            raise ValueError("duplicate record seq in one batch")
-        for lo, hi, _ in self.dropped:
-            if hi < lo:
-                raise ValueError("dropped range with to_seq < from_seq")
+        if len(records) > MAX_RECORDS:
+            raise ValueError(f"more than {MAX_RECORDS} samples and events in one batch")
+        seqs = [r.seq for r in records]
+        if None in seqs:  # rare: the reference agent sends explicit seqs
+            nxt: int = self.seq
+            for i, rec in enumerate(records):
+                if rec.seq is None:
+                    rec.seq = nxt
+                seqs[i] = rec.seq
+                nxt = rec.seq + 1
+        if seqs:
+            known: list[int] = seqs  # type: ignore[assignment]  # no None left
+            if min(known) != self.seq:
+                raise ValueError("seq must equal the lowest record seq of the batch")
+            if max(known) > MAX_INT64:
+                raise ValueError("filled record seq exceeds 2**63-1")
+            if len(set(known)) != len(known):
+                raise ValueError("duplicate record seq in one batch")
+        if any(hi < lo for lo, hi, _ in self.dropped):
+            raise ValueError("dropped range with to_seq < from_seq")
         return self
 
     def record_seqs(self) -> list[int]:
@@ -235,13 +239,13 @@ class NodeState(Envelope):
 class CentralState(BaseModel):
     """Retained presence of a central instance; also its Will."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
     KIND: ClassVar[str] = "central_state"
     schema_: Literal["kotanet.central_state/1"] = Field("kotanet.central_state/1", alias="schema")
     instance: Id
     online: bool
     epoch: NonNeg = 0
-    ts_ms: NonNeg
+    ts_ms: TsMs
 
     @classmethod
     def schema_name(cls) -> str:
@@ -249,52 +253,17 @@ class CentralState(BaseModel):
         return "kotanet.central_state/1"
 
 
-# ---------------------------------------------------------------- commands
-CommandKind = Literal["set_throttle", "clear_throttle", "failover", "failback", "resync", "reboot"]
-COMMAND_KINDS: tuple[str, ...] = (
-    "set_throttle", "clear_throttle", "failover", "failback", "resync", "reboot",
-)
-
-
-class Command(Envelope):
-    """Desired state sent by central to one node."""
-
-    KIND: ClassVar[str] = "cmd"
-    cmd_id: Annotated[str, Field(min_length=1, max_length=64)]
-    kind: str
-    version: NonNeg
-    epoch: NonNeg
-    issued_at_ms: NonNeg
-    expires_at_ms: NonNeg
-    params: dict[str, Any] = {}
-
-
-AckStage = Literal["accepted", "applied", "rejected", "expired", "superseded"]
-
-
-class CommandAck(Envelope):
-    """The agent's answer to a command, one per stage."""
-
-    KIND: ClassVar[str] = "ack"
-    cmd_id: Annotated[str, Field(min_length=1, max_length=64)]
-    stage: AckStage
-    code: str = "ok"
-    detail: str = ""
-    applied_version: NonNeg = 0
-
-
 class DeliveryReceipt(Envelope):
     """Central's receipt: these record seqs of this node are committed."""
 
     KIND: ClassVar[str] = "rx"
     session: NonNeg
-    acked: list[tuple[Seq, Seq]]
+    acked: Annotated[list[tuple[Seq, Seq]], Field(max_length=MAX_ACKED)]
 
     @model_validator(mode="after")
     def _check_ranges(self) -> DeliveryReceipt:
-        for lo, hi in self.acked:
-            if hi < lo:
-                raise ValueError("acked range with to_seq < from_seq")
+        if any(hi < lo for lo, hi in self.acked):
+            raise ValueError("acked range with to_seq < from_seq")
         return self
 
 
@@ -306,4 +275,6 @@ __all__ = [
     "Birth", "Tele", "Sample", "Event", "NodeState", "CentralState", "Command", "CommandAck",
     "DeliveryReceipt", "UplinkInfo", "UplinkSample", "Users", "SystemHealth", "Shaping",
     "ProbeReport", "OutboxInfo", "ClockInfo", "NODE_MODELS", "COMMAND_KINDS", "is_valid_id",
+    "KeyAnnouncement", "KEY_COMMAND_KIND", "AckStage", "CommandKind", "DropReason", "Envelope",
+    "Inbound", "SCHEMA_PREFIX", "SCHEMA_VERSION",
 ]

@@ -154,8 +154,9 @@ def test_oversized_payload_is_too_large_both_ways() -> None:
     big = _tele_obj()
     big["events"][0]["message"] = "x" * MAX_PAYLOAD_BYTES
     _raises("too_large", PayloadTooLarge, _topic("tele"), json.dumps(big).encode())
-    huge = _messages()["tele"].model_copy(update={"events": [Event(ts_ms=1, kind="k",
-                                                                   message="y" * MAX_PAYLOAD_BYTES)]})
+    # every field within its bound, the batch as a whole too large (encode refuses it)
+    events = [Event(seq=100 + i, ts_ms=1, kind="k", message="y" * 2000) for i in range(200)]
+    huge = _messages()["tele"].model_copy(update={"samples": [], "events": events})
     with pytest.raises(PayloadTooLarge):
         encode(huge)
 
