@@ -45,11 +45,11 @@ class Stats:
             self.messages[kind] += 1
 
     def reject(self, reason: str, node: str, detail: str) -> None:
-        """Count a rejected message; log it at most once per interval per reason."""
+        """Count a rejected message; log it at most once per interval per (reason, node)."""
         with self._lock:
             self.rejects[reason] += 1
             self._count_node(self.rejects_by_node, node)
-            suppressed = self._may_log(("reject", reason))
+            suppressed = self._may_log((reason, node))
         if suppressed is not None:
             log.warning("rejected message from %s (%s): %s%s", node, reason, detail,
                         f" [{suppressed} similar suppressed]" if suppressed else "")
@@ -58,7 +58,7 @@ class Stats:
         """Count an unexpected failure (one line, no traceback, once per interval per where)."""
         with self._lock:
             self.faults[where] += 1
-            suppressed = self._may_log(("fault", where))
+            suppressed = self._may_log(("fault:" + where, "*"))
         if suppressed is not None:
             log.error("%s failed on a message from %s: %s: %.300s%s", where, node,
                       type(exc).__name__, exc,
