@@ -16,6 +16,7 @@ from aiohttp import web
 
 from central.api.auth import Handler, Principal, TokenAuth, role_at_least
 from central.api.client_addr import client_ip
+from central.api.jsonout import json_response
 from central.noc.context import NOC
 from central.noc.cookies import SESSION_COOKIE
 from central.noc.html import e, lang_of, page
@@ -62,11 +63,11 @@ def require(role: str) -> Callable[[Handler], Handler]:
             sess = await get_session(request)
             if sess is None:
                 if _wants_json(request):
-                    return web.json_response({"error": "login required"}, status=401)
+                    return json_response({"error": "login required"}, status=401)
                 raise web.HTTPSeeOther(f"/noc/login?next={quote(request.path_qs, safe='')}")
             if not role_at_least(sess.user.role, role):
                 if _wants_json(request):
-                    return web.json_response({"error": f"needs role {role}"}, status=403)
+                    return json_response({"error": f"needs role {role}"}, status=403)
                 lang = lang_of(request)
                 return page(request, "403", f'<p class="flash error" role="alert">'
                             f'{e(t(lang, "forbidden"))} ({e(role)})</p>', sess, status=403)
@@ -143,12 +144,12 @@ async def _bridge(request: web.Request, handler: Handler) -> web.StreamResponse:
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     noc = request.app[NOC]
     if write and not csrf_ok(sess.csrf, request.headers.get("X-CSRF-Token")):
-        return web.json_response({"error": "missing or wrong X-CSRF-Token"}, status=403)
+        return json_response({"error": "missing or wrong X-CSRF-Token"}, status=403)
     if write and not role_at_least(sess.user.role, "operator"):
         await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
                                 "api." + request.method.lower(), request.path, False,
                                 {"refused": "role " + sess.user.role})
-        return web.json_response({"error": "needs role operator"}, status=403)
+        return json_response({"error": "needs role operator"}, status=403)
     body: Any = None
     if write:
         try:
