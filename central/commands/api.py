@@ -111,6 +111,7 @@ def setup_commands(app: web.Application, cfg: CentralConfig,
             assert isinstance(pub, MqttPublisher)
             await asyncio.to_thread(pub.start)
             yield
+            svc.stop()
             await asyncio.to_thread(pub.stop)
             await asyncio.to_thread(svc.store.close)
         app.cleanup_ctx.append(lifetime)

@@ -17,6 +17,7 @@ from paho.mqtt.properties import Properties
 from central.clock import wall_ms
 from central.collector.mqtt_conn import configure_client, tcp_nodelay
 from central.commands.params import DEFAULT_TTL_S, validate
+from central.commands.resend_gate import ResendGate
 from central.commands.store import CommandStore
 from central.config import CentralConfig
 from protocol.codec import encode
@@ -29,6 +30,7 @@ RENEW_FRACTION = 0.5  # renew a leased throttle once half its lease has passed
 # A birth's epoch or version above this is ignored (logged): a faulty node must not push
 # central's counters to where +1 overflows a 64-bit column.
 MAX_BIRTH_FLOOR = 2**62
+BIRTH_RESEND_INTERVAL_S = 5.0  # a birth re-sends the desired state at most this often per node
 
 
 class Publisher(Protocol):
@@ -79,8 +81,10 @@ class CommandService:
     """Builds, records and publishes commands; the collector feeds it births and acks."""
 
     def __init__(self, store: CommandStore, publisher: Publisher, topics: Topics,
-                 instance: str, clock_ms: Callable[[], int] = wall_ms) -> None:
+                 instance: str, clock_ms: Callable[[], int] = wall_ms,
+                 resend_interval_s: float = BIRTH_RESEND_INTERVAL_S) -> None:
         self.store = store
+        self.resend_gate: ResendGate[Birth] = ResendGate(resend_interval_s, self._resend)
         self.publisher = publisher
         self.topics = topics
         self.instance = instance
@@ -130,13 +134,21 @@ class CommandService:
             raised = self.raise_floors(birth)
         except Exception:
             log.exception("raising the version/epoch floors of %s failed", birth.node)
+        return self._resend(birth, any(raised))
+
+    def _resend(self, birth: Birth, raised: bool = True) -> Command | None:
+        """Re-send the desired throttle if the birth shows the node lacks it (once per
+        interval per node; a birth inside the interval is handled when it ends)."""
         try:
             desired = self.store.desired(birth.node)
             if desired is None:
                 return None
             # equal versions mean "already applied" only if both come from one history: after
             # a raise, central's database was lost or restored, so its v1 is not the node's v1
-            if desired["version"] == birth.throttle_version and not any(raised):
+            if desired["version"] == birth.throttle_version and not raised:
+                return None
+            if not self.resend_gate.admit(birth.node, birth):
+                log.debug("birth of %s inside its re-send interval: deferred", birth.node)
                 return None
             log.info("node %s has throttle v%d, desired v%d: re-sending", birth.node,
                      birth.throttle_version, desired["version"])
@@ -146,16 +158,19 @@ class CommandService:
             log.exception("re-send on birth of %s failed", birth.node)
             return None
 
+    def stop(self) -> None:
+        """Cancel deferred re-sends (call before closing the store)."""
+        self.resend_gate.stop()
+
     def raise_floors(self, birth: Birth) -> tuple[bool, bool]:
         """Make central's next command to this node pass its gate; (version, epoch) raised?
 
         A node never sees a version or epoch central did not hand out, so a birth reporting
         more than central has means central's command database was lost or restored from an
-        older backup. The node's counter is raised to the highest version the node reports
-        (``applied_version``, ``throttle_version``: the next version is above it, whatever the
-        kind), and the leader lease's epoch to ``cmd_epoch + 1`` when ``cmd_epoch`` is above
-        every epoch granted (strictly above: an old leader that still holds that epoch in
-        memory stays fenced). Reads first; writes only when something must be raised.
+        older backup (or the node lies). The node's counter is raised to the highest version
+        the node reports (``applied_version``, ``throttle_version``: the next version is above
+        it, whatever the kind), and its epoch by ``_raise_epoch`` (this node's only). Reads
+        first; writes only when something must be raised.
         """
         node, raised = birth.node, [False, False]
         floor = max(birth.applied_version, birth.throttle_version)
@@ -170,14 +185,32 @@ class CommandService:
                 log.warning("node %s has applied version %d, central's counter is at %d: "
                             "central's database was restored or lost? raising the counter to "
                             "%d", node, floor, before, after)
-        if birth.cmd_epoch > self.store.current_epoch():
-            before, after = self.store.raise_epoch(birth.cmd_epoch, self._clock_ms())
-            if after > before:
-                raised[1] = True
-                log.warning("node %s has seen epoch %d, ours is %d: central's database was "
-                            "restored or lost? raising the epoch to %d", node, birth.cmd_epoch,
-                            before, after)
+        raised[1] = self._raise_epoch(node, birth.cmd_epoch)
         return raised[0], raised[1]
+
+    def _raise_epoch(self, node: str, seen: int) -> bool:
+        """A birth's cmd_epoch above the node's next epoch: raise only what it can justify.
+
+        A node's birth alone never moves the epoch other nodes see. With evidence (central's
+        own records hold a command to this node at that epoch: the lease row was lost, the
+        commands kept) the leader lease is raised; without it (the command database was lost
+        or restored, or the node lies) only this node's own epoch offset is raised.
+        """
+        if seen <= self.store.node_epoch(node):
+            return False
+        if self.store.issued_epoch(node, seen):
+            before, after = self.store.raise_epoch(seen - (self.store.node_epoch(node)
+                                                           - self.store.current_epoch()),
+                                                   self._clock_ms())
+            log.warning("node %s has seen epoch %d that central issued but its lease is at %d:"
+                        " raising the lease epoch to %d", node, seen, before, after)
+            return after > before
+        before, after = self.store.raise_node_epoch(node, seen)
+        if after > before:
+            log.warning("node %s has seen epoch %d, central's next for it is %d: central's "
+                        "database was restored or lost? raising this node's epoch to %d "
+                        "(no other node's)", node, seen, before, after)
+        return after > before
 
     def renew_leases(self, epoch: int | None = None) -> list[Command]:
         """Re-issue leased throttles past RENEW_FRACTION of their lease (leader only)."""

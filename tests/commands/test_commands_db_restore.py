@@ -95,8 +95,11 @@ def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
         births = wait_for(lambda: [b for b in feeder.of("birth", node_id) if b.session == 2],
                           what="birth of session 2")
         assert (births[0].cmd_epoch, births[0].applied_version) == (OLD_EPOCH, old_version)
-        # the birth raised central's epoch above the node's and its counter to the node's
-        wait_for(lambda: second.service.store.current_epoch() == OLD_EPOCH + 1, what="epoch")
+        # the birth raised this node's epoch above what it has seen (issue 12: only this
+        # node's, central's lease epoch stays) and its version counter to the node's
+        wait_for(lambda: second.service.store.node_epoch(node_id) == OLD_EPOCH + 1,
+                 what="epoch")
+        assert second.service.store.current_epoch() == 1
         assert second.service.store.version(node_id) >= old_version
         # ... and the existing re-send delivered the desired throttle (500) above both
         resent: Command = wait_for(lambda: [c for c in feeder.of("cmd", node_id)
@@ -117,8 +120,8 @@ def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
         wait_for(lambda: _applied(second, other["cmd_id"]), what="failover applied")
         assert node.gate.state.highest_epoch == OLD_EPOCH + 1
 
-        # the leader picks the raised epoch up and keeps the lease
-        assert second.lease.tick() and second.lease.epoch == OLD_EPOCH + 1
+        # the leader keeps the lease at its own epoch (no other node's epoch moved)
+        assert second.lease.tick() and second.lease.epoch == 1
         info = second.service.store.lease_info(LEASE_NAME)
         assert info is not None and info["holder"] == instance
         # a birth at the new epoch raises nothing again
@@ -166,7 +169,9 @@ def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_u
                              what="birth after stale_epoch")
             assert again[0].session == session and again[0].cmd_epoch == OLD_EPOCH
             # ... which raises central's epoch, and the desired 500 kbit/s is re-sent and applied
-            wait_for(lambda: second.service.store.current_epoch() == OLD_EPOCH + 1, what="epoch")
+            wait_for(lambda: second.service.store.node_epoch(node_id) == OLD_EPOCH + 1,
+                     what="epoch")
+            assert second.service.store.current_epoch() == 1
             resent: Command = wait_for(
                 lambda: [c for c in feeder.of("cmd", node_id) if c.epoch == OLD_EPOCH + 1],
                 what="re-send")[0]
@@ -180,7 +185,7 @@ def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_u
             assert len(feeder.of("birth", node_id)[births_before:]) == 1
             # another stale command (an old leader's) within 30 s: refused, no second birth
             old = second.service.issue(node_id, SITE, "set_throttle", {"down_kbps": 100}, 30,
-                                       epoch=1)
+                                       epoch=0)  # a leader epoch below the lease's
             wait_for(lambda: _stages(second, old.cmd_id) == [("rejected", "stale_epoch")],
                      what="second stale_epoch")
             after = _post(second, node_id, "set_throttle", {"down_kbps": 700})  # its ack follows

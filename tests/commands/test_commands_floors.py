@@ -115,19 +115,42 @@ def test_birth_resend_uses_the_raised_epoch_and_version(svc: CommandService) -> 
     assert resent.version == 21 and resent.epoch == 7
 
 
-def test_epoch_above_every_granted_one_raises_the_lease_to_seen_plus_one(
+def test_unverified_epoch_raises_only_that_nodes_epoch(
         svc: CommandService, clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=clock)
     assert lease.tick() and lease.epoch == 1
     with caplog.at_level(logging.WARNING, "central.commands"):
         assert svc.raise_floors(birth(cmd_epoch=9)) == (False, True)
-    assert "has seen epoch 9, ours is 1" in caplog.text and "raising the epoch to 10" in caplog.text
-    info = svc.store.lease_info(LEASE_NAME)
-    assert info is not None and (info["holder"], info["epoch"]) == ("inst-a", 10)
-    # operator commands carry the highest epoch at once
+    assert "has seen epoch 9, central's next for it is 1" in caplog.text
+    assert "raising this node's epoch to 10 (no other node's)" in caplog.text
+    # the lease (what every other node sees) did not move; this node's commands carry 10
+    assert svc.store.current_epoch() == 1
     assert svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 2000}, 30).epoch == 10
-    # the holder picks it up on its next tick, keeping the lease
-    assert lease.tick() and lease.epoch == 10 and lease.is_leader
+    assert svc.issue("tk-02", SITE, "set_throttle", {"down_kbps": 2000}, 30).epoch == 1
+    assert lease.tick() and lease.epoch == 1 and lease.is_leader
+    # a new leader term moves this node's epoch along with everyone's (fencing keeps working)
+    lease.release()
+    assert lease.tick() and lease.epoch == 2
+    assert svc.issue(NODE, SITE, "failover", {}, 30).epoch == 11
+
+
+def test_epoch_central_issued_to_that_node_is_evidence_for_the_lease(
+        svc: CommandService, clock: Clock) -> None:
+    lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=clock)
+    for _ in range(4):
+        assert lease.tick()
+        lease.release()
+    assert lease.tick() and lease.epoch == 5
+    svc.issue(NODE, SITE, "set_throttle", {"down_kbps": 2000}, 30)  # recorded at epoch 5
+    db = sqlite3.connect(svc.store.path)  # the lease row is lost, the command records kept
+    try:
+        with db:
+            db.execute("DELETE FROM leader_lease")
+    finally:
+        db.close()
+    assert svc.store.current_epoch() == 0
+    assert svc.raise_floors(birth(cmd_epoch=5)) == (False, True)
+    assert svc.store.current_epoch() == 6  # verified by central's own records
 
 
 def test_equal_or_lower_epoch_changes_nothing(svc: CommandService, clock: Clock) -> None:
@@ -142,17 +165,17 @@ def test_equal_or_lower_epoch_changes_nothing(svc: CommandService, clock: Clock)
     assert lease.tick() and lease.epoch == 5
 
 
-def test_raise_without_a_lease_row_leaves_the_lease_free(svc: CommandService,
-                                                         clock: Clock) -> None:
+def test_raise_without_a_lease_row_leaves_the_lease_untouched(svc: CommandService,
+                                                              clock: Clock) -> None:
     assert svc.raise_floors(birth(cmd_epoch=9)) == (False, True)
-    info = svc.store.lease_info(LEASE_NAME)
-    assert info is not None and info["epoch"] == 10 and info["expires_ms"] == 0
+    assert svc.store.lease_info(LEASE_NAME) is None
     assert svc.issue(NODE, SITE, "reboot", {}, 30).epoch == 10
     lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=clock)
-    assert lease.tick() and lease.epoch == 11  # taking the free lease bumps as usual
+    assert lease.tick() and lease.epoch == 1  # taking the free lease as usual
+    assert svc.issue(NODE, SITE, "reboot", {}, 30).epoch == 11  # still above what it saw
 
 
-def test_deposed_leader_stays_fenced_and_cannot_take_the_raised_lease(
+def test_deposed_leader_stays_fenced_from_a_node_whose_epoch_was_raised(
         tmp_path: Path, clock: Clock) -> None:
     a_store, b_store = CommandStore(tmp_path / "s.db"), CommandStore(tmp_path / "s.db")
     try:
@@ -161,18 +184,20 @@ def test_deposed_leader_stays_fenced_and_cannot_take_the_raised_lease(
         assert a.tick() and a.epoch == 1
         clock.now_ms += 11_000  # A pauses; its lease lapses; B takes over
         assert b.tick() and b.epoch == 2
+        svc_a = CommandService(a_store, Sink(), Topics(), "inst-a", clock_ms=clock)
         svc_b = CommandService(b_store, Sink(), Topics(), "inst-b", clock_ms=clock)
         svc_b.on_birth(birth(cmd_epoch=9))  # a node of the lost history
-        assert b.tick() and b.epoch == 10
-        assert a.epoch == 1  # A (not ticked yet) would still stamp 1 < 10: rejected stale
+        assert svc_b.issue(NODE, SITE, "failover", {}, 30, epoch=b.epoch).epoch == 10
+        # A (not ticked yet) stamps its own epoch 1 without the node's offset: below 9, refused
+        assert svc_a.issue(NODE, SITE, "failover", {}, 30, epoch=a.epoch).epoch == 1
         assert not a.tick() and a.epoch is None  # and it learns it is not leader
-        assert b_store.current_epoch() == 10
+        assert b.tick() and b.epoch == 2 and b_store.current_epoch() == 2
     finally:
         a_store.close()
         b_store.close()
 
 
-def test_concurrent_raises_from_several_instances_end_at_seen_plus_one(
+def test_concurrent_raises_from_several_instances_move_only_each_nodes_epoch(
         tmp_path: Path, clock: Clock) -> None:
     stores = [CommandStore(tmp_path / "s.db") for _ in range(4)]
     try:
@@ -180,13 +205,14 @@ def test_concurrent_raises_from_several_instances_end_at_seen_plus_one(
         svcs = [CommandService(s, Sink(), Topics(), f"inst-{i}", clock_ms=clock)
                 for i, s in enumerate(stores)]
         seen = [9, 9, 7, 9]
-        threads = [threading.Thread(target=s.on_birth, args=(birth(f"n{i}", cmd_epoch=e),))
-                   for i, (s, e) in enumerate(zip(svcs, seen, strict=True))]
+        threads = [threading.Thread(target=s.on_birth, args=(birth("n1", cmd_epoch=e),))
+                   for s, e in zip(svcs, seen, strict=True)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(10)
-        assert stores[0].current_epoch() == 10
+        assert stores[0].node_epoch("n1") == 10 and stores[0].node_epoch("n2") == 1
+        assert stores[0].current_epoch() == 1
         with sqlite3.connect(tmp_path / "s.db") as db:
             assert db.execute("SELECT COUNT(*) FROM leader_lease").fetchone() == (1,)
     finally:
