@@ -7,7 +7,6 @@ import contextvars
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -76,44 +75,6 @@ def require(role: str) -> Callable[[Handler], Handler]:
         guarded.__name__ = handler.__name__
         return guarded
     return wrap
-
-
-class LoginLimiter:
-    """At most N failed logins per (ip, user) and 4N per ip in a sliding window."""
-
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max, self.window = max_failures, window_s
-        self._fails: dict[str, list[float]] = {}
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        kept = [t for t in self._fails.get(key, []) if now - t < self.window]
-        if kept:
-            self._fails[key] = kept
-        else:
-            self._fails.pop(key, None)
-        return kept
-
-    def retry_after(self, ip: str, user: str) -> int:
-        """Seconds until another attempt is allowed (0 = now)."""
-        now = time.monotonic()
-        waits = []
-        for key, cap in ((f"{ip}|{user.lower()}", self.max), (ip, 4 * self.max)):
-            recent = self._recent(key, now)
-            if len(recent) >= cap:
-                waits.append(int(self.window - (now - recent[-cap])) + 1)
-        return max(waits, default=0)
-
-    def fail(self, ip: str, user: str) -> None:
-        """Record a failed attempt."""
-        now = time.monotonic()
-        if len(self._fails) > 10_000:  # bounded memory under a spray of names
-            self._fails.clear()
-        for key in (f"{ip}|{user.lower()}", ip):
-            self._fails.setdefault(key, []).append(now)
-
-    def success(self, ip: str, user: str) -> None:
-        """Forget the failures of this ip and user."""
-        self._fails.pop(f"{ip}|{user.lower()}", None)
 
 
 class SessionTokenAuth(TokenAuth):
