@@ -165,5 +165,11 @@ class Attacker:
         self._pub("retained_garbage", TOPICS.node(self.p.site, self.p.node, "state"),
                   b"{not json" + os.urandom(16), retain=True)
         self._wait()
-        self.c.disconnect()
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Disconnect and stop the network thread (idempotent)."""
+        self.stop.set()
+        if self.c.is_connected():
+            self.c.disconnect()
         self.c.loop_stop()

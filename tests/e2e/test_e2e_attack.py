@@ -85,65 +85,68 @@ def test_stolen_node_cannot_stall_blind_or_break_central(make_stack: StackFactor
     attacker = Attacker(st.broker.host, st.broker.port, thief.node, password,
                         Payloads(thief.site.site, thief.node, honest[0], min(sites)))
 
-    # 1. every hostile class at RATE msg/s for SECONDS; the others' seqs keep advancing
-    marks = [_newest(st, honest)]
-    t0 = time.monotonic()
-    runner = threading.Thread(target=attacker.mixed, args=(SECONDS, RATE), daemon=True)
-    runner.start()
-    while runner.is_alive():
-        runner.join(timeout=3.0)
-        marks.append(_newest(st, honest))
-    elapsed = time.monotonic() - t0
-    rate = sum(attacker.sent.values()) / elapsed
-    print(f"attack: {sum(attacker.sent.values())} messages in {elapsed:.1f}s "
-          f"({rate:.0f}/s): {dict(attacker.sent)}")
-    assert elapsed >= SECONDS and rate >= 100
-    for before, after in zip(marks, marks[1:], strict=False):
-        stalled = [n for n in honest if after[n] <= before[n]]
-        assert not stalled, f"no new data from {stalled} during the attack: {marks}"
+    try:
+        # 1. every hostile class at RATE msg/s for SECONDS; the others' seqs keep advancing
+        marks = [_newest(st, honest)]
+        t0 = time.monotonic()
+        runner = threading.Thread(target=attacker.mixed, args=(SECONDS, RATE), daemon=True)
+        runner.start()
+        while runner.is_alive():
+            runner.join(timeout=3.0)
+            marks.append(_newest(st, honest))
+        elapsed = time.monotonic() - t0
+        rate = sum(attacker.sent.values()) / elapsed
+        print(f"attack: {sum(attacker.sent.values())} messages in {elapsed:.1f}s "
+              f"({rate:.0f}/s): {dict(attacker.sent)}")
+        assert elapsed >= SECONDS and rate >= 100
+        for before, after in zip(marks, marks[1:], strict=False):
+            stalled = [n for n in honest if after[n] <= before[n]]
+            assert not stalled, f"no new data from {stalled} during the attack: {marks}"
 
-    # every hostile message counted (by reason), none limited at this rate
-    wait_until(lambda: _stats(st, "central-1")["rejects_by_node"].get(thief.node, 0)
-               >= attacker.invalid_sent, 20, "every hostile message counted")
-    stats = _stats(st, "central-1")
-    assert stats["rejects_by_node"][thief.node] == attacker.invalid_sent
-    assert REASONS <= set(stats["rejects"]), stats["rejects"]
-    assert not stats["limited"] and not stats["faults"]
+        # every hostile message counted (by reason), none limited at this rate
+        wait_until(lambda: _stats(st, "central-1")["rejects_by_node"].get(thief.node, 0)
+                   >= attacker.invalid_sent, 20, "every hostile message counted")
+        stats = _stats(st, "central-1")
+        assert stats["rejects_by_node"][thief.node] == attacker.invalid_sent
+        assert REASONS <= set(stats["rejects"]), stats["rejects"]
+        assert not stats["limited"] and not stats["faults"]
 
-    # 2. a flood of well-formed batches: limited per node, the others still on time
-    before = _newest(st, honest)
-    attacker.flood(FLOOD)
-    wait_until(lambda: all(v > before[n] for n, v in _newest(st, honest).items()), 10,
-               "honest data after the flood")
-    stats = _stats(st, "central-1")
-    assert stats["limited"].get(thief.node, 0) > 0 and set(stats["limited"]) == {thief.node}
-    time.sleep(400 / 200 + 0.5)  # its bucket refills: the next message is not limited
-    attacker.close()  # ... leaving garbage retained on its state topic
-    wait_until(lambda: _stats(st, "central-1")["rejects_by_node"][thief.node]
-               == attacker.invalid_sent, 10, "the retained garbage counted")
+        # 2. a flood of well-formed batches: limited per node, the others still on time
+        before = _newest(st, honest)
+        attacker.flood(FLOOD)
+        wait_until(lambda: all(v > before[n] for n, v in _newest(st, honest).items()), 10,
+                   "honest data after the flood")
+        stats = _stats(st, "central-1")
+        assert stats["limited"].get(thief.node, 0) > 0 and set(stats["limited"]) == {thief.node}
+        time.sleep(400 / 200 + 0.5)  # its bucket refills: the next message is not limited
+        attacker.close()  # ... leaving garbage retained on its state topic
+        wait_until(lambda: _stats(st, "central-1")["rejects_by_node"][thief.node]
+                   == attacker.invalid_sent, 10, "the retained garbage counted")
 
-    # nothing lost: everything the honest agents wrote durably reaches the database
-    want = {n: audited(state, n) for n in honest}
-    wait_until(lambda: all(want[n] <= set(sum(stored(st.db_path).get(n, ([], [])), []))
-                           for n in honest), 30, "every honest record stored", step_s=0.5)
+        # nothing lost: everything the honest agents wrote durably reaches the database
+        want = {n: audited(state, n) for n in honest}
+        wait_until(lambda: all(want[n] <= set(sum(stored(st.db_path).get(n, ([], [])), []))
+                               for n in honest), 30, "every honest record stored", step_s=0.5)
 
-    # strict JSON from the API and the NOC; counters in /metrics
-    base = f"http://{st.http['central-1']}"
-    api = urllib.request.build_opener()
-    for path in ("/api/v1/nodes", f"/api/v1/nodes/{thief.node}", "/api/v1/stats",
-                 f"/api/v1/nodes/{thief.node}/samples", f"/api/v1/nodes/{honest[0]}",
-                 "/api/v1/gaps"):
-        _get(api, base + path, st.admin_token)
-    noc = _noc_opener(base)
-    for path in ("/noc/api/fleet", f"/noc/api/nodes/{thief.node}/series?range=1h",
-                 f"/noc/api/nodes/{thief.node}/cause"):
-        _get(noc, base + path)
-    req = urllib.request.Request(f"{base}/metrics",
-                                 headers={"Authorization": f"Bearer {st.admin_token}"})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        metrics = resp.read().decode()
-    assert f'kotanet_central_limited_total{{node="{thief.node}"}}' in metrics
-    assert 'kotanet_central_rejects_total{reason="too_large"}' in metrics
+        # strict JSON from the API and the NOC; counters in /metrics
+        base = f"http://{st.http['central-1']}"
+        api = urllib.request.build_opener()
+        for path in ("/api/v1/nodes", f"/api/v1/nodes/{thief.node}", "/api/v1/stats",
+                     f"/api/v1/nodes/{thief.node}/samples", f"/api/v1/nodes/{honest[0]}",
+                     "/api/v1/gaps"):
+            _get(api, base + path, st.admin_token)
+        noc = _noc_opener(base)
+        for path in ("/noc/api/fleet", f"/noc/api/nodes/{thief.node}/series?range=1h",
+                     f"/noc/api/nodes/{thief.node}/cause"):
+            _get(noc, base + path)
+        req = urllib.request.Request(f"{base}/metrics",
+                                     headers={"Authorization": f"Bearer {st.admin_token}"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            metrics = resp.read().decode()
+        assert f'kotanet_central_limited_total{{node="{thief.node}"}}' in metrics
+        assert 'kotanet_central_rejects_total{reason="too_large"}' in metrics
+    finally:
+        attacker.shutdown()
 
     # 3. a fresh central (own database) with the garbage retained: every other node online
     st.db_path = st.dir / "fresh-central.db"
