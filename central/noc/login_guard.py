@@ -10,12 +10,13 @@ Rule (docs/operations.md, "Login limits"), with N = ``login_max_failures`` per w
 
 An attempt is reserved (counted as a failure) before the password is checked and released
 only by a success, so concurrent requests can never check more than the limit allows. Checks
-run on a small executor of their own (``workers`` threads, at most ``max_inflight`` queued):
-the API's thread pool never waits for argon2.
+run on a small executor of their own (``workers`` threads at a lower CPU priority, at most
+``max_inflight`` queued): the API's thread pool never waits for argon2.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,17 @@ from typing import Any
 
 MAX_KEYS = 10_000  # bounded memory under a spray of names and addresses
 AUDITED_REFUSALS = 3  # refusals per lock key and window written one row each; then summarised
+
+
+PASSWORD_NICE = 10  # the password thread yields the CPU to the API's event loop
+
+
+def _low_priority() -> None:
+    """Lower this (executor) thread's CPU priority on Linux; elsewhere a no-op."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 @dataclass
@@ -47,7 +59,8 @@ class LoginGuard:
         self._fails: dict[str, list[float]] = {}
         self._inflight = 0
         self._refused: dict[str, list[float]] = {}  # key -> [window start, count, summarised]
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="noc-pw")
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="noc-pw",
+                                           initializer=_low_priority)
         self.verifications = 0  # password checks actually run (argon2)
         self.refusals = 0  # attempts refused without a check
 
