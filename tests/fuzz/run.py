@@ -5,7 +5,8 @@ file tests/fuzz/test_fuzz_<name>.py) gets at least N examples in all (default 10
 evenly by its fuzz tests; every test runs in its own pytest process, J at a time (default:
 the number of CPUs), randomised. Prints one line per handler (examples, per input kind,
 crashes) and a total line ending in "0 crashes" when nothing but the handlers' refusals
-escaped; exits 1 on any crash (the failing test's output shows the shrunk example).
+escaped; exits 1 on any crash (the failing test's output shows the shrunk example). The full
+run (3 handlers, 300,000 examples) takes about 40 minutes on a 2-CPU machine.
 """
 
 from __future__ import annotations
