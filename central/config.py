@@ -107,6 +107,17 @@ class CommandsSection(Strict):
     retire_key_ids: list[str] = []
 
 
+class LimitsSection(Strict):
+    """What one node may send to central (token buckets; well above a real agent's rate: a
+    window of 8 batches per round trip while replaying). Over it: dropped unreceipted."""
+
+    node_msgs_per_s: Annotated[float, Field(gt=0, le=1e6)] = 200.0
+    node_burst_msgs: Annotated[float, Field(ge=1, le=1e7)] = 800.0
+    node_bytes_per_s: Annotated[float, Field(gt=0, le=1e10)] = 8.0 * 1024 * 1024
+    node_burst_bytes: Annotated[float, Field(ge=1024, le=1e11)] = 32.0 * 1024 * 1024
+    max_tracked_nodes: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+
+
 class CentralConfig(Strict):
     """The whole central configuration file."""
 
@@ -120,6 +131,7 @@ class CentralConfig(Strict):
     storage: StorageSection = StorageSection()
     http: HttpSection = HttpSection()
     commands: CommandsSection = CommandsSection()
+    limits: LimitsSection = LimitsSection()
     nodes: list[RegistryNode] = []
     fleet_file: str | None = None
     policy: PolicySection = PolicySection()

@@ -14,6 +14,7 @@ from central.alerts.model import AlertConfig
 from central.alerts.service import ALERTS, AlertService
 from central.alerts.store import ALERT_STATES, AlertStore
 from central.api.auth import AUTH, Route, add_routes, json_error
+from central.api.jsonout import json_response
 from central.clock import wall_ms
 from central.storage.base import Storage
 
@@ -30,7 +31,7 @@ async def list_alerts(request: web.Request) -> web.Response:
         return json_error(400, f"limit must be an integer 1..{MAX_ALERTS}")
     rows = await asyncio.to_thread(request.app[ALERTS].store.list_alerts, state,
                                    request.query.get("node") or None, limit)
-    return web.json_response({"alerts": rows})
+    return json_response({"alerts": rows})
 
 
 def _decimal(raw: str, high: int) -> int | None:
@@ -58,7 +59,7 @@ async def get_alert(request: web.Request) -> web.Response:
     row = await asyncio.to_thread(request.app[ALERTS].store.get, alert_id)
     if row is None:
         return json_error(404, f"unknown alert {request.match_info['id']!r}")
-    return web.json_response(row)
+    return json_response(row)
 
 
 async def ack_alert(request: web.Request) -> web.Response:
@@ -73,9 +74,9 @@ async def ack_alert(request: web.Request) -> web.Response:
     if row is None:
         return json_error(404, f"unknown alert {alert_id}")
     if row["state"] == "resolved":
-        return web.json_response({"error": "alert is already resolved", "alert": row},
+        return json_response({"error": "alert is already resolved", "alert": row},
                                  status=409)
-    return web.json_response(row)
+    return json_response(row)
 
 
 ROUTES: list[Route] = [

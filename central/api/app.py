@@ -14,6 +14,7 @@ from aiohttp import web
 
 from central.api import nodes
 from central.api.auth import AUTH, Route, TokenAuth, add_routes
+from central.api.jsonout import json_response
 from central.api.state import (
     COLLECTOR,
     CONFIG,
@@ -33,7 +34,7 @@ from central.storage.base import Storage
 async def healthz(request: web.Request) -> web.Response:
     """Liveness, and whether the collector is connected to the broker."""
     stats = request.app[STATS]
-    return web.json_response({"ok": True, "instance": request.app[CONFIG].instance_id(),
+    return json_response({"ok": True, "instance": request.app[CONFIG].instance_id(),
                               "mqtt_connected": stats.connected})
 
 

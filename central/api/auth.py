@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from central.api.jsonout import json_response
 from central.storage.base import Storage
 
 ROLES: tuple[str, ...] = ("viewer", "operator", "admin")
@@ -84,7 +85,7 @@ AUTH = web.AppKey("auth", TokenAuth)
 def json_error(status: int, message: str) -> web.Response:
     """A JSON error answer {"error": message} (401 also says how to authenticate)."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return web.json_response({"error": message}, status=status, headers=headers)
+    return json_response({"error": message}, status=status, headers=headers)
 
 
 def guard(role: str | None, handler: Handler) -> Handler:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from central.api.auth import Route, json_error
+from central.api.jsonout import json_response
 from central.api.state import CONFIG, GAP_SUMMARY, STATS, STORAGE, grace_ms
 from central.clock import wall_ms
 from central.collector.metrics import metric
@@ -46,7 +47,7 @@ def node_summary(row: dict[str, Any]) -> dict[str, Any]:
 async def list_nodes(request: web.Request) -> web.Response:
     """Every node with presence and headline figures."""
     rows = await asyncio.to_thread(request.app[STORAGE].list_nodes)
-    return web.json_response({"nodes": [node_summary(r) for r in rows]})
+    return json_response({"nodes": [node_summary(r) for r in rows]})
 
 
 async def get_node(request: web.Request) -> web.Response:
@@ -56,7 +57,7 @@ async def get_node(request: web.Request) -> web.Response:
                                 grace_ms(request.app))
     if d is None:
         return json_error(404, f"unknown node {node!r}")
-    return web.json_response({**node_summary(d), "birth": d["birth"], "birth_ms": d["birth_ms"],
+    return json_response({**node_summary(d), "birth": d["birth"], "birth_ms": d["birth_ms"],
                               "last_sample": d["last_sample"], "records": d["records"],
                               "gaps": d["gaps"], "drops": d["drops"]})
 
@@ -93,7 +94,7 @@ async def node_samples(request: web.Request) -> web.Response:
     node = request.match_info["node"]
     since, until, limit = _window(request)
     rows = await asyncio.to_thread(request.app[STORAGE].samples, node, since, until, limit)
-    return web.json_response({"node": node, "samples": rows})
+    return json_response({"node": node, "samples": rows})
 
 
 async def node_events(request: web.Request) -> web.Response:
@@ -101,20 +102,20 @@ async def node_events(request: web.Request) -> web.Response:
     node = request.match_info["node"]
     since, until, limit = _window(request)
     rows = await asyncio.to_thread(request.app[STORAGE].events, node, since, until, limit)
-    return web.json_response({"node": node, "events": rows})
+    return json_response({"node": node, "events": rows})
 
 
 async def list_gaps(request: web.Request) -> web.Response:
     """Every gap older than the grace period, minus agent-reported drops."""
     gaps = await asyncio.to_thread(request.app[STORAGE].gaps, wall_ms(), grace_ms(request.app))
-    return web.json_response({"grace_s": request.app[CONFIG].gap_grace_s,
+    return json_response({"grace_s": request.app[CONFIG].gap_grace_s,
                               "gaps": [g.as_dict() for g in gaps]})
 
 
 async def stats(request: web.Request) -> web.Response:
     """Collector counters and stored totals."""
     totals = await asyncio.to_thread(request.app[STORAGE].totals)
-    return web.json_response({"instance": request.app[CONFIG].instance_id(),
+    return json_response({"instance": request.app[CONFIG].instance_id(),
                               "collector": request.app[STATS].snapshot(), "storage": totals,
                               "gaps": request.app[GAP_SUMMARY]})
 

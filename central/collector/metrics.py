@@ -36,6 +36,14 @@ def counter_lines(stats: dict[str, Any], instance: str) -> str:
                     [({"kind": k}, v) for k, v in sorted(stats["messages"].items())])
     lines += metric("rejects_total", "counter", "Rejected messages by reason.",
                     [({"reason": k}, v) for k, v in sorted(stats["rejects"].items())])
+    lines += metric("node_rejects_total", "counter", "Rejected messages by sending node.",
+                    [({"node": k}, v) for k, v in sorted(stats["rejects_by_node"].items())])
+    lines += metric("limited_total", "counter",
+                    "Messages dropped unreceipted by the per-node rate limit, by node.",
+                    [({"node": k}, v) for k, v in sorted(stats["limited"].items())])
+    lines += metric("faults_total", "counter",
+                    "Messages isolated after an unexpected failure, by where it happened.",
+                    [({"where": k}, v) for k, v in sorted(stats["faults"].items())])
     lines += metric("queue_depth", "gauge", "Messages waiting for the writer.",
                     [({}, stats["queue_depth"])])
     lines += metric("queue_capacity", "gauge", "Size of the writer queue.",

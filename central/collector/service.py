@@ -19,6 +19,8 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from central.clock import wall_ms
 from central.collector.ack_order import AckSequencer
 from central.collector.ingest import Ingest
+from central.collector.isolate import accept_one, node_of, write_isolated
+from central.collector.limits import NodeLimiter
 from central.collector.mqtt_conn import configure_client, tcp_nodelay
 from central.collector.stats import Stats
 from central.config import CentralConfig
@@ -68,6 +70,7 @@ class Collector:
         self.stats = stats or Stats()
         self.topics = Topics(cfg.topic_prefix)
         self.ingest = Ingest(cfg, self.stats)
+        self.limiter = NodeLimiter(cfg.limits)
         self.ready = threading.Event()
         self._listeners: list[Callable[[Incoming], None]] = []
         self._gen = 0
@@ -147,6 +150,11 @@ class Collector:
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         payload, received = bytes(msg.payload), wall_ms()
+        node = node_of(self.topics, msg.topic)
+        if not self.limiter.allow(node, len(payload)):  # dropped unreceipted: re-sent later
+            self.stats.limit(node)
+            self._acks.overflowed(self._gen, msg.mid, msg.qos)
+            return
         with self._qlock:
             fits = (self._qbytes + len(payload) <= self._qmax_bytes
                     and self._queue.qsize() < self.stats.queue_max)
@@ -155,7 +163,7 @@ class Collector:
                 self._queue.put_nowait(_Item(self._acks.queued(), self._gen, msg.mid, msg.qos,
                                              msg.topic, payload, received))
         if not fits:  # not receipted (the agent re-sends); PUBACK after the earlier messages
-            self.stats.reject("queue_full", "?", "writer queue full (messages or bytes)")
+            self.stats.reject("queue_full", node, "writer queue full (messages or bytes)")
             self._acks.overflowed(self._gen, msg.mid, msg.qos)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -178,9 +186,8 @@ class Collector:
             for fn in self._listeners:
                 try:
                     fn(inc)
-                except Exception:
-                    log.exception("listener %r failed on %s from %s", fn, inc.msg.KIND,
-                                  inc.node)
+                except Exception as exc:  # one line per interval, counted: no traceback flood
+                    self.stats.fault(f"listener_{inc.msg.KIND}", inc.node, exc)
 
     # ------------------------------------------------------------ writer thread
     def _run_writer(self) -> None:
@@ -206,37 +213,37 @@ class Collector:
                 self._qbytes -= sum(len(it.payload) for it in batch)
             try:
                 self._process(batch)
-            except Exception:  # one bad batch must never stop the writer
-                log.exception("writer failed on a batch of %d messages", len(batch))
+            except Exception as exc:  # one bad batch must never stop the writer
+                self.stats.fault("writer", "?", exc)
                 self._ack(batch)  # no receipt was sent: the agents re-send
 
-    def _store(self, incoming: list[Incoming]) -> bool:
+    def _store(self, incoming: list[Incoming]) -> list[Incoming] | None:
+        """What was stored (a message that alone fails is isolated), None if the DB is down."""
         for attempt in range(1, WRITE_RETRIES + 1):
             try:
-                self.storage.write(incoming)
-                return True
+                return write_isolated(self.storage, incoming, self.stats)
             except StorageError as exc:
                 log.error("write of %d messages failed (attempt %d/%d): %s",
                           len(incoming), attempt, WRITE_RETRIES, exc)
                 time.sleep(0.2 * attempt)
         self.stats.write_error()
-        return False
+        return None
 
     def _process(self, batch: list[_Item]) -> None:
         incoming = [inc for it in batch
-                    if (inc := self.ingest.accept(it.topic, it.payload, it.received_ms))]
-        stored = self._store(incoming) if incoming else True
+                    if (inc := accept_one(self.ingest, it.topic, it.payload, it.received_ms))]
+        stored = self._store(incoming) if incoming else []
         receipts = records = 0
-        if stored:
-            for inc in incoming:
+        if stored is not None:
+            for inc in stored:
                 if isinstance(inc.msg, Tele):
                     seqs = inc.msg.record_seqs()
                     records += len(seqs)
                     receipts += self._receipt(inc, inc.msg, seqs)
-            self.stats.batch(len(incoming), records, receipts)
+            self.stats.batch(len(stored), records, receipts)
         self._ack(batch)
         if stored and self._listeners:
-            self._notify(incoming)
+            self._notify(stored)
 
     def _ack(self, batch: list[_Item]) -> None:
         """PUBACK in arrival order; messages of an earlier connection are not acked (stale mid)."""
@@ -244,10 +251,14 @@ class Collector:
             self._acks.done(it.number, it.gen, it.mid, it.qos)
 
     def _receipt(self, inc: Incoming, tele: Tele, seqs: list[int]) -> int:
-        rx = DeliveryReceipt.model_validate(
-            {"site": inc.site, "node": inc.node, "ts_ms": wall_ms(), "session": tele.session,
-             "acked": seq_ranges(seqs)})
-        self.client.publish(self.topics.node(inc.site, inc.node, "rx"), encode(rx), qos=1)
+        try:
+            rx = DeliveryReceipt.model_validate(
+                {"site": inc.site, "node": inc.node, "ts_ms": wall_ms(), "session": tele.session,
+                 "acked": seq_ranges(seqs)})
+            self.client.publish(self.topics.node(inc.site, inc.node, "rx"), encode(rx), qos=1)
+        except Exception as exc:  # stored; no receipt: the agent re-sends, insert is idempotent
+            self.stats.fault("receipt", inc.node, exc)
+            return 0
         return 1
 
     # ------------------------------------------------------------ lifecycle

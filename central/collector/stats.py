@@ -12,6 +12,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 BATCH_BUCKETS: tuple[int, ...] = (1, 5, 10, 50, 100, 500, 1000, 5000)
+MAX_NODE_LABELS = 10_000  # per-node counters keep at most this many nodes (then "other")
 
 
 class Stats:
@@ -21,6 +22,9 @@ class Stats:
         self._lock = threading.Lock()
         self.messages: Counter[str] = Counter()
         self.rejects: Counter[str] = Counter()
+        self.rejects_by_node: Counter[str] = Counter()
+        self.limited: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
         self.receipts = 0
         self.records_written = 0
         self.batches = 0
@@ -42,18 +46,43 @@ class Stats:
 
     def reject(self, reason: str, node: str, detail: str) -> None:
         """Count a rejected message; log it at most once per interval per (reason, node)."""
-        key = (reason, node)
-        now = time.monotonic()
         with self._lock:
             self.rejects[reason] += 1
-            last = self._last_log.get(key)
-            if last is not None and now - last < self._log_interval_s:
-                self._suppressed[key] += 1
-                return
-            self._last_log[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        log.warning("rejected message from %s (%s): %s%s", node, reason, detail,
-                    f" [{suppressed} similar suppressed]" if suppressed else "")
+            self._count_node(self.rejects_by_node, node)
+            suppressed = self._may_log((reason, node))
+        if suppressed is not None:
+            log.warning("rejected message from %s (%s): %s%s", node, reason, detail,
+                        f" [{suppressed} similar suppressed]" if suppressed else "")
+
+    def fault(self, where: str, node: str, exc: BaseException) -> None:
+        """Count an unexpected failure (one line, no traceback, once per interval per where)."""
+        with self._lock:
+            self.faults[where] += 1
+            suppressed = self._may_log(("fault:" + where, "*"))
+        if suppressed is not None:
+            log.error("%s failed on a message from %s: %s: %.300s%s", where, node,
+                      type(exc).__name__, exc,
+                      f" [{suppressed} similar suppressed]" if suppressed else "")
+
+    def _may_log(self, key: tuple[str, str]) -> int | None:
+        """Under the lock: None if key was logged within the interval, else the suppressed count."""
+        now = time.monotonic()
+        last = self._last_log.get(key)
+        if last is not None and now - last < self._log_interval_s:
+            self._suppressed[key] += 1
+            return None
+        self._last_log[key] = now
+        return self._suppressed.pop(key, 0)
+
+    @staticmethod
+    def _count_node(counter: Counter[str], node: str) -> None:
+        key = node if node in counter or len(counter) < MAX_NODE_LABELS else "other"
+        counter[key] += 1
+
+    def limit(self, node: str) -> None:
+        """Count one message dropped (unreceipted) by the per-node rate limit."""
+        with self._lock:
+            self._count_node(self.limited, node)
 
     def set_connected(self, connected: bool) -> None:
         """Record the broker connection state (and count connects)."""
@@ -85,6 +114,9 @@ class Stats:
                 "connects": self.connects,
                 "messages": dict(self.messages),
                 "rejects": dict(self.rejects),
+                "rejects_by_node": dict(self.rejects_by_node),
+                "limited": dict(self.limited),
+                "faults": dict(self.faults),
                 "receipts": self.receipts,
                 "records_written": self.records_written,
                 "write_batches": self.batches,

@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS desired_state (
     cmd_id TEXT NOT NULL,
     sent_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cmd_epoch_offsets (
+    node TEXT PRIMARY KEY,
+    epoch_offset INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leader_lease (
     name TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
@@ -120,3 +124,15 @@ WHERE (SELECT COALESCE(MAX(epoch), 0) FROM leader_lease) < :seen
 ON CONFLICT (name) DO UPDATE SET epoch = excluded.epoch
 WHERE leader_lease.epoch < excluded.epoch
 """
+
+# Per-node epoch floor (issue 12): a node that has seen an epoch central cannot vouch for (its
+# command database was lost) gets commands at lease epoch + offset; no other node's epoch moves.
+# Raised in one statement (never lowered) to the offset that makes its next epoch :seen + 1.
+GET_OFFSET = "SELECT epoch_offset FROM cmd_epoch_offsets WHERE node = ?"
+RAISE_OFFSET = """
+INSERT INTO cmd_epoch_offsets (node, epoch_offset)
+VALUES (:node, :seen + 1 - (SELECT COALESCE(MAX(epoch), 0) FROM leader_lease))
+ON CONFLICT (node) DO UPDATE SET epoch_offset = excluded.epoch_offset
+WHERE cmd_epoch_offsets.epoch_offset < excluded.epoch_offset
+"""
+ISSUED_EPOCH = "SELECT 1 FROM commands WHERE node = ? AND epoch = ? LIMIT 1"

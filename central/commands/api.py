@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from central.api.auth import AUTH, Route, add_routes, json_error
+from central.api.jsonout import json_response
 from central.api.state import STORAGE
 from central.commands.params import BadCommand, validate
 from central.commands.service import CommandService, MqttPublisher
@@ -68,7 +69,7 @@ async def post_command(request: web.Request) -> web.Response:
     except CommandStoreError as exc:
         log.error("command for %s not stored: %s", node, exc)
         return json_error(503, "command store unavailable, nothing was sent")
-    return web.json_response({"cmd_id": cmd.cmd_id, "version": cmd.version,
+    return json_response({"cmd_id": cmd.cmd_id, "version": cmd.version,
                               "epoch": cmd.epoch, "expires_at_ms": cmd.expires_at_ms},
                              status=202)
 
@@ -81,7 +82,7 @@ async def get_command(request: web.Request) -> web.Response:
         return json_error(404, f"unknown command {cmd_id!r}")
     stages = rec["stages"]
     rec["state"] = stages[-1]["stage"] if stages else "sent"
-    return web.json_response(rec)
+    return json_response(rec)
 
 
 ROUTES: list[Route] = [
@@ -120,6 +121,7 @@ def setup_commands(app: web.Application, cfg: CentralConfig,
             assert isinstance(pub, MqttPublisher)
             await asyncio.to_thread(pub.start)
             yield
+            svc.stop()
             await asyncio.to_thread(pub.stop)
             await asyncio.to_thread(svc.store.close)
         app.cleanup_ctx.append(lifetime)

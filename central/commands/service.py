@@ -19,6 +19,7 @@ from central.collector.mqtt_conn import configure_client, tcp_nodelay
 from central.commands.evidence import proven_epoch
 from central.commands.params import DEFAULT_TTL_S, validate
 from central.commands.signer import CommandSigner
+from central.commands.resend_gate import ResendGate
 from central.commands.store import CommandStore
 from central.config import CentralConfig
 from protocol.codec import encode
@@ -32,6 +33,7 @@ RENEW_FRACTION = 0.5  # renew a leased throttle once half its lease has passed
 # A birth's epoch or version above this is ignored (logged): a faulty node must not push
 # central's counters to where +1 overflows a 64-bit column.
 MAX_BIRTH_FLOOR = 2**62
+BIRTH_RESEND_INTERVAL_S = 5.0  # a birth re-sends the desired state at most this often per node
 
 
 class Publisher(Protocol):
@@ -83,13 +85,15 @@ class CommandService:
 
     def __init__(self, store: CommandStore, publisher: Publisher, topics: Topics,
                  instance: str, clock_ms: Callable[[], int] = wall_ms,
-                 signer: CommandSigner | None = None) -> None:
+                 signer: CommandSigner | None = None,
+                 resend_interval_s: float = BIRTH_RESEND_INTERVAL_S) -> None:
         self.signer = signer
         if signer is None:
             log.warning("no command signing key configured ([commands] signing_key_file or "
                         "KOTANET_COMMAND_KEY): commands go out unsigned and nodes that "
                         "require signatures reject them")
         self.store = store
+        self.resend_gate: ResendGate[Birth] = ResendGate(resend_interval_s, self._resend)
         self.publisher = publisher
         self.topics = topics
         self.instance = instance
@@ -145,13 +149,21 @@ class CommandService:
         except Exception:
             log.exception("raising the version/epoch floors of %s failed", birth.node)
         self._announce_keys(birth)
+        return self._resend(birth, any(raised))
+
+    def _resend(self, birth: Birth, raised: bool = True) -> Command | None:
+        """Re-send the desired throttle if the birth shows the node lacks it (once per
+        interval per node; a birth inside the interval is handled when it ends)."""
         try:
             desired = self.store.desired(birth.node)
             if desired is None:
                 return None
             # equal versions mean "already applied" only if both come from one history: after
             # a raise, central's database was lost or restored, so its v1 is not the node's v1
-            if desired["version"] == birth.throttle_version and not any(raised):
+            if desired["version"] == birth.throttle_version and not raised:
+                return None
+            if not self.resend_gate.admit(birth.node, birth):
+                log.debug("birth of %s inside its re-send interval: deferred", birth.node)
                 return None
             log.info("node %s has throttle v%d, desired v%d: re-sending", birth.node,
                      birth.throttle_version, desired["version"])
@@ -181,6 +193,10 @@ class CommandService:
             log.exception("announcing the command key to %s failed", birth.node)
             return None
 
+    def stop(self) -> None:
+        """Cancel deferred re-sends (call before closing the store)."""
+        self.resend_gate.stop()
+
     def raise_floors(self, birth: Birth) -> tuple[bool, bool]:
         """Make central's next command to this node pass its gate; (version, epoch) raised?
 
@@ -192,7 +208,8 @@ class CommandService:
         the signed command that set the node's epoch, verified with central's key) to that
         epoch + 1 when it is above every epoch granted (strictly above: an old leader that
         still holds that epoch in memory stays fenced); a bare ``cmd_epoch`` claim never moves
-        the epoch other nodes see. Reads first; writes only when something must be raised.
+        the epoch other nodes see, only this node's own (``_raise_epoch``). Reads first;
+        writes only when something must be raised.
         """
         node, raised = birth.node, [False, False]
         floor = max(birth.applied_version, birth.throttle_version)
@@ -208,19 +225,40 @@ class CommandService:
                             "central's database was restored or lost? raising the counter to "
                             "%d", node, floor, before, after)
         current = self.store.current_epoch()
-        if birth.cmd_epoch > current:
-            proven = proven_epoch(birth, self.signer)
-            if proven is None or proven <= current:
-                log.warning("node %s claims epoch %d (ours %d) without a valid signed proof: "
-                            "the fleet epoch stays", node, birth.cmd_epoch, current)
-                return raised[0], False
+        proven = proven_epoch(birth, self.signer) if birth.cmd_epoch > current else None
+        if proven is not None and proven > current:
             before, after = self.store.raise_epoch(proven, self._clock_ms())
             if after > before:
-                raised[1] = True
                 log.warning("node %s has seen epoch %d, ours is %d (proved by a command central "
                             "signed): central's database was restored or lost? raising the "
                             "epoch to %d", node, proven, before, after)
+                return raised[0], True
+        raised[1] = self._raise_epoch(node, birth.cmd_epoch)
         return raised[0], raised[1]
+
+    def _raise_epoch(self, node: str, seen: int) -> bool:
+        """A birth's cmd_epoch above the node's next epoch: raise only what it can justify.
+
+        A node's birth alone never moves the epoch other nodes see. With evidence (central's
+        own records hold a command to this node at that epoch: the lease row was lost, the
+        commands kept) the leader lease is raised; without it (the command database was lost
+        or restored, or the node lies) only this node's own epoch offset is raised.
+        """
+        if seen <= self.store.node_epoch(node):
+            return False
+        if self.store.issued_epoch(node, seen):
+            before, after = self.store.raise_epoch(seen - (self.store.node_epoch(node)
+                                                           - self.store.current_epoch()),
+                                                   self._clock_ms())
+            log.warning("node %s has seen epoch %d that central issued but its lease is at %d:"
+                        " raising the lease epoch to %d", node, seen, before, after)
+            return after > before
+        before, after = self.store.raise_node_epoch(node, seen)
+        if after > before:
+            log.warning("node %s has seen epoch %d, central's next for it is %d: central's "
+                        "database was restored or lost? raising this node's epoch to %d "
+                        "(no other node's)", node, seen, before, after)
+        return after > before
 
     def renew_leases(self, epoch: int | None = None) -> list[Command]:
         """Re-issue leased throttles past RENEW_FRACTION of their lease (leader only)."""

@@ -15,6 +15,11 @@ THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
 UNVERSIONED_KINDS = frozenset({"resync"})
 
 
+def _offset(c: sqlite3.Connection, node: str) -> int:
+    row = c.execute(q.GET_OFFSET, (node,)).fetchone()
+    return int(row[0]) if row else 0
+
+
 class CommandStoreError(RuntimeError):
     """The command tables could not be read or written."""
 
@@ -32,18 +37,22 @@ class CommandStore:
                     lease_s: float | None = None) -> dict[str, Any]:
         """Store a command: fill version (bumped above floor) and epoch (None = current max).
 
-        ``rec`` holds cmd_id, node, site, kind, epoch, params, issued_at_ms, expires_at_ms,
-        origin, issued_by. Throttle kinds also become the node's desired state, unless their
-        epoch is below the highest granted one (a deposed leader's command).
+        ``rec`` holds cmd_id, node, site, kind, epoch (a leader epoch), params, issued_at_ms,
+        expires_at_ms, origin, issued_by. The stored and sent epoch is that leader epoch plus
+        the node's own offset (0 unless its birth showed central's history was lost; never for a
+        deposed leader). Throttle
+        kinds also become the node's desired state, unless their leader epoch is below the
+        highest granted one (a deposed leader's command).
         """
         def tx(c: sqlite3.Connection) -> dict[str, Any]:
             out = dict(rec)
             current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
-            if out.get("epoch") is None:
-                out["epoch"] = current
+            lease_epoch = current if out.get("epoch") is None else int(out["epoch"])
             # a deposed leader's command is stored (its stale_epoch ack will show) but never
-            # becomes the desired state, or a later birth would re-send it with the new epoch
-            stale_issuer = int(out["epoch"]) < current
+            # becomes the desired state, or a later birth would re-send it with the new epoch;
+            # it gets no node offset, so a node whose epoch was raised refuses it too
+            stale_issuer = lease_epoch < current
+            out["epoch"] = lease_epoch + (0 if stale_issuer else _offset(c, out["node"]))
             args = {"node": out["node"], "floor": floor}
             if out["kind"] not in UNVERSIONED_KINDS:
                 c.execute(q.BUMP_VERSION, args)
@@ -144,6 +153,26 @@ class CommandStore:
             before = int(c.execute(q.MAX_EPOCH).fetchone()[0])
             c.execute(q.RAISE_EPOCH, {"name": name, "seen": seen, "now": now_ms})
             return before, int(c.execute(q.MAX_EPOCH).fetchone()[0])
+        return self._db.tx(tx)
+
+    def node_epoch(self, node: str) -> int:
+        """The epoch the current leader's next command to node carries (lease + node offset)."""
+        return self._db.tx(lambda c: int(c.execute(q.MAX_EPOCH).fetchone()[0])
+                           + _offset(c, node))
+
+    def issued_epoch(self, node: str, epoch: int) -> bool:
+        """True if central's records hold a command to node with exactly this epoch."""
+        return self._db.one(q.ISSUED_EPOCH, (node, epoch)) is not None
+
+    def raise_node_epoch(self, node: str, seen: int) -> tuple[int, int]:
+        """Make node's next epoch at least seen + 1 by raising its offset only (never lowers;
+        no other node's epoch moves). Returns node_epoch (before, after)."""
+        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+            current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
+            before = current + _offset(c, node)
+            if seen >= before:
+                c.execute(q.RAISE_OFFSET, {"node": node, "seen": seen})
+            return before, current + _offset(c, node)
         return self._db.tx(tx)
 
     def current_epoch(self) -> int:

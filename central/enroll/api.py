@@ -15,6 +15,7 @@ from aiohttp import web
 from central.api.auth import Route, add_routes
 from central.api.client_addr import client_ip
 from central.api.ratelimit import RateLimiter
+from central.api.jsonout import json_response
 from central.enroll.service import ERRORS, Enroller, EnrollError, FloorsFn
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ SECRET_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 def error_response(code: str) -> web.Response:
     """The JSON error answer for a code."""
     status, en, id_ = ERRORS[code]
-    return web.json_response({"error": code, "message": en, "message_id": id_}, status=status)
+    return json_response({"error": code, "message": en, "message_id": id_}, status=status)
 
 
 ENROLLER = web.AppKey("enroller", Enroller)
@@ -75,7 +76,7 @@ async def enroll_handler(request: web.Request) -> web.Response:
     except Exception:
         log.exception("enrolment from %s failed", client)
         return error_response("internal")
-    return web.json_response(answer, headers={"Cache-Control": "no-store"})
+    return json_response(answer, headers={"Cache-Control": "no-store"})
 
 
 ROUTES: list[Route] = [("POST", path, enroll_handler, None) for path in PATHS]

@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -101,7 +102,8 @@ class Enroller:
     def _locked(self) -> Iterator[None]:
         lock_path = self.dep.used_tokens.with_name("enroll.lock")
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(lock_path, "a") as fh:
+        fd = os.open(lock_path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        with self._lock, os.fdopen(fd, "a") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             yield
 

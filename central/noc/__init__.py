@@ -15,7 +15,8 @@ from central.api.auth import AUTH, Handler
 from central.api.state import CONFIG, STORAGE
 from central.noc import budget, live, views_admin, views_auth, views_fleet, views_node
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
-from central.noc.security import LoginLimiter, SessionTokenAuth, noc_middleware
+from central.noc.login_guard import LoginGuard
+from central.noc.security import SessionTokenAuth, noc_middleware
 from central.noc.store import NocStore, create_user
 from central.noc.tiles import TileUrlError, check_tile_url
 from central.storage.location import state_path
@@ -50,6 +51,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
+    app[NOC].extra["limiter"].close()
     app[NOC].store.close()
 
 
@@ -76,7 +78,7 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
               grace_ms=int(cfg.gap_grace_s * 1000), admin_token=cfg.http.admin_token)
     stored = store.setting("tile_url") or ""
     noc.extra["tile_url"] = stored if _valid_tile_url(stored, "the stored tile_url") else ""
-    noc.extra["limiter"] = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+    noc.extra["limiter"] = LoginGuard(settings.login_max_failures, settings.login_window_s)
     app[NOC] = noc
     app[live.HUB] = live.Hub(noc)
     app[AUTH] = SessionTokenAuth(app[AUTH])

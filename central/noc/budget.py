@@ -161,6 +161,16 @@ async def budget_page(request: web.Request) -> web.StreamResponse:
                 styles=["vendor/uplot/uPlot.min.css"], data={"rows": rows})
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading ' (CSV injection)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 @require("viewer")
 async def budget_csv(request: web.Request) -> web.StreamResponse:
     """The budget report as CSV."""
@@ -168,7 +178,7 @@ async def budget_csv(request: web.Request) -> web.StreamResponse:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FIELDS)
     w.writeheader()
-    w.writerows(rows)
+    w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     name = f"kotanet-budget-{'month' if monthly else 'day'}-{days}d.csv"
     return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from html import escape
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from central.api.auth import role_at_least
+from central.api.jsonout import dumps
 from central.noc.cookies import PRE_COOKIE, new_secret, set_cookie
 from central.noc.i18n import LANG_COOKIE, js_catalog, pick_lang, t
 from central.noc.store import LoginSession
@@ -36,7 +36,7 @@ def csrf_field(token: str) -> str:
 
 def json_script(element_id: str, data: Any) -> str:
     """Data for the page's scripts, inert (type=application/json), safe inside HTML."""
-    text = json.dumps(data, separators=(",", ":")).replace("<", "\\u003c").replace(
+    text = dumps(data, separators=(",", ":")).replace("<", "\\u003c").replace(
         ">", "\\u003e").replace("&", "\\u0026")
     return f'<script type="application/json" id="{e(element_id)}">{text}</script>'
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from central.api.jsonout import dumps, json_response
 from central.clock import wall_ms
 from central.noc import fleet
 from central.noc.context import Noc
@@ -75,7 +76,7 @@ class Hub:
                "sites": snap["sites"], "now": snap["now"]}
         for ws in list(self.clients):
             try:
-                await ws.send_json(msg)
+                await ws.send_json(msg, dumps=dumps)
             except (ConnectionError, RuntimeError):
                 self.clients.pop(ws, None)
 
@@ -122,15 +123,15 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     """The dashboard's live channel: a snapshot, then diffs (logged-in users, same origin)."""
     sess = await get_session(request)
     if sess is None:
-        return web.json_response({"error": "login required"}, status=401)
+        return json_response({"error": "login required"}, status=401)
     origin = request.headers.get("Origin")
     if origin is not None and origin.split("://", 1)[-1] != request.host:
-        return web.json_response({"error": "cross-origin WebSocket refused"}, status=403)
+        return json_response({"error": "cross-origin WebSocket refused"}, status=403)
     hub = request.app[HUB]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick still diffs
-    await ws.send_json({"type": "snapshot", **hub.snapshot(views)})
+    await ws.send_json({"type": "snapshot", **hub.snapshot(views)}, dumps=dumps)
     hub.clients[ws] = sess.sid_sha256
     try:
         async for msg in ws:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-_HASHER = PasswordHasher()
+# argon2id, 64 MiB, 3 passes (argon2-cffi's defaults) in ONE lane: a check then uses one core
+# (4 lanes ran 4 threads and took every core of a small central from the API during a login
+# burst, issue 12); stronger than OWASP's minimum. Older 4-lane hashes are re-hashed at the
+# next successful login (needs_rehash).
+_HASHER = PasswordHasher(parallelism=1)
 # A real hash of a random string: verifying against it costs the same as a real account, so
 # the response time does not tell whether a user name exists.
 _DUMMY = _HASHER.hash("kotanet-noc-no-such-user")

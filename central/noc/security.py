@@ -7,7 +7,6 @@ import contextvars
 import hmac
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from central.api.auth import Handler, Principal, TokenAuth, role_at_least
 from central.api.client_addr import client_ip
+from central.api.jsonout import json_response
 from central.noc.context import NOC
 from central.noc.cookies import SESSION_COOKIE
 from central.noc.html import e, lang_of, page
@@ -62,11 +62,11 @@ def require(role: str) -> Callable[[Handler], Handler]:
             sess = await get_session(request)
             if sess is None:
                 if _wants_json(request):
-                    return web.json_response({"error": "login required"}, status=401)
+                    return json_response({"error": "login required"}, status=401)
                 raise web.HTTPSeeOther(f"/noc/login?next={quote(request.path_qs, safe='')}")
             if not role_at_least(sess.user.role, role):
                 if _wants_json(request):
-                    return web.json_response({"error": f"needs role {role}"}, status=403)
+                    return json_response({"error": f"needs role {role}"}, status=403)
                 lang = lang_of(request)
                 return page(request, "403", f'<p class="flash error" role="alert">'
                             f'{e(t(lang, "forbidden"))} ({e(role)})</p>', sess, status=403)
@@ -75,44 +75,6 @@ def require(role: str) -> Callable[[Handler], Handler]:
         guarded.__name__ = handler.__name__
         return guarded
     return wrap
-
-
-class LoginLimiter:
-    """At most N failed logins per (ip, user) and 4N per ip in a sliding window."""
-
-    def __init__(self, max_failures: int, window_s: float) -> None:
-        self.max, self.window = max_failures, window_s
-        self._fails: dict[str, list[float]] = {}
-
-    def _recent(self, key: str, now: float) -> list[float]:
-        kept = [t for t in self._fails.get(key, []) if now - t < self.window]
-        if kept:
-            self._fails[key] = kept
-        else:
-            self._fails.pop(key, None)
-        return kept
-
-    def retry_after(self, ip: str, user: str) -> int:
-        """Seconds until another attempt is allowed (0 = now)."""
-        now = time.monotonic()
-        waits = []
-        for key, cap in ((f"{ip}|{user.lower()}", self.max), (ip, 4 * self.max)):
-            recent = self._recent(key, now)
-            if len(recent) >= cap:
-                waits.append(int(self.window - (now - recent[-cap])) + 1)
-        return max(waits, default=0)
-
-    def fail(self, ip: str, user: str) -> None:
-        """Record a failed attempt."""
-        now = time.monotonic()
-        if len(self._fails) > 10_000:  # bounded memory under a spray of names
-            self._fails.clear()
-        for key in (f"{ip}|{user.lower()}", ip):
-            self._fails.setdefault(key, []).append(now)
-
-    def success(self, ip: str, user: str) -> None:
-        """Forget the failures of this ip and user."""
-        self._fails.pop(f"{ip}|{user.lower()}", None)
 
 
 class SessionTokenAuth(TokenAuth):
@@ -143,12 +105,12 @@ async def _bridge(request: web.Request, handler: Handler) -> web.StreamResponse:
     write = request.method not in ("GET", "HEAD", "OPTIONS")
     noc = request.app[NOC]
     if write and not csrf_ok(sess.csrf, request.headers.get("X-CSRF-Token")):
-        return web.json_response({"error": "missing or wrong X-CSRF-Token"}, status=403)
+        return json_response({"error": "missing or wrong X-CSRF-Token"}, status=403)
     if write and not role_at_least(sess.user.role, "operator"):
         await asyncio.to_thread(noc.store.audit, sess.user.username, client_ip(request),
                                 "api." + request.method.lower(), request.path, False,
                                 {"refused": "role " + sess.user.role})
-        return web.json_response({"error": "needs role operator"}, status=403)
+        return json_response({"error": "needs role operator"}, status=403)
     body: Any = None
     if write:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from functools import partial
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from central.noc.context import NOC
 from central.noc.cookies import PRE_COOKIE, SESSION_COOKIE, new_secret, set_cookie
 from central.noc.html import e, flash, lang_of, page
 from central.noc.i18n import LANG_COOKIE, LANGS, t
+from central.noc.login_guard import LoginGuard, Reservation
 from central.noc.security import csrf_ok, get_session
 from central.noc.store import StoreError
 
@@ -86,23 +88,31 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403)
     user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
     ip = client_ip(request)
-    limiter = noc.extra["limiter"]
-    wait = limiter.retry_after(ip, user)
-    if wait:
-        await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False,
-                                {"refused": "rate limit"})
+    guard: LoginGuard = noc.extra["limiter"]
+    res = guard.reserve(ip, user)
+    if not isinstance(res, Reservation):
+        wait, key = res
+        detail = guard.audit_refusal(key)
+        if detail is not None:
+            await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False, detail)
         resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429)
         resp.headers["Retry-After"] = str(wait)
         return resp
-    found = await asyncio.to_thread(noc.store.pw_hash, user)
-    ok = await asyncio.to_thread(passwords.verify_password, found[1] if found else None, pw)
-    if ok and found is not None and not found[0].disabled:
-        limiter.success(ip, user)
+    ok = False
+    try:
+        found = await asyncio.to_thread(noc.store.pw_hash, user)
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(guard.executor, guard.verify(
+            partial(passwords.verify_password, found[1] if found else None, pw)))
+        ok = ok and found is not None and not found[0].disabled
+    finally:
+        guard.resolve(res, ok)
+    if ok and found is not None:
         if passwords.needs_rehash(found[1]):
-            await asyncio.to_thread(noc.store.set_hash, user, passwords.hash_password(pw))
+            new_hash = await loop.run_in_executor(guard.executor, passwords.hash_password, pw)
+            await asyncio.to_thread(noc.store.set_hash, user, new_hash)
         await asyncio.to_thread(noc.store.audit, user, ip, "login", user, True)
         return await _start_session(request, user, str(form.get("next", "")))
-    limiter.fail(ip, user)
     await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False)
     return _login_form(request, pre, t(lang, "login.failed"), status=401)
 

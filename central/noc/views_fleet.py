@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from central.api.jsonout import json_response
 from central.noc.context import NOC
 from central.noc.fleet import STATES
 from central.noc.html import e, lang_of, page
@@ -54,7 +55,7 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
 async def fleet_json(request: web.Request) -> web.StreamResponse:
     """The fleet snapshot as JSON (nodes, tiles, sites)."""
     hub = request.app[HUB]
-    return web.json_response(hub.snapshot(await asyncio.to_thread(hub.current)))
+    return json_response(hub.snapshot(await asyncio.to_thread(hub.current)))
 
 
 async def index(request: web.Request) -> web.StreamResponse:

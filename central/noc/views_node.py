@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from central.api.auth import role_at_least
+from central.api.jsonout import json_response
 from central.clock import wall_ms
 from central.noc.context import NOC
 from central.noc.fleet import node_view
@@ -113,11 +114,11 @@ async def series_json(request: web.Request) -> web.StreamResponse:
     """Downsampled chart series of a node for ?range=1h|24h|7d|30d."""
     rng = request.query.get("range", "1h")
     if rng not in RANGES:
-        return web.json_response({"error": f"range must be one of {', '.join(RANGES)}"},
+        return json_response({"error": f"range must be one of {', '.join(RANGES)}"},
                                  status=400)
     noc = request.app[NOC]
     data = await asyncio.to_thread(node_series, noc.storage, request.match_info["node"], rng)
-    return web.json_response(data)
+    return json_response(data)
 
 
 @require("viewer")
@@ -127,8 +128,8 @@ async def cause_json(request: web.Request) -> web.StreamResponse:
     name = request.match_info["node"]
     v = (await asyncio.to_thread(hub.current)).get(name)
     if v is None:
-        return web.json_response({"error": f"unknown node {name!r}"}, status=404)
+        return json_response({"error": f"unknown node {name!r}"}, status=404)
     evs = await asyncio.to_thread(noc.storage.events, name, wall_ms() - 7 * 86400_000, None,
                                 500)
-    return web.json_response({"state": v["state"], "label": t(lang, "state." + v["state"]),
+    return json_response({"state": v["state"], "label": t(lang, "state." + v["state"]),
                               "cause": root_cause(lang, v, evs)})

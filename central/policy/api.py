@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from central.api.auth import Route, add_routes
+from central.api.jsonout import json_response
 from central.commands.leader import LEASE_NAME
 from central.commands.store import CommandStoreError
 from central.policy.loop import PolicyLoop
@@ -57,7 +58,7 @@ async def get_policy(request: web.Request) -> web.Response:
     cmds = dict(loop.commands)
     decisions = [decision_view(d, sites.get(n), cmds.get(n))
                  for n, d in sorted(state.decisions.items())] if leading else []
-    return web.json_response({
+    return json_response({
         "enabled": loop.inputs is not None, "instance": loop.leader.instance,
         "leader": leading, "epoch": loop.leader.epoch if leading else None,
         "leader_instance": lease["holder"] if lease else None,

@@ -8,6 +8,7 @@ that readers never wait behind a writer's transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -17,6 +18,17 @@ from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
 WAL_NORMAL = ("journal_mode=WAL", "synchronous=NORMAL")
+
+
+def create_private(path: str) -> None:
+    """Create the database file 0600 if it does not exist yet (SQLite gives its -wal and
+    -shm files the same mode): telemetry, sessions and hashes are no one else's to read."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
 
 
 class SqliteDb:
@@ -36,6 +48,7 @@ class SqliteDb:
         try:
             if create_dir and self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            create_private(self.path)
             self._db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
                                        check_same_thread=False)
             for pragma in pragmas:

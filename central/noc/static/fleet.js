@@ -33,10 +33,10 @@ let sinceCells = [];
 function row(v) {
   const role = v.role ? t(`role.${v.role}`) : '—';
   const thr = v.thr_down ? `${v.thr_down}/${v.thr_up ?? '—'}` : '—';
-  return `<tr data-node="${h(v.node)}" data-state="${v.state}" class="state-${v.state}">` +
+  return `<tr data-node="${h(v.node)}" data-state="${h(v.state)}" class="state-${h(v.state)}">` +
     `<td><a href="/noc/nodes/${encodeURIComponent(v.node)}">${h(v.node)}</a></td>` +
     `<td>${h(v.name || v.site)}</td><td>${h(role)}</td>` +
-    `<td><span class="badge state-${v.state}">${h(t(`state.${v.state}`))}</span></td>` +
+    `<td><span class="badge state-${h(v.state)}">${h(t(`state.${v.state}`))}</span></td>` +
     `<td><span class="since">${h(since(v))}</span></td><td>${h(v.uplink)}</td>` +
     `<td>${h(v.users)}</td><td>${h(v.rtt)}</td><td>${h(v.loss)}</td><td>${h(thr)}</td></tr>`;
 }
@@ -101,7 +101,9 @@ function drawSites(sites) {
   const seen = new Set();
   for (const s of sites) {
     seen.add(s.site);
-    const label = `${s.name}: ${t(`state.${s.state}`)} · ${s.nodes.length} node · ${s.users} ${t('col.users')}`;
+    // Leaflet inserts a string tooltip as HTML: every text in it is escaped (site names come
+    // from the sites file, issue 12)
+    const label = h(`${s.name}: ${t(`state.${s.state}`)} · ${s.nodes.length} node · ${s.users} ${t('col.users')}`);
     let m = markers.get(s.site);
     if (!m) {
       m = L.circleMarker([s.lat, s.lon], { radius: 9, weight: 2, fillOpacity: 0.85 }).addTo(map);
