@@ -18,8 +18,8 @@ from central.clock import wall_ms
 from central.collector.mqtt_conn import configure_client, tcp_nodelay
 from central.commands.evidence import proven_epoch
 from central.commands.params import DEFAULT_TTL_S, validate
-from central.commands.signer import CommandSigner
 from central.commands.resend_gate import ResendGate
+from central.commands.signer import CommandSigner
 from central.commands.store import CommandStore
 from central.config import CentralConfig
 from protocol.codec import encode

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from central.api.auth import Route, add_routes
 from central.api.client_addr import client_ip
-from central.api.ratelimit import RateLimiter
 from central.api.jsonout import json_response
+from central.api.ratelimit import RateLimiter
 from central.enroll.service import ERRORS, Enroller, EnrollError, FloorsFn
 
 log = logging.getLogger(__name__)
