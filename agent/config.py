@@ -8,25 +8,10 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from protocol.topics import DEFAULT_PREFIX, is_valid_id
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message is one line naming the key."""
-
-
-class Strict(BaseModel):
-    """Base of config sections: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def _check_id(value: str) -> str:
-    if not is_valid_id(value):
-        raise ValueError("must be 1-64 of A-Z a-z 0-9 _ . - without '/', '+', '#'")
-    return value
+from protocol.config import ConfigError, Strict, valid_id
+from protocol.topics import DEFAULT_PREFIX
 
 
 class NodeSection(Strict):
@@ -38,8 +23,8 @@ class NodeSection(Strict):
 
     @model_validator(mode="after")
     def _ids(self) -> NodeSection:
-        _check_id(self.id)
-        _check_id(self.site)
+        valid_id(self.id)
+        valid_id(self.site)
         return self
 
 
@@ -100,7 +85,7 @@ class UplinkSection(Strict):
 
     @model_validator(mode="after")
     def _name(self) -> UplinkSection:
-        _check_id(self.name)
+        valid_id(self.name)
         return self
 
 
@@ -155,7 +140,7 @@ class CommandsSection(Strict):
     @model_validator(mode="after")
     def _ids(self) -> CommandsSection:
         for key_id in self.keys or {}:
-            _check_id(key_id)
+            valid_id(key_id)
         return self
 
 

@@ -18,13 +18,12 @@ from central.policy.config import (
     OverrideSection,
     PolicySection,
     SiteSection,
-    Strict,
     UpstreamSection,
     check_fleet,
     first_duplicate,
     unregistered_site_nodes,
-    valid_id,
 )
+from protocol.config import ConfigError, Strict, valid_id
 from protocol.topics import DEFAULT_PREFIX, TopicError, Topics
 
 ENV_STATE_DB = "KOTANET_STATE_DB"
@@ -39,10 +38,6 @@ ENV_KEYS: tuple[tuple[str, str, str], ...] = (
 FLEET_KEYS = ("sites", "upstreams", "events", "overrides", "nodes")
 MQTT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message is one line naming the key."""
 
 
 class RegistryNode(Strict):

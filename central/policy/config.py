@@ -14,25 +14,12 @@ import zoneinfo
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from protocol.topics import is_valid_id
+from protocol.config import Strict, valid_id
 
 Kbps = Annotated[int, Field(gt=0, le=100_000_000)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-class Strict(BaseModel):
-    """Base of config sections: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def valid_id(value: str) -> str:
-    """A node, site or upstream id as topics allow it (validator: ValueError otherwise)."""
-    if not is_valid_id(value):
-        raise ValueError("must be 1-64 of A-Z a-z 0-9 _ . - without '/', '+', '#'")
-    return value
 
 
 def parse_when(value: str, tz: dt.tzinfo) -> int:
