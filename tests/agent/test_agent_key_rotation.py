@@ -40,7 +40,7 @@ class Link:
     def __init__(self) -> None:
         self.acks: list[CommandAck] = []
 
-    def send_ack(self, ack: CommandAck) -> None:
+    def send_ack(self, cmd: Command, ack: CommandAck) -> None:
         self.acks.append(ack)
 
     def publish_birth(self) -> None:

@@ -26,9 +26,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from protocol.signing import b64url
 from provisioning.mosquitto import acl_file, mosquitto_conf, password_file, password_hash
 from provisioning.pki import issue_cert, make_ca
 from provisioning.render import render
+from tests.cmdkeys import KEY_FILE, KEY_ID, SIGNER
 from tests.fakes.hostapd import FakeHostapd, FakeStation
 
 from .nsutil import Lab, Netns
@@ -81,6 +83,9 @@ default_up_kbps = 10000
 [failover]
 enabled = true
 stable_window_s = 3.0
+[commands]
+require_signed = true
+keys = {{ "{KEY_ID}" = "{b64url(SIGNER.public_key)}" }}
 [gpio]
 led_ok = 17
 led_warn = 27
@@ -233,7 +238,8 @@ class FieldLab:
                         f'[[nodes]]\nnode = "{NODE}"\nsite = "{SITE}"\n')
         self.spawn("central", self.inet, [str(BIN / "kotanet-central"), "--config", str(conf)],
                    {"KOTANET_MQTT_URL": f"mqtt://central:{self.pw['central']}@127.0.0.1:1883",
-                    "KOTANET_DB": f"sqlite:///{self.dir / 'central.db'}", "KOTANET_HTTP": HTTP})
+                    "KOTANET_DB": f"sqlite:///{self.dir / 'central.db'}", "KOTANET_HTTP": HTTP,
+                    "KOTANET_COMMAND_KEY": str(KEY_FILE)})  # commands signed, as in the field
         wait_for(lambda: self.inet.run("curl", "-sf", f"http://{HTTP}/healthz",
                                        check=False).returncode == 0, 30, "central /healthz")
 
