@@ -52,7 +52,7 @@ CLAIMS: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("case", "make"), CLAIMS, ids=[c[0] for c in CLAIMS])
 @pytest.mark.parametrize("claimed", [6, 10**6, 2**62])
-def test_a_claim_without_valid_proof_moves_no_epoch(svc: CommandService, case: str, make: Any,
+def test_a_claim_without_valid_proof_moves_only_its_own_nodes_epoch(svc: CommandService, case: str, make: Any,
                                                     claimed: int) -> None:
     lease = LeaderLease(svc.store, "inst-a", ttl_s=30, clock_ms=Clock())
     assert lease.tick() and lease.epoch == 1
@@ -61,7 +61,9 @@ def test_a_claim_without_valid_proof_moves_no_epoch(svc: CommandService, case: s
                        epoch_proof=make(claimed)))
     assert svc.store.current_epoch() == 1  # central's epoch
     assert svc.issue("tk-03", SITE, "failback", {}, 30).epoch == 1  # what other nodes see
-    assert svc.issue(NODE, SITE, "failback", {}, 30).epoch == 1
+    # the claimer's own commands (only its own: a per-node offset) go above what it claims
+    assert svc.issue(NODE, SITE, "failback", {}, 30).epoch == claimed + 1
+    assert svc.issue("tk-03", SITE, "failback", {}, 30).epoch == 1  # still 1 for the others
     assert lease.tick() and lease.epoch == 1  # the leader keeps leading with its epoch
     assert svc.store.version(NODE) == 5  # the node's own version floor still rose (4), +1
 
@@ -87,8 +89,10 @@ def test_central_without_a_key_cannot_be_moved_by_a_birth(tmp_path: Path) -> Non
     store = CommandStore(tmp_path / "s.db")
     try:
         svc = CommandService(store, Sink(), Topics(), "unit", clock_ms=Clock())
+        # no key, no proof: only the claimer's own epoch moves (its offset), never central's
         assert svc.raise_floors(birth(cmd_epoch=7, proved=False,
-                                      epoch_proof=proof(NODE, 7))) == (False, False)
+                                      epoch_proof=proof(NODE, 7))) == (False, True)
         assert store.current_epoch() == 0
+        assert store.node_epoch(NODE) == 8 and store.node_epoch("tk-03") == 0
     finally:
         store.close()
