@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agent.config import AgentConfig, ConfigError, parse_config
+from agent.sim import audit
 from agent.sim.faketc import FakeTc
 from agent.sim.fleet import (
     SimNode,
@@ -156,6 +157,7 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
         print(f"kotanet-sim: no password for {', '.join(missing[:5])} in {args.credentials}",
               file=sys.stderr)
         return 2
+    audit.enable_if_requested([Path(args.state_dir) / n.node for n in nodes])
     agents: list[Agent] = []
     for n in nodes:
         cfg = node_config(n, args, creds.get(n.node))

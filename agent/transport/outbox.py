@@ -9,10 +9,8 @@ card. A flush (``flush_every`` records unreceipted, the oldest waiting ``flush_a
 warning/critical event or failover transition, shutdown) writes only what no receipt covered:
 online almost nothing, offline or behind everything (the old order). ``false``: flush, then
 send (only rows on disk are readable). A power cut loses at most the ``flush_every``
-unreceipted records in RAM; central sees their seqs as a gap. Overflow: at most
-``max_records`` rows and (when the wall clock is trusted) ``max_age_s`` of age; the oldest
-are dropped and reported. Reads are paged (``LIMIT``): RSS stays flat however large the
-backlog.
+unreceipted records in RAM; central sees their seqs as a gap. Overflow drops the oldest
+(``max_records``, ``max_age_s``) and reports it. Reads are paged: RSS stays flat.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.clock import Clock, monotonic, wall_s
 from agent.config import OutboxSection
@@ -58,6 +56,8 @@ class OutboxRecord:
 
 class Outbox:
     """Durable store-and-forward queue of one node's records."""
+
+    trace: ClassVar[Callable[[Path, int, str], None] | None] = None  # sim/tests: every new seq
 
     def __init__(self, path: str | Path, cfg: OutboxSection, *, flush_after_s: float = 60.0,
                  clock: Clock = monotonic) -> None:
@@ -145,6 +145,8 @@ class Outbox:
             self.flush()
         seq = self.next_seq
         self.next_seq += 1
+        if Outbox.trace is not None:
+            Outbox.trace(self.path, seq, kind)
         self._buffer.append((seq, kind, ts_ms, json.dumps(body, separators=(",", ":"))),
                             self._clock())
         urgent = urgent or (kind == "event" and (body.get("severity", "info") != "info"
@@ -228,10 +230,8 @@ class Outbox:
         self._commit(self._hwm, body)
 
     def ack(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Central committed these seqs: RAM records go now, rows on disk at the next flush.
-
-        Adjoining ranges merge (replay receipts come oldest first), so ``is_acked`` stays cheap.
-        """
+        """Central committed these seqs: RAM records go now, rows on disk at the next flush."""
+        # adjoining ranges merge (replay receipts come oldest first): is_acked stays cheap
         ranges = [(int(lo), int(hi)) for lo, hi in ranges]
         self._buffer.remove(ranges)
         for lo, hi in ranges:
