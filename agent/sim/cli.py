@@ -167,6 +167,10 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
         agent.shaping = ShapingController(cfg.shaping, kernel)
         model.limits = kernel.limits_bps
         agents.append(agent)
+    if threading.current_thread() is threading.main_thread():  # bench/freshness.py asks
+        signal.signal(signal.SIGUSR1, lambda *_: print(json.dumps({"sim_stats": {
+            a.cfg.node.id: {"commits": a.outbox.commits if a.outbox else 0} for a in agents}}),
+            flush=True))
     try:
         for a in agents:
             a.start()

@@ -1,7 +1,6 @@
 """The on-disk outbox (issues 3, 15): durable seqs, a RAM buffer, SQLite for what is owed.
 
-SQLite (WAL, ``synchronous=FULL``); rows are deleted only when central's ``rx`` receipt covers
-them. Seqs are never reused: ``seq_hwm``, committed with each write, reserves the next
+SQLite (WAL, ``synchronous=FULL``); rows are deleted only when an ``rx`` receipt covers them. Seqs are never reused: ``seq_hwm``, committed with each write, reserves the next
 ``flush_every`` seqs (x ``RESERVE_FLUSHES`` with write-behind); after a power loss the agent
 continues above it. Write-behind (``write_behind = true``, issue 15): a new record waits in
 RAM, readable by the forwarder at once; a receipt removes it from RAM, so it never touches the
@@ -80,6 +79,7 @@ class Outbox:
         self._buffer = PendingRecords()
         self._reserve = cfg.flush_every * (RESERVE_FLUSHES if cfg.write_behind else 1)
         self._acked: list[tuple[int, int]] = []
+        self._failing = False  # the last write failed (no check point counts then)
         self._last_flush = clock()
         self._hwm = 0
         self.commits = 0
@@ -133,7 +133,6 @@ class Outbox:
         """Clock time of the last successful write to disk."""
         return self._last_flush
 
-    # ------------------------------------------------------------ writing
     @property
     def sendable_upto(self) -> int:
         """Highest seq the forwarder may read: every record (write-behind) or those on disk."""
@@ -161,16 +160,17 @@ class Outbox:
         oldest = self._buffer.oldest_added()
         if oldest is not None and now - oldest >= self.flush_after_s:
             return True
-        idle = bool(self._acked) or self.cfg.write_behind  # write-behind: a free check point
-        return idle and now - self._last_flush >= self.flush_after_s
+        waited = now - self._last_flush >= self.flush_after_s
+        if not self.cfg.write_behind:
+            return bool(self._acked) and waited
+        if waited and sum(hi - lo + 1 for lo, hi in self._acked) >= self.cfg.flush_every:
+            return True  # write-behind: fewer receipted rows wait for a commit due anyway
+        if waited and not self._failing:  # nothing owed to the card: a free check point
+            self._last_flush = now
+        return False
 
     def flush(self, *, wall_ms: int | None = None, final: bool = False) -> None:
         """Write the unreceipted records and apply receipts in one transaction, then the caps."""
-        # write-behind with nothing owed: no transaction; the check point counts as a write
-        if (self.cfg.write_behind and not final and not self._buffer and not self._acked
-                and self.next_seq < self._hwm and (wall_ms is None or not self.count)):
-            self._last_flush = self._clock()
-            return
         rows: list[Row] = self._buffer.take()
         acked, self._acked = self._acked, []
 
@@ -186,7 +186,9 @@ class Outbox:
 
         hwm = self.next_seq if final else self.next_seq + self._reserve
         try:
+            self._failing = True
             self._commit(hwm, body)
+            self._failing = False
         except sqlite3.Error:
             self._buffer.restore(rows, self._clock(), MAX_BUFFER)  # keep them for the next try
             self._acked = acked + self._acked
