@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 import time
 from contextlib import closing
@@ -87,7 +89,7 @@ class Watcher:
 def snapshot(proc: Proc) -> dict[str, float]:
     """Committed outbox transactions (sum over the process's nodes) and bytes written."""
     before = proc.log_path.read_text(errors="replace").count("sim_stats")
-    psutil.Process(proc.pid).send_signal(10)  # SIGUSR1: kotanet-sim prints its stats
+    psutil.Process(proc.pid).send_signal(signal.SIGUSR1)  # kotanet-sim prints its stats
     wait_until(lambda: proc.log_path.read_text(errors="replace").count("sim_stats") > before,
                10, "sim stats")
     line = [ln for ln in proc.log_path.read_text(errors="replace").splitlines()
@@ -183,7 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     args.online, args.outage = 600 * scale, 600 * scale  # 10 minutes each (simulated)
     args.drain_timeout = 30.0 if quick else 300.0
     (ROOT / "run").mkdir(exist_ok=True)  # on disk: tmpfs would count no bytes written
-    import tempfile
     with tempfile.TemporaryDirectory(prefix="bench-freshness-", dir=ROOT / "run") as tmp:
         r = run(args, Path(tmp))
     print(json.dumps({"bench": "freshness", "metric": "run", **r}), flush=True)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from agent.config import OutboxSection
+import pytest
+
+from agent.config import OutboxSection, parse_config
+from agent.transport.forwarder import Forwarder
 from agent.transport.outbox import RESERVE_FLUSHES, Outbox
+from protocol.messages import DeliveryReceipt, Tele
 
 
 class FakeClock:
@@ -104,3 +108,27 @@ def test_memory_holds_at_most_one_flush_of_records(tmp_path: Path) -> None:
         ob.add("sample", i, {"ts_ms": i})
         assert ob.bounds()[1] == ob.next_seq - 1
         assert len(ob._buffer) < 5
+
+
+
+@pytest.mark.parametrize("write_behind", [True, False])
+def test_forwarder_publishes_a_new_record_from_ram_and_the_receipt_ends_it(
+        tmp_path: Path, write_behind: bool) -> None:
+    cfg = parse_config({"node": {"id": "n1", "site": "s1"},
+                        "outbox": {"flush_every": 6, "write_behind": write_behind}})
+    ob = Outbox(tmp_path / "ob.sqlite", cfg.outbox)
+    sent: list[Tele] = []
+    fwd = Forwarder(cfg, ob, lambda t: sent.append(t) or len(sent), rng=lambda: 0.5)
+    fwd.on_connected(1, 0.0)
+    fwd.on_central_state("c1", True, 0.0)
+    commits = ob.commits
+    seq = ob.add("sample", 1, {"ts_ms": 1})
+    fwd.pump(0.0)
+    if write_behind:
+        assert [t.record_seqs() for t in sent] == [[seq]] and not sent[0].historical
+        fwd.on_receipt(DeliveryReceipt(site="s1", node="n1", ts_ms=0, session=1,
+                                       acked=[(seq, seq)]))
+        assert fwd.inflight == {} and ob.bounds() == (None, None) and ob.commits == commits
+    else:  # the anchor: nothing is sent before the flush
+        assert sent == [] and fwd.next_due() is None
+    ob.close()
