@@ -1,8 +1,8 @@
 """The on-disk outbox (issues 3, 15): durable seqs, a RAM buffer, SQLite for what is owed.
 
-SQLite (WAL, ``synchronous=FULL``); rows are deleted only when an ``rx`` receipt covers them. Seqs are never reused: ``seq_hwm``, committed with each write, reserves the next
-``flush_every`` seqs (x ``RESERVE_FLUSHES`` with write-behind); after a power loss the agent
-continues above it. Write-behind (``write_behind = true``, issue 15): a new record waits in
+SQLite (WAL, ``synchronous=FULL``); rows go only when an ``rx`` receipt covers them. Seqs are
+never reused: ``seq_hwm``, committed with each write, reserves the next ``flush_every`` seqs
+(x ``RESERVE_FLUSHES`` with write-behind); after a power loss the agent continues above it. Write-behind (``write_behind = true``, issue 15): a new record waits in
 RAM, readable by the forwarder at once; a receipt removes it from RAM, so it never touches the
 card. A flush (``flush_every`` records unreceipted, the oldest waiting ``flush_after_s``, a
 warning/critical event or failover transition, shutdown) writes only what no receipt covered:
@@ -130,7 +130,7 @@ class Outbox:
 
     @property
     def last_commit(self) -> float:
-        """Clock time of the last successful write to disk."""
+        """Clock time of the last successful write, or of a check point owing the card nothing."""
         return self._last_flush
 
     @property
