@@ -24,8 +24,8 @@ class FakeClock:
 
 
 def _ob(path: Path, clock: FakeClock | None = None, **kw: object) -> Outbox:
-    return Outbox(path / "outbox.sqlite", OutboxSection(**kw), flush_after_s=60.0,  # type: ignore[arg-type]
-                  clock=clock or FakeClock())
+    cfg = OutboxSection(**kw)  # type: ignore[arg-type]
+    return Outbox(path / "outbox.sqlite", cfg, flush_after_s=60.0, clock=clock or FakeClock())
 
 
 def _disk_seqs(path: Path) -> list[int]:
