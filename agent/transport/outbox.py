@@ -2,15 +2,14 @@
 
 SQLite (WAL, ``synchronous=FULL``); rows go only when an ``rx`` receipt covers them. Seqs are
 never reused: ``seq_hwm``, committed with each write, reserves the next ``flush_every`` seqs (x
-``RESERVE_FLUSHES`` with write-behind); after a power loss the agent continues above it. Write-
-behind (``write_behind = true``, issue 15): a new record waits in RAM, readable by the forwarder
-at once; a receipt removes it from RAM, so it never touches the card. A flush (``flush_every``
-records unreceipted, the oldest waiting ``flush_after_s``, a warning/critical event or failover
-transition, shutdown) writes only what no receipt covered: online almost nothing, offline or
-behind everything (the old order). ``false``: flush, then send (only rows on disk are readable).
-A power cut loses at most the ``flush_every`` unreceipted records in RAM; central sees their
-seqs as a gap. Overflow drops the oldest (``max_records``, ``max_age_s``) and reports it. Reads
-are paged: RSS stays flat.
+``RESERVE_FLUSHES``, write-behind); after a power loss the agent continues above it. Write-behind
+(``write_behind = true``, issue 15): a new record waits in RAM, readable by the forwarder at once;
+a receipt removes it from RAM, so it never touches the card. A flush (``flush_every`` records
+unreceipted, the oldest waiting ``flush_after_s``, a warning/critical event or failover
+transition, stop) writes only what no receipt covered: online almost nothing, offline or behind
+all (the old order). ``false``: flush, then send. A power cut loses at most the ``flush_every``
+unreceipted records in RAM; central sees their seqs as a gap. Overflow drops the oldest
+(reported).
 """
 
 from __future__ import annotations
