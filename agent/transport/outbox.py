@@ -8,8 +8,7 @@ a receipt removes it from RAM, so it never touches the card. A flush (``flush_ev
 unreceipted, the oldest waiting ``flush_after_s``, a warning/critical event or failover
 transition, stop) writes only what no receipt covered: online almost nothing, offline or behind
 all (the old order). ``false``: flush, then send. A power cut loses at most the ``flush_every``
-unreceipted records in RAM; central sees their seqs as a gap. Overflow drops the oldest
-(reported).
+unreceipted records in RAM; central sees their seqs as a gap. Overflow drops the oldest.
 """
 
 from __future__ import annotations
