@@ -63,6 +63,7 @@ class OutboxSection(Strict):
     retry_min_s: Annotated[float, Field(gt=0)] = 2.0
     retry_max_s: Annotated[float, Field(gt=0)] = 60.0
     flush_every: Annotated[int, Field(ge=1)] = 6
+    write_behind: bool = True
 
 
 class UplinkSection(Strict):

@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dir", default=str(ROOT / "run" / "demo"), help="work dir (default run/demo)")
     p.add_argument("--http", default="127.0.0.1:8080",
                    help="API listen host:port (default 127.0.0.1:8080; a free port if taken)")
-    p.add_argument("--interval", type=float, default=5.0, help="sample interval s (default 5)")
+    p.add_argument("--interval", type=float, default=10.0,
+                   help="sample interval s (default 10, the agent's shipped default)")
     p.add_argument("--keepalive", type=int, default=10, help="agents' MQTT keepalive s (default 10)")
     p.add_argument("--time-warp", type=float, default=1.0,
                    help="simulated day X times faster (e.g. 60: a day per 24 min)")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from agent.config import AgentConfig, ConfigError, parse_config
+from agent.sim import audit
 from agent.sim.faketc import FakeTc
 from agent.sim.fleet import (
     SimNode,
@@ -163,6 +164,7 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
         print(f"kotanet-sim: no password for {', '.join(missing[:5])} in {args.credentials}",
               file=sys.stderr)
         return 2
+    audit.enable_if_requested([Path(args.state_dir) / n.node for n in nodes])
     agents: list[Agent] = []
     for n in nodes:
         cfg = node_config(n, args, creds.get(n.node))
@@ -172,6 +174,10 @@ def run(args: argparse.Namespace, nodes: list[SimNode], stop: threading.Event) -
         agent.shaping = ShapingController(cfg.shaping, kernel)
         model.limits = kernel.limits_bps
         agents.append(agent)
+    if threading.current_thread() is threading.main_thread():  # bench/freshness.py asks
+        signal.signal(signal.SIGUSR1, lambda *_: print(json.dumps({"sim_stats": {
+            a.cfg.node.id: {"commits": a.outbox.commits if a.outbox else 0} for a in agents}}),
+            flush=True))
     try:
         for a in agents:
             a.start()

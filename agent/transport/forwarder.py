@@ -1,4 +1,4 @@
-"""Publishes the outbox oldest first: bounded window, receipts, backoff with jitter, pauses.
+"""Publishes the outbox oldest first (RAM too, write-behind): window, receipts, backoff, pauses.
 
 Single-threaded: only the agent loop calls it. A batch stays "in flight" until a receipt
 covers it; without one it is re-sent (``historical=true``) after an exponentially growing,
@@ -145,7 +145,7 @@ class Forwarder:
         if not self.can_send:
             return None
         dues = [b.due for b in self.inflight.values()]
-        if len(self.inflight) < self.ob.window and self.outbox.flushed_upto > self.cursor:
+        if len(self.inflight) < self.ob.window and self.outbox.sendable_upto > self.cursor:
             dues.append(self.paused_until)
         return max(min(dues), self.paused_until) if dues else None
 
@@ -170,10 +170,10 @@ class Forwarder:
                 if now < self.paused_until:
                     return
         limit = self.ob.batch_max_records
-        while len(self.inflight) < self.ob.window and self.outbox.flushed_upto > self.cursor:
+        while len(self.inflight) < self.ob.window and self.outbox.sendable_upto > self.cursor:
             recs = self.outbox.read_after(self.cursor, limit)
             if not recs:
-                self.cursor = self.outbox.flushed_upto
+                self.cursor = self.outbox.sendable_upto
                 break
             drops = self.outbox.claim_drops(MAX_DROPS_PER_BATCH)
             b = Batch(recs[0].seq, recs[-1].seq, {r.seq for r in recs}, [d.id for d in drops])

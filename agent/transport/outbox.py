@@ -1,21 +1,14 @@
-"""The on-disk outbox (issue 3): every sample and event is stored here before any publish.
+"""The on-disk outbox (issues 3, 15): durable seqs, a RAM buffer, SQLite for what is owed.
 
-SQLite in WAL mode with ``synchronous=FULL``. Rows are deleted only when central's ``rx``
-receipt covers them. Seqs come from one durable per-node counter and are never reused:
-the high-water mark ``seq_hwm`` is committed together with each flush and reserves the next
-``flush_every`` seqs; after a power loss the agent continues above the mark.
-
-SD-card trade-off: records are first kept in a RAM buffer and written in one transaction
-every ``flush_every`` records (or after ``flush_after_s``, at shutdown, or at once for a
-warning/critical event). Receipts are applied in the same transaction. At the defaults (10 s
-sampling, flush_every=6) that is about 60 fsync'd commits per hour instead of ~720
-(360 inserts + 360 deletes). The price: on power loss up to ``flush_every`` buffered records
-(one minute of samples) are lost; central sees their seqs as a gap, which is the truth.
-
-Overflow: at most ``max_records`` rows and (when the wall clock is trusted) ``max_age_s`` of
-age; the oldest are dropped and the range is stored in ``drops`` until a receipt shows that
-central has received the report. Reads are paged (``LIMIT``): the backlog stays on disk, so
-RSS is flat however large it grows.
+SQLite (WAL, ``synchronous=FULL``); rows go only when an ``rx`` receipt covers them. Seqs are
+never reused: ``seq_hwm``, committed with each write, reserves the next ``flush_every`` seqs (x
+``RESERVE_FLUSHES``, write-behind); after a power loss the agent continues above it. Write-behind
+(``write_behind = true``, issue 15): a new record waits in RAM, readable by the forwarder at once;
+a receipt removes it from RAM, so it never touches the card. A flush (``flush_every`` records
+unreceipted, the oldest waiting ``flush_after_s``, a warning/critical event or failover
+transition, stop) writes only what no receipt covered: online almost nothing, offline or behind
+all (the old order). ``false``: flush, then send. A power cut loses at most the ``flush_every``
+unreceipted records in RAM; central sees their seqs as a gap. Overflow drops the oldest.
 """
 
 from __future__ import annotations
@@ -26,16 +19,19 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from agent.clock import Clock, monotonic, wall_s
 from agent.config import OutboxSection
 from agent.transport._drops import Drop, DropReports
+from agent.transport._pending import PendingRecords, Row
 from agent.transport.statefile import SeqFloor
 
 log = logging.getLogger(__name__)
 
 MAX_BUFFER = 10_000  # records kept in RAM while the disk refuses writes
+RESERVE_FLUSHES = 20  # write-behind: seqs reserved per hwm commit, in units of flush_every
+TRANSITIONS = frozenset({"failover", "failback", "failover_failed"})  # written at once
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rec (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL,
@@ -59,6 +55,8 @@ class OutboxRecord:
 class Outbox:
     """Durable store-and-forward queue of one node's records."""
 
+    trace: ClassVar[Callable[[Path, int, str], None] | None] = None  # sim/tests: every new seq
+
     def __init__(self, path: str | Path, cfg: OutboxSection, *, flush_after_s: float = 60.0,
                  clock: Clock = monotonic) -> None:
         self.cfg = cfg
@@ -77,9 +75,10 @@ class Outbox:
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             self._db = self._open()
-        self._buffer: list[tuple[int, str, int, str]] = []
-        self._buffered_at = 0.0
+        self._buffer = PendingRecords()
+        self._reserve = cfg.flush_every * (RESERVE_FLUSHES if cfg.write_behind else 1)
         self._acked: list[tuple[int, int]] = []
+        self._failing = False  # the last write failed (no check point counts then)
         self._last_flush = clock()
         self._hwm = 0
         self.commits = 0
@@ -92,7 +91,7 @@ class Outbox:
             self.next_seq = max(self.next_seq, self.floor.value)
         self.count = int(self._db.execute("SELECT COUNT(*) FROM rec").fetchone()[0])
         self.flushed_upto = -1 if top is None else int(top)  # highest seq written to disk
-        self._commit(self.next_seq + cfg.flush_every)
+        self._commit(self.next_seq + self._reserve)
         log.info("outbox %s: %d records, next seq %d", self.path, self.count, self.next_seq)
 
     def _open(self) -> sqlite3.Connection:
@@ -130,19 +129,26 @@ class Outbox:
 
     @property
     def last_commit(self) -> float:
-        """Clock time of the last successful write to disk."""
+        """Clock time of the last successful write, or of a check point owing the card nothing."""
         return self._last_flush
 
-    # ------------------------------------------------------------ writing
+    @property
+    def sendable_upto(self) -> int:
+        """Highest seq the forwarder may read: every record (write-behind) or those on disk."""
+        return self.next_seq - 1 if self.cfg.write_behind else self.flushed_upto
+
     def add(self, kind: str, ts_ms: int, body: dict[str, Any], *, urgent: bool = False) -> int:
         """Buffer one record and return its seq; flushes when the buffer is full or urgent."""
         if self.next_seq >= self._hwm:
             self.flush()
         seq = self.next_seq
         self.next_seq += 1
-        if not self._buffer:
-            self._buffered_at = self._clock()
-        self._buffer.append((seq, kind, ts_ms, json.dumps(body, separators=(",", ":"))))
+        if Outbox.trace is not None:
+            Outbox.trace(self.path, seq, kind)
+        self._buffer.append((seq, kind, ts_ms, json.dumps(body, separators=(",", ":"))),
+                            self._clock())
+        urgent = urgent or (kind == "event" and (body.get("severity", "info") != "info"
+                                                 or body.get("kind") in TRANSITIONS))
         if urgent or len(self._buffer) >= self.cfg.flush_every:
             self.flush()
         return seq
@@ -150,13 +156,21 @@ class Outbox:
     def flush_due(self) -> bool:
         """True if buffered records or receipts have waited longer than flush_after_s."""
         now = self._clock()
-        if self._buffer and now - self._buffered_at >= self.flush_after_s:
+        oldest = self._buffer.oldest_added()
+        if oldest is not None and now - oldest >= self.flush_after_s:
             return True
-        return bool(self._acked) and now - self._last_flush >= self.flush_after_s
+        waited = now - self._last_flush >= self.flush_after_s
+        if not self.cfg.write_behind:
+            return bool(self._acked) and waited
+        if waited and sum(hi - lo + 1 for lo, hi in self._acked) >= self.cfg.flush_every:
+            return True  # write-behind: fewer receipted rows wait for a commit due anyway
+        if waited and not self._failing:  # nothing owed to the card: a free check point
+            self._last_flush = now
+        return False
 
     def flush(self, *, wall_ms: int | None = None, final: bool = False) -> None:
-        """Write the buffer and apply receipts in one transaction, then enforce the caps."""
-        rows, self._buffer = self._buffer, []
+        """Write the unreceipted records and apply receipts in one transaction, then the caps."""
+        rows: list[Row] = self._buffer.take()
         acked, self._acked = self._acked, []
 
         def body() -> None:
@@ -169,11 +183,13 @@ class Outbox:
             if wall_ms is not None:
                 self._drop_aged(wall_ms)
 
-        hwm = self.next_seq if final else self.next_seq + self.cfg.flush_every
+        hwm = self.next_seq if final else self.next_seq + self._reserve
         try:
+            self._failing = True
             self._commit(hwm, body)
+            self._failing = False
         except sqlite3.Error:
-            self._buffer = (rows + self._buffer)[-MAX_BUFFER:]  # keep them for the next try
+            self._buffer.restore(rows, self._clock(), MAX_BUFFER)  # keep them for the next try
             self._acked = acked + self._acked
             self.count = int(self._db.execute("SELECT COUNT(*) FROM rec").fetchone()[0])
             raise
@@ -206,6 +222,8 @@ class Outbox:
 
     def discard(self, seq: int, reason: str) -> None:
         """Delete one unsendable record now and report it as dropped."""
+        self._buffer.remove([(seq, seq)])
+
         def body() -> None:
             self.count -= self._db.execute("DELETE FROM rec WHERE seq=?", (seq,)).rowcount
             self._drops.add(seq, seq, reason)
@@ -213,14 +231,14 @@ class Outbox:
         self._commit(self._hwm, body)
 
     def ack(self, ranges: Iterable[tuple[int, int]]) -> None:
-        """Central committed these seq ranges: delete them at the next flush, never send again.
-
-        A range that overlaps or adjoins the previous one is merged into it: receipts of a
-        replay arrive oldest first, so the list stays short and ``is_acked`` (run for every
-        record read) stays cheap however many receipts arrive between two flushes.
-        """
+        """Central committed these seqs: RAM records go now, rows on disk at the next flush."""
+        # adjoining ranges merge (replay receipts come oldest first): is_acked stays cheap
+        ranges = [(int(lo), int(hi)) for lo, hi in ranges]
+        self._buffer.remove(ranges)
         for lo, hi in ranges:
-            lo, hi = int(lo), int(hi)
+            hi = min(hi, self.flushed_upto)  # above it nothing is on disk
+            if hi < lo:
+                continue
             if self._acked and lo <= self._acked[-1][1] + 1 and hi >= self._acked[-1][0] - 1:
                 plo, phi = self._acked[-1]
                 self._acked[-1] = (min(lo, plo), max(hi, phi))
@@ -242,6 +260,8 @@ class Outbox:
             rows = self._db.execute("SELECT seq, kind, ts_ms, body FROM rec WHERE seq > ? "
                                     "ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
             recs = self._records(rows)
+            if len(rows) < limit and self.cfg.write_behind:  # disk exhausted: then RAM
+                recs += self._records(self._buffer.rows_after(seq, limit - len(recs)))
             if recs or len(rows) < limit:
                 return recs
             seq = rows[-1][0]  # a whole page already receipted: look further
@@ -250,15 +270,13 @@ class Outbox:
         """Stored records with lo <= seq <= hi (those not yet receipted)."""
         cur = self._db.execute("SELECT seq, kind, ts_ms, body FROM rec WHERE seq BETWEEN ? AND ? "
                                "ORDER BY seq", (lo, hi))
-        return self._records(cur.fetchall())
+        return self._records(cur.fetchall() + self._buffer.rows_between(lo, hi))
 
     def bounds(self) -> tuple[int | None, int | None]:
         """Oldest and newest seq held (on disk or buffered), or (None, None) when empty."""
         lo, hi = self._db.execute("SELECT MIN(seq), MAX(seq) FROM rec").fetchone()
-        if self._buffer:
-            lo = self._buffer[0][0] if lo is None else lo
-            hi = self._buffer[-1][0]
-        return lo, hi
+        blo, bhi = self._buffer.bounds()
+        return (blo if lo is None else lo), (hi if bhi is None else bhi)
 
     def drops(self, limit: int = 50) -> list[Drop]:
         """Pending drop reports, oldest first."""
