@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from agent.policy.failover import Params
 from protocol.config import ConfigError, Strict, valid_id
 from protocol.topics import DEFAULT_PREFIX
 
@@ -111,20 +112,15 @@ class ShapingSection(Strict):
     leaf_qdisc: Literal["auto", "fq_codel", "sfq", "pfifo"] = "auto"
 
 
-class FailoverSection(Strict):
-    """Hysteresis of the uplink failover state machine."""
+class FailoverSection(Strict, Params):
+    """The uplink failover: on/off, the agent's routing table and rule, and the state
+    machine's hysteresis (``agent.policy.failover.Params``: down_failures, down_window,
+    stable_window_s, flap_threshold, flap_window_s, manual_timeout_s, loss_down_pct,
+    loss_degraded_pct)."""
 
     enabled: bool = False
     table: Annotated[int, Field(ge=1, le=2**31 - 1)] = 100
     rule_priority: Annotated[int, Field(ge=1, le=32765)] = 1000
-    down_failures: Annotated[int, Field(ge=1)] = 3
-    down_window: Annotated[int, Field(ge=1)] = 5
-    stable_window_s: Annotated[float, Field(ge=0)] = 30.0
-    flap_threshold: Annotated[int, Field(ge=2)] = 4
-    flap_window_s: Annotated[float, Field(gt=0)] = 120.0
-    manual_timeout_s: Annotated[float, Field(gt=0)] = 3600.0
-    loss_down_pct: Annotated[float, Field(gt=0, le=100)] = 25.0
-    loss_degraded_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
     # LTE modem power-cycle through [gpio] modem_relay: after an "lte" uplink has been down
     # this long (0 = never), cut its power for modem_cycle_off_s, at most once per min interval
     modem_cycle_after_s: Annotated[float, Field(ge=0)] = 300.0

@@ -40,7 +40,7 @@ class RouteSwitch(Protocol):
 
 def params_from(cfg: AgentConfig) -> Params:
     """Policy parameters from the [failover] section."""
-    return Params(**{k: getattr(cfg.failover, k) for k in Params.__dataclass_fields__})
+    return Params(**{k: getattr(cfg.failover, k) for k in Params.model_fields})
 
 
 def to_round(item: LinkRound | Mapping[str, Any]) -> LinkRound:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class State(StrEnum):
@@ -48,18 +50,19 @@ class LinkRound:
                 "rtt_ms": self.rtt_ms, "loss_pct": self.loss_pct, "unreachable": self.unreachable}
 
 
-@dataclass(frozen=True)
-class Params:
-    """Hysteresis parameters (mirror of config FailoverSection)."""
+class Params(BaseModel):
+    """Hysteresis parameters; agent.toml's [failover] section is built on these (one list)."""
 
-    down_failures: int = 3
-    down_window: int = 5
-    stable_window_s: float = 30.0
-    flap_threshold: int = 4
-    flap_window_s: float = 120.0
-    manual_timeout_s: float = 3600.0
-    loss_down_pct: float = 25.0
-    loss_degraded_pct: float = 5.0
+    model_config = ConfigDict(frozen=True)
+
+    down_failures: Annotated[int, Field(ge=1)] = 3
+    down_window: Annotated[int, Field(ge=1)] = 5
+    stable_window_s: Annotated[float, Field(ge=0)] = 30.0
+    flap_threshold: Annotated[int, Field(ge=2)] = 4
+    flap_window_s: Annotated[float, Field(gt=0)] = 120.0
+    manual_timeout_s: Annotated[float, Field(gt=0)] = 3600.0
+    loss_down_pct: Annotated[float, Field(gt=0, le=100)] = 25.0
+    loss_degraded_pct: Annotated[float, Field(ge=0, le=100)] = 5.0
 
 
 @dataclass(frozen=True)
