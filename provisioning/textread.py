@@ -16,6 +16,7 @@ ENCODINGS = ("utf-8", "cp1252")
 DELIMITERS = (",", ";", "\t")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 _THOUSANDS = re.compile(r"^\d{1,3}(\.\d{3})+$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class DecodeProblem(ValueError):
@@ -52,7 +53,10 @@ def decode(data: bytes) -> Decoded:
 def pick_delimiter(first_line: str, known: tuple[str, ...]) -> str:
     """The separator under which the header names the most known columns (',' on a tie)."""
     def score(d: str) -> int:
-        cells = next(csv.reader([first_line], delimiter=d), [])
+        try:
+            cells = next(csv.reader([first_line], delimiter=d), [])
+        except csv.Error:  # e.g. a NUL byte: read_table reports the row
+            return 0
         return sum(1 for c in cells if c.strip().lstrip("\ufeff") in known)
 
     return max(DELIMITERS, key=lambda d: (score(d), d == ","))
@@ -70,7 +74,7 @@ class CsvTable:
 
 def read_table(text: str, known: tuple[str, ...]) -> CsvTable:
     """Split CSV text into a header and (line, cells) rows; unreadable rows go to bad_rows."""
-    delim = pick_delimiter(text.split("\n", 1)[0].rstrip("\r"), known)
+    delim = pick_delimiter(_LINE_BREAK.split(text, maxsplit=1)[0], known)  # "\r" alone: old Mac
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     table = CsvTable(None, [], delim)
     while True:

@@ -192,6 +192,11 @@ def _mutate(draw: st.DrawFn, obj: Any) -> Any:
     return obj
 
 
+def mutate(draw: st.DrawFn, obj: Any) -> Any:
+    """``obj`` (a JSON tree, changed in place) with one hostile mutation; the new root."""
+    return _mutate(draw, obj)
+
+
 @st.composite
 def mutated_messages(draw: st.DrawFn) -> Case:
     """A valid golden message of any kind with 1-3 hostile mutations, then maybe byte damage."""

@@ -131,3 +131,14 @@ def test_the_excel_example_of_the_repository_validates(capsys: pytest.CaptureFix
     assert main(["--lang", "id", "validate", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "pemisah ';'" in out and "Windows-1252 (ANSI)" in out and "koma desimal" in out
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_old_mac_line_endings_read_like_any_other(tmp_path: Path, delimiter: str) -> None:
+    """Bare "\\r" line ends ("CSV (Macintosh)") once crashed picking the separator (fuzz)."""
+    for name in ("sites.csv", "nodes.csv"):
+        buf = io.StringIO()
+        csv.writer(buf, delimiter=delimiter, lineterminator="\r").writerows(rows(name))
+        (tmp_path / name).write_bytes(buf.getvalue().encode("utf-8"))
+    inv, issues = validate(load_inventory(tmp_path))
+    assert issues == [] and inv is not None and "tks-01" in inv.nodes
