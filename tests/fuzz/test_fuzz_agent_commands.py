@@ -197,7 +197,7 @@ def _check(case: AgentCase, run: Run) -> None:
 
 # ------------------------------------------------------------------ inputs
 kinds = st.one_of(st.sampled_from(sorted(GATE_KINDS)), st.text(max_size=12))
-gates = st.one_of(st.just({}), st.fixed_dictionaries({
+gates: st.SearchStrategy[dict[str, Any]] = st.one_of(st.just({}), st.fixed_dictionaries({
     "highest_epoch": st.integers(0, 12), "applied_version": st.integers(0, 12),
     "throttle_version": st.integers(0, 12),
     "recent_ids": st.lists(st.sampled_from([SIGNED["cmd_id"], "c-1", "c-2"]), max_size=3),
