@@ -67,6 +67,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         reg = json.loads(stack.registry_path.read_text())["nodes"]
         cfg = central_cfg(stack.db_path, stack.broker.url("central"), instance="noc-test",
                           nodes=[RegistryNode(**n) for n in reg])
+        # central signs with the stack's command key; the simulated fleet trusts its public key
+        cfg = cfg.model_copy(update={"commands": cfg.commands.model_copy(
+            update={"signing_key_file": str(stack.command_key)})})
         storage = open_storage(cfg.storage.url)
         collector = Collector(cfg, storage, Stats())
         server = ServerThread(build_app(cfg, storage, collector, full=True)).start()
