@@ -88,11 +88,8 @@ class LocalBroker:
         """Start mosquitto and wait until it accepts TCP connections."""
         self._write_files()
         binary = find_mosquitto()
-        # its own session: a Ctrl-C to the terminal's process group reaches the demo, which
-        # stops the fleet and central first and the broker last (no warnings while stopping)
         self.proc = subprocess.Popen([binary, "-c", str(self.dir / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
