@@ -60,6 +60,14 @@ class MqttSection(Strict):
     receive_max: Annotated[int, Field(ge=1, le=65535)] = 200
     reconnect_min_s: Annotated[float, Field(gt=0)] = 0.5
     reconnect_max_s: Annotated[float, Field(gt=0)] = 30.0
+    #: The collectors' shared-subscription group; default: derived from the URL's password
+    #: (central/collector/mqtt_conn.share_group), so a node cannot join it.
+    share_group: str | None = None
+
+    @field_validator("share_group")
+    @classmethod
+    def _share_group(cls, v: str | None) -> str | None:
+        return None if v is None else valid_id(v)
 
 
 class StorageSection(Strict):

@@ -16,7 +16,6 @@ from provisioning.mosquitto import (
     generated_hash,
     is_current,
     mosquitto_conf,
-    node_alias_acl,
     password_file,
     read_password_file,
     reader_acl,
@@ -69,6 +68,18 @@ def broker_users(nodes: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]
     return hashes, aliases
 
 
+def node_users(nodes: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """{username: (site, node id)} of every admitted node: the node id itself (its password
+    user, or its certificate CN) and each rotation alias (e.g. ``tks-01~g2``)."""
+    users: dict[str, tuple[str, str]] = {}
+    for node_id, entry in nodes.items():
+        if entry.get("revoked"):
+            continue
+        for user in (node_id, *entry.get("hashes", {})):
+            users[user] = (str(entry["site"]), node_id)
+    return users
+
+
 def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
     """Rewrite passwd, acl and mosquitto.conf under DIR/broker from the manifest's nodes."""
     s = dep.settings
@@ -84,9 +95,8 @@ def write_broker_files(dep: Deployment, nodes: dict[str, Any]) -> None:
         hashes[user] = keep if keep and fresh else generated_hash(pw)
     _atomic_write(dep.broker_dir / "passwd", password_file(hashes), 0o600)
     revoked = sorted(n for n, e in nodes.items() if e.get("revoked"))
-    acl = (acl_file(s.topic_prefix, central_users=CENTRAL_USERS)
+    acl = (acl_file(s.topic_prefix, central_users=CENTRAL_USERS, nodes=node_users(nodes))
            + "\n# read-only users\n" + reader_acl(READER_USERS, s.topic_prefix)
-           + "# rotation aliases (username -> node)\n" + node_alias_acl(aliases, s.topic_prefix)
            + "# revoked nodes (certificates stay valid until the CRL is loaded)\n"
            + "".join(f"user {n}\ntopic deny #\n\n" for n in revoked))
     _atomic_write(dep.broker_dir / "acl", acl, 0o600)

@@ -40,22 +40,32 @@ class LocalBroker:
     """Runs one mosquitto process in a private directory; users can be added and reloaded."""
 
     def __init__(self, workdir: str | Path, port: int | None = None, persistence: bool = True,
-                 superusers: tuple[str, ...] = ("kt-test",)) -> None:
+                 superusers: tuple[str, ...] = ("kt-test",),
+                 central_users: tuple[str, ...] = ("central",)) -> None:
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self.persistence = persistence
         self.superusers = superusers
+        self.central_users = central_users
         self._hashes: dict[str, str] = {}
+        self._sites: dict[str, str] = {}
         self.passwords: dict[str, str] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "mosquitto.log"
 
-    def add_user(self, user: str, password: str, reload: bool = True) -> None:
-        """Add or replace a user; reloads a running broker (SIGHUP)."""
+    def add_user(self, user: str, password: str, reload: bool = True,
+                 site: str | None = None) -> None:
+        """Add or replace a user; reloads a running broker (SIGHUP).
+
+        Every user but the central users and superusers is a node (username = node id) and
+        gets only its own topics (:func:`provisioning.mosquitto.node_rules`) under ``site``;
+        without a site, under any site (``+``: tests that do not care which site a node is
+        at; a deployment's ACL always names the site)."""
         self._hashes[user] = generated_hash(password)
         self.passwords[user] = password
+        self._sites[user] = site or "+"
         self._write_files()
         if reload:
             self.reload()
@@ -64,6 +74,7 @@ class LocalBroker:
         """Remove a user and reload the running broker."""
         self._hashes.pop(user, None)
         self.passwords.pop(user, None)
+        self._sites.pop(user, None)
         self._write_files()
         self.reload()
 
@@ -71,10 +82,17 @@ class LocalBroker:
         """mqtt:// URL with the credentials of a known user."""
         return f"mqtt://{user}:{self.passwords[user]}@{self.host}:{self.port}"
 
+    def acl(self) -> str:
+        """The ACL for the current users (see add_user)."""
+        services = (*self.central_users, *self.superusers)
+        nodes = {u: (site, u) for u, site in self._sites.items() if u not in services}
+        return acl_file(central_users=self.central_users, superusers=self.superusers,
+                        nodes=nodes)
+
     def _write_files(self) -> None:
         (self.dir / "passwd").write_text(password_file(self._hashes))
         os.chmod(self.dir / "passwd", 0o600)
-        (self.dir / "acl").write_text(acl_file(superusers=self.superusers))
+        (self.dir / "acl").write_text(self.acl())
         os.chmod(self.dir / "acl", 0o600)
         persist = str(self.dir / "data") if self.persistence else None
         if persist:

@@ -6,9 +6,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 
 from protocol.codec import MAX_PAYLOAD_BYTES
-from protocol.topics import DEFAULT_PREFIX
+from protocol.topics import DEFAULT_PREFIX, DOWNLINK_KINDS, UPLINK_KINDS, Topics
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$ (password_hash's default)
 #: What kotanet writes for every generated hash. Mosquitto reads the count from each $7$ line
@@ -58,27 +59,38 @@ def password_file(users: dict[str, str]) -> str:
     return "".join(f"{user}:{h}\n" for user, h in sorted(users.items()))
 
 
+#: What a node does on the broker, and nothing more (docs/protocol.md 2.1): it publishes its
+#: four uplink kinds (``state`` retained, and as its Will), reads its own commands and
+#: receipts and every central's presence. Not its own state back, not another site's topics.
+NODE_WRITES = UPLINK_KINDS
+NODE_READS = DOWNLINK_KINDS
+
+
+def node_rules(site: str, node: str, prefix: str = DEFAULT_PREFIX) -> list[str]:
+    """The ACL lines of one node user: its own topics under its own site only."""
+    t = Topics(prefix)
+    return [*(f"topic write {t.node_filter(k, site, node)}" for k in NODE_WRITES),
+            *(f"topic read {t.node_filter(k, site, node)}" for k in NODE_READS),
+            f"topic read {t.all_central_states()}"]
+
+
 def acl_file(prefix: str = DEFAULT_PREFIX, central_users: tuple[str, ...] = ("central",),
-             superusers: tuple[str, ...] = ()) -> str:
-    """The broker ACL: one pattern per topic, %u = node id, so nodes are isolated."""
-    lines = ["# kotanet broker ACL (generated). Nodes: username = node id.", ""]
+             superusers: tuple[str, ...] = (), *,
+             nodes: Mapping[str, tuple[str, str]]) -> str:
+    """The broker ACL: central users read and write the kotanet tree; every node user gets
+    exactly :func:`node_rules` for its ``(site, node id)`` (``nodes``: {username: (site,
+    node)}; the username is the node id, or a rotation alias of it). No ``pattern`` lines: a
+    pattern cannot name the node's site, and a user listed nowhere gets nothing."""
+    lines = ["# kotanet broker ACL (generated). Nodes: username = node id (or its alias).", ""]
     for user in (*central_users, *superusers):
         lines += [f"user {user}", f"topic readwrite {prefix}/#"]
         if user in superusers:
             lines.append("topic readwrite #")
         lines.append("")
-    lines += [
-        "# every node: only its own topics",
-        f"pattern write {prefix}/node/+/%u/birth",
-        f"pattern write {prefix}/node/+/%u/tele",
-        f"pattern readwrite {prefix}/node/+/%u/state",
-        f"pattern write {prefix}/node/+/%u/ack",
-        f"pattern read {prefix}/node/+/%u/cmd",
-        f"pattern read {prefix}/node/+/%u/rx",
-        f"pattern read {prefix}/central/+/state",
-        "",
-    ]
-    return "\n".join(lines)
+    lines.append("# every node: only its own topics, under its own site")
+    for user, (site, node) in sorted(nodes.items()):
+        lines += [f"user {user}", *node_rules(site, node, prefix), ""]
+    return "\n".join(lines) + "\n"
 
 
 def mosquitto_conf(*, port: int, password_file: str, acl_file: str, bind: str = "127.0.0.1",
@@ -120,25 +132,6 @@ def mosquitto_conf(*, port: int, password_file: str, acl_file: str, bind: str = 
 def reader_acl(users: tuple[str, ...], prefix: str = DEFAULT_PREFIX) -> str:
     """ACL blocks for read-only users (e.g. 'verifier'): read every kotanet topic, write none."""
     return "".join(f"user {u}\ntopic read {prefix}/#\n\n" for u in users)
-
-
-def node_alias_acl(aliases: dict[str, str], prefix: str = DEFAULT_PREFIX) -> str:
-    """Explicit ACL blocks giving a second username (e.g. 'n1~g1') exactly node n1's rights.
-
-    Used while credentials rotate: the `pattern` lines expand %u to the alias itself, which
-    matches no node (ids cannot contain '~'), so only these explicit lines apply to it.
-    """
-    blocks = []
-    for user, node in sorted(aliases.items()):
-        blocks += [f"user {user}",
-                   f"topic write {prefix}/node/+/{node}/birth",
-                   f"topic write {prefix}/node/+/{node}/tele",
-                   f"topic readwrite {prefix}/node/+/{node}/state",
-                   f"topic write {prefix}/node/+/{node}/ack",
-                   f"topic read {prefix}/node/+/{node}/cmd",
-                   f"topic read {prefix}/node/+/{node}/rx",
-                   f"topic read {prefix}/central/+/state", ""]
-    return "\n".join(blocks) + ("\n" if blocks else "")
 
 
 def read_password_file(text: str) -> dict[str, str]:

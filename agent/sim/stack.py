@@ -140,8 +140,9 @@ class Stack:
             key, raw = make_command_key()
             write_secret(self.command_key, key)
             self.command_pub.write_text(b64url(raw) + "\n")
-        for node, pw in creds.items():
-            self.broker.add_user(node, pw, reload=False)
+        sites = {n.node: n.site.site for n in self.fleet}
+        for node, pw in creds.items():  # each node: its own topics at its own site only
+            self.broker.add_user(node, pw, reload=False, site=sites[node])
         self.broker.start()
 
     def central_env(self, http: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from central.collector.ack_order import AckSequencer
 from central.collector.ingest import Ingest
 from central.collector.isolate import accept_one, node_of, write_isolated
 from central.collector.limits import NodeLimiter
-from central.collector.mqtt_conn import configure_client, tcp_nodelay
+from central.collector.mqtt_conn import configure_client, share_group, tcp_nodelay
 from central.collector.stats import Stats
 from central.config import CentralConfig
 from central.storage.base import Incoming, Storage, StorageError
@@ -124,7 +124,8 @@ class Collector:
 
     def _filters(self) -> list[tuple[str, SubscribeOptions]]:
         t, opt = self.topics, SubscribeOptions(qos=1)
-        subs = [(t.shared(t.node_filter(k)), opt) for k in ("birth", "tele", "ack")]
+        group = share_group(self.cfg)
+        subs = [(t.shared(t.node_filter(k), group), opt) for k in ("birth", "tele", "ack")]
         return [*subs, (t.node_filter("state"), opt)]
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -151,6 +152,12 @@ class Collector:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         payload, received = bytes(msg.payload), wall_ms()
         node = node_of(self.topics, msg.topic)
+        if msg.retain and not msg.topic.endswith("/state"):
+            # a stored copy replayed on subscribing: nodes never retain birth/tele/ack, but
+            # the broker ACL cannot forbid it (docs/security.md), so it is never trusted
+            self.stats.reject("retained", node, "retained birth/tele/ack (not a live message)")
+            self._acks.overflowed(self._gen, msg.mid, msg.qos)
+            return
         if not self.limiter.allow(node, len(payload)):  # dropped unreceipted: re-sent later
             self.stats.limit(node)
             self._acks.overflowed(self._gen, msg.mid, msg.qos)

@@ -118,7 +118,8 @@ class NodeSim:
         self.publish(site, node, "state", {"online": online, "session": session}, retain=True)
 
     def tele(self, site: str, node: str, seqs: list[int], session: int = 1,
-             dropped: list[list[Any]] | None = None, events: int = 0) -> None:
+             dropped: list[list[Any]] | None = None, events: int = 0,
+             retain: bool = False) -> None:
         """Publish a tele batch: samples for the seqs (the last `events` seqs as events)."""
         now = int(time.time() * 1000)
         n_samples = len(seqs) - events
@@ -129,7 +130,7 @@ class NodeSim:
                for s in seqs[n_samples:]]
         self.publish(site, node, "tele", {"session": session, "seq": min(seqs),
                                           "samples": samples, "events": evs,
-                                          "dropped": dropped or []})
+                                          "dropped": dropped or []}, retain)
 
     def close(self) -> None:
         """Disconnect and stop the network thread."""

@@ -121,3 +121,25 @@ def test_full_queue_is_acked_counted_and_recovered_by_resend(
             continue
     assert _seqs(col) == [("n1", s) for s in range(1, 41)]
     assert set(col.stats.snapshot()["rejects"]) == {"queue_full"}
+
+
+def test_retained_birth_tele_ack_are_replays_counted_never_stored(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    """The broker ACL cannot forbid retain on a node's own birth/tele/ack, and mosquitto
+    replays a retained message to a new (even shared) subscription: a collector starting later
+    counts each as ``retained`` and stores nothing of it; live traffic of that node is kept."""
+    sim.publish_raw(sim.topics.node("s1", "n1", "tele"), json.dumps(_tele("s1", "n1", 7)),
+                    retain=True)
+    sim.publish_raw(sim.topics.node("s1", "n1", "birth"), b"\x00garbage", retain=True)
+    sim.publish_raw(sim.topics.node("s1", "n1", "ack"), b"{}", retain=True)
+    try:
+        col = start_collector()
+        wait_for(lambda: col.stats.snapshot()["rejects"].get("retained") == 3,
+                 what="the three retained replays counted")
+        sim.tele("s1", "n1", [1], retain=True)  # live: subscribers get it without the flag
+        wait_for(lambda: sim.acked("n1") == {1}, what="the live batch receipted")
+        assert _seqs(col) == [("n1", 1)]
+        assert col.stats.snapshot()["rejects"] == {"retained": 3}
+    finally:
+        for kind in ("tele", "birth", "ack"):
+            sim.publish_raw(sim.topics.node("s1", "n1", kind), b"", retain=True)

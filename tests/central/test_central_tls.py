@@ -22,7 +22,7 @@ from central.storage import open_storage
 from protocol.topics import Topics
 from provisioning import pki
 from provisioning.localbroker import LocalBroker
-from provisioning.mosquitto import acl_file, mosquitto_conf, password_file
+from provisioning.mosquitto import mosquitto_conf, password_file
 
 pytestmark = pytest.mark.broker
 NODE, SITE = "tls-node-01", "taman-kota"
@@ -43,7 +43,7 @@ class TlsBroker(LocalBroker):
 
     def _write_files(self) -> None:
         (self.dir / "passwd").write_text(password_file(self._hashes))
-        (self.dir / "acl").write_text(acl_file(superusers=self.superusers))
+        (self.dir / "acl").write_text(self.acl())
         for name in ("passwd", "acl"):
             (self.dir / name).chmod(0o600)
         (self.dir / "mosquitto.conf").write_text(mosquitto_conf(
@@ -62,7 +62,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
     """A TLS-only mosquitto with users 'central' and one node."""
     b = TlsBroker(tmp_path_factory.mktemp("mosquitto-tls"))
     b.add_user("central", "central-pw-tls", reload=False)
-    b.add_user(NODE, "node-pw-tls", reload=False)
+    b.add_user(NODE, "node-pw-tls", reload=False, site=SITE)
     b.start()
     yield b
     b.stop()

@@ -208,7 +208,7 @@ class FieldLab:
         b = self.dir / "broker"
         b.mkdir()
         (b / "passwd").write_text(password_file({u: password_hash(p) for u, p in self.pw.items()}))
-        (b / "acl").write_text(acl_file())
+        (b / "acl").write_text(acl_file(nodes={NODE: (SITE, NODE)}))
         conf = mosquitto_conf(port=8883, bind=BROKER_IP, password_file=str(b / "passwd"),
                               acl_file=str(b / "acl"), log_file=str(self.dir / "broker.log"),
                               run_as="root", tls={"cafile": str(self.dir / "ca.crt"),

@@ -157,7 +157,7 @@ class AgentLab:
         bdir.mkdir()
         (bdir / "passwd").write_text(password_file({u: password_hash(p)
                                                     for u, p in self.pw.items()}))
-        (bdir / "acl").write_text(acl_file())
+        (bdir / "acl").write_text(acl_file(nodes={NODE: (SITE, NODE)}))
         for f in ("passwd", "acl"):
             os.chmod(bdir / f, 0o600)
         (bdir / "mosquitto.conf").write_text(mosquitto_conf(

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from provhelp import GeneratedBroker, Probe, make_deployment, node_password
 
+from central.collector.mqtt_conn import share_group
+from central.config import CentralConfig
+from protocol.topics import SHARE_GROUP
 from provisioning.deployment import Deployment
 from provisioning.pki import make_ca
 
@@ -115,3 +118,98 @@ def test_verifier_reads_everything_and_writes_nothing(dep: Deployment, probes: l
     assert a.publish("kotanet/v1/node/kantor-bupati/bupati-01/birth", b"hello") == 0
     assert v.wait_for(lambda: [m.payload for m in v.messages] == [b"hello"])
     assert v.publish(f"{P}/tks-01/cmd", b"x") == NOT_AUTHORIZED
+
+
+# ---------------------------------------------------------------- a stolen node's credentials
+# tks-01 (taman-kota-sampit) is the stolen node; tks-02 shares its site, bupati-01 is elsewhere.
+V1 = "kotanet/v1"
+OWN = f"{P}/tks-01"
+OTHER_SITE = f"{V1}/node/kantor-bupati"
+NODE_KINDS = ("birth", "tele", "state", "ack")
+FORBIDDEN_PUBLISH = [
+    *(f"{P}/tks-02/{k}" for k in NODE_KINDS),                 # a neighbour at the same site
+    *(f"{OTHER_SITE}/bupati-01/{k}" for k in NODE_KINDS),     # a node at another site
+    *(f"{OTHER_SITE}/tks-01/{k}" for k in NODE_KINDS),        # its own id under another site
+    *(f"{V1}/node/{s}/tks-01/tele" for s in ("taman-religi", "no-such-site")),
+    f"{OWN}/cmd", f"{OWN}/rx", f"{P}/tks-02/cmd", f"{P}/tks-02/rx",  # central's topics
+    f"{OTHER_SITE}/bupati-01/cmd", f"{V1}/central/central-1/state", f"{V1}/central/evil/state",
+    f"{OWN}/birth/extra", f"{OWN}/other", f"{V1}/node/taman-kota-sampit", "kotanet/v2/x",
+    "unrelated/topic",
+]
+
+
+def _hostile(dep: Deployment, probes: list[Probe]) -> Probe:
+    return connect(dep, probes, "tks-01", node_password(dep, "tks-01"))
+
+
+def test_stolen_node_publishes_nothing_outside_its_own_topics(
+        dep: Deployment, probes: list[Probe]) -> None:
+    """Every publish off its own four topics, retained or not, is refused (PUBACK 0x87); a
+    subscriber with central's rights sees none of them live nor retained afterwards."""
+    central = connect(dep, probes, "central", dep.service_password("central"))
+    assert central.subscribe(f"{V1}/#") == GRANTED_QOS1
+    a = _hostile(dep, probes)
+    refused = {(t, r): a.publish(t, b"hostile", retain=r) for t in FORBIDDEN_PUBLISH
+               for r in (False, True)}
+    assert {k: v for k, v in refused.items() if v != NOT_AUTHORIZED} == {}
+    assert a.publish(f"{OWN}/tele", b"marker") == 0  # its own topic: allowed, arrives last
+    assert central.wait_for(lambda: any(m.payload == b"marker" for m in central.messages))
+    assert [(m.topic, m.payload) for m in central.messages] == [(f"{OWN}/tele", b"marker")]
+    fresh = connect(dep, probes, "central", dep.service_password("central"))
+    assert fresh.subscribe(f"{V1}/#") == GRANTED_QOS1  # retained messages would arrive now
+    assert a.publish(f"{OWN}/ack", b"marker-2") == 0
+    assert fresh.wait_for(lambda: any(m.payload == b"marker-2" for m in fresh.messages))
+    assert [m.payload for m in fresh.messages] == [b"marker-2"], "something was retained"
+
+
+def test_stolen_node_cannot_read_commands_or_join_the_collectors(
+        dep: Deployment, probes: list[Probe]) -> None:
+    """Subscriptions to other nodes' commands, to everything, or to a shared group deliver
+    nothing; the collectors keep receiving every node's telemetry. (mosquitto grants any
+    SUBACK; in the collectors' group it would hand tks-01 a share of the messages and drop
+    them: that group's name is secret, central.collector.mqtt_conn.share_group.)"""
+    a = _hostile(dep, probes)
+    b = connect(dep, probes, "tks-02", node_password(dep, "tks-02"))
+    password = dep.service_password("central")
+    collector = connect(dep, probes, "central", password)
+    cfg = CentralConfig.model_validate({"mqtt": {"url": f"mqtts://central:{password}@h:1"}})
+    group = share_group(cfg)  # what central/collector/service.py subscribes with
+    assert collector.subscribe(f"$share/{group}/{V1}/node/+/+/tele") == GRANTED_QOS1
+    for topic in (f"{P}/tks-02/cmd", f"{OTHER_SITE}/bupati-01/cmd", f"{V1}/node/+/+/cmd",
+                  f"{V1}/node/+/+/rx", f"{V1}/#", "#", f"$share/collectors/{V1}/node/+/+/tele",
+                  f"$share/{SHARE_GROUP}/{V1}/node/#", f"$share/x/{V1}/node/+/+/+",
+                  f"{OWN}/cmd"):
+        a.subscribe(topic)  # mosquitto may grant: the read ACL is enforced per message
+    for i in range(20):  # in a shared group the broker would hand some of these to tks-01
+        assert b.publish(f"{P}/tks-02/tele", f"b-tele-{i}".encode()) in (0, NO_SUBSCRIBERS)
+    assert collector.publish(f"{P}/tks-02/cmd", b"for-b") == 0
+    assert collector.publish(f"{OTHER_SITE}/bupati-01/cmd", b"for-bupati") == 0
+    assert collector.publish(f"{P}/tks-02/rx", b"rx-for-b") == 0
+    assert collector.publish(f"{OWN}/cmd", b"for-a") == 0  # its own command arrives last
+    assert a.wait_for(lambda: any(m.payload == b"for-a" for m in a.messages))
+    assert {m.payload for m in a.messages} == {b"for-a"}  # one copy per matching subscription
+    assert collector.wait_for(lambda: len(collector.messages) >= 20)
+    assert sorted(m.payload for m in collector.messages) == sorted(
+        f"b-tele-{i}".encode() for i in range(20)), "a collector lost telemetry to tks-01"
+
+
+def test_stolen_node_cannot_leave_a_will_on_another_nodes_state(
+        dep: Deployment, probes: list[Probe]) -> None:
+    """A Will naming another node's state topic is never published (the CONNECT is refused
+    or the Will dropped): presence of tks-02 cannot be faked by tks-01 going away."""
+    central = connect(dep, probes, "central", dep.service_password("central"))
+    assert central.subscribe(f"{P}/+/state") == GRANTED_QOS1
+    a = Probe(dep, "tks-01", node_password(dep, "tks-01"))
+    a.client.will_set(f"{P}/tks-02/state", b"fake-offline", qos=1, retain=True)
+    rc = a.try_connect()
+    if rc == 0:  # then kill the connection without DISCONNECT: the broker sends the Will
+        sock = a.client.socket()
+        assert sock is not None
+        sock.shutdown(socket.SHUT_RDWR)
+    a.client.loop_stop()
+    b = connect(dep, probes, "tks-02", node_password(dep, "tks-02"))
+    assert b.publish(f"{P}/tks-02/state", b"marker") == 0
+    assert central.wait_for(lambda: any(m.payload == b"marker" for m in central.messages))
+    assert [m.payload for m in central.messages] == [b"marker"]
+    assert b.publish(f"{P}/tks-02/state", b"", retain=True) == 0  # clear what we retained
+
