@@ -78,7 +78,9 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
               grace_ms=int(cfg.gap_grace_s * 1000), admin_token=cfg.http.admin_token)
     stored = store.setting("tile_url") or ""
     noc.extra["tile_url"] = stored if _valid_tile_url(stored, "the stored tile_url") else ""
-    noc.extra["limiter"] = LoginGuard(settings.login_max_failures, settings.login_window_s)
+    noc.extra["limiter"] = LoginGuard(settings.login_max_failures, settings.login_window_s,
+                                      checks_per_s=settings.login_checks_per_s,
+                                      checks_burst=settings.login_checks_burst)
     app[NOC] = noc
     app[live.HUB] = live.Hub(noc)
     app[AUTH] = SessionTokenAuth(app[AUTH])

@@ -29,6 +29,8 @@ class NocSettings:
     slow_refresh_s: float = 15.0
     login_max_failures: int = 5
     login_window_s: float = 300.0
+    login_checks_per_s: float = 2.0  # password checks started per second, at most
+    login_checks_burst: int = 6  # ... and at once after a calm spell
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NocSettings:

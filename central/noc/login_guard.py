@@ -11,7 +11,13 @@ Rule (docs/operations.md, "Login limits"), with N = ``login_max_failures`` per w
 An attempt is reserved (counted as a failure) before the password is checked and released
 only by a success, so concurrent requests can never check more than the limit allows. Checks
 run on a small executor of their own (``workers`` threads at a lower CPU priority, at most
-``max_inflight`` queued): the API's thread pool never waits for argon2.
+``max_inflight`` queued): the API's thread pool never waits for argon2. A nice value cannot
+share memory bandwidth, and one argon2id check reads and writes 64 MiB three times, so the
+checks are also metered: at most ``checks_per_s`` start per second (a token bucket holding
+``checks_burst``); beyond that an attempt is refused as ``busy`` before any hashing. At the
+defaults the hasher works at most about a third of the time however many attempts arrive. The login's database
+work (the account's hash, the audit rows) has its own one-thread executor too (``db``): a
+burst queues there, never in front of the API's reads in asyncio's default pool.
 """
 
 from __future__ import annotations
@@ -25,6 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_KEYS = 10_000  # bounded memory under a spray of names and addresses
+#: Password checks started per second at most, and how many may start at once after a calm
+#: spell (an office logging in together); NocSettings.login_checks_per_s / _burst. One check
+#: costs ~0.15 s of a core on a quiet 2-core central: 2/s keeps the hasher busy a third of
+#: the time at most.
+CHECKS_PER_S = 2.0
+CHECKS_BURST = 6
 AUDITED_REFUSALS = 3  # refusals per lock key and window written one row each; then summarised
 
 
@@ -51,9 +63,12 @@ class LoginGuard:
     """Thread-safe sliding-window limiter with reservations, and the password executor."""
 
     def __init__(self, max_failures: int, window_s: float, workers: int = 1,
-                 max_inflight: int = 16, clock: Callable[[], float] = time.monotonic) -> None:
+                 max_inflight: int = 16, clock: Callable[[], float] = time.monotonic,
+                 checks_per_s: float = CHECKS_PER_S, checks_burst: int = CHECKS_BURST) -> None:
         self.max, self.window = max_failures, window_s
         self.max_inflight = max_inflight
+        self.rate, self.burst = checks_per_s, float(max(1, checks_burst))
+        self._tokens, self._tokens_at = self.burst, clock()
         self._clock = clock
         self._lock = threading.Lock()
         self._fails: dict[str, list[float]] = {}
@@ -61,6 +76,7 @@ class LoginGuard:
         self._refused: dict[str, list[float]] = {}  # key -> [window start, count, summarised]
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="noc-pw",
                                            initializer=_low_priority)
+        self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="noc-login-db")
         self.verifications = 0  # password checks actually run (argon2)
         self.refusals = 0  # attempts refused without a check
 
@@ -86,9 +102,12 @@ class LoginGuard:
                 if len(recent) >= cap:
                     self.refusals += 1
                     return int(self.window - (now - recent[-cap])) + 1, key
-            if self._inflight >= self.max_inflight:
+            self._tokens = min(self.burst, self._tokens + (now - self._tokens_at) * self.rate)
+            self._tokens_at = now
+            if self._inflight >= self.max_inflight or self._tokens < 1:
                 self.refusals += 1
                 return 1, "busy"
+            self._tokens -= 1
             if len(self._fails) > MAX_KEYS:
                 self._fails.clear()
             keys = tuple(k for k, _ in self._keys(ip, user))
@@ -145,5 +164,6 @@ class LoginGuard:
                     "inflight": self._inflight}
 
     def close(self) -> None:
-        """Stop the password executor (waits for running checks)."""
+        """Stop the password and database executors (waits for running work)."""
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.db.shutdown(wait=True)

@@ -89,19 +89,20 @@ async def login(request: web.Request) -> web.StreamResponse:
     user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
     ip = client_ip(request)
     guard: LoginGuard = noc.extra["limiter"]
+    loop = asyncio.get_running_loop()
     res = guard.reserve(ip, user)
     if not isinstance(res, Reservation):
         wait, key = res
         detail = guard.audit_refusal(key)
         if detail is not None:
-            await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False, detail)
+            await loop.run_in_executor(guard.db, partial(
+                noc.store.audit, user, ip, "login", user, False, detail))
         resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429)
         resp.headers["Retry-After"] = str(wait)
         return resp
     ok = False
     try:
-        found = await asyncio.to_thread(noc.store.pw_hash, user)
-        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(guard.db, noc.store.pw_hash, user)
         ok = await loop.run_in_executor(guard.executor, guard.verify(
             partial(passwords.verify_password, found[1] if found else None, pw)))
         ok = ok and found is not None and not found[0].disabled
@@ -110,10 +111,10 @@ async def login(request: web.Request) -> web.StreamResponse:
     if ok and found is not None:
         if passwords.needs_rehash(found[1]):
             new_hash = await loop.run_in_executor(guard.executor, passwords.hash_password, pw)
-            await asyncio.to_thread(noc.store.set_hash, user, new_hash)
-        await asyncio.to_thread(noc.store.audit, user, ip, "login", user, True)
+            await loop.run_in_executor(guard.db, noc.store.set_hash, user, new_hash)
+        await loop.run_in_executor(guard.db, noc.store.audit, user, ip, "login", user, True)
         return await _start_session(request, user, str(form.get("next", "")))
-    await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False)
+    await loop.run_in_executor(guard.db, noc.store.audit, user, ip, "login", user, False)
     return _login_form(request, pre, t(lang, "login.failed"), status=401)
 
 

@@ -32,7 +32,8 @@ def _serve(db: Path) -> tuple[ServerThread, Any]:
     fill(storage, [("taman-kota-sampit-01", "taman-kota-sampit")])
     app = make_app(cfg, storage, Stats())
     app[TRUSTED_PROXIES] = trusted_networks(cfg.http.trusted_proxies)
-    setup_noc(app, NocSettings(login_max_failures=LIMIT))
+    # the check meter (checks_per_s) is not under test here: room for every check
+    setup_noc(app, NocSettings(login_max_failures=LIMIT, login_checks_burst=BURST + 10))
     return ServerThread(app).start(), storage
 
 
@@ -93,3 +94,22 @@ def test_concurrent_wrong_passwords_check_at_most_the_limit(tmp_path: Path) -> N
     refused = [a for a in rows if "rate limit" in a["detail"]]
     assert len(refused) == AUDITED_REFUSALS  # 26 refusals: a few rows, the rest summarised
     assert len([a for a in rows if not a["ok"]]) == LIMIT + AUDITED_REFUSALS
+
+
+def test_password_checks_are_metered_before_any_hashing() -> None:
+    """Beyond checks_per_s (after a burst of checks_burst) an attempt is refused as busy
+    without a check, whatever address and account it names; the meter refills with time."""
+    now = [100.0]
+    guard = LoginGuard(LIMIT, 300.0, clock=lambda: now[0], checks_per_s=2.0, checks_burst=3)
+    try:
+        got = [guard.reserve(f"203.0.113.{i}", f"user{i}") for i in range(5)]
+        assert [type(r).__name__ for r in got] == ["Reservation"] * 3 + ["tuple"] * 2
+        assert got[3] == (1, "busy")
+        for res in got[:3]:
+            guard.resolve(res, False)  # type: ignore[arg-type]
+        now[0] += 0.5  # one more check allowed (2 per second)
+        assert not isinstance(guard.reserve("198.51.100.1", "viewer1"), tuple)
+        assert guard.reserve("198.51.100.2", "viewer2") == (1, "busy")
+        assert guard.counters()["refusals"] == 3
+    finally:
+        guard.close()
