@@ -14,8 +14,10 @@ run on a small executor of their own (``workers`` threads at a lower CPU priorit
 ``max_inflight`` queued): the API's thread pool never waits for argon2. A nice value cannot
 share memory bandwidth, and one argon2id check reads and writes 64 MiB three times, so the
 checks are also metered: at most ``checks_per_s`` start per second (a token bucket holding
-``checks_burst``); beyond that an attempt is refused as ``busy`` before any hashing. At the
-defaults the hasher works at most about a third of the time however many attempts arrive. The login's database
+``checks_burst``); a check beyond that waits in the hasher's queue (never more than
+``max_inflight``; beyond that an attempt is refused as ``busy`` before any hashing). At the
+defaults the hasher works at most about a third of the time however many attempts arrive,
+and a legitimate login is only ever delayed by the meter, never refused by it. The login's database
 work (the account's hash, the audit rows) has its own one-thread executor too (``db``): a
 burst queues there, never in front of the API's reads in asyncio's default pool.
 """
@@ -64,11 +66,13 @@ class LoginGuard:
 
     def __init__(self, max_failures: int, window_s: float, workers: int = 1,
                  max_inflight: int = 16, clock: Callable[[], float] = time.monotonic,
-                 checks_per_s: float = CHECKS_PER_S, checks_burst: int = CHECKS_BURST) -> None:
+                 checks_per_s: float = CHECKS_PER_S, checks_burst: int = CHECKS_BURST,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.max, self.window = max_failures, window_s
         self.max_inflight = max_inflight
         self.rate, self.burst = checks_per_s, float(max(1, checks_burst))
         self._tokens, self._tokens_at = self.burst, clock()
+        self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
         self._fails: dict[str, list[float]] = {}
@@ -102,12 +106,9 @@ class LoginGuard:
                 if len(recent) >= cap:
                     self.refusals += 1
                     return int(self.window - (now - recent[-cap])) + 1, key
-            self._tokens = min(self.burst, self._tokens + (now - self._tokens_at) * self.rate)
-            self._tokens_at = now
-            if self._inflight >= self.max_inflight or self._tokens < 1:
+            if self._inflight >= self.max_inflight:
                 self.refusals += 1
                 return 1, "busy"
-            self._tokens -= 1
             if len(self._fails) > MAX_KEYS:
                 self._fails.clear()
             keys = tuple(k for k, _ in self._keys(ip, user))
@@ -127,9 +128,22 @@ class LoginGuard:
                     if res.at in times:
                         times.remove(res.at)
 
+    def _metered(self) -> None:
+        """Take one check from the meter, first waiting (in the hasher thread) for it to refill."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._tokens_at) * self.rate)
+            self._tokens_at = now
+            self._tokens -= 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
+            self._sleep(wait)
+
     def verify(self, fn: Callable[[], bool]) -> Callable[[], bool]:
-        """fn wrapped to count one password check (run it on ``executor``)."""
+        """fn wrapped to wait for the meter and count one password check (run it on
+        ``executor``)."""
         def run() -> bool:
+            self._metered()
             with self._lock:
                 self.verifications += 1
             return fn()

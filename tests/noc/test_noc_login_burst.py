@@ -32,8 +32,7 @@ def _serve(db: Path) -> tuple[ServerThread, Any]:
     fill(storage, [("taman-kota-sampit-01", "taman-kota-sampit")])
     app = make_app(cfg, storage, Stats())
     app[TRUSTED_PROXIES] = trusted_networks(cfg.http.trusted_proxies)
-    # the check meter (checks_per_s) is not under test here: room for every check
-    setup_noc(app, NocSettings(login_max_failures=LIMIT, login_checks_burst=BURST + 10))
+    setup_noc(app, NocSettings(login_max_failures=LIMIT))
     return ServerThread(app).start(), storage
 
 
@@ -96,20 +95,26 @@ def test_concurrent_wrong_passwords_check_at_most_the_limit(tmp_path: Path) -> N
     assert len([a for a in rows if not a["ok"]]) == LIMIT + AUDITED_REFUSALS
 
 
-def test_password_checks_are_metered_before_any_hashing() -> None:
-    """Beyond checks_per_s (after a burst of checks_burst) an attempt is refused as busy
-    without a check, whatever address and account it names; the meter refills with time."""
-    now = [100.0]
-    guard = LoginGuard(LIMIT, 300.0, clock=lambda: now[0], checks_per_s=2.0, checks_burst=3)
+
+def test_password_checks_are_metered() -> None:
+    """Beyond checks_burst, checks start at most checks_per_s: the hasher waits for the meter
+    (a login is delayed, never refused by it), the API never does."""
+    now, slept = [100.0], []
+
+    def sleep(s: float) -> None:
+        slept.append(round(s, 3))
+        now[0] += s
+
+    guard = LoginGuard(LIMIT, 300.0, clock=lambda: now[0], checks_per_s=2.0, checks_burst=3,
+                       sleep=sleep)
     try:
-        got = [guard.reserve(f"203.0.113.{i}", f"user{i}") for i in range(5)]
-        assert [type(r).__name__ for r in got] == ["Reservation"] * 3 + ["tuple"] * 2
-        assert got[3] == (1, "busy")
-        for res in got[:3]:
-            guard.resolve(res, False)  # type: ignore[arg-type]
-        now[0] += 0.5  # one more check allowed (2 per second)
-        assert not isinstance(guard.reserve("198.51.100.1", "viewer1"), tuple)
-        assert guard.reserve("198.51.100.2", "viewer2") == (1, "busy")
-        assert guard.counters()["refusals"] == 3
+        check = guard.verify(lambda: False)
+        assert [check() for _ in range(5)] == [False] * 5
+        assert slept == [0.5, 0.5]  # three at once, then one per half second
+        now[0] += 10.0  # a calm spell refills the burst (never beyond it)
+        for _ in range(4):
+            check()
+        assert slept == [0.5, 0.5, 0.5]
+        assert guard.counters()["verifications"] == 9
     finally:
         guard.close()
