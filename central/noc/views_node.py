@@ -92,8 +92,8 @@ async def node_page(request: web.Request) -> web.StreamResponse:
     facts = [("col.site", f'{d["site"]} · {d.get("name") or ""}'),
              ("col.role", t(lang, "role." + (d.get("role") or "park"))),
              ("col.uplink", v["uplink"] or "—"), ("col.users", v["users"]),
-             ("col.since", wib(v["since"])), ("gaps", d["gaps"]["missing"]),
-             ("agent", (d.get("birth") or {}).get("agent_version", "—"))]
+             ("col.since", wib(v["since"])), ("node.gaps", d["gaps"]["missing"]),
+             ("node.agent", (d.get("birth") or {}).get("agent_version", "—"))]
     operator = role_at_least(sess.user.role, "operator")
     return page(request, "node.html", t(lang, "node.title", node=name), sess,
                 scripts=["node.js"], styles=["vendor/uplot/uPlot.min.css"],
