@@ -232,3 +232,36 @@ def test_root_without_any_account_leads_to_the_first_admin_form(tmp_path: Path) 
     finally:
         srv.stop()
         storage.close()
+
+
+def test_a_failing_page_is_a_500_inside_the_layout_and_logged(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "central.db"
+    storage = open_db(db)
+    fill(storage, [(NODE, SITE)])
+    create_user(db, "viewer", PASSWORD, "viewer")
+
+    def broken(*_: object) -> None:
+        raise OSError("disk on fire")
+    storage.node_detail = broken  # type: ignore[method-assign]
+    srv = ServerThread(build_app(central_cfg(db), storage)).start()
+
+    async def go() -> tuple[int, str, str, int]:
+        c = Browserless(srv.url)
+        try:
+            assert await c.login("viewer") == 303
+            async with c.http.get(f"{srv.url}/noc/nodes/{NODE}",
+                                  headers={"Accept-Language": "en"}) as r:
+                page = (r.status, r.content_type, await r.text())
+            async with c.http.get(f"{srv.url}/noc/") as r:  # other pages keep working
+                return (*page, r.status)
+        finally:
+            await c.close()
+    try:
+        status, ctype, html, fleet = run_async(go())
+    finally:
+        srv.stop()
+        storage.close()
+    assert (status, ctype, fleet) == (500, "text/html", 200)
+    assert "Server error" in html and "<nav>" in html and "disk on fire" not in html
+    assert "NOC page /noc/nodes/" in caplog.text and "disk on fire" in caplog.text
