@@ -99,6 +99,18 @@ def test_no_python_file_of_the_noc_holds_html() -> None:
     assert not bad, f"HTML belongs in central/noc/templates/, found in: {bad}"
 
 
+def test_jinja2_is_imported_in_one_place() -> None:
+    """central/noc/templating.py is the one module that knows the template engine."""
+    users = set()
+    for path in (ROOT / "central").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            if any(n.split(".")[0] in ("jinja2", "aiohttp_jinja2") for n in names):
+                users.add(str(path.relative_to(ROOT)))
+    assert users == {"central/noc/templating.py"}
+
+
 def test_every_template_compiles_and_ships_as_package_data() -> None:
     env = make_env(web.Application())  # the NOC's own environment: its filters, autoescape on
     assert env.autoescape is True
