@@ -22,10 +22,10 @@ def catalogue() -> dict[str, dict[str, str]]:
     return data
 
 
-def text(lang: str, key: str, **fields: Any) -> str:
-    """Message ``key`` in ``lang`` with its {fields} filled ('?' for a missing field)."""
+def text(lang: str, msg: str, /, **fields: Any) -> str:
+    """Message ``msg`` in ``lang`` with its {fields} filled ('?' for a missing field)."""
     table = catalogue()[lang if lang in LANGS else "en"]
-    template = table.get(key, key)
+    template = table.get(msg, msg)
     return template.format_map(defaultdict(lambda: "?", {k: _fmt(v) for k, v in fields.items()}))
 
 
