@@ -13,11 +13,13 @@ maintenance windows and the time. Grouping (the root cause):
 
 An incident stays active while any member is active and for ``resolve_hold_s`` after the last
 member cleared; an alert that (re)opens meanwhile joins it again, so a flapping node is one
-incident. Notifications: ``notify`` events, "opened" once the incident has settled for
+incident. An alert that opens inside a maintenance window of its node or site is a member
+"in maintenance". Notifications: ``notify`` events, "opened" once the incident has settled for
 ``settle_s`` (late members of a shared failure join first, so the message counts them all),
 "escalated" only when its severity rises after that, and "resolved" only if it was announced.
-An incident whose members are all inside a maintenance window is in state "maintenance" and
-announces nothing; if it outlives the window it becomes open and is announced then.
+An incident opened by an alert in maintenance is in state "maintenance" and announces nothing;
+once one of its active members is outside every window (the window ended, or an alert from
+elsewhere joined) it becomes open and is announced like a new one.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class Member:
     resolved_ms: int | None = None
     suppressed: bool = False
     in_maintenance: bool = False
+    site: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,8 @@ def correlate(active: Sequence[ActiveAlert], book: Mapping[str, Incident],
             continue
         key, suppressed = _group(a, offline_nodes, sites)
         maint = any(w.covers(a.node, a.site, now_ms) for w in windows)
-        m = Member(a.id, a.node, a.kind, a.severity, a.opened_ms, None, suppressed, maint)
+        m = Member(a.id, a.node, a.kind, a.severity, a.opened_ms, None, suppressed, maint,
+                   a.site)
         found = new.get(key)
         if found is None:
             info = sites.get(a.site) or SiteInfo()
@@ -240,11 +244,11 @@ def correlate(active: Sequence[ActiveAlert], book: Mapping[str, Incident],
     for key, inc in list(new.items()):
         inc = replace(inc, severity=max(inc.severity, _severity(inc.members), key=rank))
         inc = replace(inc, cause=_cause(inc, sites))
-        if inc.state == "maintenance" and not any(
-                w.covers(m.node, inc.site, now_ms) for m in inc.live_members() for w in windows):
-            if inc.live_members():
-                inc = replace(inc, state="open", opened_ms=now_ms)
-                events.append(Event(key, "maintenance_ended", now_ms))
+        if inc.state == "maintenance" and any(  # a live member outside every window
+                not any(w.covers(m.node, m.site or inc.site, now_ms) for w in windows)
+                for m in inc.live_members()):
+            inc = replace(inc, state="open", opened_ms=now_ms)
+            events.append(Event(key, "maintenance_ended", now_ms))
         if inc.live_members():
             inc = replace(inc, clear_since_ms=None)
         else:
