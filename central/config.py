@@ -292,7 +292,8 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
         if section in data and not isinstance(data[section], dict):
             raise ConfigError(f"{source}: {section}: must be a table [{section}]")
     try:
-        cfg = CentralConfig.model_validate(data)
+        cfg = CentralConfig.model_validate(data, context={
+            "env": env, "base": Path(path).parent if path is not None else None})
     except ValidationError as exc:
         raise _one_line(exc, source) from None
     parse_mqtt_url(cfg.mqtt.url)

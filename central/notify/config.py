@@ -1,7 +1,8 @@
 """The [notify] section of central's TOML: channels, routes, quiet hours, the weekly report.
 
 Secrets (bot token, SMTP password, webhook key) are never written in the TOML itself: each is
-read from a file (``*_file``) or an environment variable (``*_env``) when the config is loaded,
+read from a file (``*_file``, relative to the config file) or an environment variable
+(``*_env``) when the config is loaded,
 and held as a pydantic ``SecretStr`` (its repr and str are '**********'), so it is never logged.
 """
 
@@ -11,7 +12,14 @@ import os
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from protocol.config import Strict, valid_id
 
@@ -79,11 +87,14 @@ class ChannelSection(Strict):
         return self._secret
 
     @model_validator(mode="after")
-    def _complete(self) -> ChannelSection:
+    def _complete(self, info: ValidationInfo) -> ChannelSection:
         file, env = {"telegram": (self.bot_token_file, self.bot_token_env),
                      "email": (self.password_file, self.password_env),
                      "webhook": (self.secret_file, self.secret_env)}[self.type]
-        self._secret = read_secret(file, env, f"notify.channels {self.id}")
+        ctx = info.context or {}
+        if file and ctx.get("base") is not None and not os.path.isabs(file):
+            file = os.path.join(ctx["base"], file)  # relative to the config file
+        self._secret = read_secret(file, env, f"notify.channels {self.id}", ctx.get("env"))
         if self.type == "telegram" and self.secret is None:
             raise ValueError("a telegram channel needs bot_token_file or bot_token_env")
         if self.type == "webhook" and (not self.url.startswith(("http://", "https://"))
