@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from central.alerts.api import setup_alerts
+from central.alerts.api import incident_lines, setup_alerts
 from central.alerts.incidents import IncidentConfig, SiteInfo
 from central.alerts.service import metrics_text as alert_lines
 from central.api import nodes
@@ -31,7 +31,7 @@ from central.config import CentralConfig
 from central.enroll.api import setup_enroll
 from central.noc import NocSettings, setup_noc
 from central.noc.install import setup_install
-from central.notify.setup import setup_notify
+from central.notify.setup import notify_lines, setup_notify
 from central.policy.api import setup_policy_api
 from central.policy.fleet import fleet_policy
 from central.policy.loop import PolicyLoop, inputs_from
@@ -42,8 +42,10 @@ from protocol.messages import Birth, CommandAck
 log = logging.getLogger(__name__)
 
 #: Every /metrics source of the process, in output order: collector counters, stored nodes
-#: and gaps, alerts. (Routes are added by each feature's setup_* call in build_app.)
-METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines)
+#: and gaps, alerts, incidents, notification outbox. (Routes are added by each feature's
+#: setup_* call in build_app.)
+METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines,
+                                     incident_lines, notify_lines)
 
 
 def _command_hooks(svc: Any) -> Any:

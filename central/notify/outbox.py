@@ -48,7 +48,7 @@ CREATE INDEX IF NOT EXISTS notify_outbox_incident ON notify_outbox (incident_id,
 """
 INSERT = """INSERT OR IGNORE INTO notify_outbox (dedup, route, incident_id, state, status,
     payload, created_ms, next_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
-UNSENT = ("pending", "sending")
+OUTBOX_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "skipped")
 
 
 class OutboxError(RuntimeError):

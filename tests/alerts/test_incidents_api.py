@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient, TestServer
 from test_alerts_api import SITE, birth, config, now_ms, poll, tele, tokens
 
-from central.alerts.api import setup_alerts
+from central.alerts.api import incident_lines, setup_alerts
 from central.alerts.incidents import IncidentConfig, SiteInfo
 from central.alerts.model import AlertConfig
 from central.api.app import make_app
@@ -90,6 +90,9 @@ def test_shared_upstream_failure_is_one_incident_acked_by_operator_and_announced
                 kinds = [e["kind"] for e in detail["timeline"]]
                 assert kinds[0] == "opened" and "notify" in kinds and kinds[-1] == "acknowledged"
                 assert detail["timeline"][-1]["detail"]["note"] == "Telkom ticket 4711 opened"
+                lines = await incident_lines(app)
+                assert 'kotanet_incidents_active{state="acknowledged",severity="warning"} 1' in lines
+                assert 'kotanet_incidents_active{state="open",severity="warning"} 0' in lines
                 assert (await client.post(path, headers=op, json=[1])).status == 400
                 assert (await client.get("/api/v1/incidents?severity=loud",
                                          headers=auth)).status == 400
