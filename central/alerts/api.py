@@ -22,6 +22,7 @@ from central.api.jsonout import json_response
 from central.clock import wall_ms
 from central.collector.metrics import metric
 from central.storage.base import Storage
+from protocol.topics import is_valid_id
 
 log = logging.getLogger(__name__)
 MAX_ALERTS = 5000  # the largest ?limit= of the alert list
@@ -165,8 +166,8 @@ async def add_window(request: web.Request) -> web.Response:
     if not (isinstance(start, int) and isinstance(end, int)) or isinstance(start, bool) or \
             isinstance(end, bool):
         return json_error(400, "start_ms and end_ms must be integers (ms since the epoch)")
-    if not all(v is None or (isinstance(v, str) and 0 < len(v) <= 64) for v in (site, node)):
-        return json_error(400, "site and node must be ids")
+    if not all(v is None or is_valid_id(v) for v in (site, node)):
+        return json_error(400, "site and node must be ids (1-64 of A-Z a-z 0-9 _ . -)")
     if not isinstance(note, str) or len(note) > 2000:
         return json_error(400, "note must be a text of at most 2000 characters")
     who = await asyncio.to_thread(request.app[AUTH].resolve, request.headers.get("Authorization"))

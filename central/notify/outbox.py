@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS notify_outbox (
     claimed_by TEXT,
     sent_ms INTEGER
 );
-CREATE INDEX IF NOT EXISTS notify_outbox_route ON notify_outbox (route, status, id);
+CREATE INDEX IF NOT EXISTS notify_outbox_unsent ON notify_outbox (route, id)
+    WHERE status IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS notify_outbox_incident ON notify_outbox (incident_id, state);
 """
 INSERT = """INSERT OR IGNORE INTO notify_outbox (dedup, route, incident_id, state, status,
@@ -104,8 +105,9 @@ class OutboxStore:
     def routes_due(self, now_ms: int) -> list[str]:
         """Routes whose oldest unsent message is due now."""
         rows = self._db.all(
-            "SELECT route, next_ms FROM notify_outbox o WHERE id = (SELECT MIN(id) FROM "
-            "notify_outbox WHERE route = o.route AND status IN ('pending', 'sending'))")
+            "SELECT o.route, o.next_ms FROM notify_outbox o JOIN (SELECT route, MIN(id) AS id "
+            "FROM notify_outbox WHERE status IN ('pending', 'sending') GROUP BY route) h "
+            "ON o.id = h.id")
         return sorted(r["route"] for r in rows if r["next_ms"] <= now_ms)
 
     def claim(self, route: str, holder: str, now_ms: int) -> dict[str, Any] | None:
@@ -131,6 +133,11 @@ class OutboxStore:
         """Delivery failed: retry at next_ms (the error must hold no secret)."""
         self._db.execute("UPDATE notify_outbox SET status = 'pending', last_error = ?, "
                          "next_ms = ? WHERE id = ?", (error[:500], next_ms, oid))
+
+    def prune(self, before_ms: int) -> int:
+        """Delete sent and skipped rows queued before before_ms; returns how many."""
+        return self._db.execute("DELETE FROM notify_outbox WHERE status IN ('sent', 'skipped') "
+                                "AND created_ms < ?", (before_ms,))
 
     def rows(self, route: str | None = None, status: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Outbox rows oldest first (optionally of one route and some statuses)."""

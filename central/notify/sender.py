@@ -26,6 +26,8 @@ from central.notify.outbox import OutboxStore
 log = logging.getLogger(__name__)
 REPORT_ROUTE = "weekly-report"  # the outbox route of the weekly budget e-mail
 MAX_PER_ROUND = 50  # messages one route delivers per round (the loop is bounded)
+KEEP_MS = 90 * 86_400_000  # sent and skipped rows are kept 90 days (then pruned hourly)
+PRUNE_EVERY_MS = 3_600_000
 
 
 def report_route(cfg: NotifySection) -> RouteSection | None:
@@ -55,6 +57,7 @@ class Sender:
         self.failures = 0
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self._pruned_ms = 0
 
     def backoff_ms(self, attempts: int, retry_after_s: float | None = None) -> int:
         """The wait before the next attempt after ``attempts`` failed ones."""
@@ -102,6 +105,10 @@ class Sender:
         """One round over every route with a due message; returns messages delivered."""
         if not self.is_leader():
             return 0
+        now = self.clock_ms()
+        if now - self._pruned_ms >= PRUNE_EVERY_MS:
+            self._pruned_ms = now
+            await asyncio.to_thread(self.outbox.prune, now - KEEP_MS)
         due = await asyncio.to_thread(self.outbox.routes_due, self.clock_ms())
         return sum(await asyncio.gather(*(self._route(r) for r in due)))
 

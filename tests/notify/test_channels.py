@@ -164,6 +164,20 @@ def test_receiver_down_for_a_while_gets_every_message_once_in_order(tmp_path: Pa
     asyncio.run(main())
 
 
+def test_delivered_rows_are_pruned_after_90_days_unsent_never(tmp_path: Path) -> None:
+    outbox = OutboxStore(tmp_path / "state.db")
+    day = 86_400_000
+    for i in range(3):
+        outbox.add(f"k{i}", f"r{i}", "opened", {}, T0)
+    outbox.mark_sent(1, T0)  # k0 delivered
+    assert outbox.claim("r1", "c1", T0) is not None  # k1 in flight, k2 pending
+    assert outbox.prune(T0 - day) == 0  # nothing queued before the cut-off
+    assert outbox.prune(T0 + day) == 1  # the delivered row only
+    assert [(r["dedup"], r["status"]) for r in outbox.rows()] == [("k1", "sending"),
+                                                                   ("k2", "pending")]
+    outbox.close()
+
+
 DELIVER = """
 import asyncio, json, sys
 from central.notify.config import NotifySection

@@ -13,7 +13,7 @@ from pathlib import Path
 from central.noc import budget
 from central.notify.config import NotifySection
 from central.notify.outbox import OutboxStore
-from central.notify.report import build_report, due_week, to_csv, week_bounds
+from central.notify.report import ReportScheduler, build_report, due_week, to_csv, week_bounds
 from central.notify.sender import REPORT_ROUTE, Sender
 from central.storage import Incoming
 from protocol.messages import Tele
@@ -108,3 +108,31 @@ def test_weekly_report_arrives_by_smtp_with_the_csv_attached(tmp_path: Path) -> 
     att = parts["kotanet-budget-2026-W45.csv"].get_payload(decode=True)
     rows = list(csv.DictReader(io.StringIO(att.decode())))
     assert len(rows) == 14 and rows == list(csv.DictReader(io.StringIO(to_csv(body["rows"]))))
+
+
+def test_scheduler_queues_each_week_once_on_the_leader_only(tmp_path: Path) -> None:
+    storage = filled(tmp_path / "c.db")
+    outbox = OutboxStore(tmp_path / "state.db")
+    try:
+        cfg = report_cfg(tmp_path)
+        monday = week_bounds("2026-W46", TZ)[0] + 7 * 3_600_000
+        now = [monday - 60_000]
+        leader = [False]
+        woken: list[int] = []
+        sched = ReportScheduler(storage, lambda: SITES, outbox, cfg,  # type: ignore[arg-type]
+                                lambda: leader[0], lambda: woken.append(1),
+                                clock_ms=lambda: now[0])
+        assert sched.tick() is None  # 06:59: not due yet
+        now[0] = monday + 60_000
+        assert sched.tick() is None  # due, but this instance does not lead
+        leader[0] = True
+        assert sched.tick() == WEEK and woken == [1]
+        now[0] += 3_600_000
+        assert sched.tick() is None  # already queued: a restart or re-check sends no second
+        rows = outbox.rows(REPORT_ROUTE)
+        assert [(r["dedup"], r["status"]) for r in rows] == [("kotanet-report-2026-W45",
+                                                               "pending")]
+        assert rows[0]["payload"]["attachments"][0]["filename"] == "kotanet-budget-2026-W45.csv"
+    finally:
+        outbox.close()
+        storage.close()  # type: ignore[attr-defined]
