@@ -164,6 +164,27 @@ def test_receiver_down_for_a_while_gets_every_message_once_in_order(tmp_path: Pa
     asyncio.run(main())
 
 
+def test_only_the_leader_sends(tmp_path: Path) -> None:
+    async def main() -> None:
+        recv = await HttpReceiver().start()
+        try:
+            cfg = notify_cfg(tmp_path, recv.url, routes=("hook",))
+            outbox = OutboxStore(tmp_path / "state.db")
+            outbox.add("k1", "hook", "opened", {"idempotency_key": "k1"}, T0)
+            leads = [False]
+            sender = Sender(outbox, cfg, "c1", is_leader=lambda: leads[0],
+                            clock_ms=lambda: T0 + 1000)
+            assert await sender.drain() == 0
+            assert [(r["status"], r["attempts"]) for r in outbox.rows()] == [("pending", 0)]
+            leads[0] = True
+            assert await sender.drain() == 1
+            outbox.close()
+        finally:
+            await recv.stop()
+        assert recv.keys == ["k1"]
+    asyncio.run(main())
+
+
 def test_delivered_rows_are_pruned_after_90_days_unsent_never(tmp_path: Path) -> None:
     outbox = OutboxStore(tmp_path / "state.db")
     day = 86_400_000
