@@ -94,6 +94,9 @@ class ChannelSection(Strict):
         ctx = info.context or {}
         if file and ctx.get("base") is not None and not os.path.isabs(file):
             file = os.path.join(ctx["base"], file)  # relative to the config file
+            attr = {"telegram": "bot_token_file", "email": "password_file",
+                    "webhook": "secret_file"}[self.type]
+            setattr(self, attr, file)
         self._secret = read_secret(file, env, f"notify.channels {self.id}", ctx.get("env"))
         if self.type == "telegram" and self.secret is None:
             raise ValueError("a telegram channel needs bot_token_file or bot_token_env")

@@ -199,3 +199,69 @@ def test_report_budget_cli_writes_the_mail_with_csv(tmp_path: Path) -> None:
     out = run_cli("--config", str(cfg), "report", "budget", "--week", "49", "--to",
                   str(tmp_path / "x.csv"))
     assert out.returncode == 2 and "week must look like 2026-W49" in out.stderr
+
+
+def test_settings_api_shows_channels_and_routes_to_admin_never_secrets(tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from central.api.auth import TokenAuth
+    from central.assemble import build_app
+    from central.collector.stats import Stats
+    from central.storage import open_storage
+
+    toml = tmp_path / "central.toml"
+    (tmp_path / "hook.key").write_text("SECRET-HMAC-KEY")
+    toml.write_text("""
+[notify]
+base_url = "https://noc.example.test"
+[[notify.channels]]
+id = "hook"
+type = "webhook"
+url = "https://hooks.example.test/k"
+secret_file = "hook.key"
+[[notify.channels]]
+id = "mail"
+type = "email"
+host = "smtp.example.test"
+username = "kotanet"
+password_env = "KOTANET_SMTP_PASSWORD"
+from_addr = "k@example.test"
+[[notify.routes]]
+id = "siem"
+channel = "hook"
+lang = "en"
+[[notify.routes]]
+id = "kantor"
+channel = "mail"
+to = ["noc@example.test"]
+site_kinds = ["office"]
+""")
+    db = tmp_path / "central.db"
+    cfg = load_config(toml, env={"KOTANET_DB": f"sqlite:///{db}", "KOTANET_HTTP": "127.0.0.1:1",
+                                 "KOTANET_ADMIN_TOKEN": "admin-token-0123456789",
+                                 "KOTANET_SMTP_PASSWORD": "SECRET-SMTP-PW"})
+    storage = open_storage(cfg.storage.url)
+    viewer = TokenAuth(storage, None).create("screen", "viewer")
+    app = build_app(cfg, storage, Stats(), with_policy=False)
+
+    async def main() -> None:
+        async with TestClient(TestServer(app)) as client:
+            r = await client.get("/api/v1/notify", headers={"Authorization": f"Bearer {viewer}"})
+            assert r.status == 403
+            r = await client.get("/api/v1/notify",
+                                 headers={"Authorization": "Bearer admin-token-0123456789"})
+            assert r.status == 200
+            text = await r.text()
+            body = await r.json()
+            assert "SECRET" not in text
+            assert [(c["id"], c["secret_from"], c["secret_loaded"]) for c in body["channels"]] == [
+                ("hook", f"file {tmp_path / 'hook.key'}", True),
+                ("mail", "environment KOTANET_SMTP_PASSWORD", True)]
+            assert [r["id"] for r in body["routes"]] == ["siem", "kantor"]
+            assert body["routes"][1]["site_kinds"] == ["office"] and body["outbox"] == {}
+            r = await client.get("/metrics")
+            assert 'kotanet_notify_outbox{status="pending"} 0' in await r.text()
+    try:
+        asyncio.run(main())
+    finally:
+        storage.close()
