@@ -74,7 +74,14 @@ class Sender:
         try:
             if route is None or channel is None:
                 raise DeliveryError(f"route {row['route']!r} is not configured (any more)")
-            await channel.send(row["payload"], route)
+            try:
+                await channel.send(row["payload"], route)
+            except DeliveryError:
+                raise
+            except Exception as exc:  # a malformed row must not spin: back off like a failure
+                log.exception("notification %s to route %s: unexpected error", row["id"],
+                              row["route"])
+                raise DeliveryError(f"internal error: {type(exc).__name__}") from None
         except DeliveryError as exc:
             self.failures += 1
             wait = self.backoff_ms(int(row["attempts"]), exc.retry_after_s)

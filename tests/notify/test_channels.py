@@ -276,3 +276,17 @@ def test_secret_never_in_config_repr_or_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="secret"):
         NotifySection.model_validate({"channels": [
             {"id": "h", "type": "webhook", "url": "http://x/", "secret": "inline"}]})
+
+
+def test_malformed_row_backs_off_instead_of_spinning(tmp_path: Path) -> None:
+    async def main() -> None:
+        cfg = notify_cfg(tmp_path, "http://127.0.0.1:1", routes=("hook",))
+        outbox = OutboxStore(tmp_path / "state.db")
+        outbox.add("k1", "hook", "opened", {"text": "no idempotency key"}, T0)
+        sender = Sender(outbox, cfg, "c1", clock_ms=lambda: T0)
+        assert await sender.drain() == 0
+        row = outbox.rows()[0]
+        assert (row["status"], row["attempts"]) == ("pending", 1)
+        assert row["last_error"] == "internal error: KeyError" and row["next_ms"] > T0
+        outbox.close()
+    asyncio.run(main())
