@@ -51,7 +51,7 @@ class Run:
 
 
 def play(script: Script, nodes: Sequence[str], until_ms: int, windows: Sequence[Window] = (),
-         site: str = SITE) -> Run:
+         site: str = SITE, cfg: AlertConfig = CFG) -> Run:
     run = Run()
     state: AlertState = {}
     active: dict[tuple[str, str], ActiveAlert] = {}
@@ -74,7 +74,7 @@ def play(script: Script, nodes: Sequence[str], until_ms: int, windows: Sequence[
             last_seen = max((s.received_ms for s in history[n]), default=None)
             inputs.append(NodeInputs(n, site, online, offline_since[n], last_seen if online
                                      else (last_seen or now), False, "wan1", tuple(fresh)))
-        actions, state = evaluate(inputs, state, now, CFG)
+        actions, state = evaluate(inputs, state, now, cfg)
         for a in actions:
             if isinstance(a, Opened):
                 active[(a.node, a.kind)] = ActiveAlert(next_id, a.node, a.site, a.kind,
@@ -133,16 +133,21 @@ def test_flapping_node_is_one_incident() -> None:
 
 
 def test_offline_node_folds_its_uplink_alerts_into_one_incident() -> None:
-    # offline for 12 minutes, then briefly on backup while the primary recovers: one node,
-    # one incident rooted in the offline alert
+    # offline for 12 minutes, then back on its LTE backup for 4 minutes: the backup alert
+    # opens while the offline alert is still clearing and joins the node's incident suppressed
     def script(node: str, now: int) -> tuple[bool, str | None, bool]:
         if T0 + 200_000 <= now < T0 + 900_000:
             return False, None, False
-        return True, "lte" if T0 + 900_000 <= now < T0 + 1_000_000 else "wan1", False
-    run = play(script, ["tk-03"], T0 + 1_600_000)
+        return True, "lte" if T0 + 900_000 <= now < T0 + 1_140_000 else "wan1", False
+    run = play(script, ["tk-03"], T0 + 1_800_000, cfg=AlertConfig(backup_s=30.0))
+    assert sorted(a.kind for a in run.opened_alerts) == ["backup_uplink", "offline"]
     assert len(run.incidents()) == 1
     inc = run.incidents()[0]
-    assert inc.cause["key"] == "node_offline"
+    assert inc.key == "node:tk-03" and inc.cause["key"] == "node_offline"
+    assert [(m.kind, m.suppressed) for m in inc.members] == [("offline", False),
+                                                             ("backup_uplink", True)]
+    assert inc.cause["suppressed"] == 1
+    assert run.notifies() == [("node:tk-03", "opened"), ("node:tk-03", "resolved")]
 
 
 def test_offline_and_active_backup_alert_become_one_incident_with_suppressed_member() -> None:
