@@ -9,6 +9,9 @@ maintenance windows and the time. Grouping (the root cause):
   *suppressed* members instead of raising their own;
 - uplink alerts (backup uplink, degraded uplink) of the nodes behind one shared upstream are one
   incident keyed by the upstream ("upstream X down: 7 nodes on backup");
+- when ``upstream_min_nodes`` (2) or more nodes behind one upstream are offline at once, their
+  offline alerts are that upstream's incident too ("upstream X unreachable: 5 nodes
+  offline"); a node incident of theirs not yet announced folds into it;
 - every other alert is its node's incident.
 
 An incident stays active while any member is active and for ``resolve_hold_s`` after the last
@@ -46,6 +49,7 @@ class IncidentConfig:
 
     settle_s: float = 60.0  # wait before announcing, so near-simultaneous alerts join first
     resolve_hold_s: float = 300.0  # clear this long before resolving (a flap rejoins)
+    upstream_min_nodes: int = 2  # offline nodes behind one upstream that make it its incident
 
 
 @dataclass(frozen=True)
@@ -152,15 +156,10 @@ class Event:
 Book = dict[str, Incident]  # active incidents by key
 
 
-def _group(a: ActiveAlert, offline_nodes: set[str], sites: Mapping[str, SiteInfo]) -> tuple[
-        str, bool]:
-    """(incident key, suppressed) of one alert."""
-    if a.kind in SUPPRESSED_BY_OFFLINE and a.node in offline_nodes:
-        return f"node:{a.node}", True
-    if a.kind in UPSTREAM_KINDS:
-        info = sites.get(a.site)
-        return f"upstream:{info.upstream if info and info.upstream else a.site}", False
-    return f"node:{a.node}", False
+def upstream_of(site: str, sites: Mapping[str, SiteInfo]) -> str:
+    """The shared upstream of a site (a site without one is its own upstream)."""
+    info = sites.get(site)
+    return info.upstream if info and info.upstream else site
 
 
 def _cause(inc: Incident, sites: Mapping[str, SiteInfo]) -> dict[str, Any]:
@@ -169,14 +168,20 @@ def _cause(inc: Incident, sites: Mapping[str, SiteInfo]) -> dict[str, Any]:
     if inc.key.startswith("upstream:"):
         info = sites.get(inc.site) or SiteInfo()
         upstream = inc.key.split(":", 1)[1]
-        on_backup = sorted({m.node for m in members if m.kind == "backup_uplink"})
-        nodes = sorted({m.node for m in members})
+        on_backup = {m.node for m in members if m.kind == "backup_uplink"}
+        offline = {m.node for m in members if m.kind == "offline"}
+        nodes = {m.node for m in members}
         if len(nodes) == 1:
-            return {"key": f"node_{members[0].kind}", "node": nodes[0], "site": inc.site,
+            root = min(members, key=lambda m: (-rank(m.severity), m.opened_ms, m.alert_id))
+            return {"key": f"node_{root.kind}", "node": root.node, "site": root.site or inc.site,
                     "nodes": 1}
-        return {"key": "upstream_down" if on_backup else "upstream_degraded",
-                "upstream": info.upstream_name or upstream, "site": inc.site,
-                "nodes": len(on_backup) if on_backup else len(nodes)}
+        out: dict[str, Any] = {"upstream": info.upstream_name or upstream, "site": inc.site}
+        if on_backup:
+            return {**out, "key": "upstream_down", "nodes": len(on_backup),
+                    "offline": len(offline - on_backup)}
+        if offline:
+            return {**out, "key": "upstream_unreachable", "nodes": len(offline)}
+        return {**out, "key": "upstream_degraded", "nodes": len(nodes)}
     root = min(members, key=lambda m: (-rank(m.severity), m.opened_ms, m.alert_id))
     suppressed = sum(1 for m in inc.members if m.suppressed)
     return {"key": f"node_{root.kind}", "node": inc.node, "site": inc.site,
@@ -199,7 +204,11 @@ def correlate(active: Sequence[ActiveAlert], book: Mapping[str, Incident],
     by_id = {a.id: a for a in active}
     member_of = {m.alert_id: k for k, inc in new.items() for m in inc.members
                  if m.resolved_ms is None}
-    offline_nodes = {a.node for a in active if a.kind == "offline"}
+    offline_of = {a.node: a.id for a in active if a.kind == "offline"}
+    offline_by_up: dict[str, set[str]] = {}
+    for a in active:
+        if a.kind == "offline":
+            offline_by_up.setdefault(upstream_of(a.site, sites), set()).add(a.node)
 
     # members whose alert is no longer active have cleared
     for key, inc in list(new.items()):
@@ -216,7 +225,16 @@ def correlate(active: Sequence[ActiveAlert], book: Mapping[str, Incident],
     for a in sorted(active, key=lambda a: (a.kind != "offline", a.opened_ms, a.id)):
         if a.id in member_of:
             continue
-        key, suppressed = _group(a, offline_nodes, sites)
+        up = upstream_of(a.site, sites)
+        suppressed = a.kind in SUPPRESSED_BY_OFFLINE and a.node in offline_of
+        if suppressed:  # joins whatever incident holds the node's offline alert
+            key = member_of[offline_of[a.node]]
+        elif a.kind == "offline" and len(offline_by_up[up]) >= cfg.upstream_min_nodes:
+            key = f"upstream:{up}"
+        elif a.kind in UPSTREAM_KINDS:
+            key = f"upstream:{up}"
+        else:
+            key = f"node:{a.node}"
         maint = any(w.covers(a.node, a.site, now_ms) for w in windows)
         m = Member(a.id, a.node, a.kind, a.severity, a.opened_ms, None, suppressed, maint,
                    a.site)
@@ -241,6 +259,31 @@ def correlate(active: Sequence[ActiveAlert], book: Mapping[str, Incident],
         member_of[a.id] = key
 
     resolved: list[Incident] = []
+    # several nodes behind one upstream went offline: node incidents of those nodes that were
+    # not announced yet fold into the upstream's incident (one message, not one per node)
+    for up, offline in offline_by_up.items():
+        target = new.get(f"upstream:{up}")
+        if target is None or len(offline) < cfg.upstream_min_nodes:
+            continue
+        for node in sorted(offline):
+            small = new.get(f"node:{node}")
+            if small is None or small.announced or small.state == "acknowledged" or not any(
+                    m.kind == "offline" for m in small.live_members()):
+                continue
+            target = replace(target, members=(*target.members, *small.members),
+                             clear_since_ms=None)
+            events += [Event(target.key, "member_added", now_ms,
+                             {"alert_id": m.alert_id, "node": m.node, "kind": m.kind,
+                              "suppressed": m.suppressed, "maintenance": m.in_maintenance,
+                              "merged_from": small.id})
+                       for m in small.live_members()]
+            del new[small.key]
+            if small.id is None:  # opened this round: never stored, leaves no trace
+                events = [e for e in events if e.key != small.key]
+            else:
+                events.append(Event(small.key, "merged", now_ms, {"into": target.key}))
+                resolved.append(replace(small, state="resolved", resolved_ms=now_ms))
+        new[target.key] = target
     for key, inc in list(new.items()):
         inc = replace(inc, severity=max(inc.severity, _severity(inc.members), key=rank))
         inc = replace(inc, cause=_cause(inc, sites))

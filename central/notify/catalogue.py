@@ -40,6 +40,8 @@ def _fmt(v: Any) -> str:
 def title(cause: dict[str, Any], lang: str) -> str:
     """An incident's root-cause line from its cause fields."""
     out = text(lang, str(cause.get("key", "")), **cause)
+    if cause.get("offline"):
+        out += " " + text(lang, "offline_suffix", **cause)
     if cause.get("suppressed"):
         out += " " + text(lang, "suppressed", **cause)
     if cause.get("flaps"):

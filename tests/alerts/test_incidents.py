@@ -107,7 +107,7 @@ def test_seven_nodes_on_backup_after_shared_upstream_failure_are_one_incident() 
     assert inc.key == "upstream:isp-a"
     assert sorted(m.node for m in inc.members) == NODES
     assert inc.cause == {"key": "upstream_down", "upstream": "Telkom Astinet A", "site": SITE,
-                         "nodes": 7}
+                         "nodes": 7, "offline": 0}
     assert inc.state == "resolved"  # resolved by itself after the upstream came back
     # exactly one opening message (sent after all 7 joined) and one resolution
     assert run.notifies() == [("upstream:isp-a", "opened"), ("upstream:isp-a", "resolved")]
@@ -213,3 +213,26 @@ def test_escalation_notifies_again_and_ack_is_recorded() -> None:
     # nothing more while it stays the same
     book, _, ev = correlate([a1, a2], book, [], SITES, T0 + 90_000, ICFG)
     assert [e for e in ev if e.kind == "notify"] == []
+
+
+PARK_NODES = [f"tp-{i:02d}" for i in range(1, 6)]
+
+
+def unreachable(node: str, now: int) -> tuple[bool, str | None, bool]:
+    # a park without a backup line: its upstream fails and the five nodes drop off the
+    # broker within 40 s of each other, all back 15 minutes later
+    skew = PARK_NODES.index(node) * 10_000
+    return not (FAIL + skew <= now < BACK), "wan1", False
+
+
+def test_several_nodes_offline_behind_one_upstream_are_one_incident() -> None:
+    run = play(unreachable, PARK_NODES, BACK + 600_000)
+    assert len([a for a in run.opened_alerts if a.kind == "offline"]) == 5
+    stored = [i for i in run.incidents() if "merged" not in
+              {e.kind for e in run.events if e.key == i.key}]
+    assert [i.key for i in stored] == ["upstream:isp-a"]
+    inc = stored[0]
+    assert sorted(m.node for m in inc.members) == PARK_NODES
+    assert inc.cause == {"key": "upstream_unreachable", "upstream": "Telkom Astinet A",
+                         "site": SITE, "nodes": 5}
+    assert run.notifies() == [("upstream:isp-a", "opened"), ("upstream:isp-a", "resolved")]

@@ -67,7 +67,7 @@ def test_shared_upstream_failure_is_one_incident_acked_by_operator_and_announced
                 assert len(body["incidents"]) == 1
                 inc = body["incidents"][0]
                 assert inc["cause"] == {"key": "upstream_down", "upstream": "Fibre A",
-                                        "site": SITE, "nodes": 7}
+                                        "site": SITE, "nodes": 7, "offline": 0}
                 assert sorted(m["node"] for m in inc["members"]) == NODES
                 # one opening message reaches the webhook (HMAC checked by the receiver)
                 for _ in range(200):

@@ -290,3 +290,28 @@ def test_malformed_row_backs_off_instead_of_spinning(tmp_path: Path) -> None:
         assert row["last_error"] == "internal error: KeyError" and row["next_ms"] > T0
         outbox.close()
     asyncio.run(main())
+
+
+def test_unannounced_node_incident_merges_into_upstream_incident_in_the_store(
+        tmp_path: Path) -> None:
+    cfg = notify_cfg(tmp_path, "http://127.0.0.1:1", routes=("hook",))
+    db = tmp_path / "state.db"
+    outbox = OutboxStore(db)
+    store = IncidentStore(db)
+    hook = enqueue_hook(cfg)
+    a = ActiveAlert(1, "tk-01", "taman-kota", "offline", "critical", T0)
+    b = ActiveAlert(2, "tk-02", "taman-kota", "offline", "critical", T0 + 10_000)
+    store.round([a], SITES, T0, ICFG, hook)
+    store.round([a, b], SITES, T0 + 10_000, ICFG, hook)
+    store.round([a, b], SITES, T0 + 70_000, ICFG, hook)
+    first, second = store.get(1), store.get(2)
+    assert first is not None and second is not None
+    assert first["state"] == "resolved" and first["timeline"][-1]["kind"] == "merged"
+    assert first["timeline"][-1]["detail"] == {"into": "upstream:isp-a"}
+    assert second["key"] == "upstream:isp-a" and second["state"] == "open"
+    assert sorted(m["node"] for m in second["members"]) == ["tk-01", "tk-02"]
+    assert second["cause"]["key"] == "upstream_unreachable"
+    assert [(r["incident_id"], r["state"]) for r in outbox.rows()] == [(2, "opened")]
+    assert "Upstream Telkom A unreachable: 2 nodes offline" in outbox.rows()[0]["payload"]["text"]
+    store.close()
+    outbox.close()
