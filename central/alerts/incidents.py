@@ -144,7 +144,7 @@ class Incident:
 @dataclass(frozen=True)
 class Event:
     """A timeline entry of incident ``key``: opened, member_added, member_resolved, flap,
-    maintenance_ended, escalated, resolved, or notify (detail: state opened/escalated/
+    maintenance_ended, escalated, merged (into another incident), resolved, or notify (detail: state opened/escalated/
     resolved and severity)."""
 
     key: str

@@ -51,7 +51,7 @@ def test_shared_upstream_failure_is_one_incident_acked_by_operator_and_announced
         outbox = OutboxStore(db)
         sender = Sender(outbox, ncfg, "c1", poll_s=0.05)
         app = make_app(cfg, storage, Stats())
-        setup_alerts(app, storage, db, cfg=AlertConfig(backup_s=60.0), interval_s=0.05,
+        svc = setup_alerts(app, storage, db, cfg=AlertConfig(backup_s=60.0), interval_s=0.05,
                      sites={SITE: SiteInfo("isp-a", "Fibre A", "park")},
                      incident_cfg=IncidentConfig(settle_s=0.5, resolve_hold_s=60),
                      on_notify=enqueue_hook(ncfg), on_queued=sender.wake)
@@ -120,7 +120,12 @@ def test_shared_upstream_failure_is_one_incident_acked_by_operator_and_announced
                 assert body["incidents"][0]["state"] == "maintenance"
                 assert [(m["kind"], m["in_maintenance"]) for m in body["incidents"][0][
                     "members"]] == [("temperature", True)]
-                await asyncio.sleep(1.5)  # several rounds past the settle time
+                r0 = svc.rounds  # 30 more rounds: well past the 0.5 s settle time
+                for _ in range(600):
+                    if svc.rounds >= r0 + 30:
+                        break
+                    await asyncio.sleep(0.05)
+                assert svc.rounds >= r0 + 30
                 assert [w["event"] for w in recv.webhooks] == ["opened"]
                 rows = await asyncio.to_thread(outbox.rows)
                 assert [r["incident_id"] for r in rows] == [inc["id"]]
