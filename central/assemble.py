@@ -14,7 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from central.alerts.api import setup_alerts
+from central.alerts.api import incident_lines, setup_alerts
+from central.alerts.incidents import IncidentConfig, SiteInfo
 from central.alerts.service import metrics_text as alert_lines
 from central.api import nodes
 from central.api.app import collector_lines, make_app
@@ -30,6 +31,7 @@ from central.config import CentralConfig
 from central.enroll.api import setup_enroll
 from central.noc import NocSettings, setup_noc
 from central.noc.install import setup_install
+from central.notify.setup import notify_lines, setup_notify
 from central.policy.api import setup_policy_api
 from central.policy.fleet import fleet_policy
 from central.policy.loop import PolicyLoop, inputs_from
@@ -40,8 +42,10 @@ from protocol.messages import Birth, CommandAck
 log = logging.getLogger(__name__)
 
 #: Every /metrics source of the process, in output order: collector counters, stored nodes
-#: and gaps, alerts. (Routes are added by each feature's setup_* call in build_app.)
-METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines)
+#: and gaps, alerts, incidents, notification outbox. (Routes are added by each feature's
+#: setup_* call in build_app.)
+METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines,
+                                     incident_lines, notify_lines)
 
 
 def _command_hooks(svc: Any) -> Any:
@@ -83,8 +87,12 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
                           cfg=fleet.cfg, clock_ms=policy_clock_ms)
         app.cleanup_ctx.append(loop.lifetime)
         setup_policy_api(app, loop, dict(fleet.sites), fleet.schedule)
-    setup_alerts(app, storage, state_path(cfg), gap_grace_s=cfg.gap_grace_s,
-                 is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
+    leads = (lambda: lease.is_leader) if with_policy else (lambda: True)
+    hook, wake = setup_notify(app, cfg.notify, state_path(cfg), storage, cfg.instance_id(),
+                              leads)
+    setup_alerts(app, storage, state_path(cfg), gap_grace_s=cfg.gap_grace_s, is_leader=leads,
+                 sites=site_infos(cfg), on_notify=hook, on_queued=wake,
+                 incident_cfg=IncidentConfig(cfg.notify.settle_s, cfg.notify.resolve_hold_s))
     app.cleanup_ctx.append(_epoch_publisher(collector, lease))
     resync = GapResync(storage, svc, (lambda: lease.is_leader) if with_policy else (lambda: True),
                        grace_ms=int(cfg.gap_grace_s * 1000))
@@ -93,6 +101,17 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     setup_noc(app, NocSettings.from_env())
     setup_install(app)  # GET /install/{node}: the label's QR code (KOTANET_DEPLOYMENT)
     return app
+
+
+def site_infos(cfg: CentralConfig) -> dict[str, SiteInfo]:
+    """Each site's shared upstream and kind, for incident correlation ([[sites]], else the
+    registry's role: a site without [[sites]] is its own upstream)."""
+    names = {u.id: u.name or u.id for u in cfg.upstreams}
+    out = {s.id: SiteInfo(s.upstream, names.get(s.upstream, s.upstream), s.kind)
+           for s in cfg.sites}
+    for n in cfg.nodes:
+        out.setdefault(n.site, SiteInfo(None, "", n.role))
+    return out
 
 
 def _epoch_publisher(collector: Collector, lease: LeaderLease) -> Callable[

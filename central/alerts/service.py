@@ -29,8 +29,10 @@ class AlertService:
 
     def __init__(self, store: AlertStore, reader: InputReader, cfg: AlertConfig,
                  is_leader: Callable[[], bool] = lambda: True, interval_s: float = 5.0,
-                 clock_ms: Callable[[], int] = wall_ms) -> None:
+                 clock_ms: Callable[[], int] = wall_ms,
+                 after_round: Callable[[int], None] | None = None) -> None:
         self.store, self.reader, self.cfg = store, reader, cfg
+        self.after_round = after_round  # the incident round (central.alerts.api)
         self.is_leader, self.interval_s, self.clock_ms = is_leader, interval_s, clock_ms
         self.state: AlertState = {}
         self.errors = 0
@@ -53,6 +55,8 @@ class AlertService:
             actions, new = evaluate(self.reader.read(now), self._synced_state(), now, self.cfg)
             changed = self.store.apply(actions)
             self.state = new
+            if self.after_round is not None:
+                self.after_round(now)
             for a in actions:
                 if isinstance(a, Opened):
                     log.warning("alert opened: %s %s (%s): %s", a.node, a.kind, a.severity,
