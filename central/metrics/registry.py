@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: What generate_latest writes for names that are all legacy-valid (ours are): text format 0.0.4,
+#: which every Prometheus (and Debian's 2.42) parses.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def new_registry(*collectors: Collector) -> CollectorRegistry:
