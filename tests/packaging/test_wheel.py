@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # tests/agent would shadow the real agent package
     sys.path.insert(0, str(ROOT))
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -46,6 +47,29 @@ def run(argv: list[str], cwd: Path, timeout: float = 600, **env: str) -> str:
     return res.stdout
 
 
+def test_check_wheel_refuses_a_wheel_without_the_front_end(tmp_path: Path) -> None:
+    """What `make wheel` checks: a wheel built without `make noc-assets` is refused."""
+    spec = importlib.util.spec_from_file_location("check_wheel", ROOT / "scripts/check_wheel.py")
+    assert spec and spec.loader
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    src = tmp_path / "src"
+    for name in ("static/fleet.js", "static/vendor/leaflet/LICENSE", "templates/base.html"):
+        (src / "central/noc" / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / "central/noc" / name).write_text("x")
+    wheel = tmp_path / "kotanet-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name in check.REQUIRED:
+            if "/vendor/" not in name:
+                zf.writestr(name, "x")
+    lack = check.missing(wheel, src)
+    assert "central/noc/static/vendor/leaflet/leaflet-src.esm.js" in lack
+    assert "central/noc/static/vendor/uplot/LICENSE" in lack
+    assert "central/noc/templates/base.html" in lack  # a template of the source tree
+    assert not [n for n in lack if "/vendor/" not in n and "templates" not in n]
+    assert check.main([str(wheel), "--source", str(src)]) == 1
+
+
 @dataclass
 class Installed:
     """A fresh virtualenv with the kotanet wheel installed."""
@@ -70,7 +94,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp / "dist"),
          str(src)], tmp)
     (wheel,) = (tmp / "dist").glob("kotanet-*.whl")
-    run([sys.executable, str(src / "scripts/check_wheel.py"), str(wheel)], tmp)
+    run([sys.executable, str(src / "scripts/check_wheel.py"), str(wheel), "--source", str(src)],
+        tmp)
     venv = tmp / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp)
     run([str(venv / "bin/pip"), "install", "--quiet", str(wheel)], tmp, timeout=900)
