@@ -63,6 +63,17 @@ class MetricsApp:
         return render(self.app[METRICS]).decode()
 
 
+def fill_fleet(storage: Storage, now: int | None = None) -> int:
+    """Store the registered nodes and the intruder (any backend); returns the time used."""
+    now = int(time.time() * 1000) if now is None else now
+    storage.sync_registry([RegistryNode(node=n, site=SITE, role="park") for n in REGISTERED])
+    storage.write([*_node("tk-01", now, "fibre", 12, 8000), *_node("tk-02", now, "lte", 3, None),
+                   *_node(INTRUDER, now, "fibre", 99, None, unregistered=True)])
+    storage.write([Incoming(SITE, "tk-02", NodeState.model_validate(
+        {"site": SITE, "node": "tk-02", "ts_ms": now, "online": False, "session": 1}), now)])
+    return now
+
+
 def metrics_app(tmp: Path) -> MetricsApp:
     """Build the app and store the fleet described in the module docstring."""
     env = {"KOTANET_DB": f"sqlite:///{tmp / 'central.db'}", "KOTANET_HTTP": "127.0.0.1:1",
@@ -70,12 +81,7 @@ def metrics_app(tmp: Path) -> MetricsApp:
     cfg = load_config(None, env=env).model_copy(update={"nodes": [
         RegistryNode(node=n, site=SITE, role="park") for n in REGISTERED]})
     storage = open_storage(cfg.storage.url)
-    storage.sync_registry(cfg.nodes)
-    now = int(time.time() * 1000)
-    storage.write([*_node("tk-01", now, "fibre", 12, 8000), *_node("tk-02", now, "lte", 3, None),
-                   *_node(INTRUDER, now, "fibre", 99, None, unregistered=True)])
-    storage.write([Incoming(SITE, "tk-02", NodeState.model_validate(
-        {"site": SITE, "node": "tk-02", "ts_ms": now, "online": False, "session": 1}), now)])
+    now = fill_fleet(storage)
     stats = Stats()
     stats.reject("malformed", INTRUDER, "bad json")
     stats.reject("malformed", "tk-01", "bad json")
