@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from central.storage.base import Storage
+from central.storage.base import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +78,29 @@ class FleetMetrics:
         """The families without samples."""
         yield from self._totals({}, {})
         yield from self._nodes([], {})
+        yield self._up(0)
 
     def collect(self) -> Iterator[Metric]:
-        """Read the node table and each registered node's newest sample now."""
-        totals = self.storage.totals()
-        rows = [r for r in self.storage.list_nodes() if not r["unregistered"]]
-        newest = {r["node"]: self._newest(r) for r in rows}
+        """Read the node table and each registered node's newest sample now (empty families
+        and ``kotanet_central_storage_up 0`` if the database cannot be read)."""
+        try:
+            totals = self.storage.totals()
+            rows = [r for r in self.storage.list_nodes() if not r["unregistered"]]
+            newest = {r["node"]: self._newest(r) for r in rows}
+        except StorageError as exc:
+            log.error("fleet figures for /metrics unavailable: %s", exc)
+            totals, rows, newest = {}, [], {}
+            ok = 0
+        else:
+            ok = 1
         yield from self._totals(totals, self.gaps())
         yield from self._nodes(rows, newest)
+        yield self._up(ok)
+
+    @staticmethod
+    def _up(ok: int) -> Metric:
+        return GaugeMetricFamily(f"{PREFIX}_storage_up",
+                                 "1 if the node tables could be read for this scrape.", value=ok)
 
     def _newest(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The newest sample's JSON (None without samples or if it cannot be read)."""

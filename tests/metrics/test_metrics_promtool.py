@@ -86,3 +86,21 @@ def test_metrics_values_units_and_bounded_labels(tmp_path: Path) -> None:
     assert val("kotanet_central_node_rejects_total", node="other") == 1.0
     assert val("kotanet_central_node_rejects_total", node="tk-01") == 1.0
     assert val("kotanet_central_limited_total", node="other") == 1.0
+
+
+def test_metrics_answer_when_the_database_cannot_be_read(tmp_path: Path) -> None:
+    """A database that fails is a 0 in kotanet_central_storage_up, not a failed scrape; the
+    collector's own counters are still there."""
+    m = metrics_app(tmp_path)
+    assert val_of(m.text(), "kotanet_central_storage_up") == 1.0
+    m.storage.close()  # every read now fails with StorageError
+    text = m.text()
+    assert val_of(text, "kotanet_central_storage_up") == 0.0
+    assert val_of(text, "kotanet_central_rejects_total", reason="malformed") == 2.0
+    assert "kotanet_node_online{" not in text
+    assert promtool(text).returncode == 0
+
+
+def val_of(text: str, name: str, **labels: str) -> float | None:
+    """The value of one series in the text (None if absent)."""
+    return samples(text).get((name, frozenset(labels.items())))
