@@ -1,5 +1,8 @@
 """NOC dashboard: sessions and roles, fleet, node, budget and admin pages, live WebSocket.
 
+Pages are Jinja2 templates in ``templates/`` (aiohttp-jinja2, autoescape on, ``templating.py``);
+central's root URL ``/`` leads to the NOC.
+
 Wire it into central's app factory with ``setup_noc(app)`` after central's own state and
 routes are in place (it reads central's config, storage and token auth from the app).
 """
@@ -18,12 +21,14 @@ from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.login_guard import LoginGuard
 from central.noc.security import SessionTokenAuth, noc_middleware
 from central.noc.store import NocStore, create_user
+from central.noc.templating import setup_templates
 from central.noc.tiles import TileUrlError, check_tile_url
 from central.storage.location import state_path
 
 log = logging.getLogger(__name__)
 
 ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/", views_fleet.root),
     ("GET", "/noc", views_fleet.index),
     ("GET", "/noc/", views_fleet.fleet_page),
     ("GET", "/noc/login", views_auth.login_page),
@@ -80,6 +85,7 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
     noc.extra["tile_url"] = stored if _valid_tile_url(stored, "the stored tile_url") else ""
     noc.extra["limiter"] = LoginGuard(settings.login_max_failures, settings.login_window_s)
     app[NOC] = noc
+    setup_templates(app)
     app[live.HUB] = live.Hub(noc)
     app[AUTH] = SessionTokenAuth(app[AUTH])
     app.middlewares.append(noc_middleware)

@@ -12,8 +12,8 @@ from aiohttp import web
 
 from central.clock import wall_ms
 from central.noc.context import NOC
-from central.noc.html import e, lang_of, page, table
 from central.noc.i18n import WIB, t
+from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 from central.noc.series import iter_samples
 from central.storage import Storage
@@ -128,37 +128,10 @@ async def budget_page(request: web.Request) -> web.StreamResponse:
     sess = await get_session(request)
     lang = lang_of(request)
     rows, days, monthly = await _rows(request)
-    period = "month" if monthly else "day"
-    opts = "".join(f'<option value="{p}"{" selected" if p == period else ""}>'
-                   f'{e(t(lang, "budget." + p))}</option>' for p in ("day", "month"))
-    form = (f'<form method="get" class="filters"><label>{e(t(lang, "budget.period"))}'
-            f'<select name="period">{opts}</select></label><label>{e(t(lang, "budget.days"))}'
-            f'<input name="days" type="number" min="1" max="62" value="{days}"></label>'
-            f'<button type="submit">{e(t(lang, "budget.show"))}</button>'
-            f'<a id="csv" href="/noc/budget.csv?period={period}&amp;days={days}">'
-            f'{e(t(lang, "budget.csv"))}</a></form>')
-    sites = sorted({r["site"] for r in rows})
-    pick = "".join(f'<option value="{e(s)}">{e(s)}</option>' for s in sites)
-    chart = (f'<label>{e(t(lang, "budget.chart_site"))}<select id="budget-site">{pick}</select>'
-             f'</label><div id="chart-budget" class="plot"></div>')
-
-    def bar(r: dict[str, Any]) -> str:
-        pct = r["p95_pct"]
-        if pct is None:
-            return "—"
-        cls = "hot" if pct >= 90 else "warm" if pct >= 70 else "cool"
-        return (f'<span class="bar {cls}"><span style="width:{min(pct, 100):.0f}%"></span>'
-                f'</span> {pct:.0f}%')
-
-    heads = [t(lang, "budget.period"), t(lang, "col.site"), t(lang, "col.role"),
-             t(lang, "budget.capacity"), t(lang, "budget.p95"), t(lang, "budget.peak"),
-             t(lang, "budget.idle"), t(lang, "budget.use")]
-    trs = [[e(r["period"]), e(r["name"]), e(t(lang, "role." + r["kind"]) if r["kind"] else ""),
-            e(r["capacity_mbps"] if r["capacity_mbps"] is not None else "—"), e(r["p95_mbps"]),
-            e(r["peak_mbps"]), e(r["idle_hours"]), bar(r)] for r in rows]
-    body = form + chart + table(heads, trs, "budget")
-    return page(request, t(lang, "budget.title"), body, sess, scripts=["budget.js"],
-                styles=["vendor/uplot/uPlot.min.css"], data={"rows": rows})
+    return page(request, "budget.html", t(lang, "budget.title"), sess, scripts=["budget.js"],
+                styles=["vendor/uplot/uPlot.min.css"], data={"rows": rows}, rows=rows,
+                period="month" if monthly else "day", days=days,
+                sites=sorted({r["site"] for r in rows}))
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

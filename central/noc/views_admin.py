@@ -13,19 +13,13 @@ from aiohttp import web
 from central.api.auth import ROLES
 from central.api.client_addr import client_ip
 from central.noc.context import NOC
-from central.noc.html import csrf_field, e, flash, lang_of, page, table
-from central.noc.i18n import t, wib
+from central.noc.i18n import t
+from central.noc.render import lang_of, page
 from central.noc.security import csrf_ok, get_session, require
 from central.noc.store import LoginSession, StoreError
 from central.noc.tiles import TileUrlError, check_tile_url
 
 log = logging.getLogger(__name__)
-
-
-def _role_select(name: str, current: str) -> str:
-    opts = "".join(f'<option value="{r}"{" selected" if r == current else ""}>{r}</option>'
-                   for r in ROLES)
-    return f'<select name="{e(name)}">{opts}</select>'
 
 
 async def _checked_form(request: web.Request) -> tuple[LoginSession, dict[str, str]]:
@@ -50,27 +44,8 @@ async def _users_page(request: web.Request, message: str = "", kind: str = "info
     assert sess is not None
     lang = lang_of(request)
     users = await asyncio.to_thread(request.app[NOC].store.users)
-    rows = []
-    for u in users:
-        rows.append([
-            e(u.username),
-            f'<form method="post" action="/noc/users/{e(u.username)}" class="inline row-form">'
-            f'{csrf_field(sess.csrf)}{_role_select("role", u.role)}'
-            f'<label><input type="checkbox" name="disabled" value="1"'
-            f'{" checked" if u.disabled else ""}> {e(t(lang, "users.disabled"))}</label>'
-            f'<input name="password" type="password" minlength="10" autocomplete="new-password"'
-            f' placeholder="{e(t(lang, "users.new_password"))}">'
-            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>'])
-    add = (f'<h2>{e(t(lang, "users.add"))}</h2><form method="post" action="/noc/users" '
-           f'class="card" id="add-user">{csrf_field(sess.csrf)}'
-           f'<label>{e(t(lang, "login.user"))}<input name="username" required></label>'
-           f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
-           f'minlength="10" autocomplete="new-password" required></label>'
-           f'<label>{e(t(lang, "users.role"))}{_role_select("role", "viewer")}</label>'
-           f'<button type="submit">{e(t(lang, "users.add"))}</button></form>')
-    body = flash(message, kind) + table([t(lang, "login.user"), t(lang, "users.role")], rows,
-                                        "users") + add
-    return page(request, t(lang, "users.title"), body, sess, status=status)
+    return page(request, "users.html", t(lang, "users.title"), sess, status=status,
+                message=message, kind=kind, users=users, roles=ROLES)
 
 
 @require("admin")
@@ -130,12 +105,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     sess = await get_session(request)
     lang = lang_of(request)
     recs = await asyncio.to_thread(request.app[NOC].store.audit_log, 500)
-    rows = [[e(wib(r["ts_ms"])), e(r["actor"]), e(r["ip"]), e(r["action"]), e(r["target"]),
-             e(t(lang, "yes") if r["ok"] else t(lang, "no")), f'<code>{e(r["detail"])}</code>']
-            for r in recs]
-    body = table([t(lang, "audit.when"), t(lang, "audit.who"), "IP", t(lang, "audit.action"),
-                  t(lang, "audit.target"), t(lang, "audit.ok"), ""], rows, "audit")
-    return page(request, t(lang, "audit.title"), body, sess)
+    return page(request, "audit.html", t(lang, "audit.title"), sess, records=recs)
 
 
 async def _settings_page(request: web.Request, message: str = "") -> web.Response:
@@ -144,21 +114,8 @@ async def _settings_page(request: web.Request, message: str = "") -> web.Respons
     lang = lang_of(request)
     noc = request.app[NOC]
     sites = await asyncio.to_thread(noc.store.sites)
-    site_rows = [[e(s["site"]), e(s["name"]), e(s["kind"]),
-                  f'<form method="post" action="/noc/settings/site" class="inline row-form">'
-                  f'{csrf_field(sess.csrf)}<input type="hidden" name="site" value="{e(s["site"])}">'
-                  f'<input name="lat" size="8" value="{e(s["lat"])}" aria-label="lat">'
-                  f'<input name="lon" size="9" value="{e(s["lon"])}" aria-label="lon">'
-                  f'<input name="capacity_mbps" size="5" value="{e(s["capacity_mbps"])}" '
-                  f'aria-label="Mbit/s"><button type="submit">{e(t(lang, "users.save"))}</button>'
-                  f'</form>'] for s in sites.values()]
-    body = (flash(message) + f'<form method="post" action="/noc/settings" class="card">'
-            f'{csrf_field(sess.csrf)}<label>{e(t(lang, "settings.tile_url"))}<input name="tile_url"'
-            f' size="60" value="{e(noc.extra.get("tile_url", ""))}"></label>'
-            f'<button type="submit">{e(t(lang, "users.save"))}</button></form>'
-            + table([t(lang, "settings.site"), "", t(lang, "col.role"),
-                     "lat · lon · Mbit/s"], site_rows))
-    return page(request, t(lang, "settings.title"), body, sess)
+    return page(request, "settings.html", t(lang, "settings.title"), sess, message=message,
+                tile_url=noc.extra.get("tile_url", ""), sites=list(sites.values()))
 
 
 @require("admin")

@@ -14,9 +14,9 @@ from central.api.client_addr import client_ip
 from central.noc import passwords
 from central.noc.context import NOC
 from central.noc.cookies import PRE_COOKIE, SESSION_COOKIE, new_secret, set_cookie
-from central.noc.html import e, flash, lang_of, page
 from central.noc.i18n import LANG_COOKIE, LANGS, t
 from central.noc.login_guard import LoginGuard, Reservation
+from central.noc.render import lang_of, page
 from central.noc.security import csrf_ok, get_session
 from central.noc.store import StoreError
 
@@ -36,27 +36,12 @@ def _safe_next(value: str | None) -> str:
     return "/noc/" if parts.scheme or parts.netloc else value
 
 
-def _form_page(request: web.Request, title_key: str, form: str, fields: str, pre: str,
-               message: str, kind: str, status: int) -> web.Response:
-    """A page with one pre-login form (``form``: its action and class attributes) protected by
-    the double-submit token ``pre``, after a status line."""
-    body = (f'{flash(message, kind)}<form method="post" {form}>'
-            f'<input type="hidden" name="csrf" value="{e(pre)}">{fields}</form>')
-    return page(request, t(lang_of(request), title_key), body, None, status=status, pre=pre)
-
-
 def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "error",
                 status: int = 200) -> web.Response:
-    lang = lang_of(request)
-    nxt = _safe_next(request.query.get("next"))
-    fields = (f'<input type="hidden" name="next" value="{e(nxt)}">'
-              f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
-              f'autocomplete="username" required autofocus></label>'
-              f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
-              f'type="password" autocomplete="current-password" required></label>'
-              f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button>')
-    return _form_page(request, "login.title", 'action="/noc/login" class="card login"', fields,
-                      pre, message, kind, status)
+    """The login page; its form carries the double-submit token ``pre``."""
+    return page(request, "login.html", t(lang_of(request), "login.title"), None, status=status,
+                pre=pre, message=message, kind=kind,
+                next=_safe_next(request.query.get("next")))
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -135,14 +120,9 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 def _setup_form(request: web.Request, pre: str, message: str = "",
                 status: int = 200) -> web.Response:
-    lang = lang_of(request)
-    fields = (f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
-              f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
-              f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
-              f'minlength="10" required></label>'
-              f'<button type="submit">{e(t(lang, "users.save"))}</button>')
-    return _form_page(request, "setup.title", 'action="/noc/setup" class="card"', fields, pre,
-                      message, "error", status)
+    """The first-admin page; its form carries the double-submit token ``pre``."""
+    return page(request, "setup.html", t(lang_of(request), "setup.title"), None, status=status,
+                pre=pre, message=message)
 
 
 async def setup_page(request: web.Request) -> web.StreamResponse:
