@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from central.alerts.incident_store import IncidentStore, IncidentStoreError, NotifyHook
+from central.alerts.incident_store import IncidentStore, NotifyHook
 from central.alerts.incidents import INCIDENT_STATES, ActiveAlert, IncidentConfig, SiteInfo
 from central.alerts.inputs import InputReader
 from central.alerts.model import SEVERITIES, AlertConfig
@@ -20,7 +20,6 @@ from central.alerts.store import ALERT_STATES, AlertStore
 from central.api.auth import AUTH, Route, add_routes, json_error
 from central.api.jsonout import json_response
 from central.clock import wall_ms
-from central.collector.metrics import metric
 from central.storage.base import Storage
 from protocol.topics import is_valid_id
 
@@ -201,21 +200,6 @@ ROUTES: list[Route] = [
     ("POST", "/api/v1/maintenance", add_window, "operator"),
     ("DELETE", "/api/v1/maintenance/{id}", delete_window, "operator"),
 ]
-
-
-async def incident_lines(app: web.Application) -> str:
-    """The incidents' /metrics source: active incidents by state and severity."""
-    store = app.get(INCIDENTS)
-    if store is None:
-        return ""
-    try:
-        counts = await asyncio.to_thread(store.counts)
-    except IncidentStoreError as exc:
-        log.error("incident counts for /metrics unavailable: %s", exc)
-        return ""
-    return "\n".join(metric("active", "gauge", "Incidents not resolved, by state and severity.", [
-        ({"state": st, "severity": sev}, counts.get((st, sev), 0))
-        for st in INCIDENT_STATES[:3] for sev in SEVERITIES], "kotanet_incidents")) + "\n"
 
 
 def active_alerts(store: AlertStore) -> list[ActiveAlert]:

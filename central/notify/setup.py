@@ -13,35 +13,15 @@ from aiohttp import web
 from central.alerts.incident_store import NotifyHook
 from central.api.auth import add_routes
 from central.api.jsonout import json_response
-from central.collector.metrics import metric
 from central.noc.store import NocStore
 from central.notify.config import NotifySection
-from central.notify.outbox import OUTBOX_STATUSES, OutboxError, OutboxStore, enqueue_hook
+from central.notify.outbox import OutboxStore, enqueue_hook
 from central.notify.report import ReportScheduler
 from central.notify.sender import Sender
 from central.storage.base import Storage
 
 SENDER = web.AppKey("notify_sender", Sender)
 log = logging.getLogger(__name__)
-
-
-async def notify_lines(app: web.Application) -> str:
-    """The notifications' /metrics source: outbox rows by status, deliveries, failures."""
-    sender = app.get(SENDER)
-    if sender is None:
-        return ""
-    lines: list[str] = []
-    try:
-        counts = await asyncio.to_thread(sender.outbox.counts)
-        lines += metric("outbox", "gauge", "Notification outbox rows by status.", [
-            ({"status": st}, counts.get(st, 0)) for st in OUTBOX_STATUSES], "kotanet_notify")
-    except OutboxError as exc:
-        log.error("outbox counts for /metrics unavailable: %s", exc)
-    lines += metric("delivered_total", "counter", "Notifications delivered by this instance.",
-                    [({}, sender.sent)], "kotanet_notify")
-    lines += metric("failures_total", "counter", "Failed delivery attempts of this instance.",
-                    [({}, sender.failures)], "kotanet_notify")
-    return "\n".join(lines) + "\n"
 
 
 def public_config(cfg: NotifySection) -> dict[str, Any]:

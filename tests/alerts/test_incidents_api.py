@@ -7,14 +7,18 @@ import asyncio
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from test_alerts_api import SITE, birth, config, now_ms, poll, tele, tokens
 
-from central.alerts.api import incident_lines, setup_alerts
+from central.alerts.api import INCIDENTS, setup_alerts
 from central.alerts.incidents import IncidentConfig, SiteInfo
 from central.alerts.model import AlertConfig
 from central.api.app import make_app
 from central.collector.stats import Stats
 from central.config import RegistryNode
+from central.metrics.alerts import IncidentMetrics
+from central.metrics.registry import render
 from central.notify.config import NotifySection
 from central.notify.outbox import OutboxStore, enqueue_hook
 from central.notify.sender import Sender
@@ -23,6 +27,15 @@ from protocol.messages import Birth, Tele
 from tests.notify.receivers import HttpReceiver
 
 NODES = [f"tk-{i:02d}" for i in range(1, 8)]
+
+
+def scrape(source: IncidentMetrics) -> dict[tuple[str, str], float]:
+    """What Prometheus reads of the incidents: {(state, severity): value}."""
+    reg = CollectorRegistry()
+    reg.register(source)
+    return {(smp.labels["state"], smp.labels["severity"]): smp.value
+            for fam in text_string_to_metric_families(render(reg).decode())
+            if fam.name == "kotanet_incidents_active" for smp in fam.samples}
 
 
 def test_shared_upstream_failure_is_one_incident_acked_by_operator_and_announced_once(
@@ -90,9 +103,9 @@ def test_shared_upstream_failure_is_one_incident_acked_by_operator_and_announced
                 kinds = [e["kind"] for e in detail["timeline"]]
                 assert kinds[0] == "opened" and "notify" in kinds and kinds[-1] == "acknowledged"
                 assert detail["timeline"][-1]["detail"]["note"] == "Telkom ticket 4711 opened"
-                lines = await incident_lines(app)
-                assert 'kotanet_incidents_active{state="acknowledged",severity="warning"} 1' in lines
-                assert 'kotanet_incidents_active{state="open",severity="warning"} 0' in lines
+                active = scrape(IncidentMetrics(app[INCIDENTS]))
+                assert active[("acknowledged", "warning")] == 1
+                assert active[("open", "warning")] == 0
                 assert (await client.post(path, headers=op, json=[1])).status == 400
                 assert (await client.get("/api/v1/incidents?severity=loud",
                                          headers=auth)).status == 400
