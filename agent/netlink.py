@@ -1,26 +1,23 @@
 """Kernel network state for the agent: links, counters, addresses, neighbours.
 
-Read paths are small and cheap (sysfs plus a stdlib rtnetlink dump) so the agent stays lean;
-``iproute()`` lazily hands out a shared pyroute2 IPRoute for code that changes state. This is
-the only module in agent/ that imports pyroute2.
+Addresses come from netifaces, byte/error/drop counters from psutil (through agent.hostinfo),
+admin/carrier state and neighbours from pyroute2; ``iproute()`` hands out the shared pyroute2
+IPRoute for code that changes state. This is the only module in agent/ that imports pyroute2
+and netifaces; both are imported on first use (the status page needs only netifaces).
 """
 
 from __future__ import annotations
 
-import os
 import socket
-import struct
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
 from typing import Any
 
-SYS_NET = Path("/sys/class/net")
-RTM_NEWADDR, RTM_GETADDR, RTM_NEWNEIGH, RTM_GETNEIGH = 20, 22, 28, 30
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST_DUMP = 0x1 | 0x300
-NUD_NAMES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY",
-             0x10: "PROBE", 0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
+from agent import hostinfo
+
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
+PRESENT_OPER = ("UP", "UNKNOWN")  # lo and some tunnels report UNKNOWN with a working carrier
 
 
 @dataclass(frozen=True)
@@ -48,39 +45,11 @@ class Neighbour:
     state: str
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:  # absent, or EINVAL for carrier of an admin-down link
-        return None
-
-
-def _proc_counters(ifname: str, proc_net_dev: Path) -> tuple[tuple[str, int], ...]:
-    """Byte, error and drop counters of one interface from a single /proc/net/dev read."""
-    try:
-        text = proc_net_dev.read_text()
-    except OSError:
-        return ()
-    for line in text.splitlines()[2:]:
-        name, _, rest = line.partition(":")
-        if name.strip() == ifname:
-            f = [int(x) for x in rest.split()]
-            if len(f) >= 12:  # rx: bytes packets errs drop ...; tx from field 8 on
-                return (("rx_bytes", f[0]), ("tx_bytes", f[8]), ("rx_errors", f[2]),
-                        ("tx_errors", f[10]), ("rx_dropped", f[3]), ("tx_dropped", f[11]))
-    return ()
-
-
-def link_state(ifname: str, root: Path = SYS_NET,
-               proc_net_dev: Path = Path("/proc/net/dev")) -> LinkState:
-    """Carrier, admin state and counters of ``ifname`` (exists=False if absent): three reads."""
-    base = root / ifname
-    flags = _read(base / "flags")
-    if flags is None:
-        return LinkState(ifname, exists=False)
-    return LinkState(ifname, True, admin_up=bool(int(flags, 16) & 0x1),
-                     carrier=_read(base / "carrier") == "1",
-                     counters=_proc_counters(ifname, proc_net_dev))
+@cache
+def _netifaces() -> Any:
+    """netifaces (the netifaces-plus distribution, or Debian's python3-netifaces)."""
+    import netifaces
+    return netifaces
 
 
 def ifindex(ifname: str) -> int | None:
@@ -91,82 +60,95 @@ def ifindex(ifname: str) -> int | None:
         return None
 
 
-def _attrs(buf: bytes, off: int, end: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while off + 4 <= end:
-        alen, atype = struct.unpack_from("HH", buf, off)
-        if alen < 4:
-            break
-        out[atype & 0x3FFF] = buf[off + 4:off + alen]
-        off += (alen + 3) & ~3
-    return out
+_read_lock = threading.Lock()
+_reader: Any = None
 
 
-def _dump(msg_type: int, body: bytes, reply_type: int) -> list[tuple[bytes, int]]:
-    """One rtnetlink dump: (buffer, payload offset) per reply message."""
-    seq = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-    hdr = struct.pack("IHHII", 16 + len(body), msg_type, NLM_F_REQUEST_DUMP, seq, 0)
-    out: list[tuple[bytes, int]] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sk:
-        sk.settimeout(2.0)
-        sk.sendto(hdr + body, (0, 0))
-        for _ in range(100_000):  # bounded: a dump always ends with NLMSG_DONE
-            buf = sk.recv(65536)
-            off = 0
-            while off + 16 <= len(buf):
-                mlen, mtype, _flags, mseq, _pid = struct.unpack_from("IHHII", buf, off)
-                if mlen < 16:
-                    return out
-                if mseq == seq:
-                    if mtype == NLMSG_DONE:
-                        return out
-                    if mtype == NLMSG_ERROR:
-                        err = -struct.unpack_from("i", buf, off + 16)[0]
-                        raise OSError(err, os.strerror(err))
-                    if mtype == reply_type:
-                        out.append((buf[off:off + mlen], 16))
-                off += (mlen + 3) & ~3
-    return out
+def _read(method: str, *args: Any, **kwargs: Any) -> list[Any]:
+    """One pyroute2 read (get_links, neigh dump) on the agent's own read socket, serialised."""
+    global _reader
+    with _read_lock:
+        if _reader is None:
+            _reader = _new_iproute()
+        try:
+            return list(getattr(_reader, method)(*args, **kwargs))
+        except OSError:
+            _reader.close()  # a broken socket is reopened by the next read
+            _reader = None
+            raise
 
 
-def _ip(family: int, raw: bytes) -> str:
-    return socket.inet_ntop(family, raw)
+def link_state(ifname: str) -> LinkState:
+    """Carrier, admin state and counters of ``ifname`` (exists=False if absent)."""
+    idx = ifindex(ifname)
+    if idx is None:
+        return LinkState(ifname, exists=False)
+    try:
+        links = _read("get_links", index=idx)
+    except Exception:  # NetlinkError ENODEV: gone between the two calls
+        return LinkState(ifname, exists=False)
+    if not links:
+        return LinkState(ifname, exists=False)
+    flags = int(links[0].get("flags") or 0)
+    carrier = links[0].get("carrier")
+    has_carrier = bool(flags & IFF_LOWER_UP) if carrier is None else carrier == 1
+    try:
+        counters = hostinfo.nic_counters(ifname) or {}
+    except Exception:  # psutil missing or /proc/net/dev unreadable: counters unavailable
+        counters = {}
+    return LinkState(ifname, True, admin_up=bool(flags & IFF_UP), carrier=has_carrier,
+                     counters=tuple(counters.items()))
 
 
 def neighbours(ifname: str | None = None) -> list[Neighbour]:
-    """Neighbour entries (IPv4 and IPv6), optionally of one interface only."""
+    """Neighbour entries (IPv4 and IPv6) with a link-layer address, optionally of one
+    interface only; OSError when the interface or the netlink source is missing."""
     want = ifindex(ifname) if ifname else None
     if ifname and want is None:
         raise FileNotFoundError(f"no interface {ifname}")
-    result = []
-    for buf, off in _dump(RTM_GETNEIGH, struct.pack("BxxxiHBB", 0, 0, 0, 0, 0), RTM_NEWNEIGH):
-        family, idx, state, _flags, _typ = struct.unpack_from("BxxxiHBB", buf, off)
-        if want is not None and idx != want:
+    try:
+        msgs = _read("neigh", "dump", **({"ifindex": want} if want is not None else {}))
+    except OSError:
+        raise
+    except Exception as exc:  # ImportError (no pyroute2), NetlinkError
+        raise OSError(f"neighbour table unavailable: {exc!r}") from exc
+    out = []
+    for m in msgs:
+        dst, mac = m.get("NDA_DST"), m.get("NDA_LLADDR")
+        if want is not None and m.get("ifindex") != want:
             continue
-        attrs = _attrs(buf, off + 12, len(buf))
-        dst, ll = attrs.get(1), attrs.get(2)
-        if dst is None or not ll or len(ll) != 6:
-            continue
-        result.append(Neighbour(idx, _ip(family, dst), ll.hex(":"),
-                                NUD_NAMES.get(state, f"0x{state:x}")))
-    return result
+        if dst and isinstance(mac, str) and len(mac) == 17:
+            out.append(Neighbour(int(m.get("ifindex")), str(dst), mac.lower(),
+                                 _nud_name(int(m.get("state") or 0))))
+    return out
+
+
+@cache
+def _nud_names() -> dict[int, str]:
+    """pyroute2's NUD_* state table, value -> upper-case name."""
+    from pyroute2.netlink.rtnl import ndmsg
+    return {v: k.removeprefix("NUD_") for k, v in vars(ndmsg).items()
+            if k.startswith("NUD_") and isinstance(v, int) and k != "NUD_NONE"}
+
+
+def _nud_name(state: int) -> str:
+    return _nud_names().get(state, f"0x{state:x}")
 
 
 def addresses(ifname: str, family: int = socket.AF_INET) -> list[str]:
-    """Addresses (no prefix length) configured on ``ifname``; primary first."""
-    want = ifindex(ifname)
-    if want is None:
+    """Addresses (no prefix length) configured on ``ifname``; primary first; [] when unknown."""
+    ni = _netifaces()
+    try:
+        entries = ni.ifaddresses(ifname).get(family, [])
+    except ValueError:  # no such interface
         return []
-    out = []
-    for buf, off in _dump(RTM_GETADDR, struct.pack("BBBBi", family, 0, 0, 0, 0), RTM_NEWADDR):
-        fam, _plen, _flags, _scope, idx = struct.unpack_from("BBBBi", buf, off)
-        if idx != want or fam != family:
-            continue
-        attrs = _attrs(buf, off + 8, len(buf))
-        raw = attrs.get(2) or attrs.get(1)  # IFA_LOCAL, else IFA_ADDRESS
-        if raw:
-            out.append(_ip(fam, raw))
-    return out
+    return [str(e["addr"]).split("%")[0] for e in entries if e.get("addr")]
+
+
+def _new_iproute() -> Any:
+    """A new pyroute2 IPRoute (imported on first use: ~20 MB, only where netlink is needed)."""
+    from pyroute2 import IPRoute
+    return IPRoute()
 
 
 _ipr_lock = threading.Lock()
@@ -178,15 +160,18 @@ def iproute() -> Any:
     global _ipr
     with _ipr_lock:
         if _ipr is None:
-            from pyroute2.iproute.linux import IPRoute  # lazy: ~14 MB, only when needed
-            _ipr = IPRoute()
+            _ipr = _new_iproute()
         return _ipr
 
 
 def close_iproute() -> None:
-    """Close the shared IPRoute, if one was opened (agent shutdown); a later call reopens it."""
-    global _ipr
+    """Close the shared IPRoute and the read socket, if open (agent shutdown); a later call
+    reopens them."""
+    global _ipr, _reader
     with _ipr_lock:
         ipr, _ipr = _ipr, None
-    if ipr is not None:
-        ipr.close()
+    with _read_lock:
+        rd, _reader = _reader, None
+    for sock in (ipr, rd):
+        if sock is not None:
+            sock.close()
