@@ -1,23 +1,24 @@
 """Kernel network state for the agent: links, counters, addresses, neighbours.
 
-Addresses come from netifaces, byte/error/drop counters from psutil (through agent.hostinfo),
-admin/carrier state and neighbours from pyroute2; ``iproute()`` hands out the shared pyroute2
-IPRoute for code that changes state. This is the only module in agent/ that imports pyroute2
-and netifaces; both are imported on first use (the status page needs only netifaces).
+Addresses come from netifaces; admin/carrier flags and byte/error/drop counters from psutil
+(through agent.hostinfo); neighbours from iproute2's JSON; ``iproute()`` hands out the shared
+pyroute2 IPRoute for code that changes or reads routes and rules. This is the only module in
+agent/ that imports pyroute2 and netifaces; both are imported on first use.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import threading
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from agent import hostinfo
+from agent import hostinfo, sysexec
 
-IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
-PRESENT_OPER = ("UP", "UNKNOWN")  # lo and some tunnels report UNKNOWN with a working carrier
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,87 +61,57 @@ def ifindex(ifname: str) -> int | None:
         return None
 
 
-_read_lock = threading.Lock()
-_reader: Any = None
-
-
-def _read(method: str, *args: Any, **kwargs: Any) -> list[Any]:
-    """One pyroute2 read (get_links, neigh dump) on the agent's own read socket, serialised."""
-    global _reader
-    with _read_lock:
-        if _reader is None:
-            _reader = _new_iproute()
-        try:
-            return list(getattr(_reader, method)(*args, **kwargs))
-        except OSError:
-            _reader.close()  # a broken socket is reopened by the next read
-            _reader = None
-            raise
-
-
 def link_state(ifname: str) -> LinkState:
-    """Carrier, admin state and counters of ``ifname`` (exists=False if absent)."""
-    idx = ifindex(ifname)
-    if idx is None:
-        return LinkState(ifname, exists=False)
+    """Admin state ("up"), carrier ("running": operstate up) and counters of ``ifname``
+    (exists=False if absent or unknown): psutil's interface flags and counters."""
     try:
-        links = _read("get_links", index=idx)
-    except Exception:  # NetlinkError ENODEV: gone between the two calls
+        flags = hostinfo.nic_flags(ifname)
+    except Exception as exc:  # psutil missing: the link state is unavailable
+        log.warning("link state of %s unavailable: %r", ifname, exc)
+        flags = None
+    if flags is None:
         return LinkState(ifname, exists=False)
-    if not links:
-        return LinkState(ifname, exists=False)
-    flags = int(links[0].get("flags") or 0)
-    carrier = links[0].get("carrier")
-    has_carrier = bool(flags & IFF_LOWER_UP) if carrier is None else carrier == 1
     try:
         counters = hostinfo.nic_counters(ifname) or {}
-    except Exception:  # psutil missing or /proc/net/dev unreadable: counters unavailable
+    except Exception as exc:  # /proc/net/dev unreadable: no counters
+        log.debug("counters of %s unavailable: %r", ifname, exc)
         counters = {}
-    return LinkState(ifname, True, admin_up=bool(flags & IFF_UP), carrier=has_carrier,
+    return LinkState(ifname, True, admin_up="up" in flags, carrier="running" in flags,
                      counters=tuple(counters.items()))
 
 
 def neighbours(ifname: str | None = None) -> list[Neighbour]:
     """Neighbour entries (IPv4 and IPv6) with a link-layer address, optionally of one
-    interface only; OSError when the interface or the netlink source is missing."""
+    interface only, from iproute2's JSON (``ip -j neigh``: keeps pyroute2's ~23 MB out of the
+    probe process); OSError when the interface or the source is missing."""
     want = ifindex(ifname) if ifname else None
     if ifname and want is None:
         raise FileNotFoundError(f"no interface {ifname}")
+    res = sysexec.run(["ip", "-j", "neigh", "show", *(["dev", ifname] if ifname else [])],
+                      timeout=2.0)
     try:
-        msgs = _read("neigh", "dump", **({"ifindex": want} if want is not None else {}))
-    except OSError:
-        raise
-    except Exception as exc:  # ImportError (no pyroute2), NetlinkError
-        raise OSError(f"neighbour table unavailable: {exc!r}") from exc
+        if not res.ok:
+            raise ValueError(res.stderr.strip()[:80] or f"rc={res.rc}")
+        entries = json.loads(res.stdout or "[]")
+    except ValueError as exc:
+        raise OSError(f"neighbour table unavailable: {exc}") from exc
     out = []
-    for m in msgs:
-        dst, mac = m.get("NDA_DST"), m.get("NDA_LLADDR")
-        if want is not None and m.get("ifindex") != want:
-            continue
-        if dst and isinstance(mac, str) and len(mac) == 17:
-            out.append(Neighbour(int(m.get("ifindex")), str(dst), mac.lower(),
-                                 _nud_name(int(m.get("state") or 0))))
+    for e in entries if isinstance(entries, list) else []:
+        dst, mac, state = e.get("dst"), e.get("lladdr"), e.get("state") or ["NONE"]
+        idx = want if want is not None else ifindex(str(e.get("dev")))
+        if dst and idx and isinstance(mac, str) and len(mac) == 17:
+            out.append(Neighbour(idx, str(dst), mac.lower(), str(state[0]).upper()))
     return out
-
-
-@cache
-def _nud_names() -> dict[int, str]:
-    """pyroute2's NUD_* state table, value -> upper-case name."""
-    from pyroute2.netlink.rtnl import ndmsg
-    return {v: k.removeprefix("NUD_") for k, v in vars(ndmsg).items()
-            if k.startswith("NUD_") and isinstance(v, int) and k != "NUD_NONE"}
-
-
-def _nud_name(state: int) -> str:
-    return _nud_names().get(state, f"0x{state:x}")
 
 
 def addresses(ifname: str, family: int = socket.AF_INET) -> list[str]:
     """Addresses (no prefix length) configured on ``ifname``; primary first; [] when unknown."""
-    ni = _netifaces()
     try:
-        entries = ni.ifaddresses(ifname).get(family, [])
+        entries = _netifaces().ifaddresses(ifname).get(family, [])
     except ValueError:  # no such interface
+        return []
+    except ImportError as exc:  # no netifaces: addresses unavailable, never a crash
+        log.warning("addresses of %s unavailable: %r", ifname, exc)
         return []
     return [str(e["addr"]).split("%")[0] for e in entries if e.get("addr")]
 
@@ -165,13 +136,9 @@ def iproute() -> Any:
 
 
 def close_iproute() -> None:
-    """Close the shared IPRoute and the read socket, if open (agent shutdown); a later call
-    reopens them."""
-    global _ipr, _reader
+    """Close the shared IPRoute, if one was opened (agent shutdown); a later call reopens it."""
+    global _ipr
     with _ipr_lock:
         ipr, _ipr = _ipr, None
-    with _read_lock:
-        rd, _reader = _reader, None
-    for sock in (ipr, rd):
-        if sock is not None:
-            sock.close()
+    if ipr is not None:
+        ipr.close()
