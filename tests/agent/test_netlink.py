@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agent import hostinfo, netlink
+from agent import hostinfo, netlink, sysexec
 from agent.config import UsersSection
 from agent.probes.users import UsersProbe
 
@@ -67,25 +67,23 @@ def test_no_netifaces_means_no_addresses(monkeypatch: pytest.MonkeyPatch) -> Non
     assert netlink.addresses("lo") == []
 
 
-def test_no_netlink_link_state_falls_back_to_psutil_flags(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    def gone(*_a: object, **_k: object) -> list[Any]:
-        raise ImportError("No module named 'pyroute2'")
-    monkeypatch.setattr(netlink, "_read", gone)
-    st = netlink.link_state("lo")
-    assert st.exists and st.admin_up and st.carrier and st.counter("rx_bytes") is not None
-    monkeypatch.setattr(hostinfo, "nic_flags", lambda _n: (_ for _ in ()).throw(OSError()))
+def test_no_psutil_flags_means_link_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
+    def gone(_name: str) -> None:
+        raise ImportError("No module named 'psutil'")
+    monkeypatch.setattr(hostinfo, "nic_flags", gone)
     assert not netlink.link_state("lo").exists  # nothing to tell: treated as absent
 
 
-def test_no_netlink_neighbours_are_unavailable_in_the_users_probe(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    def gone(*_a: object, **_k: object) -> list[Any]:
-        raise ImportError("No module named 'pyroute2'")
-    monkeypatch.setattr(netlink, "_read", gone)
-    with pytest.raises(OSError):
-        netlink.neighbours("lo")
-    probe = UsersProbe(UsersSection(hostapd_ctrl=[], dnsmasq_leases=None, lan_iface="lo",
-                                    ndsctl=None))
-    out = probe.collect()
-    assert "neighbours lo: unavailable" in out["detail"]
+def test_no_ip_command_neighbours_are_unavailable_in_the_users_probe() -> None:
+    prev = sysexec.set_runner(lambda cmd, timeout: sysexec.ExecResult(tuple(cmd), None,
+                                                                        missing=True))
+    try:
+        with pytest.raises(OSError):
+            netlink.neighbours("lo")
+        probe = UsersProbe(UsersSection(hostapd_ctrl=[], dnsmasq_leases=None, lan_iface="lo",
+                                        ndsctl=None))
+        notes: list[str] = []
+        assert probe._neighbours(notes) is None
+        assert notes and notes[0].startswith("neighbours lo: unavailable")
+    finally:
+        sysexec.set_runner(prev)
