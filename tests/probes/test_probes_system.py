@@ -154,3 +154,34 @@ def test_throttle_bits_decode() -> None:
     assert not (t.undervoltage or t.throttled or t.undervoltage_since_boot or t.throttled_since_boot)
     t = decode_throttled(0x80008, "x")  # soft temperature limit now and since boot
     assert t.throttled and t.throttled_since_boot and not t.undervoltage
+
+
+def test_slow_sensors_are_read_every_slow_interval_only(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: list[int] = []
+
+    def sensors_temperatures() -> dict[str, list[SimpleNamespace]]:
+        walks.append(1)  # psutil walks every hwmon and thermal zone here
+        return {"cpu_thermal": [SimpleNamespace(label="", current=40.0 + len(walks))]}
+    loads: list[int] = []
+
+    def getloadavg() -> tuple[float, float, float]:
+        loads.append(1)
+        return (0.5, 0.4, 0.3)
+    fake_psutil(monkeypatch, sensors_temperatures=sensors_temperatures, getloadavg=getloadavg)
+    root = make_sys(tmp_path / "sys", throttled="0")
+    now = [100.0]
+    probe = SystemProbe(sys_root=str(root), vcgencmd=None, slow_every_s=30.0,
+                        clock=lambda: now[0])
+    temps = []
+    for _ in range(7):  # one sample every 10 s for 60 s
+        status, sysd, _ = run(probe)
+        assert status == "ok" and sysd["undervoltage"] is False
+        temps.append(sysd["temp_c"])
+        now[0] += 10.0
+    assert len(loads) == 7  # the cheap figures: every sample
+    assert len(walks) == 3  # the sensor walk: at 0 s, 30 s and 60 s only
+    assert temps == [41.0, 41.0, 41.0, 42.0, 42.0, 42.0, 43.0]
+    (root / THROTTLED_FILE).write_text("1\n")  # under-voltage now: seen at the next slow read
+    now[0] += 30.0
+    assert run(probe)[1]["undervoltage"] is True
