@@ -62,9 +62,3 @@ def nic_counters(ifname: str) -> dict[str, int] | None:
         return None
     return {"rx_bytes": c.bytes_recv, "tx_bytes": c.bytes_sent, "rx_errors": c.errin,
             "tx_errors": c.errout, "rx_dropped": c.dropin, "tx_dropped": c.dropout}
-
-
-def nic_flags(ifname: str) -> set[str] | None:
-    """Interface flags ("up", "running", ...) as psutil reports them; None when absent."""
-    st = _psutil().net_if_stats().get(ifname)
-    return None if st is None else set(getattr(st, "flags", "").split(","))

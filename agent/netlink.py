@@ -1,7 +1,9 @@
 """Kernel network state for the agent: links, counters, addresses, neighbours.
 
-Addresses come from netifaces; admin/carrier flags and byte/error/drop counters from psutil
-(through agent.hostinfo); neighbours from iproute2's JSON; ``iproute()`` hands out the shared
+Addresses come from netifaces; byte/error/drop counters from psutil (through agent.hostinfo);
+admin/carrier state from the interface's two sysfs flags (psutil has them only for every
+interface at once, with MTU, duplex and speed ioctls each: too dear once a second per uplink);
+neighbours from iproute2's JSON; ``iproute()`` hands out the shared
 pyroute2 IPRoute for code that changes or reads routes and rules. This is the only module in
 agent/ that imports pyroute2 and netifaces; both are imported on first use.
 """
@@ -14,11 +16,15 @@ import socket
 import threading
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from agent import hostinfo, sysexec
 
 log = logging.getLogger(__name__)
+
+SYS_NET = Path("/sys/class/net")
+IFF_UP = 0x1
 
 
 @dataclass(frozen=True)
@@ -61,22 +67,33 @@ def ifindex(ifname: str) -> int | None:
         return None
 
 
-def link_state(ifname: str) -> LinkState:
-    """Admin state ("up"), carrier ("running": operstate up) and counters of ``ifname``
-    (exists=False if absent or unknown): psutil's interface flags and counters."""
+def _admin_carrier(ifname: str, root: Path) -> tuple[bool, bool] | None:
+    """(admin up, carrier) from sysfs; None when the interface does not exist."""
+    if not ifname or "/" in ifname or ifname in (".", ".."):
+        return None
     try:
-        flags = hostinfo.nic_flags(ifname)
-    except Exception as exc:  # psutil missing: the link state is unavailable
-        log.warning("link state of %s unavailable: %r", ifname, exc)
-        flags = None
-    if flags is None:
+        flags = int((root / ifname / "flags").read_text(), 16)
+    except (OSError, ValueError):
+        return None
+    try:
+        carrier = (root / ifname / "carrier").read_text().strip() == "1"
+    except OSError:  # EINVAL while the link is admin-down
+        carrier = False
+    return bool(flags & IFF_UP), carrier
+
+
+def link_state(ifname: str, root: Path = SYS_NET) -> LinkState:
+    """Admin state, carrier and counters of ``ifname`` (exists=False if absent); without
+    psutil the state is still known, only the counters are missing."""
+    state = _admin_carrier(ifname, root)
+    if state is None:
         return LinkState(ifname, exists=False)
     try:
         counters = hostinfo.nic_counters(ifname) or {}
-    except Exception as exc:  # /proc/net/dev unreadable: no counters
+    except Exception as exc:  # psutil missing, /proc/net/dev unreadable: no counters
         log.debug("counters of %s unavailable: %r", ifname, exc)
         counters = {}
-    return LinkState(ifname, True, admin_up="up" in flags, carrier="running" in flags,
+    return LinkState(ifname, True, admin_up=state[0], carrier=state[1],
                      counters=tuple(counters.items()))
 
 

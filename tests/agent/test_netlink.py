@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,11 +68,27 @@ def test_no_netifaces_means_no_addresses(monkeypatch: pytest.MonkeyPatch) -> Non
     assert netlink.addresses("lo") == []
 
 
-def test_no_psutil_flags_means_link_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    def gone(_name: str) -> None:
+def test_no_psutil_at_all_keeps_the_link_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> Any:
         raise ImportError("No module named 'psutil'")
-    monkeypatch.setattr(hostinfo, "nic_flags", gone)
-    assert not netlink.link_state("lo").exists  # nothing to tell: treated as absent
+    monkeypatch.setattr(hostinfo, "_psutil", missing)
+    st = netlink.link_state("lo")
+    assert st.exists and st.admin_up and st.carrier and st.counters == ()
+
+
+def test_link_state_from_a_sysfs_tree(tmp_path: Path) -> None:
+    """Admin-down (no carrier file readable), up without carrier, up with carrier, absent."""
+    for name, flags, carrier in (("down0", "0x1002", None), ("nocarrier0", "0x1003", "0"),
+                                 ("up0", "0x1003", "1"), ("junk0", "zz", "1")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "flags").write_text(flags + "\n")
+        if carrier is not None:
+            (tmp_path / name / "carrier").write_text(carrier + "\n")
+    got = {n: netlink.link_state(n, root=tmp_path) for n in
+           ("down0", "nocarrier0", "up0", "junk0", "gone0", "../etc", "")}
+    assert [(g.exists, g.admin_up, g.carrier) for g in got.values()] == [
+        (True, False, False), (True, True, False), (True, True, True), (False, False, False),
+        (False, False, False), (False, False, False), (False, False, False)]
 
 
 def test_no_ip_command_neighbours_are_unavailable_in_the_users_probe() -> None:
