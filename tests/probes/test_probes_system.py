@@ -185,3 +185,18 @@ def test_slow_sensors_are_read_every_slow_interval_only(tmp_path: Path,
     (root / THROTTLED_FILE).write_text("1\n")  # under-voltage now: seen at the next slow read
     now[0] += 30.0
     assert run(probe)[1]["undervoltage"] is True
+
+
+def test_psutil_without_sensors_temperatures_is_unavailable(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """psutil builds without the function (BSDs, macOS) or a walk that fails: null, no crash."""
+    fake_psutil(monkeypatch, cpu_percent=lambda interval: 5.0)  # no sensors_temperatures at all
+    status, sysd, detail = run(SystemProbe(sys_root=str(tmp_path), vcgencmd=None))
+    assert status == "ok" and sysd["temp_c"] is None and sysd["cpu_pct"] == 5.0
+    assert "temperature: unavailable" in detail
+
+    def walk_fails() -> dict[str, Any]:
+        raise PermissionError(13, "hwmon unreadable")
+    fake_psutil(monkeypatch, cpu_percent=lambda interval: 5.0, sensors_temperatures=walk_fails)
+    status, sysd, detail = run(SystemProbe(sys_root=str(tmp_path), vcgencmd=None))
+    assert status == "ok" and sysd["temp_c"] is None and "temperature: unavailable" in detail
