@@ -7,6 +7,10 @@ OS detection rule (``--os`` overrides it):
     firstboot/init_config) plus ``kotanet/`` files next to it;
   * neither -> not a boot partition: refuse.
 The only secret written is the one-time enrolment token.
+
+With a deployment apt repository (``DIR/apt``, provisioning.aptrepo) a cloud-init card also
+carries it as ``kotanet/apt`` and ``kotanet/firstboot.sh``, which cloud-init runs before the
+enrolment unit: the agent is installed from the card, with no internet.
 """
 
 from __future__ import annotations
@@ -17,16 +21,21 @@ import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from provisioning.agenttoml import dump_toml
+from provisioning.aptrepo import REPO_DIR, copy_repo, has_repo
 from provisioning.deployment import Deployment
-from provisioning.render import LAN_IFACE, TEMPLATE_DIR
+from provisioning.render import LAN_IFACE, TEMPLATE_DIR, render
 
 log = logging.getLogger(__name__)
 
 CLOUD_INIT, CUSTOM_TOML = "cloud-init", "custom-toml"
+#: where the boot partition is mounted on the node (Raspberry Pi OS Bookworm and later)
+CARD_DIR = "/boot/firmware/kotanet"
+FIRSTBOOT = "firstboot.sh"
 LATER_THAN_BOOKWORM = ("trixie", "forky", "duke")
 TECH_USER = "teknisi"
 
@@ -96,9 +105,30 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def firstboot_script(dep: Deployment, node: str) -> str:
+    """The card's first-boot installer (firmware_configs/kotanet-firstboot.sh.tmpl)."""
+    url = dep.settings.apt_repo_url()
+    return render("kotanet-firstboot.sh.tmpl", {
+        "node_id": node, "apt_url": url, "apt_host": urlsplit(url).hostname or ""})
+
+
+def write_card_repo(dep: Deployment, node: str, boot: Path) -> int:
+    """The deployment's apt repository and the first-boot installer onto the card; returns
+    the number of packages (0: no repository, nothing written)."""
+    if not has_repo(dep.root):
+        for stale in (boot / "kotanet" / FIRSTBOOT,):
+            stale.unlink(missing_ok=True)
+        return 0
+    count = copy_repo(dep.root, boot / "kotanet" / REPO_DIR)
+    _write(boot / "kotanet" / FIRSTBOOT, firstboot_script(dep, node))
+    _write(boot / "kotanet" / "ca.crt", dep.read("ca.crt").decode())  # for apt's HTTPS
+    return count
+
+
 def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, kind: str,
-               ssh_keys: list[str], token: str) -> None:
-    """Write the seed of `kind` (CLOUD_INIT or CUSTOM_TOML) with this one-time token.
+               ssh_keys: list[str], token: str) -> int:
+    """Write the seed of `kind` (CLOUD_INIT or CUSTOM_TOML) with this one-time token; returns
+    how many packages the card carries for the first boot (0: none, cloud-init only).
 
     The caller has checked that `boot` is a mounted FAT boot partition (provisioning.bootfs)."""
     if kind not in (CLOUD_INIT, CUSTOM_TOML):
@@ -125,7 +155,9 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, ki
             {"path": "/etc/kotanet/ca.crt", "permissions": "0644", "content": ca},
             {"path": "/etc/systemd/system/kotanet-enroll.service", "permissions": "0644",
              "content": enroll_unit}]
-        user_data["runcmd"] = [["systemctl", "daemon-reload"],
+        packages = write_card_repo(dep, node, boot)
+        install = [["sh", f"{CARD_DIR}/{FIRSTBOOT}"]] if packages else []
+        user_data["runcmd"] = [*install, ["systemctl", "daemon-reload"],
                                ["systemctl", "enable", "--now", "kotanet-enroll.service"]]
         _write(boot / "user-data", "#cloud-config\n" + _yaml(user_data))
         lan = f"{entry['lan_ip']}/{entry['lan_prefixlen']}"
@@ -145,4 +177,6 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, ki
         _write(boot / "kotanet/enroll.json", enroll)
         _write(boot / "kotanet/ca.crt", ca)
         _write(boot / "kotanet/kotanet-enroll.service", enroll_unit)
-    log.info("seed for %s written to %s (%s)", node, boot, kind)
+        packages = 0  # Bookworm's python3-pydantic (1.10) and paho-mqtt (1.6) are too old
+    log.info("seed for %s written to %s (%s, %d package(s))", node, boot, kind, packages)
+    return packages
