@@ -3,8 +3,8 @@
 A node's files are its bundle (provisioning) minus ``etc/kotanet/mqtt-password`` (the node
 makes its own password). Each file travels as ``{"path", "mode", "group", "sha256", "data"}``
 (``path`` relative to the node's root, ``data`` base64); ``files_hash`` is the sha256 over the
-sorted list of paths and contents (docs/protocol.md 10.2), so the NOC's manifest, the
-enrolment answer and the agent's birth (``files_hash``) can be compared.
+sorted paths and contents (docs/protocol.md 10.1), so the NOC's manifest, the enrolment answer
+and the agent's birth (``files_hash``) can be compared.
 """
 
 from __future__ import annotations
