@@ -47,7 +47,7 @@ from agent.transport.statefile import DurableCounter, SeqFloor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOKEN_FILES = ("/etc/kotanet/enroll.token", "/boot/firmware/kotanet/enroll.token",
+DEFAULT_TOKEN_FILES = ("/etc/kotanet/seed/enroll.token", "/etc/kotanet/enroll.token", "/boot/firmware/kotanet/enroll.token",
                        "/boot/firmware/kotanet-enroll.token")
 ENROLL_PATH = "/enroll/v1"
 SECRET_FILE = ".enroll-secret"

@@ -135,7 +135,7 @@ def apply_files(root: Path, files: list[NodeFile]) -> list[str]:
               "files_hash": files_hash((f.path, f.data) for f in files),
               "files": {f.path: hashlib.sha256(f.data).hexdigest() for f in files}}
     body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-    write_if_changed(root / "etc/kotanet" / MANIFEST_NAME, body, 0o644, 0)
+    write_if_changed(root / "etc/kotanet" / MANIFEST_NAME, body, 0o640, gid_of("kotanet"))
     log.info("node files applied: %d of %d changed", len(changed), len(files))
     return changed
 

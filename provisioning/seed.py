@@ -36,6 +36,7 @@ CLOUD_INIT, CUSTOM_TOML = "cloud-init", "custom-toml"
 #: where the boot partition is mounted on the node (Raspberry Pi OS Bookworm and later)
 CARD_DIR = "/boot/firmware/kotanet"
 FIRSTBOOT = "firstboot.sh"
+SEED_DIR = "/etc/kotanet/seed"  # cloud-init's enrolment inputs on the node
 LATER_THAN_BOOKWORM = ("trixie", "forky", "duke")
 TECH_USER = "teknisi"
 
@@ -150,12 +151,15 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, ki
             tech["ssh_authorized_keys"] = ssh_keys
         user_data.update(hostname=hostname_for(node), preserve_hostname=False, users=[tech])
         user_data["write_files"] = [
-            {"path": "/etc/kotanet/enroll.token", "permissions": "0600", "content": token + "\n"},
-            {"path": "/etc/kotanet/enroll.json", "permissions": "0644", "content": enroll},
-            {"path": "/etc/kotanet/ca.crt", "permissions": "0644", "content": ca},
-            {"path": "/etc/systemd/system/kotanet-enroll.service", "permissions": "0644",
-             "content": enroll_unit}]
+            # the seed's own directory: a re-run of cloud-init never touches the node's files
+            {"path": f"{SEED_DIR}/enroll.token", "permissions": "0600", "content": token + "\n"},
+            {"path": f"{SEED_DIR}/enroll.json", "permissions": "0644", "content": enroll},
+            {"path": f"{SEED_DIR}/ca.crt", "permissions": "0644", "content": ca}]
         packages = write_card_repo(dep, node, boot)
+        if not packages:  # no package brings the enrolment unit: the seed does
+            user_data["write_files"].append(
+                {"path": "/etc/systemd/system/kotanet-enroll.service", "permissions": "0644",
+                 "content": enroll_unit})
         install = [["sh", f"{CARD_DIR}/{FIRSTBOOT}"]] if packages else []
         user_data["runcmd"] = [*install, ["systemctl", "daemon-reload"],
                                ["systemctl", "enable", "--now", "kotanet-enroll.service"]]
