@@ -135,9 +135,10 @@ def enroll_main(argv: list[str]) -> int:
     print(f"{word}: node {done.node} (user {done.username}), config hash {done.config_hash}, "
           f"{done.out}/agent.toml")
     if done.files_hash:
-        what = "berkas node" if args.lang == "id" else "node files"
-        print(f"{what}: {done.files_total}, {len(done.changed)} changed, "
-              f"files hash {done.files_hash}")
+        words = (("berkas node", "berubah", "hash berkas") if args.lang == "id"
+                 else ("node files", "changed", "files hash"))
+        print(f"{words[0]}: {done.files_total}, {len(done.changed)} {words[1]}, "
+              f"{words[2]} {done.files_hash}")
     for failed in done.failed_services:
         print(f"kotanet-agent enroll: {failed}: failed (journalctl)", file=sys.stderr)
     return 0
