@@ -161,7 +161,10 @@ def service_plan(files: list[NodeFile], changed: list[str]) -> list[list[str]]:
         dirty = any(p.startswith(w) for p in changed for w in wants)
         if not unit.startswith("systemd-"):
             plan.append(["systemctl", "enable", unit])
-        plan.append(["systemctl", "restart" if dirty else "start", unit])
+        # the enrolment unit runs this and kotanet-agent is ordered after it: waiting for
+        # that job from inside the enrolment unit would deadlock, so only queue it
+        queue = ["--no-block"] if unit in ALWAYS else []
+        plan.append(["systemctl", *queue, "restart" if dirty else "start", unit])
     return plan
 
 

@@ -67,8 +67,8 @@ def test_services_start_in_dependency_order_and_only_changed_ones_restart(
         "enable dnsmasq.service", "start dnsmasq.service",
         "enable hostapd.service", "restart hostapd.service",
         "enable opennds.service", "start opennds.service",
-        "enable kotanet-agent.service", "start kotanet-agent.service",
-        "enable kotanet-statuspage.service", "start kotanet-statuspage.service"]
+        "enable kotanet-agent.service", "--no-block start kotanet-agent.service",
+        "enable kotanet-statuspage.service", "--no-block start kotanet-statuspage.service"]
     calls: list[tuple[str, ...]] = []
 
     def runner(cmd: Sequence[str], timeout: float) -> sysexec.ExecResult:
@@ -81,4 +81,4 @@ def test_services_start_in_dependency_order_and_only_changed_ones_restart(
     finally:
         sysexec.set_runner(prev)
     assert failed == ["systemctl enable opennds.service", "systemctl start opennds.service"]
-    assert calls[-1] == ("systemctl", "start", "kotanet-statuspage.service")  # the rest ran
+    assert calls[-1] == ("systemctl", "--no-block", "start", "kotanet-statuspage.service")
