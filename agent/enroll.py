@@ -93,6 +93,7 @@ class Enrolled:
     out: Path
     seq_floor: int | None = None  # as central answered (None: an older central)
     session_floor: int | None = None
+    auth: str = "password"  # or "cert": the node logs in with its client certificate
     files_hash: str | None = None  # of the node files applied (None: an older central)
     files_total: int = 0
     changed: tuple[str, ...] = ()  # node files whose content was written
@@ -249,8 +250,8 @@ def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | No
         _write(out / "mqtt-password", secret + "\n", 0o640)
     _write(out / "agent.toml", toml_text, 0o640)
     _fsync_dir(out)
-    return Enrolled(cfg.node.id, username, cfg.config_hash(), out, seq_floor,
-                    session_floor), node_files
+    return Enrolled(cfg.node.id, username, cfg.config_hash(), out, seq_floor, session_floor,
+                    auth="cert" if answer.get("auth") == "cert" else "password"), node_files
 
 
 def token_node(token: str) -> str | None:
@@ -303,6 +304,7 @@ def enroll(token_files: list[Path], out: Path, central: str | None = None,
         if p.is_file():
             p.unlink()
             _fsync_dir(p.parent)
-    (out / SECRET_FILE).unlink(missing_ok=True)
+    if done.auth != "cert":  # it is now mqtt-password; a cert node keeps it to re-run a card
+        (out / SECRET_FILE).unlink(missing_ok=True)
     log.info("node %s enrolled; config hash %s", done.node, done.config_hash)
     return done

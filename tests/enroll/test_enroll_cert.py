@@ -53,6 +53,17 @@ def test_certificate_mode_node_enrols_end_to_end_and_logs_in_with_its_cert(
             proc = run_enroll("--token-file", str(root / "etc/kotanet/seed/enroll.token"),
                               "--out", str(root / "etc/kotanet"), "--state-dir",
                               str(root / "var/lib/kotanet"))
+            # cloud-init's own files (this card carries no package, so the enrolment unit is
+            # one of them) are rewritten by cloud-init itself; every other file must stay
+            seeded = {root / f["path"].lstrip("/") for f in yaml.safe_load(user_data)["write_files"]}
+            mtimes = {p: p.stat().st_mtime_ns for p in (root / "etc").rglob("*")
+                      if p.is_file() and p not in seeded}
+            # the same card again (cloud-init re-run): central answers the repeat
+            for f in yaml.safe_load(user_data)["write_files"]:
+                (root / f["path"].lstrip("/")).write_text(f["content"])
+            again = run_enroll("--token-file", str(root / "etc/kotanet/seed/enroll.token"),
+                               "--out", str(root / "etc/kotanet"), "--state-dir",
+                               str(root / "var/lib/kotanet"))
         assert proc.returncode == 0, proc.stderr
         assert f"node {NODE} (user {NODE})" in proc.stdout
         etc = root / "etc/kotanet"
@@ -63,6 +74,10 @@ def test_certificate_mode_node_enrols_end_to_end_and_logs_in_with_its_cert(
         want = bundle_files(bundle)
         assert files_hash((p, (root / p).read_bytes()) for p in want) == entry["files_hash"]
         assert not (root / "etc/kotanet/seed/enroll.token").exists()
+        assert again.returncode == 0, again.stderr  # nothing changed on the second run
+        assert ", 0 changed," in again.stdout
+        assert {p: p.stat().st_mtime_ns for p in (root / "etc").rglob("*")
+                if p.is_file() and p not in seeded} == mtimes
 
         probe = Probe(dep, NODE, None, cert=etc / "client")
         try:
