@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -113,12 +114,17 @@ def firstboot_script(dep: Deployment, node: str) -> str:
         "node_id": node, "apt_url": url, "apt_host": urlsplit(url).hostname or ""})
 
 
+def remove_card_repo(boot: Path) -> None:
+    """Remove the software of an earlier write of this card (it would be stale)."""
+    shutil.rmtree(boot / "kotanet" / REPO_DIR, ignore_errors=True)
+    (boot / "kotanet" / FIRSTBOOT).unlink(missing_ok=True)
+
+
 def write_card_repo(dep: Deployment, node: str, boot: Path) -> int:
     """The deployment's apt repository and the first-boot installer onto the card; returns
     the number of packages (0: no repository, nothing written)."""
     if not has_repo(dep.root):
-        for stale in (boot / "kotanet" / FIRSTBOOT,):
-            stale.unlink(missing_ok=True)
+        remove_card_repo(boot)
         return 0
     count = copy_repo(dep.root, boot / "kotanet" / REPO_DIR)
     _write(boot / "kotanet" / FIRSTBOOT, firstboot_script(dep, node))
@@ -181,6 +187,7 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, ki
         _write(boot / "kotanet/enroll.json", enroll)
         _write(boot / "kotanet/ca.crt", ca)
         _write(boot / "kotanet/kotanet-enroll.service", enroll_unit)
-        packages = 0  # Bookworm's python3-pydantic (1.10) and paho-mqtt (1.6) are too old
+        remove_card_repo(boot)  # Bookworm's python3-pydantic (1.10), paho-mqtt (1.6): too old
+        packages = 0
     log.info("seed for %s written to %s (%s, %d package(s))", node, boot, kind, packages)
     return packages

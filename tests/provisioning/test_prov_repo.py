@@ -63,6 +63,10 @@ def test_field_kit_cards_carry_the_repository_and_bookworm_cards_do_not(
         assert (boot / "kotanet/apt/Packages").read_bytes() == (kit / "apt/Packages").read_bytes()
         script = (boot / "kotanet/firstboot.sh").read_text()
         runcmd = yaml.safe_load((boot / "user-data").read_text())["runcmd"]
+        # the same card written again for Bookworm: the stale software goes
+        assert main(["--lang", "id", "-d", str(kit), "sdcard", "tks-01", "--boot", str(boot),
+                     "--no-ssh", "--os", "bookworm"]) == 0
+        assert not (boot / "kotanet/apt").exists() and not (boot / "kotanet/firstboot.sh").exists()
     assert "Kartu membawa 1 paket" in capsys.readouterr().out
     assert runcmd[0] == ["sh", "/boot/firmware/kotanet/firstboot.sh"]
     assert "URIs: https://noc.kotimkab.go.id/apt/" in script  # central's copy, for upgrades
