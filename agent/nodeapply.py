@@ -141,12 +141,33 @@ def apply_files(root: Path, files: list[NodeFile]) -> list[str]:
 
 
 def applied_hash(etc_dir: Path) -> str | None:
-    """The files_hash recorded by the last apply (None: never applied here, or unreadable)."""
+    """The files_hash recorded by the last apply, checked against the files themselves (None:
+    never applied here, or unreadable). ``etc_dir`` is the config's directory (/etc/kotanet):
+    a file changed or removed since then gives ``modified:<digest of what is there>``, which
+    `verify` shows as a mismatch; a file this user may not read (hostapd.conf for the kotanet
+    user) is taken as recorded."""
     try:
-        value = json.loads((etc_dir / MANIFEST_NAME).read_text())["files_hash"]
+        record = json.loads((etc_dir / MANIFEST_NAME).read_text())
+        value, files = record["files_hash"], dict(record["files"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+    if not isinstance(value, str) or not 0 < len(value) <= 128:
+        return None
+    root = etc_dir.parent.parent
+    actual: dict[str, str] = {}
+    for path, recorded in sorted(files.items()):
+        try:
+            actual[path] = hashlib.sha256((root / path).read_bytes()).hexdigest()
+        except PermissionError:
+            actual[path] = str(recorded)
+        except OSError:
+            actual[path] = "missing"
+    if actual == files:
+        return value
+    digest = hashlib.sha256(json.dumps(actual, sort_keys=True).encode()).hexdigest()
+    log.warning("node files changed since they were applied: %s",
+                ", ".join(p for p in actual if actual[p] != files[p]))
+    return f"modified:{digest[:40]}"
 
 
 def service_plan(files: list[NodeFile], changed: list[str]) -> list[list[str]]:

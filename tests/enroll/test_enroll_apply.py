@@ -14,7 +14,14 @@ import pytest
 from provhelp import make_deployment
 
 from agent import sysexec
-from agent.nodeapply import ApplyError, apply_files, parse_files, run_plan, service_plan
+from agent.nodeapply import (
+    ApplyError,
+    applied_hash,
+    apply_files,
+    parse_files,
+    run_plan,
+    service_plan,
+)
 from provisioning.nodefiles import delivery
 
 
@@ -49,9 +56,15 @@ def test_apply_is_idempotent_and_repairs_modes_in_place(tmp_path: Path) -> None:
     assert hostapd.stat().st_mode & 0o777 == 0o600
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()} == mtimes
     # one file differs: only it is written
+    recorded = applied_hash(root / "etc/kotanet")
+    assert recorded is not None and len(recorded) == 64
     dns = root / "etc/dnsmasq.d/kotanet.conf"
     dns.write_text("edited by hand\n")
+    # what the agent reports now shows the edit (verify: mismatch)
+    edited = applied_hash(root / "etc/kotanet")
+    assert edited is not None and edited.startswith("modified:") and edited != recorded
     assert apply_files(root, files) == ["etc/dnsmasq.d/kotanet.conf"]
+    assert applied_hash(root / "etc/kotanet") == recorded
     assert not list(root.rglob(".*.tmp"))
 
 
