@@ -21,7 +21,10 @@ def test_language_choice_and_wib_time() -> None:
     assert pick_lang(None, "fr-FR, en;q=0.4, id;q=0.8") == "id"
     assert pick_lang("en", "id-ID") == "en"  # the cookie wins
     assert pick_lang("xx", "de-DE") == "id"
-    assert wib(0) == "01-01-1970 07:00 WIB"  # UTC+7, all year
+    assert wib(0) == "01 Jan 1970 07:00 WIB"  # UTC+7, all year; one date format per language
+    assert wib(1796600000000) == "07 Des 2026 06:33 WIB"
+    assert wib(1796600000000, lang="en") == "07 Dec 2026 06:33 WIB"
+    assert wib(1796600000000, with_date=False) == "06:33 WIB"
     assert wib(None) == "—"
     assert all(a and b for a, b in CATALOG.values())
 
