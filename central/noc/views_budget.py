@@ -21,8 +21,9 @@ from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 
 #: The columns of the page and the CSV (each explained under the table: budget.help.<col>).
-COLUMNS = ["name", "kind", "capacity_mbps", "p95_mbps", "use_pct", "waste_mbps", "peak_mbps",
-           "volume_gb", "idle_hours", "coverage_pct", "cost_month", "unused_cost_month", "flags"]
+#: The answer first (waste, use, what it costs), then the figures behind it.
+COLUMNS = ["name", "waste_mbps", "use_pct", "capacity_mbps", "p95_mbps", "unused_cost_month",
+           "cost_month", "flags", "peak_mbps", "volume_gb", "idle_hours", "coverage_pct", "kind"]
 
 
 def cells(row: dict[str, Any], lang: str, group: bool = True) -> dict[str, str]:
