@@ -10,7 +10,6 @@ import json
 import random
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
