@@ -112,7 +112,7 @@ def parse_num(raw: str, integer: bool = False) -> float:
     if text[:2].lower() == "rp":
         text = text[2:]
     sign = ""
-    if text[:1] in "+-":
+    if text[:1] in ("+", "-"):
         sign, text = ("-" if text[0] == "-" else ""), text[1:]
     if not text or not all(c.isdigit() or c in ",." for c in text) or not text[0].isdigit():
         raise NumberError("form.not_number")
