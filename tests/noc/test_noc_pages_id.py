@@ -107,3 +107,25 @@ def test_admin_and_budget_pages_fit_phone_and_desktop(browser: Any, live: Live) 
     finally:
         ctx.close()
     assert {k: v for k, v in wide.items() if v > 0} == {}
+
+
+def test_dark_theme_follows_the_browser(browser: Any, live: Live) -> None:
+    colours = {}
+    for scheme in ("light", "dark"):
+        ctx = browser.new_context(locale="id-ID", color_scheme=scheme)
+        try:
+            page = ctx.new_page()
+            page.goto(f"{live.url}/noc/login")
+            colours[scheme] = page.evaluate("""() => [document.body, document.querySelector('.card')]
+                .map(el => getComputedStyle(el).backgroundColor)""")
+            if scheme == "dark":
+                shot(page, "login-dark")
+        finally:
+            ctx.close()
+
+    def light(rgb: str) -> float:
+        r, g, b = (int(x) for x in re.findall(r"\d+", rgb)[:3])
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+    assert all(light(c) > 0.8 for c in colours["light"]), colours
+    assert all(light(c) < 0.2 for c in colours["dark"]), colours
