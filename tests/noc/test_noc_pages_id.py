@@ -23,7 +23,7 @@ ENGLISH = [
     "next", "page", "records", "details", "enabled", "disabled", "add", "new", "coordinates",
     "latitude", "longitude", "uplinks", "backup", "alerts", "live", "range", "none", "null",
     "undefined", "nan", "true", "false", "login", "logout", "user.create", "setting.change",
-    "api", "1h", "24h", "7d", "30d", "h ago", "min ago", "just now",
+    "/api/v1", "1h", "24h", "7d", "30d", "h ago", "min ago", "just now",
 ]
 _WORDS = re.compile(r"(?<![\w.-])(" + "|".join(re.escape(w) for w in ENGLISH) + r")(?![\w-])",
                     re.IGNORECASE)
