@@ -43,8 +43,13 @@ def cells(row: dict[str, Any], lang: str, group: bool = True) -> dict[str, str]:
     return out
 
 
+class ThresholdError(ValueError):
+    """A threshold that is not a number in (0, 100]; the message is in the user's language."""
+
+
 def _query(request: web.Request) -> tuple[int, int, str, float]:
-    """(since, until, month, threshold %) of the request; 400 with a translated reason."""
+    """(since, until, month, threshold %) of the request; 400 with a translated reason for a
+    bad month, ThresholdError for a bad threshold."""
     lang = lang_of(request)
     try:
         since, until, month = budget.month_window(request.query.get("month") or None)
@@ -58,17 +63,28 @@ def _query(request: web.Request) -> tuple[int, int, str, float]:
         except NumberError:
             threshold = -1.0
         if not 0 < threshold <= 100:
-            raise web.HTTPBadRequest(text=t(lang, "budget.bad_threshold", value=raw))
+            raise ThresholdError(t(lang, "budget.bad_threshold", value=raw))
     return since, until, month, threshold
 
 
-async def _report(request: web.Request) -> tuple[dict[str, Any], str]:
+async def _report(request: web.Request, threshold_error: bool = False
+                  ) -> tuple[dict[str, Any], str, str]:
+    """The report of the request's month; a bad threshold is a 400 unless threshold_error
+    (then the default threshold and the reason, for the page to show beside the form)."""
     noc = request.app[NOC]
-    since, until, month, threshold = _query(request)
+    error = ""
+    try:
+        since, until, month, threshold = _query(request)
+    except ThresholdError as exc:
+        if not threshold_error:
+            raise web.HTTPBadRequest(text=str(exc)) from None
+        error = str(exc)
+        since, until, month = budget.month_window(request.query.get("month") or None)
+        threshold = budget.UNDERUSE_PCT
     sites = await asyncio.to_thread(noc.store.sites)
     rep = await asyncio.to_thread(budget.period_report, noc.storage, sites, since, until,
                                   threshold)
-    return rep, month
+    return rep, month, error
 
 
 @require("viewer")
@@ -76,7 +92,7 @@ async def budget_page(request: web.Request) -> web.StreamResponse:
     """One row per site over a month, sorted by waste; totals, flags, a daily chart, CSV link."""
     sess = await get_session(request)
     lang = lang_of(request)
-    rep, month = await _report(request)
+    rep, month, error = await _report(request, threshold_error=True)
     rows = [{"raw": r, "text": cells(r, lang)} for r in rep["rows"]]
     totals = {k: num(v, lang, budget.DECIMALS[k]) for k, v in rep["totals"].items()
               if k in budget.DECIMALS}
@@ -92,6 +108,8 @@ async def budget_page(request: web.Request) -> web.StreamResponse:
                 months=[(m, f"{labels[int(m[5:]) - 1]} {m[:4]}") for m in months],
                 threshold=num(rep["threshold_pct"], lang, 0 if rep["threshold_pct"] % 1 == 0
                               else 1, False),
+                typed=request.query.get("threshold", "") if error else None, error=error,
+                status=400 if error else 200,
                 underused=rep["totals"]["unused_sites"],
                 since=wib(rep["since_ms"], lang=lang), until=wib(rep["until_ms"], lang=lang),
                 weeks=budget.UNDERUSE_WEEKS, idle_pct=round(budget.IDLE_SHARE * 100),
@@ -103,7 +121,7 @@ async def budget_page(request: web.Request) -> web.StreamResponse:
 async def budget_csv(request: web.Request) -> web.StreamResponse:
     """The budget page's table as CSV, in the request's language (same values as the page)."""
     lang = lang_of(request)
-    rep, month = await _report(request)
+    rep, month, _ = await _report(request)
     buf = io.StringIO()
     w = csv.writer(buf, delimiter=";" if lang == "id" else ",")
     w.writerow([t(lang, f"budget.col.{c}") for c in COLUMNS])

@@ -153,10 +153,16 @@ def test_login_keeps_next_and_accounts_speak_indonesian(server: tuple[ServerThre
             assert status == 400 and "Akun \"admin\" sudah ada" in html.replace("&#34;", '"')
             status, html = await _post(c, "/noc/users/admin", {"role": "viewer"})
             assert status == 400 and "Admin aktif terakhir" in html
+            # a bad threshold: the page with the default, the reason and the typed value kept
+            async with c.http.get(srv.url + "/noc/budget?threshold=abc") as r:
+                html = await r.text()
+                assert r.status == 400 and "Ambang &#34;abc&#34; tidak valid" in html
+                assert 'id="budget-threshold" inputmode="decimal" size="4" value="abc"' in html
+            async with c.http.get(srv.url + "/noc/budget.csv?threshold=0") as r:
+                assert r.status == 400
             # errors of pages in the layout, in Indonesian
             for path, words in (("/noc/nodes/tidak-ada", "Node tidak dikenal: tidak-ada"),
                                 ("/noc/budget?month=2026-13", "Bulan tidak valid"),
-                                ("/noc/budget?threshold=abc", "Ambang"),
                                 ("/noc/audit?from=kemarin", "Tanggal"),
                                 ("/noc/tidak-ada", "Halaman tidak ditemukan")):
                 async with c.http.get(srv.url + path) as r:
