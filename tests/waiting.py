@@ -7,12 +7,15 @@ from collections.abc import Callable
 from typing import Any
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll cond until truthy (bounded); return its value or fail naming what was awaited."""
+def wait_for(cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition",
+             step: float = 0.05) -> Any:
+    """Poll cond every ``step`` s until truthy (bounded); return its value, or fail naming what
+    was awaited and the last value seen."""
     deadline = time.monotonic() + timeout
+    last: Any = None
     while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        last = cond()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -1,9 +1,8 @@
 """The status page's HTML: the status view's rows, big and high-contrast for a phone outdoors.
 
-Server-rendered like the NOC (``central/noc/html.py``): every value goes through ``e()``
-(html.escape), no script at all, and a ``<meta http-equiv=refresh>`` reloads the page. Levels
-are shown as words and symbols as well as colours, so the page reads in sunlight and for
-colour-blind technicians.
+Every value goes through ``e()`` (html.escape), no script at all, and a
+``<meta http-equiv=refresh>`` reloads the page. Levels are shown as words and symbols as well
+as colours, so the page reads in sunlight and for colour-blind technicians.
 """
 
 from __future__ import annotations

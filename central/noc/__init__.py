@@ -1,5 +1,8 @@
 """NOC dashboard: sessions and roles, fleet, node, budget and admin pages, live WebSocket.
 
+Pages are Jinja2 templates in ``templates/`` (aiohttp-jinja2, autoescape on, ``templating.py``);
+central's root URL ``/`` leads to the NOC.
+
 Wire it into central's app factory with ``setup_noc(app)`` after central's own state and
 routes are in place (it reads central's config, storage and token auth from the app).
 """
@@ -13,17 +16,27 @@ from aiohttp import web
 
 from central.api.auth import AUTH, Handler
 from central.api.state import CONFIG, STORAGE
-from central.noc import budget, live, views_admin, views_auth, views_fleet, views_node
+from central.noc import (
+    live,
+    views_admin,
+    views_audit,
+    views_auth,
+    views_budget,
+    views_fleet,
+    views_node,
+)
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.login_guard import LoginGuard
 from central.noc.security import SessionTokenAuth, noc_middleware
 from central.noc.store import NocStore, create_user
+from central.noc.templating import setup_templates
 from central.noc.tiles import TileUrlError, check_tile_url
 from central.storage.location import state_path
 
 log = logging.getLogger(__name__)
 
 ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/", views_fleet.root),
     ("GET", "/noc", views_fleet.index),
     ("GET", "/noc/", views_fleet.fleet_page),
     ("GET", "/noc/login", views_auth.login_page),
@@ -33,12 +46,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/noc/setup", views_auth.setup),
     ("POST", "/noc/lang", views_auth.set_lang),
     ("GET", "/noc/nodes/{node}", views_node.node_page),
-    ("GET", "/noc/budget", budget.budget_page),
-    ("GET", "/noc/budget.csv", budget.budget_csv),
+    ("GET", "/noc/budget", views_budget.budget_page),
+    ("GET", "/noc/budget.csv", views_budget.budget_csv),
     ("GET", "/noc/users", views_admin.users_page),
     ("POST", "/noc/users", views_admin.user_create),
     ("POST", "/noc/users/{user}", views_admin.user_update),
-    ("GET", "/noc/audit", views_admin.audit_page),
+    ("GET", "/noc/audit", views_audit.audit_page),
+    ("GET", "/noc/audit.csv", views_audit.audit_csv),
     ("GET", "/noc/settings", views_admin.settings_page),
     ("POST", "/noc/settings", views_admin.settings_save),
     ("POST", "/noc/settings/site", views_admin.site_save),
@@ -82,6 +96,7 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
                                       checks_per_s=settings.login_checks_per_s,
                                       checks_burst=settings.login_checks_burst)
     app[NOC] = noc
+    setup_templates(app)
     app[live.HUB] = live.Hub(noc)
     app[AUTH] = SessionTokenAuth(app[AUTH])
     app.middlewares.append(noc_middleware)

@@ -12,7 +12,9 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from central.api.state import CONFIG, STORAGE
 from central.clock import wall_ms
 from central.noc.i18n import LANG_COOKIE, LANGS, pick_lang
 from central.noc.install_view import FIXED_HEADERS, not_found, page_html, rate_limited
+from central.noc.templating import setup_templates
 from central.storage.base import Storage
 from protocol.topics import is_valid_id
 from provisioning.brokerfiles import load_manifest
@@ -106,13 +109,14 @@ def _lang(request: web.Request) -> str:
     return asked if asked in LANGS else pick_lang(request.cookies.get(LANG_COOKIE), None)
 
 
-def _respond(request: web.Request, status: int, html: str,
+def _respond(request: web.Request, status: int, html: Callable[[], str],
              data: dict[str, Any]) -> web.Response:
+    """The answer as JSON (?format=json) or as the rendered page, with FIXED_HEADERS."""
     if request.query.get("format") == "json":
         resp = web.Response(text=json.dumps(data, allow_nan=False, separators=(",", ":")),
                             status=status, content_type="application/json")
     else:
-        resp = web.Response(text=html, status=status, content_type="text/html",
+        resp = web.Response(text=html(), status=status, content_type="text/html",
                             charset="utf-8")
     resp.headers.update(FIXED_HEADERS)
     return resp
@@ -124,7 +128,8 @@ async def install_page(request: web.Request) -> web.Response:
     client = client_ip(request)
     if not check.limiter.allow(client):
         log.warning("install check from %s refused: rate limited", client)
-        resp = _respond(request, 429, rate_limited(lang), {"error": "rate_limited"})
+        resp = _respond(request, 429, partial(rate_limited, request, lang),
+                        {"error": "rate_limited"})
         resp.headers["Retry-After"] = str(max(1, check.limiter.wait_s(client)))
         return resp
     node = request.match_info["node"]
@@ -138,8 +143,8 @@ async def install_page(request: web.Request) -> web.Response:
             log.exception("install check of %s failed", node)
             raise web.HTTPInternalServerError(headers=FIXED_HEADERS) from None
     if found is None:
-        return _respond(request, 404, not_found(lang), {"error": "not_found"})
-    return _respond(request, 200, page_html(found, lang, wall_ms()), found)
+        return _respond(request, 404, partial(not_found, request, lang), {"error": "not_found"})
+    return _respond(request, 200, partial(page_html, request, found, lang, wall_ms()), found)
 
 
 ROUTES: list[Route] = [("GET", PATH, install_page, None)]
@@ -153,6 +158,7 @@ def setup_install(app: web.Application, deployment: str | Path | None = None, *,
     check = InstallCheck(Deployment(deployment) if deployment else None,
                          RateLimiter(per_minute, burst))
     app[INSTALL] = check
+    setup_templates(app)
     add_routes(app, ROUTES)
     log.info("install check page on %s (deployment %s)", PATH, deployment or "not set")
     return check

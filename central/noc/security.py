@@ -18,8 +18,8 @@ from central.api.client_addr import client_ip
 from central.api.jsonout import json_response
 from central.noc.context import NOC
 from central.noc.cookies import SESSION_COOKIE
-from central.noc.html import e, lang_of, page
-from central.noc.i18n import t
+from central.noc.i18n import CATALOG, t
+from central.noc.render import lang_of, page
 from central.noc.store import LoginSession
 from central.noc.tiles import tile_origin
 
@@ -55,6 +55,22 @@ def _wants_json(request: web.Request) -> bool:
     return request.path.startswith("/noc/api/") or request.path.endswith(".csv")
 
 
+def _is_page(request: web.Request) -> bool:
+    """A NOC page (not JSON, CSV, static files or the WebSocket): errors render in the layout."""
+    path = request.path
+    return (path == "/noc" or path.startswith("/noc/")) and not _wants_json(request) and \
+        not path.startswith("/noc/static/") and path != "/noc/ws"
+
+
+async def error_page(request: web.Request, status: int, message: str = "") -> web.Response:
+    """An error inside the NOC layout, in the request's language (title from the catalogue)."""
+    lang = lang_of(request)
+    key = f"error.{status}" if f"error.{status}" in CATALOG else "error.other"
+    title = t(lang, key, status=status)
+    return page(request, "error.html", title, await get_session(request), status=status,
+                message=message or title)
+
+
 def require(role: str) -> Callable[[Handler], Handler]:
     """Decorator: the handler needs a logged-in user of at least this role."""
     def wrap(handler: Handler) -> Handler:
@@ -68,8 +84,8 @@ def require(role: str) -> Callable[[Handler], Handler]:
                 if _wants_json(request):
                     return json_response({"error": f"needs role {role}"}, status=403)
                 lang = lang_of(request)
-                return page(request, "403", f'<p class="flash error" role="alert">'
-                            f'{e(t(lang, "forbidden"))} ({e(role)})</p>', sess, status=403)
+                return await error_page(request, 403, t(lang, "forbidden_role",
+                                                        role=t(lang, f"acct.{role}")))
             return await handler(request)
         guarded.__doc__ = handler.__doc__
         guarded.__name__ = handler.__name__
@@ -137,12 +153,31 @@ async def _bridge(request: web.Request, handler: Handler) -> web.StreamResponse:
                                     action, request.path, 200 <= status < 300, detail)
 
 
+def _detail(exc: web.HTTPException) -> str:
+    """The handler's own message of an HTTP error ('' for aiohttp's default '404: Not Found')."""
+    text = exc.text or ""
+    return "" if text == f"{exc.status}: {exc.reason}" else text
+
+
 @web.middleware
 async def noc_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Session bridge for /api/ and security headers for /noc/ pages."""
     if request.path.startswith("/api/") and "Authorization" not in request.headers:
         return await _bridge(request, handler)
-    resp = await handler(request)
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _is_page(request):
+            raise
+        resp = await error_page(request, exc.status, _detail(exc))
+        for name in ("Allow", "Retry-After"):
+            if name in exc.headers:
+                resp.headers[name] = exc.headers[name]
+    except Exception:
+        if not _is_page(request):
+            raise
+        log.exception("NOC page %s failed", request.path)
+        resp = await error_page(request, 500)
     if request.path.startswith("/noc") and not resp.prepared:
         tiles = tile_origin(str(request.app[NOC].extra.get("tile_url", "")))
         resp.headers.setdefault("Content-Security-Policy", CSP.format(tiles=tiles))

@@ -14,9 +14,9 @@ from central.api.client_addr import client_ip
 from central.noc import passwords
 from central.noc.context import NOC
 from central.noc.cookies import PRE_COOKIE, SESSION_COOKIE, new_secret, set_cookie
-from central.noc.html import e, flash, lang_of, page
 from central.noc.i18n import LANG_COOKIE, LANGS, t
 from central.noc.login_guard import LoginGuard, Reservation
+from central.noc.render import lang_of, page
 from central.noc.security import csrf_ok, get_session
 from central.noc.store import StoreError
 
@@ -36,27 +36,13 @@ def _safe_next(value: str | None) -> str:
     return "/noc/" if parts.scheme or parts.netloc else value
 
 
-def _form_page(request: web.Request, title_key: str, form: str, fields: str, pre: str,
-               message: str, kind: str, status: int) -> web.Response:
-    """A page with one pre-login form (``form``: its action and class attributes) protected by
-    the double-submit token ``pre``, after a status line."""
-    body = (f'{flash(message, kind)}<form method="post" {form}>'
-            f'<input type="hidden" name="csrf" value="{e(pre)}">{fields}</form>')
-    return page(request, t(lang_of(request), title_key), body, None, status=status, pre=pre)
-
-
 def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "error",
-                status: int = 200) -> web.Response:
-    lang = lang_of(request)
-    nxt = _safe_next(request.query.get("next"))
-    fields = (f'<input type="hidden" name="next" value="{e(nxt)}">'
-              f'<label>{e(t(lang, "login.user"))}<input name="username" id="username" '
-              f'autocomplete="username" required autofocus></label>'
-              f'<label>{e(t(lang, "login.password"))}<input name="password" id="password" '
-              f'type="password" autocomplete="current-password" required></label>'
-              f'<button type="submit" id="login-submit">{e(t(lang, "login.submit"))}</button>')
-    return _form_page(request, "login.title", 'action="/noc/login" class="card login"', fields,
-                      pre, message, kind, status)
+                status: int = 200, nxt: str | None = None, username: str = "") -> web.Response:
+    """The login page; its form carries the double-submit token ``pre`` and ``next`` (the
+    query's on the first visit, the posted one after a refusal) and keeps the account name."""
+    return page(request, "login.html", t(lang_of(request), "login.title"), None, status=status,
+                pre=pre, message=message, kind=kind, username=username,
+                next=_safe_next(request.query.get("next") if nxt is None else nxt))
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -84,9 +70,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     lang = lang_of(request)
     pre = request.cookies.get(PRE_COOKIE, "")
-    if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403)
+    nxt = _safe_next(str(form.get("next", "")))
     user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
+    if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
+        return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403, nxt=nxt,
+                           username=user)
     ip = client_ip(request)
     guard: LoginGuard = noc.extra["limiter"]
     loop = asyncio.get_running_loop()
@@ -97,7 +85,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         if detail is not None:
             await loop.run_in_executor(guard.db, partial(
                 noc.store.audit, user, ip, "login", user, False, detail))
-        resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429)
+        resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429,
+                           nxt=nxt, username=user)
         resp.headers["Retry-After"] = str(wait)
         return resp
     ok = False
@@ -113,9 +102,10 @@ async def login(request: web.Request) -> web.StreamResponse:
             new_hash = await loop.run_in_executor(guard.executor, passwords.hash_password, pw)
             await loop.run_in_executor(guard.db, noc.store.set_hash, user, new_hash)
         await loop.run_in_executor(guard.db, noc.store.audit, user, ip, "login", user, True)
-        return await _start_session(request, user, str(form.get("next", "")))
+        return await _start_session(request, user, nxt)
     await loop.run_in_executor(guard.db, noc.store.audit, user, ip, "login", user, False)
-    return _login_form(request, pre, t(lang, "login.failed"), status=401)
+    return _login_form(request, pre, t(lang, "login.failed"), status=401, nxt=nxt,
+                       username=user)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -135,15 +125,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def _setup_form(request: web.Request, pre: str, message: str = "",
-                status: int = 200) -> web.Response:
-    lang = lang_of(request)
-    fields = (f'<label>{e(t(lang, "setup.token"))}<input name="token" type="password" required>'
-              f'</label><label>{e(t(lang, "login.user"))}<input name="username" required></label>'
-              f'<label>{e(t(lang, "login.password"))}<input name="password" type="password" '
-              f'minlength="10" required></label>'
-              f'<button type="submit">{e(t(lang, "users.save"))}</button>')
-    return _form_page(request, "setup.title", 'action="/noc/setup" class="card"', fields, pre,
-                      message, "error", status)
+                status: int = 200, username: str = "") -> web.Response:
+    """The first-admin page; its form carries the double-submit token ``pre``."""
+    return page(request, "setup.html", t(lang_of(request), "setup.title"), None, status=status,
+                pre=pre, message=message, username=username)
 
 
 async def setup_page(request: web.Request) -> web.StreamResponse:
@@ -161,19 +146,20 @@ async def setup(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/noc/login")
     form = await request.post()
     pre = request.cookies.get(PRE_COOKIE, "")
+    user = str(form.get("username", "")).strip()[:64]
     if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _setup_form(request, new_secret(), t(lang, "csrf.bad"), 403)
+        return _setup_form(request, new_secret(), t(lang, "csrf.bad"), 403, user)
     ip = client_ip(request)
     token = str(form.get("token", ""))
     if not noc.admin_token or not hmac.compare_digest(token.encode(), noc.admin_token.encode()):
         await asyncio.to_thread(noc.store.audit, "anonymous", ip, "setup", "", False)
-        return _setup_form(request, pre, t(lang, "setup.bad_token"), 403)
-    user = str(form.get("username", ""))
+        return _setup_form(request, pre, t(lang, "setup.bad_token"), 403, user)
     try:
         await asyncio.to_thread(noc.store.create_user, user, str(form.get("password", "")),
                                 "admin")
     except StoreError as exc:
-        return _setup_form(request, pre, str(exc), 400)
+        return _setup_form(request, pre, t(lang, exc.key, **exc.params) if exc.key
+                           else str(exc), 400, user)
     await asyncio.to_thread(noc.store.audit, "central-admin-token", ip, "user.create", user,
                             True, {"role": "admin"})
     return await _start_session(request, user, "/noc/")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -10,15 +12,43 @@ from aiohttp import web
 from central.api.auth import role_at_least
 from central.api.jsonout import json_response
 from central.clock import wall_ms
+from central.commands.params import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
 from central.noc.context import NOC
 from central.noc.fleet import node_view
-from central.noc.html import e, lang_of, page, table
 from central.noc.i18n import t, wib
 from central.noc.live import HUB
+from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 from central.noc.series import RANGES, node_series
+from protocol.params import MAX_KBPS, MAX_LEASE_S, MIN_KBPS
 
 CONSOLE_KINDS = ("set_throttle", "clear_throttle", "failover", "failback", "resync")
+CHARTS = ("rtt", "loss", "users", "throughput")
+
+
+@dataclass(frozen=True)
+class ConsoleField:
+    """One number input of the command console: its bounds are the command contract's."""
+
+    name: str
+    label: str
+    low: int
+    high: int
+    value: int
+
+
+#: The console's kinds and inputs; min/max from protocol/params.py (rates, lease) and
+#: central/commands/params.py (the message lifetime only central sets).
+CONSOLE = {
+    "kinds": CONSOLE_KINDS,
+    "throttle": (
+        ConsoleField("down_kbps", "cmd.down", MIN_KBPS, MAX_KBPS, 10_000),
+        ConsoleField("up_kbps", "cmd.up", MIN_KBPS, MAX_KBPS, 5_000),
+        # the contract wants lease_s > 0; the input steps in whole seconds
+        ConsoleField("lease_s", "cmd.lease", 1, MAX_LEASE_S, 3_600)),
+    "ttl": ConsoleField("ttl_s", "cmd.ttl", math.ceil(MIN_TTL_S), math.floor(MAX_TTL_S),
+                        int(DEFAULT_TTL_S)),
+}
 
 
 def root_cause(lang: str, v: dict[str, Any], events: list[dict[str, Any]]) -> str:
@@ -43,25 +73,6 @@ def root_cause(lang: str, v: dict[str, Any], events: list[dict[str, Any]]) -> st
         t(lang, "cause.ok")
 
 
-def _console(lang: str, node: str) -> str:
-    opts = "".join(f'<option value="{k}">{e(t(lang, "cmd." + k))}</option>' for k in CONSOLE_KINDS)
-    return (f'<section id="console" class="card"><h2>{e(t(lang, "cmd.title"))}</h2>'
-            f'<form id="cmd-form" data-node="{e(node)}">'
-            f'<label>{e(t(lang, "cmd.kind"))}<select name="kind" id="cmd-kind">{opts}</select>'
-            f'</label><fieldset id="throttle-fields"><label>{e(t(lang, "cmd.down"))}'
-            f'<input name="down_kbps" type="number" min="64" value="10000"></label>'
-            f'<label>{e(t(lang, "cmd.up"))}<input name="up_kbps" type="number" min="64" '
-            f'value="5000"></label><label>{e(t(lang, "cmd.lease"))}<input name="lease_s" '
-            f'type="number" min="60" max="604800" value="3600"></label></fieldset>'
-            f'<label>{e(t(lang, "cmd.ttl"))}'
-            f'<input name="ttl_s" type="number" min="5" max="3600" value="60"></label>'
-            f'<button type="submit" id="cmd-send">{e(t(lang, "cmd.send"))}</button></form>'
-            f'<div id="cmd-confirm" class="confirm" hidden><p id="cmd-question"></p>'
-            f'<button type="button" id="cmd-yes">{e(t(lang, "yes"))}</button>'
-            f'<button type="button" id="cmd-no">{e(t(lang, "no"))}</button></div>'
-            f'<p id="cmd-result" role="status"></p></section>')
-
-
 @require("viewer")
 async def node_page(request: web.Request) -> web.StreamResponse:
     """Everything about one node."""
@@ -72,41 +83,23 @@ async def node_page(request: web.Request) -> web.StreamResponse:
     name = request.match_info["node"]
     d = await asyncio.to_thread(noc.storage.node_detail, name, wall_ms(), noc.grace_ms)
     if d is None:
-        raise web.HTTPNotFound(text=f"unknown node {name!r}")
+        raise web.HTTPNotFound(text=t(lang, "node.unknown", node=name))
     hub = request.app[HUB]
     v = node_view(d, hub.primary.get(name), hub.gap_nodes)
     v["thr_version"] = d.get("throttle_version")
     evs = await asyncio.to_thread(noc.storage.events, name, wall_ms() - 7 * 86400_000, None,
                                 500)
-    cause = root_cause(lang, v, evs)
-    facts = [(t(lang, "col.site"), f'{e(d["site"])} · {e(d.get("name"))}'),
-             (t(lang, "col.role"), e(t(lang, "role." + (d.get("role") or "park")))),
-             (t(lang, "col.uplink"), e(v["uplink"] or "—")), (t(lang, "col.users"),
-                                                              e(v["users"])),
-             (t(lang, "col.since"), e(wib(v["since"]))),
-             ("gaps", e(d["gaps"]["missing"])), ("agent", e((d.get("birth") or {}).get(
-                 "agent_version", "—")))]
-    dl = "".join(f"<dt>{e(k)}</dt><dd>{val}</dd>" for k, val in facts)
-    ranges = "".join(f'<button type="button" data-range="{r}"'
-                     f'{" aria-pressed=true" if r == "1h" else ""}>{r}</button>' for r in RANGES)
-    charts = "".join(f'<figure class="chart"><figcaption>{e(t(lang, "chart." + c))}</figcaption>'
-                     f'<div id="chart-{c}" class="plot"></div></figure>'
-                     for c in ("rtt", "loss", "users", "throughput"))
-    rows = [[e(wib(ev["ts_ms"])), f'<span class="sev sev-{e(ev["severity"])}">'
-             f'{e(ev["severity"])}</span>', e(ev["kind"]), e(ev["message"])]
-            for ev in reversed(evs[-200:])]
-    timeline = table([t(lang, "audit.when"), "", t(lang, "audit.action"), ""], rows, "events") \
-        if rows else f'<p class="muted">{e(t(lang, "node.no_events"))}</p>'
-    body = (f'<p id="cause" class="cause state-{e(v["state"])}"><span class="badge state-'
-            f'{e(v["state"])}">{e(t(lang, "state." + v["state"]))}</span> {e(cause)}</p>'
-            f'<dl class="facts">{dl}</dl><h2>{e(t(lang, "node.charts"))}</h2>'
-            f'<div class="ranges" role="group" aria-label="{e(t(lang, "range"))}">{ranges}</div>'
-            f'<div class="charts">{charts}</div>'
-            + (_console(lang, name) if role_at_least(sess.user.role, "operator") else "")
-            + f'<h2>{e(t(lang, "node.events"))}</h2>{timeline}')
-    return page(request, t(lang, "node.title", node=name), body, sess,
+    facts = [("col.site", f'{d["site"]} · {d.get("name") or ""}'),
+             ("col.role", t(lang, "role." + (d.get("role") or "park"))),
+             ("col.uplink", v["uplink"] or "—"), ("col.users", v["users"]),
+             ("col.since", wib(v["since"])), ("node.gaps", d["gaps"]["missing"]),
+             ("node.agent", (d.get("birth") or {}).get("agent_version", "—"))]
+    operator = role_at_least(sess.user.role, "operator")
+    return page(request, "node.html", t(lang, "node.title", node=name), sess,
                 scripts=["node.js"], styles=["vendor/uplot/uPlot.min.css"],
-                data={"node": name, "view": v})
+                data={"node": name, "view": v}, node=name, view=v,
+                cause=root_cause(lang, v, evs), facts=facts, ranges=RANGES, charts=CHARTS,
+                events=list(reversed(evs[-200:])), console=CONSOLE if operator else None)
 
 
 @require("viewer")

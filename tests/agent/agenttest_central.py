@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from protocol.messages import CentralState, Command, DeliveryReceipt, Tele
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
 from tests.cmdkeys import SIGNER, agent_commands
+from tests.waiting import wait_for as wait_for  # re-exported to the tests of this folder
 
 TOPICS = Topics()
 SITE = "taman-kota"
@@ -41,15 +41,6 @@ def agent_config(broker: LocalBroker, node: str, state_dir: Path, **over: Any) -
     return parse_config(data)
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    """Poll cond until truthy (bounded); return its value or fail."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Central:

@@ -15,19 +15,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from central.config import CentralConfig, load_config
 from protocol.topics import Topics
 from provisioning.localbroker import LocalBroker
+from tests.waiting import wait_for  # re-exported to the tests of this folder
 
 _prefixes = itertools.count(1)
 
 
-def wait_for(pred: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll pred until truthy (returned) or fail after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        val = pred()
-        if val:
-            return val
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 def unique_prefix() -> str:

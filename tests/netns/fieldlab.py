@@ -32,9 +32,17 @@ from provisioning.pki import issue_cert, make_ca
 from provisioning.render import render
 from tests.cmdkeys import KEY_FILE, KEY_ID, SIGNER
 from tests.fakes.hostapd import FakeHostapd, FakeStation
+from tests.waiting import wait_for
 
-from .nsutil import Lab, Netns
-from .test_agent_failover_stack import wait_for
+from .nsutil import (
+    Lab,
+    Netns,
+    Procs,
+    add_loopback_addrs,
+    masquerade_lan,
+    two_isps,
+    two_uplinks_toml,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -91,20 +99,7 @@ led_ok = 17
 led_warn = 27
 led_fail = 22
 button = 23
-[[uplinks]]
-name = "primary"
-iface = "wan1"
-gateway = "100.64.1.1"
-priority = 0
-{probe}
-[[uplinks]]
-name = "backup"
-iface = "wan2"
-kind = "lte"
-gateway = "100.64.2.1"
-priority = 10
-standby_probe_interval_s = 1.0
-{probe}"""
+{two_uplinks_toml(probe)}"""
 
 
 class FieldLab:
@@ -114,7 +109,7 @@ class FieldLab:
         self.dir = workdir
         self.token = secrets.token_urlsafe(16)
         self.pw = {"central": secrets.token_urlsafe(12), NODE: secrets.token_urlsafe(12)}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs = Procs(workdir, ROOT, {**ENV, "KOTANET_ADMIN_TOKEN": self.token})
         self.stack = ExitStack()
         self.etc_netns: list[Path] = []
         self.made_etc_netns = not Path("/etc/netns").exists()
@@ -129,18 +124,9 @@ class FieldLab:
     def _build(self) -> None:
         lab = self.lab
         self.inet, self.node, self.client = lab.add("inet"), lab.add("node"), lab.add("client")
-        self.isp = {1: lab.add("isp1"), 2: lab.add("isp2")}
-        for n, isp in self.isp.items():
-            lab.link(self.inet, f"i{n}", f"10.255.{n}.1/30", isp, "upl", f"10.255.{n}.2/30")
-            lab.link(isp, "cust", f"100.64.{n}.1/24", self.node, f"wan{n}", f"100.64.{n}.2/24")
-            isp.run("ip", "route", "add", "default", "via", f"10.255.{n}.1")
-            isp.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-            self.inet.run("ip", "route", "add", f"100.64.{n}.0/24", "via", f"10.255.{n}.2")
-        for addr in [*TARGETS, BROKER_IP, DNS_IP]:
-            self.inet.run("ip", "addr", "add", f"{addr}/32", "dev", "lo")
+        self.isp = two_isps(lab, self.inet, self.node)
+        add_loopback_addrs(self.inet, [*TARGETS, BROKER_IP, DNS_IP])
         node = self.node
-        node.run("ip", "route", "add", "default", "via", "100.64.1.1", "metric", "100")
-        node.run("ip", "route", "add", "default", "via", "100.64.2.1", "metric", "200")
         node.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
         node.run("ip", "link", "add", "br0", "type", "bridge")
         node.run("ip", "addr", "add", f"{LAN_IP}/24", "dev", "br0")
@@ -150,9 +136,7 @@ class FieldLab:
         self.client.run("ip", "link", "set", "eth0", "address", CLIENT_MAC)
         self.client.run("ip", "addr", "add", f"{CLIENT_IP}/24", "dev", "eth0")
         self.client.run("ip", "route", "add", "default", "via", LAN_IP)
-        node.run("nft", "add table ip ktnat; add chain ip ktnat post { type nat hook postrouting "
-                 'priority 100 ; }; add rule ip ktnat post ip saddr 192.168.50.0/24 oifname { '
-                 '"wan1", "wan2" } masquerade')
+        masquerade_lan(node)
         self._resolv(node, DNS_IP)  # the node asks the "internet's" resolver
         self._resolv(self.client, LAN_IP)  # phones ask the node's dnsmasq
         self._files()
@@ -185,19 +169,11 @@ class FieldLab:
     def spawn(self, name: str, ns: Netns, argv: list[str], env: dict[str, str] | None = None,
               ) -> subprocess.Popen[bytes]:
         """Start a process in a namespace, output to <dir>/<name>.log."""
-        with open(self.dir / f"{name}.log", "ab") as out:
-            proc = ns.popen(*argv, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                            env={**os.environ, **ENV, "KOTANET_ADMIN_TOKEN": self.token,
-                                 **(env or {})})
-        self.procs[name] = proc
-        return proc
+        return self.procs.spawn(name, ns, argv, env)
 
     def log(self, name: str) -> str:
         """One process's log."""
-        try:
-            return (self.dir / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return ""
+        return self.procs.log(name)
 
     def start_services(self) -> None:
         """The internet's resolver, the broker (TLS), the node's dnsmasq and the fake radio."""
@@ -291,16 +267,7 @@ class FieldLab:
 
     def close(self) -> None:
         """Stop every process (SIGTERM, bounded, then SIGKILL), the fakes, the namespaces."""
-        for name in ("statuspage", "agent", "central", "mosquitto", "dnsmasq-lan", "dns"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        self.procs.stop(("statuspage", "agent", "central", "mosquitto", "dnsmasq-lan", "dns"))
         self.stack.close()
         self.lab.close()
         for d in self.etc_netns:

@@ -7,6 +7,7 @@ import secrets
 import shutil
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,100 @@ def bridge_node(prefix: str) -> tuple[Lab, Netns]:
         lab.close()
         raise
     return lab, ns
+
+
+def two_isps(lab: Lab, inet: Netns, node: Netns, *, bcp38: bool = False) -> dict[int, Netns]:
+    """Two ISP namespaces between ``inet`` and ``node``, as a park node's two uplinks see them.
+
+        node wan<n> 100.64.<n>.2/24 -- cust 100.64.<n>.1 [isp<n>] upl 10.255.<n>.2/30 -- inet
+
+    The node also gets what NetworkManager/dhcpcd would leave in its main table: one default
+    route per uplink, by metric. ``bcp38``: each ISP drops customer packets with a foreign
+    source address, as real ISPs do (so a socket on the wrong uplink's address goes nowhere).
+    """
+    isps = {n: lab.add(f"isp{n}") for n in (1, 2)}
+    for n, isp in isps.items():
+        lab.link(inet, f"i{n}", f"10.255.{n}.1/30", isp, "upl", f"10.255.{n}.2/30")
+        lab.link(isp, "cust", f"100.64.{n}.1/24", node, f"wan{n}", f"100.64.{n}.2/24")
+        isp.run("ip", "route", "add", "default", "via", f"10.255.{n}.1")
+        isp.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        if bcp38:
+            isp.run("nft", "add table ip bcp38; add chain ip bcp38 fw { type filter hook forward "
+                    "priority 0 ; }; add rule ip bcp38 fw iifname cust ip saddr != "
+                    f"100.64.{n}.0/24 drop")
+        inet.run("ip", "route", "add", f"100.64.{n}.0/24", "via", f"10.255.{n}.2")
+    node.run("ip", "route", "add", "default", "via", "100.64.1.1", "metric", "100")
+    node.run("ip", "route", "add", "default", "via", "100.64.2.1", "metric", "200")
+    return isps
+
+
+def add_loopback_addrs(ns: Netns, addrs: Sequence[str]) -> None:
+    """Host addresses (/32) on ``ns``'s loopback: the 'internet' hosts a test talks to."""
+    for addr in addrs:
+        ns.run("ip", "addr", "add", f"{addr}/32", "dev", "lo")
+
+
+def masquerade_lan(node: Netns, saddr: str | None = "192.168.50.0/24") -> None:
+    """As firmware_configs/nftables.conf.tmpl: masquerade out of wan1/wan2 (only ``saddr``, the
+    LAN, when given: a socket of the node itself then keeps its address after a switch)."""
+    match = f"ip saddr {saddr} " if saddr else ""
+    node.run("nft", "add table ip ktnat; add chain ip ktnat post { type nat hook postrouting "
+             f'priority 100 ; }}; add rule ip ktnat post {match}oifname {{ "wan1", "wan2" }} '
+             "masquerade")
+
+
+def two_uplinks_toml(probe: str) -> str:
+    """agent.toml's [[uplinks]] for two_isps(): fibre primary on wan1, LTE backup on wan2;
+    ``probe`` holds each uplink's probe settings (targets, intervals)."""
+    return f"""\
+[[uplinks]]
+name = "primary"
+iface = "wan1"
+gateway = "100.64.1.1"
+priority = 0
+{probe}
+[[uplinks]]
+name = "backup"
+iface = "wan2"
+kind = "lte"
+gateway = "100.64.2.1"
+priority = 10
+standby_probe_interval_s = 1.0
+{probe}"""
+
+
+class Procs:
+    """Long-running processes of a lab, each logging to <dir>/<name>.log; ``stop`` ends them."""
+
+    def __init__(self, workdir: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.dir, self.cwd, self.env = workdir, cwd, env or {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def spawn(self, name: str, ns: Netns, argv: list[str], env: dict[str, str] | None = None,
+              ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in ``ns``, stdout and stderr to <dir>/<name>.log."""
+        with open(self.dir / f"{name}.log", "ab") as out:
+            proc = ns.popen(*argv, stdout=out, stderr=subprocess.STDOUT, cwd=str(self.cwd),
+                            env={**os.environ, **self.env, **(env or {})})
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        """The whole log of one process (or of a log file a process writes there itself)."""
+        try:
+            return (self.dir / f"{name}.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, order: Sequence[str]) -> None:
+        """SIGTERM each named process in ``order`` (bounded wait, then SIGKILL)."""
+        for name in order:
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)

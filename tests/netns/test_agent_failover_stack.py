@@ -15,16 +15,14 @@ import json
 import os
 import re
 import secrets
-import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from provisioning.mosquitto import acl_file, mosquitto_conf, password_file, password_hash
+from tests.waiting import wait_for  # re-exported to the tests of this folder
 
-from .nsutil import Lab, Netns
+from .nsutil import Lab, Procs, add_loopback_addrs, masquerade_lan, two_isps, two_uplinks_toml
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,16 +34,6 @@ NODE, SITE = "n1", "s1"
 STABLE_S = 3.0
 
 
-def wait_for(pred: Callable[[], T | None], timeout: float, what: str, step: float = 0.2) -> T:
-    """Poll ``pred`` until truthy (bounded); AssertionError naming ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 def agent_toml(state: Path, password: str) -> str:
@@ -81,20 +69,7 @@ ndsctl = "{state}/no-ndsctl"
 enabled = true
 stable_window_s = {STABLE_S}
 flap_window_s = 30.0
-[[uplinks]]
-name = "primary"
-iface = "wan1"
-gateway = "100.64.1.1"
-priority = 0
-{probe}
-[[uplinks]]
-name = "backup"
-iface = "wan2"
-kind = "lte"
-gateway = "100.64.2.1"
-priority = 10
-standby_probe_interval_s = 1.0
-{probe}"""
+{two_uplinks_toml(probe)}"""
 
 
 class AgentLab:
@@ -104,7 +79,7 @@ class AgentLab:
         self.dir = workdir
         self.token = secrets.token_urlsafe(16)
         self.pw = {"central": secrets.token_urlsafe(12), NODE: secrets.token_urlsafe(12)}
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs = Procs(workdir, ROOT)
         self.lab = Lab("ktg")
         try:
             self._build()
@@ -115,41 +90,13 @@ class AgentLab:
     def _build(self) -> None:
         lab = self.lab
         self.inet, self.node = lab.add("inet"), lab.add("node")
-        self.isp = {1: lab.add("isp1"), 2: lab.add("isp2")}
-        for n, isp in self.isp.items():
-            lab.link(self.inet, f"i{n}", f"10.255.{n}.1/30", isp, "upl", f"10.255.{n}.2/30")
-            lab.link(isp, "cust", f"100.64.{n}.1/24", self.node, f"wan{n}", f"100.64.{n}.2/24")
-            isp.run("ip", "route", "add", "default", "via", f"10.255.{n}.1")
-            isp.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-            isp.run("nft", "add table ip bcp38; add chain ip bcp38 fw { type filter hook forward "
-                    "priority 0 ; }; add rule ip bcp38 fw iifname cust ip saddr != "
-                    f"100.64.{n}.0/24 drop")  # ISPs drop spoofed customer sources (BCP 38)
-            self.inet.run("ip", "route", "add", f"100.64.{n}.0/24", "via", f"10.255.{n}.2")
-        for addr in [*TARGETS, BROKER_IP]:
-            self.inet.run("ip", "addr", "add", f"{addr}/32", "dev", "lo")
-        # what NetworkManager/dhcpcd would leave in main: one default per uplink, by metric
-        self.node.run("ip", "route", "add", "default", "via", "100.64.1.1", "metric", "100")
-        self.node.run("ip", "route", "add", "default", "via", "100.64.2.1", "metric", "200")
-        # as firmware_configs/nftables.conf.tmpl: only the LAN is masqueraded, so a socket of
-        # the node itself keeps its old uplink's source address after a switch
-        self.node.run("nft", "add table ip ktnat; add chain ip ktnat post { type nat hook "
-                      "postrouting priority 100 ; }; add rule ip ktnat post ip saddr "
-                      '192.168.50.0/24 oifname { "wan1", "wan2" } masquerade')
-
-    def _spawn(self, name: str, ns: Netns, argv: list[str], env: dict[str, str] | None = None,
-               ) -> subprocess.Popen[bytes]:
-        with open(self.dir / f"{name}.log", "ab") as out:
-            proc = ns.popen(*argv, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                            env={**os.environ, **(env or {})})
-        self.procs[name] = proc
-        return proc
+        self.isp = two_isps(lab, self.inet, self.node, bcp38=True)
+        add_loopback_addrs(self.inet, [*TARGETS, BROKER_IP])
+        masquerade_lan(self.node)
 
     def log(self, name: str) -> str:
         """The whole log of one process (or mosquitto's own log file)."""
-        try:
-            return (self.dir / f"{name}.log").read_text(errors="replace")
-        except OSError:
-            return ""
+        return self.procs.log(name)
 
     def start_broker(self) -> None:
         """Mosquitto in inet, listening on every inet address; waits until it listens."""
@@ -164,7 +111,7 @@ class AgentLab:
             port=BROKER_PORT, bind="0.0.0.0", password_file=str(bdir / "passwd"),
             acl_file=str(bdir / "acl"), log_file=str(self.dir / "mosquitto-broker.log"),
             run_as="root"))
-        self._spawn("mosquitto", self.inet, ["mosquitto", "-c", str(bdir / "mosquitto.conf")])
+        self.procs.spawn("mosquitto", self.inet, ["mosquitto", "-c", str(bdir / "mosquitto.conf")])
         wait_for(lambda: f":{BROKER_PORT} " in self.inet.run("ss", "-ltnH").stdout, 10,
                  "mosquitto to listen")
 
@@ -176,7 +123,7 @@ class AgentLab:
         env = {"KOTANET_MQTT_URL": f"mqtt://central:{self.pw['central']}@127.0.0.1:{BROKER_PORT}",
                "KOTANET_DB": f"sqlite:///{self.dir / 'central.db'}", "KOTANET_HTTP": HTTP,
                "KOTANET_ADMIN_TOKEN": self.token}
-        self._spawn("central", self.inet, [str(BIN / "kotanet-central"), "--config", str(conf)],
+        self.procs.spawn("central", self.inet, [str(BIN / "kotanet-central"), "--config", str(conf)],
                     env)
         wait_for(lambda: self.inet.run("curl", "-sf", f"http://{HTTP}/healthz",
                                        check=False).returncode == 0, 30, "central /healthz")
@@ -185,7 +132,7 @@ class AgentLab:
         """The real kotanet-agent process in the node namespace."""
         conf = self.dir / "agent.toml"
         conf.write_text(agent_toml(self.dir / "agent-state", self.pw[NODE]))
-        self._spawn("agent", self.node, [str(BIN / "kotanet-agent"), "--config", str(conf)])
+        self.procs.spawn("agent", self.node, [str(BIN / "kotanet-agent"), "--config", str(conf)])
 
     def api(self, path: str) -> Any:
         """GET a central API path (inside inet) as JSON; None when it does not answer 200."""
@@ -221,14 +168,5 @@ class AgentLab:
 
     def close(self) -> None:
         """Stop agent, central, broker (SIGTERM, bounded, then SIGKILL); delete namespaces."""
-        for name in ("agent", "central", "mosquitto"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        self.procs.stop(("agent", "central", "mosquitto"))
         self.lab.close()

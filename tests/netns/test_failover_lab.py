@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .nsutil import Lab, Netns
+from .nsutil import Lab, Netns, add_loopback_addrs, masquerade_lan, two_isps
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").exists() else sys.executable
@@ -87,24 +87,12 @@ class FailoverLab:
     def _build(self) -> None:
         lab = self.lab
         self.inet, self.node, self.client = lab.add("inet"), lab.add("node"), lab.add("client")
-        self.isp = {1: lab.add("isp1"), 2: lab.add("isp2")}
-        for n, isp in self.isp.items():
-            lab.link(self.inet, f"i{n}", f"10.255.{n}.1/30", isp, "upl", f"10.255.{n}.2/30")
-            lab.link(isp, "cust", f"100.64.{n}.1/24", self.node, f"wan{n}", f"100.64.{n}.2/24")
-            isp.run("ip", "route", "add", "default", "via", f"10.255.{n}.1")
-            isp.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-            self.inet.run("ip", "route", "add", f"100.64.{n}.0/24", "via", f"10.255.{n}.2")
-        for addr in [*TARGETS, RECEIVER]:
-            self.inet.run("ip", "addr", "add", f"{addr}/32", "dev", "lo")
+        self.isp = two_isps(lab, self.inet, self.node)
+        add_loopback_addrs(self.inet, [*TARGETS, RECEIVER])
         lab.link(self.node, "lan", "192.168.50.1/24", self.client, "eth0", "192.168.50.10/24")
         self.client.run("ip", "route", "add", "default", "via", "192.168.50.1")
         self.node.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-        # what NetworkManager/dhcpcd would leave in main: one default per uplink, by metric
-        self.node.run("ip", "route", "add", "default", "via", "100.64.1.1", "metric", "100")
-        self.node.run("ip", "route", "add", "default", "via", "100.64.2.1", "metric", "200")
-        self.node.run("nft", "add table ip ktnat; add chain ip ktnat post { type nat hook "
-                      "postrouting priority 100 ; }; add rule ip ktnat post oifname "
-                      '{ "wan1", "wan2" } masquerade')
+        masquerade_lan(self.node, saddr=None)
 
     def config(self, **failover: Any) -> dict[str, Any]:
         """Agent config for the node: fast probes, short stable window (overridable)."""

@@ -1,6 +1,5 @@
 // Fleet page: tiles, map of sites, sortable/filterable node table, live over a WebSocket.
 import { boot, t, duration } from './common.js';
-import * as L from './vendor/leaflet/leaflet-src.esm.js';
 
 const RANK = ['offline', 'unknown', 'backup', 'degraded', 'throttled', 'unregistered', 'ok'];
 const COLOURS = { offline: '#c62828', unknown: '#757575', backup: '#ef6c00', degraded: '#f9a825',
@@ -8,6 +7,10 @@ const COLOURS = { offline: '#c62828', unknown: '#757575', backup: '#ef6c00', deg
 const nodes = new Map();
 let sortKey = 'state', sortDir = 1, clockSkew = 0, map = null;
 const markers = new Map();
+// Leaflet is loaded on its own (dynamic import): if it fails (a wheel without the vendored
+// files, a blocked request) the tiles and the node table still work and the map box says so.
+let L = null;
+let lastSites = [];
 
 function since(v) {
   if (!v.since) return '—';
@@ -97,7 +100,8 @@ function tiles(tl) {
 }
 
 function drawSites(sites) {
-  if (!map) return;
+  lastSites = sites;
+  if (!map || !L) return;
   const seen = new Set();
   for (const s of sites) {
     seen.add(s.site);
@@ -130,6 +134,20 @@ function initMap(sites) {
   if (pts.length) map.fitBounds(pts, { padding: [24, 24], maxZoom: 15 });
   else map.setView([-2.54, 112.95], 13);
   drawSites(sites);
+}
+
+async function loadMap() {
+  try {
+    L = await import('./vendor/leaflet/leaflet-src.esm.js');
+  } catch (err) {
+    const box = document.getElementById('map');
+    box.classList.add('blank', 'unavailable');
+    box.textContent = t('map.unavailable');
+    console.warn('map library unavailable:', err);
+    return;
+  }
+  initMap(lastSites);
+  performance.mark('noc-map');
 }
 
 function apply(snap) {
@@ -170,8 +188,6 @@ for (const v of boot.fleet.nodes) nodes.set(v.node, v);
 const noCoords = boot.fleet.no_coords;
 if (noCoords) document.getElementById('no-coords').textContent = t('map.no_coords', { n: noCoords });
 performance.mark('noc-script');
-initMap(boot.fleet.sites);
-performance.mark('noc-map');
 apply(boot.fleet);
 renderNow();
 performance.mark('noc-rows');  // bench/dashboard.py reads this: navigation start -> rows drawn
@@ -184,3 +200,4 @@ document.getElementById('filter').addEventListener('input', renderNow);
 document.getElementById('state-filter').addEventListener('change', renderNow);
 setInterval(() => { for (const [span, v] of sinceCells) span.textContent = since(v); }, 1000);
 connect();
+loadMap();
