@@ -88,7 +88,8 @@ class Payloads:
         return b
 
     def foreign_site_tele(self) -> tuple[str, bytes]:
-        """Valid tele on this node's id under another site (the ACL's '+' lets it through)."""
+        """Valid tele on this node's id under another site (the broker ACL refuses it: PUBACK
+        0x87, counted in ``Attacker.refused``; central would refuse it as ``site_mismatch``)."""
         t = self._tele()
         t["site"] = self.other_site
         return TOPICS.node(self.other_site, self.node, "tele"), _dump(t)
@@ -106,15 +107,21 @@ class Attacker:
         self.p = payloads
         self.sent: Counter[str] = Counter()
         self.invalid_sent = 0  # messages central must count as rejected
+        self.refused = 0  # publishes the broker refused (PUBACK 0x87 not authorized)
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{node}-stolen",
                              protocol=mqtt.MQTTv5)
         self.c.username_pw_set(node, password)
         self.c.max_inflight_messages_set(100)
         self.c.max_queued_messages_set(0)
+        self.c.on_publish = self._on_publish
         self.c.connect(host, port, keepalive=30)
         self.c.loop_start()
         self.stop = threading.Event()
         self._infos: list[mqtt.MQTTMessageInfo] = []
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, _mid: int, rc: Any, _p: Any) -> None:
+        if rc.value == 135:  # not authorized: the broker ACL
+            self.refused += 1
 
     def _wait(self) -> None:
         for info in self._infos:
@@ -141,7 +148,7 @@ class Attacker:
                       retain=True)
             self._pub("absurd_birth", own["birth"], _dump(self.p.birth()), invalid=False)
             topic, payload = self.p.foreign_site_tele()
-            self._pub("foreign_site", topic, payload)
+            self._pub("foreign_site", topic, payload, invalid=False)  # the broker refuses it
             n += 3
             self._wait()
             if on_round is not None:
