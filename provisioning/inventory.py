@@ -118,6 +118,7 @@ def load_yaml(path: Path) -> RawInventory:
     except yaml.YAMLError as exc:
         inv.issues.append(_yaml_issue(fname, exc))
         return inv
+    line = 1
     try:
         root = loader.get_single_node()
         if root is None or not isinstance(root, yaml.MappingNode):
@@ -142,6 +143,9 @@ def load_yaml(path: Path) -> RawInventory:
                 getattr(inv, key).append(Record(fname, line, data, lines))
     except yaml.YAMLError as exc:
         inv.issues.append(_yaml_issue(fname, exc))
+    except (ValueError, TypeError, OverflowError) as exc:  # a tag PyYAML cannot build (!!int x)
+        log.info("%s: YAML value error near line %d: %s", fname, line, exc)
+        inv.issues.append(Issue(fname, line, "(file)", "e_yaml"))
     finally:
         loader.dispose()
     return inv

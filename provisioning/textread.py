@@ -37,10 +37,17 @@ class Decoded:
 
 def decode(data: bytes) -> Decoded:
     """Decode a file's bytes, trying BOMs, then UTF-8, then cp1252; DecodeProblem if none fits."""
-    if data.startswith(codecs.BOM_UTF8):
-        return Decoded(data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict"), "utf-8-bom")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return Decoded(data.decode("utf-16"), "utf-16")
+    try:  # a byte-order mark names the encoding: bytes that break it are a problem, no guess
+        if data.startswith(codecs.BOM_UTF8):
+            return Decoded(data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict"),
+                           "utf-8-bom")
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return Decoded(data.decode("utf-16"), "utf-16")
+    except UnicodeDecodeError as exc:
+        skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+        bad = min(len(data) - 1, exc.start + skip)
+        raise DecodeProblem(data[:bad].replace(b"\x00", b"").count(b"\n") + 1,
+                            data[bad]) from None
     first_bad = 0
     for enc in ENCODINGS:
         try:
