@@ -18,6 +18,7 @@ from central.noc.render import lang_of, page
 from central.noc.security import csrf_ok, get_session, require
 from central.noc.store import LoginSession, StoreError
 from central.noc.tiles import TileUrlError, check_tile_url
+from central.noc.views_incidents import notify_settings
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,10 @@ async def _settings_page(request: web.Request, message: str = "") -> web.Respons
     lang = lang_of(request)
     noc = request.app[NOC]
     sites = await asyncio.to_thread(noc.store.sites)
+    notify = await asyncio.to_thread(notify_settings, request, lang)  # issue 16
     return page(request, "settings.html", t(lang, "settings.title"), sess, message=message,
-                tile_url=noc.extra.get("tile_url", ""), sites=list(sites.values()))
+                tile_url=noc.extra.get("tile_url", ""), sites=list(sites.values()),
+                notify=notify)
 
 
 @require("admin")
