@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from noc_helpers import SITES_FILE, ServerThread, central_cfg, fill, open_db
+from noc_helpers import (
+    SITES_FILE,
+    Browserless,
+    ServerThread,
+    central_cfg,
+    fill,
+    open_db,
+    run_async,
+)
 from noc_live import js_errors, login, shot, wait
 
 from central.alerts.api import setup_alerts
@@ -289,3 +297,63 @@ def test_settings_show_channels_and_routes_without_secrets(browser: Any,
         assert "dimatikan" in page.inner_text("#notify-settings")
     finally:
         ctx.close()
+
+
+async def _http(base: str) -> dict[str, Any]:
+    import aiohttp
+
+    out: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as anon:
+        async with anon.get(base + "/noc/incidents", allow_redirects=False) as r:
+            out["anon_page"] = (r.status, r.headers.get("Location", ""))
+        async with anon.get(base + "/noc/api/incidents") as r:
+            out["anon_json"] = r.status
+    c = Browserless(base)
+    try:
+        await c.login("viewer")
+        async with c.http.get(base + "/noc/api/incidents?state=nonsense") as r:
+            out["bad_state"] = (r.status, (await r.json())["error"])
+        async with c.http.get(base + "/noc/api/incidents?state=active&severity=critical") as r:
+            body = await r.json()
+            out["active"] = body["incidents"]
+            out["counts"] = body["counts"]
+        async with c.http.post(base + "/api/v1/incidents/1/ack", json={"note": "x"},
+                               headers={"X-CSRF-Token": c.csrf}) as r:
+            out["viewer_ack"] = r.status
+    finally:
+        await c.close()
+    return out
+
+
+def test_incident_routes_need_a_login_and_check_their_input(stack: IncStack) -> None:
+    out = run_async(_http(stack.url))
+    assert out["anon_page"][0] == 303 and "/noc/login" in out["anon_page"][1]
+    assert out["anon_json"] == 401
+    assert out["bad_state"][0] == 400 and "state must be one of" in out["bad_state"][1]
+    assert out["active"] and all(i["state"] != "resolved" and i["severity"] == "critical"
+                                 for i in out["active"])
+    assert all(i["titles"]["id"] and i["timeline"] for i in out["active"])
+    assert out["counts"]["active"] == out["counts"]["open"] + out["counts"]["acknowledged"]
+    assert out["viewer_ack"] == 403
+
+
+def test_without_the_alert_engine_the_page_says_so(browser: Any, tmp_path: Path) -> None:
+    db = tmp_path / "central.db"
+    storage = open_db(db)
+    app = make_app(central_cfg(db), storage, Stats())
+    setup_noc(app, NocSettings(sites_file=str(SITES_FILE)))
+    server = ServerThread(app).start()
+    try:
+        create_user(db, "viewer", "correct-horse-battery", "viewer")
+        ctx, page = _open(browser, server.url, "viewer", live=False)
+        try:
+            assert "Mesin peringatan tidak berjalan" in page.inner_text(".flash")
+            assert not page.locator("#incidents article").count()
+            page.goto(server.url + "/noc/")
+            assert page.inner_text("#tile-alerts .k") == "Peringatan"  # the fleet's own count
+            assert not js_errors(page)
+        finally:
+            ctx.close()
+    finally:
+        server.stop()
+        storage.close()

@@ -70,7 +70,7 @@ function card(inc) {
     el('span', { class: 'inc-id', text: `#${inc.id}` }), ' ', el('span', { class: 'inc-title', text: title }));
   let meta = t('incidents.meta', { site: inc.site, opened: wib(inc.opened_ms), n: inc.members.length });
   if (inc.resolved_ms) meta += ` · ${t('incidents.resolved_at', { when: wib(inc.resolved_ms) })}`;
-  const box = el('article', { class: `incident sev-${inc.severity} st-${inc.state}`, id: `inc-${inc.id}`,
+  const box = el('article', { class: `incident isev-${inc.severity} st-${inc.state}`, id: `inc-${inc.id}`,
     'data-id': String(inc.id), 'data-state': inc.state }, head, el('p', { class: 'inc-meta muted', text: meta }));
   if (inc.acked_by) {
     const ack = el('p', { class: 'inc-ack', text: t('incidents.acked', { by: inc.acked_by, when: wib(inc.acked_ms) }) });
