@@ -103,10 +103,12 @@ class Hub:
         changed = await asyncio.to_thread(self.incidents.poll)
         if not changed or first:
             return
-        msg = self.incidents.message(changed, wall_ms())
+        now = wall_ms()
+        full = self.incidents.message(changed, now)
+        counts = self.incidents.message([], now)  # the fleet page needs only the counts
         for ws in list(self.clients):
             try:
-                await ws.send_json(msg, dumps=dumps)
+                await ws.send_json(full if ws in self.incident_only else counts, dumps=dumps)
             except (ConnectionError, RuntimeError):
                 self.clients.pop(ws, None)
     # --- end incidents ---

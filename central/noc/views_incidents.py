@@ -147,8 +147,10 @@ def notify_settings(request: web.Request, lang: str) -> dict[str, Any] | None:
         where = {"telegram": c.get("api_base"), "webhook": c.get("url")}.get(
             c["type"], f'{c.get("host")}:{c.get("port")}' + (" STARTTLS" if c.get("starttls")
                                                              else ""))
+        source, _, name = (c["secret_from"] or "").partition(" ")
         channels.append({"id": c["id"], "type": c["type"], "where": where,
-                         "secret_from": c["secret_from"] or "—",
+                         "secret_from": t(lang, f"incidents.notify.from_{source}", name=name)
+                         if source in ("file", "environment") else "—",
                          "secret_ok": c["secret_loaded"]})
     rep = cfg["report"]
     report = t(lang, "incidents.notify.report_off") if not rep.get("enabled") else t(

@@ -291,7 +291,7 @@ def test_settings_show_channels_and_routes_without_secrets(browser: Any,
         assert WEBHOOK_KEY not in html
         ch = page.locator('#notify-settings tr[data-channel="siem"]').inner_text()
         assert "webhook" in ch and "https://siem.example.test/k" in ch and "terbaca" in ch
-        assert Path(ch.split("file ", 1)[1].split(" ", 1)[0]).name == "hook.key"
+        assert Path(ch.split("berkas ", 1)[1].split(" ", 1)[0]).name == "hook.key"
         route = page.locator('#notify-settings tr[data-route="piket"]').inner_text()
         assert "tingkat ≥ Peringatan" in route and "Taman" in route and "22:00-06:00" in route
         assert "dimatikan" in page.inner_text("#notify-settings")
