@@ -9,6 +9,7 @@ which incidents changed since the last poll.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from central.alerts.incident_store import IncidentStore
@@ -55,20 +56,26 @@ class IncidentFeed:
         self.views: dict[int, dict[str, Any]] = {}
         self.counts: dict[str, int] = counts([])
         self.polled = False
+        self._lock = threading.Lock()  # the hub's tick and a new client's poll may overlap
 
     def poll(self) -> list[dict[str, Any]]:
         """Read the active and recent incidents; the views of those that changed; blocking."""
         if self.store is None:
             return []
-        active = self.store.list_incidents("active", limit=5000)
-        rows = active + self.store.list_incidents("resolved", limit=RECENT_RESOLVED)
+        with self._lock:
+            return self._poll(self.store)
+
+    def _poll(self, store: IncidentStore) -> list[dict[str, Any]]:
+        active = store.list_incidents("active", limit=5000)
+        rows = active + store.list_incidents("resolved", limit=RECENT_RESOLVED)
         current = {int(r["id"]): r for r in rows}
         changed = [i for i, r in current.items() if self.rows.get(i) != r]
-        self.views = {i: v for i, v in self.views.items() if i in current}
+        views = {i: v for i, v in self.views.items() if i in current}
         for i in changed:
-            self.views[i] = view(current[i], self.store)
-        self.rows, self.counts, self.polled = current, counts(active), True
-        return [self.views[i] for i in changed]
+            views[i] = view(current[i], store)
+        # replaced, never changed in place: everything() may read it from another thread
+        self.views, self.rows, self.counts, self.polled = views, current, counts(active), True
+        return [views[i] for i in changed]
 
     def message(self, changed: list[dict[str, Any]], now_ms: int) -> dict[str, Any]:
         """The WebSocket message of some changed incidents (all of them for a new client)."""
@@ -76,4 +83,5 @@ class IncidentFeed:
 
     def everything(self) -> list[dict[str, Any]]:
         """Every watched incident, newest first (a new client's first message)."""
-        return [self.views[i] for i in sorted(self.views, reverse=True)]
+        views = self.views
+        return [views[i] for i in sorted(views, reverse=True)]

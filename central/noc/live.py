@@ -95,9 +95,10 @@ class Hub:
                 self.clients.pop(ws, None)
 
     # --- incidents (issue 16) ---
-    async def push_incidents(self) -> None:
-        """Send the incidents that changed since the last poll to every client."""
-        if self.incidents.store is None or not self.clients:
+    async def push_incidents(self, force: bool = False) -> None:
+        """Send the incidents that changed since the last poll to every client (force: poll
+        even without clients, so that a new client's first message is current)."""
+        if self.incidents.store is None or not (self.clients or force):
             return
         first = not self.incidents.polled
         changed = await asyncio.to_thread(self.incidents.poll)
@@ -164,8 +165,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     if request.query.get("feed") == "incidents":  # the incidents page: incidents only
-        if not hub.incidents.polled:
-            await asyncio.to_thread(hub.incidents.poll)
+        await hub.push_incidents(force=True)  # the others get what changed, this one all
         hub.incident_only.add(ws)
         await ws.send_json(hub.incidents.message(hub.incidents.everything(), wall_ms()),
                            dumps=dumps)
