@@ -15,6 +15,7 @@ from central.api.jsonout import dumps, json_response
 from central.clock import wall_ms
 from central.noc import fleet
 from central.noc.context import Noc
+from central.noc.incident_feed import IncidentFeed
 from central.noc.security import get_session
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,10 @@ class Hub:
         self.sites: dict[str, dict[str, Any]] = {}
         self._slow_at = 0.0
         self._cache: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
+        # --- incidents (issue 16): the alert engine's incidents, pushed as "incidents" ---
+        self.incidents = IncidentFeed(noc.extra.get("incidents"))
+        self.incident_only: set[web.WebSocketResponse] = set()  # /noc/ws?feed=incidents
+        # --- end incidents ---
 
     def refresh_slow(self) -> None:
         """Gaps, primary uplinks and site metadata (seconds-old is fine); blocking."""
@@ -53,6 +58,8 @@ class Hub:
 
     def current(self) -> dict[str, dict[str, Any]]:
         """Views at most one poll interval old (cached), else fresh; blocking."""
+        if self.incidents.store is not None and not self.incidents.polled:
+            self.incidents.poll()  # incidents: the alerts tile's first count
         at, views = self._cache
         if views and time.monotonic() - at <= self.noc.settings.poll_s:
             return views
@@ -61,7 +68,13 @@ class Hub:
     def snapshot(self, views: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Everything the fleet page needs: nodes, tiles, map markers."""
         vs = list(views.values())
-        return {"nodes": vs, "tiles": fleet.tiles(vs), "sites": fleet.map_sites(vs, self.sites),
+        tiles: dict[str, Any] = dict(fleet.tiles(vs))
+        # --- incidents: the alerts tile counts the alert engine's active incidents ---
+        if self.incidents.store is not None:
+            tiles.update(alerts=self.incidents.counts["active"],
+                         incidents=dict(self.incidents.counts))
+        # --- end incidents ---
+        return {"nodes": vs, "tiles": tiles, "sites": fleet.map_sites(vs, self.sites),
                 "no_coords": fleet.without_coords(vs, self.sites), "now": wall_ms()}
 
     async def tick(self) -> None:
@@ -69,16 +82,37 @@ class Hub:
         new = await asyncio.to_thread(self.compute)
         changed, removed = fleet.diff(self.views, new)
         self.views = new
+        await self.push_incidents()  # incidents (issue 16)
         if not (changed or removed) or not self.clients:
             return
         snap = self.snapshot(new)
         msg = {"type": "diff", "changed": changed, "removed": removed, "tiles": snap["tiles"],
                "sites": snap["sites"], "now": snap["now"]}
-        for ws in list(self.clients):
+        for ws in [c for c in self.clients if c not in self.incident_only]:
             try:
                 await ws.send_json(msg, dumps=dumps)
             except (ConnectionError, RuntimeError):
                 self.clients.pop(ws, None)
+
+    # --- incidents (issue 16) ---
+    async def push_incidents(self, force: bool = False) -> None:
+        """Send the incidents that changed since the last poll to every client (force: poll
+        even without clients, so that a new client's first message is current)."""
+        if self.incidents.store is None or not (self.clients or force):
+            return
+        first = not self.incidents.polled
+        changed = await asyncio.to_thread(self.incidents.poll)
+        if not changed or first:
+            return
+        now = wall_ms()
+        full = self.incidents.message(changed, now)
+        counts = self.incidents.message([], now)  # the fleet page needs only the counts
+        for ws in list(self.clients):
+            try:
+                await ws.send_json(full if ws in self.incident_only else counts, dumps=dumps)
+            except (ConnectionError, RuntimeError):
+                self.clients.pop(ws, None)
+    # --- end incidents ---
 
     async def revalidate(self) -> None:
         """Close sockets whose session ended (logout, expiry, user disabled)."""
@@ -130,8 +164,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick still diffs
-    await ws.send_json({"type": "snapshot", **hub.snapshot(views)}, dumps=dumps)
+    if request.query.get("feed") == "incidents":  # the incidents page: incidents only
+        await hub.push_incidents(force=True)  # the others get what changed, this one all
+        hub.incident_only.add(ws)
+        await ws.send_json(hub.incidents.message(hub.incidents.everything(), wall_ms()),
+                           dumps=dumps)
+    else:
+        views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick diffs
+        await ws.send_json({"type": "snapshot", **hub.snapshot(views)}, dumps=dumps)
     hub.clients[ws] = sess.sid_sha256
     try:
         async for msg in ws:
@@ -139,4 +179,5 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         hub.clients.pop(ws, None)
+        hub.incident_only.discard(ws)
     return ws

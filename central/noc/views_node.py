@@ -20,6 +20,7 @@ from central.noc.live import HUB
 from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 from central.noc.series import RANGES, node_series
+from central.noc.views_incidents import node_incidents
 from protocol.params import MAX_KBPS, MAX_LEASE_S, MIN_KBPS
 
 CONSOLE_KINDS = ("set_throttle", "clear_throttle", "failover", "failback", "resync")
@@ -95,11 +96,13 @@ async def node_page(request: web.Request) -> web.StreamResponse:
              ("col.since", wib(v["since"])), ("node.gaps", d["gaps"]["missing"]),
              ("node.agent", (d.get("birth") or {}).get("agent_version", "—"))]
     operator = role_at_least(sess.user.role, "operator")
+    incidents = await asyncio.to_thread(node_incidents, request, name, lang)  # issue 16
     return page(request, "node.html", t(lang, "node.title", node=name), sess,
                 scripts=["node.js"], styles=["vendor/uplot/uPlot.min.css"],
                 data={"node": name, "view": v}, node=name, view=v,
                 cause=root_cause(lang, v, evs), facts=facts, ranges=RANGES, charts=CHARTS,
-                events=list(reversed(evs[-200:])), console=CONSOLE if operator else None)
+                events=list(reversed(evs[-200:])), console=CONSOLE if operator else None,
+                incidents=incidents)
 
 
 @require("viewer")

@@ -97,7 +97,16 @@ function tiles(tl) {
   }
   const hint = document.getElementById('tile-alerts-hint');
   hint.textContent = t('tile.alerts_hint', { gaps: tl.gaps, unreg: tl.unregistered, off: tl.offline });
+  if (tl.incidents) incidentTile(tl.incidents);  // incidents (issue 16)
 }
+
+// --- incidents (issue 16): the alerts tile counts the alert engine's active incidents ---
+function incidentTile(counts) {
+  document.querySelector('#tile-alerts .v').textContent = counts.active;
+  document.getElementById('tile-alerts-hint').textContent =
+    t('incidents.tile_hint', { open: counts.open, maint: counts.maintenance });
+}
+// --- end incidents ---
 
 function drawSites(sites) {
   lastSites = sites;
@@ -163,6 +172,7 @@ function connect(attempt = 0) {
   ws.onopen = () => { attempt = 0; live.textContent = t('live.connected'); live.className = 'live on'; };
   ws.onmessage = (ev) => {
     const msg = JSON.parse(ev.data);
+    if (msg.type === 'incidents') { incidentTile(msg.counts); return; }  // issue 16
     if (msg.type === 'snapshot') {
       nodes.clear();
       for (const v of msg.nodes) nodes.set(v.node, v);
