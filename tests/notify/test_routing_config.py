@@ -195,7 +195,7 @@ def test_report_budget_cli_writes_the_mail_with_csv(tmp_path: Path) -> None:
     assert mail["Subject"] == "kotanet weekly budget report 2026-W49"
     att = next(p for p in mail.walk() if p.get_filename() == "kotanet-budget-2026-W49.csv")
     header = next(csv.reader(io.StringIO(att.get_payload(decode=True).decode())))
-    assert header[:3] == ["period", "site", "name"]
+    assert header[:3] == ["Site", "Unused (Mbit/s)", "Use (%)"]  # the budget page's CSV
     out = run_cli("--config", str(cfg), "report", "budget", "--week", "49", "--to",
                   str(tmp_path / "x.csv"))
     assert out.returncode == 2 and "week must look like 2026-W49" in out.stderr
