@@ -18,11 +18,11 @@ MAX_TS = 2**63 - 1
 
 def sample_row(site: str, node: str, tele: Tele, s: Sample, now: int) -> tuple[Any, ...]:
     """The samples row of one sample (INSERT_SAMPLE's column order)."""
-    active = next((u for u in s.uplinks if u.active), None)
+    active = next((u for u in s.uplinks if u["active"]), None)
     sh = s.shaping
     return (node, s.seq, s.ts_ms, site, tele.session, now, tele.historical,
-            active.name if active else None, active.rtt_ms if active else None,
-            active.loss_pct if active else None, s.users.total, s.users.authenticated,
+            active["name"] if active else None, active["rtt_ms"] if active else None,
+            active["loss_pct"] if active else None, s.users.total, s.users.authenticated,
             s.system.cpu_pct, s.system.mem_pct, s.system.temp_c,
             sh.version if sh else None, sh.down_kbps if sh else None, sh.up_kbps if sh else None,
             s.model_dump_json())

@@ -108,7 +108,7 @@ class Rollup:
         """A sample as the collector decoded it."""
         sh = s.shaping
         self.add(node, s.ts_ms,
-                 [(u.name, u.rtt_ms, u.loss_pct, u.rx_bps, u.tx_bps) for u in s.uplinks],
+                 [(u["name"], u["rtt_ms"], u["loss_pct"], u["rx_bps"], u["tx_bps"]) for u in s.uplinks],
                  s.users.total, sh.down_kbps if sh else None, sh.up_kbps if sh else None)
 
     def add_stored(self, node: str, ts_ms: int, data: Mapping[str, Any] | str) -> None:
