@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config)
         if not args.add_token:
-            state_path(cfg)  # PostgreSQL storage: the state tables need an SQLite file
+            state_path(cfg)  # a wrong state URL scheme fails before anything starts
         if args.check:
             print(f"config OK: instance {cfg.instance_id()}, {len(cfg.nodes)} registered nodes")
             return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from central.api.auth import ROLES, token_digest
 from central.clock import wall_ms
 from central.noc.passwords import hash_password
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import DB_ERRORS, INTEGRITY_ERRORS, open_state
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,7 @@ CREATE TABLE IF NOT EXISTS noc_sites (
     capacity_mbps REAL
 );
 """
+MIGRATIONS = (SCHEMA,)  # migration n = entry n - 1 (central.storage.statedb)
 
 
 class StoreError(ValueError):
@@ -81,7 +81,8 @@ class NocStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)  # sqlite3 errors pass unchanged (handlers answer 500)
-        self._db = SqliteDb(self.path, SCHEMA, pragmas=("journal_mode=WAL", "foreign_keys=ON"))
+        self._db = open_state(self.path, "noc", MIGRATIONS,
+                              pragmas=("journal_mode=WAL", "foreign_keys=ON"))
 
     # ------------------------------------------------------------ users
     def user_count(self) -> int:
@@ -101,7 +102,7 @@ class NocStore:
         try:
             self._db.execute("INSERT INTO noc_users VALUES (?, ?, ?, 0, ?)",
                              (username, hash_password(password), role, wall_ms()))
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             raise StoreError(f"user {username!r} exists") from None
         return User(username, role, False)
 
@@ -229,12 +230,13 @@ class NocStore:
         """
         try:
             rows = self._db.all("SELECT node, birth FROM nodes WHERE birth IS NOT NULL")
-        except sqlite3.Error:
+        except DB_ERRORS:
             return {}
         out: dict[str, str] = {}
         for r in rows:
             try:
-                ups = json.loads(r["birth"]).get("uplinks") or []
+                birth = r["birth"]
+                ups = (json.loads(birth) if isinstance(birth, str) else birth).get("uplinks") or []
             except ValueError:
                 continue
             if ups:
