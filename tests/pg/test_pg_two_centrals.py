@@ -188,3 +188,32 @@ def test_migrate_prints_what_it_applied_once(shared_db: str, tmp_path: Path) -> 
     assert runs[1].stdout.splitlines()[-1] == first[-1]  # nothing new the second time
     assert not any(line.startswith("applied") for line in runs[1].stdout.splitlines())
     assert "kotanet:" not in runs[0].stdout  # no password in the output
+
+
+def test_a_paused_leader_resumed_later_does_not_lead_again(
+        shared_db: str, centrals: list[tuple[str, subprocess.Popen[bytes], str]],
+        tmp_path: Path) -> None:
+    store = CommandStore(shared_db)
+    try:
+        def lease() -> tuple[str, int]:
+            info = store.lease_info(LEASE_NAME)
+            live = info is not None and info["expires_ms"] > time.time() * 1000
+            return (str(info["holder"]), int(info["epoch"])) if info and live else ("", 0)
+        first, epoch = wait_for(lambda: lease()[0] and lease(), 30, "a leader")
+        procs = {name: proc for name, proc, _ in centrals}
+        other = next(n for n in procs if n != first)
+        procs[first].send_signal(signal.SIGSTOP)  # paused: it neither renews nor releases
+        try:
+            assert wait_for(lambda: lease() == (other, epoch + 1), TTL_S + 8, "takeover")
+        finally:
+            procs[first].send_signal(signal.SIGCONT)
+        # resumed, the old leader finds its epoch taken: it stays a follower (bounded check)
+        log = tmp_path / first / "stderr.log"
+        wait_for(lambda: f"instance {first} lost the leader lease" in log.read_text(), 20,
+                 "the resumed leader noticing it lost the lease")
+        for _ in range(4):
+            time.sleep(TTL_S / 2)
+            assert lease() == (other, epoch + 1)
+        assert store.current_epoch() == epoch + 1
+    finally:
+        store.close()
