@@ -220,12 +220,19 @@ class PgStateDb:
                 self._fail(exc, f"{self.what} write failed")
 
     def all(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
-        """Every result row as a dict."""
+        """Every result row as a dict (a read on a connection the server dropped is retried
+        once on a new one: a read changes nothing)."""
         with self._lock:
-            try:
-                return self._dicts(_PgConn(self, self._connect()).execute(sql, params))
-            except psycopg.Error as exc:
-                self._fail(exc, f"{self.what} read failed")
+            for attempt in (1, 2):
+                try:
+                    return self._dicts(_PgConn(self, self._connect()).execute(sql, params))
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or self._conn is None or not self._conn.broken:
+                        self._fail(exc, f"{self.what} read failed")
+                    self._conn = None
+                except psycopg.Error as exc:
+                    self._fail(exc, f"{self.what} read failed")
+            raise AssertionError("unreachable")
 
     def one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         """The first result row as a dict, or None."""
