@@ -68,13 +68,13 @@ def test_routes_filter_by_kind_site_severity_and_time_of_day() -> None:
     assert not in_hours("22:00-06:00", 6 * 60) and not in_hours("07:00-16:00", 16 * 60)
 
 
-def test_quiet_hours_skip_is_recorded_and_no_resolution_follows(tmp_path: Path) -> None:
+def test_quiet_hours_skip_is_recorded_and_no_resolution_follows(state_db: str) -> None:
     cfg = NotifySection.model_validate({
         "channels": [{"id": "m", "type": "email", "host": "127.0.0.1",
                       "from_addr": "k@example.test"}],
         "routes": [{"id": "parks", "channel": "m", "to": ["c@x"],
                     "quiet_hours": "22:00-06:00"}]})
-    db = tmp_path / "s.db"
+    db = state_db  # a SQLite file or PostgreSQL
     outbox = OutboxStore(db)
     store = IncidentStore(db)
     icfg = IncidentConfig(settle_s=0, resolve_hold_s=0)
