@@ -1,4 +1,8 @@
-"""Live fleet: poll storage every ~0.5 s, push node diffs to every open dashboard WebSocket."""
+"""Live fleet: poll storage every ~0.5 s, push node diffs to every open dashboard WebSocket.
+
+When nothing changed for BEAT_S the hub still sends a heartbeat ("beat" with central's time), so
+the pages can tell an idle fleet (fresh beats) from a frozen central (no messages at all).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,14 @@ from aiohttp import WSMsgType, web
 
 from central.api.jsonout import dumps, json_response
 from central.clock import wall_ms
-from central.noc import fleet
+from central.noc import fleet, timeline
 from central.noc.context import Noc
 from central.noc.security import get_session
 
 log = logging.getLogger(__name__)
+
+BEAT_S = 2.0  # a heartbeat when no diff was pushed for this long
+RETRY_MS = 30_000  # look again for the event that began a state for this long after it began
 
 
 class Hub:
@@ -32,6 +39,43 @@ class Hub:
         self.sites: dict[str, dict[str, Any]] = {}
         self._slow_at = 0.0
         self._cache: tuple[float, dict[str, dict[str, Any]]] = (0.0, {})
+        # node -> (state key, start ms, the beginning event's ts_ms or None)
+        self._since: dict[str, tuple[tuple[Any, ...], int | None, int | None]] = {}
+        self.last_sent = 0.0
+
+    def _state_start(self, v: dict[str, Any], first: bool, now: int
+                     ) -> tuple[int | None, int | None]:
+        """When the node's current state began and the event that began it (if any)."""
+        state = v["state"]
+        if state == "offline":
+            return v["offline_at"], None
+        if state in ("backup", "degraded", "throttled"):
+            evs = timeline.recent_events(self.noc.storage, v["node"], now)
+            ev = fleet.state_event(state, v, evs)
+            if ev is not None:
+                return int(ev["ts_ms"]), int(ev["ts_ms"])
+        # no event tells: the presence record on first sight, else the moment we saw it change
+        return (v["since"] if first else now), None
+
+    def _with_since(self, views: dict[str, dict[str, Any]]) -> None:
+        now = wall_ms()
+        for name, v in views.items():
+            state = v["state"]
+            key: tuple[Any, ...] = (state, v["uplink"] if state == "backup" else None,
+                                    (v["thr_down"], v["thr_up"]) if state == "throttled"
+                                    else None)
+            prev = self._since.get(name)
+            retry = prev is not None and prev[0] == key and prev[2] is None and \
+                state in ("backup", "degraded", "throttled") and \
+                prev[1] is not None and now - prev[1] < RETRY_MS
+            if prev is None or prev[0] != key or retry:
+                start, ev = self._state_start(v, prev is None, now)
+                if retry and ev is None and prev is not None:
+                    start = prev[1]
+                self._since[name] = (key, start, ev)
+            _, v["since"], v["since_ev"] = self._since[name]
+        for gone in set(self._since) - set(views):
+            self._since.pop(gone, None)
 
     def refresh_slow(self) -> None:
         """Gaps, primary uplinks and site metadata (seconds-old is fine); blocking."""
@@ -48,6 +92,7 @@ class Hub:
         rows = self.noc.storage.list_nodes()
         views = {r["node"]: fleet.node_view(r, self.primary.get(r["node"]), self.gap_nodes)
                  for r in rows}
+        self._with_since(views)
         self._cache = (time.monotonic(), views)
         return views
 
@@ -69,11 +114,18 @@ class Hub:
         new = await asyncio.to_thread(self.compute)
         changed, removed = fleet.diff(self.views, new)
         self.views = new
-        if not (changed or removed) or not self.clients:
+        if not self.clients:
             return
-        snap = self.snapshot(new)
-        msg = {"type": "diff", "changed": changed, "removed": removed, "tiles": snap["tiles"],
-               "sites": snap["sites"], "now": snap["now"]}
+        msg: dict[str, Any]
+        if changed or removed:
+            snap = self.snapshot(new)
+            msg = {"type": "diff", "changed": changed, "removed": removed,
+                   "tiles": snap["tiles"], "sites": snap["sites"], "now": snap["now"]}
+        elif time.monotonic() - self.last_sent >= BEAT_S:
+            msg = {"type": "beat", "now": wall_ms()}
+        else:
+            return
+        self.last_sent = time.monotonic()
         for ws in list(self.clients):
             try:
                 await ws.send_json(msg, dumps=dumps)

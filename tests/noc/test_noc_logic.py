@@ -56,12 +56,35 @@ def test_health_states_and_tiles() -> None:
 def test_root_cause_lines_in_both_languages() -> None:
     v = fleet.node_view(_row(active_uplink="lte", online_since_ms=NOW - 3600_000), "fibre",
                         set())
-    ev = [{"kind": "failover", "ts_ms": 1_795_000_000_000 - 600_000, "data": {"to": "lte"}}]
+    ev = [{"kind": "uplink_trouble", "ts_ms": NOW - 900_000,
+           "data": {"uplink": "fibre", "trouble": "outage"}},
+          {"kind": "uplink_recovered", "ts_ms": NOW - 800_000, "data": {"uplink": "fibre"}},
+          {"kind": "failover", "ts_ms": NOW - 600_000, "data": {"to": "lte"}},
+          {"kind": "uplink_trouble", "ts_ms": NOW - 500_000, "data": {"uplink": "lte",
+                                                                     "trouble": "loss"}}]
+    # the problem starts with the event that began it, not with the session (online_since)
+    began = fleet.state_event("backup", v, ev)
+    assert began is not None and began["ts_ms"] == NOW - 600_000
+    v["since"] = began["ts_ms"]
     line = root_cause("en", v, ev)
     assert line == f"Primary uplink fibre down since {wib(NOW - 600_000)}, on lte."
     assert root_cause("id", v, ev).startswith("Jalur utama fibre mati sejak")
-    off = fleet.node_view(_row(online=0, offline_since_ms=NOW, last_seen_ms=NOW), "fibre", set())
-    assert root_cause("id", off, []) == t("id", "cause.offline", t=wib(NOW), seen=wib(NOW))
+    # a recovery after the last beginning: no event tells when this began
+    assert fleet.state_event("backup", v, ev[:2]) is None
+    off = fleet.node_view(_row(online=0, offline_since_ms=NOW, last_seen_ms=NOW,
+                               last_sample_ms=NOW - 5000), "fibre", set())
+    assert root_cause("id", off, []) == t("id", "cause.offline", t=wib(NOW), seen=wib(NOW - 5000))
+    # a throttle besides a worse problem is named too, with who set it and until when
+    thr = fleet.node_view(_row(active_uplink="lte", throttle_down_kbps=2500,
+                               throttle_up_kbps=1000), "fibre", set())
+    thr["since"] = NOW - 600_000
+    set_ev = {"kind": "throttle", "ts_ms": NOW - 60_000,
+              "data": {"kind": "set_throttle", "version": 7,
+                       "params": {"down_kbps": 2500, "up_kbps": 1000, "lease_s": 3600}}}
+    cmds = {7: {"cmd_id": "c-7", "origin": "operator", "issued_by": "sari"}}
+    line = root_cause("id", thr, [*ev, set_ev], cmds)
+    assert "Dibatasi ke 2,5 Mbit/s turun / 1 Mbit/s naik" in line and "operator sari" in line
+    assert f"sampai {wib(NOW - 60_000 + 3600_000)}" in line
 
 
 def test_series_are_downsampled_per_range(tmp_path: Path) -> None:
