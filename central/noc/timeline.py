@@ -83,7 +83,8 @@ def actor(lang: str, ev: dict[str, Any], cmds: dict[int, dict[str, Any]]) -> str
     if cmd is None:
         return t(lang, "actor.node")
     if cmd["origin"] == "operator":
-        return t(lang, "actor.operator", name=cmd["issued_by"] or "?")
+        name = str(cmd["issued_by"] or "?")
+        return t(lang, "actor.operator", name=name.removeprefix("noc:"))
     key = f"actor.origin.{cmd['origin']}"
     return t(lang, key) if t(lang, key) != key else t(lang, "actor.central")
 

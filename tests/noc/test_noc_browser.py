@@ -68,9 +68,10 @@ def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -
         # every node's state reads as text, not only as colour
         states = page.locator("#nodes tbody .badge").all_inner_texts()
         assert len(states) == FLEET and all(s.strip() for s in states)
-        # the map works with no tile server: one marker per site on a blank background
-        assert page.locator("#map.blank").count() == 1
+        # the map works with no tile server: a labelled schematic, one marker per site
+        page.wait_for_selector("#map.schematic")
         assert page.locator("#map path.leaflet-interactive").count() == FLEET
+        assert page.locator("#map .site-label").count() == FLEET
         # filter and sort
         page.fill("#filter", live.victim)
         wait(lambda: rows.count() == 1, 5, "filter to one node")
