@@ -42,6 +42,7 @@ class Hub:
         # node -> (state key, start ms, the beginning event's ts_ms or None)
         self._since: dict[str, tuple[tuple[Any, ...], int | None, int | None]] = {}
         self.last_sent = 0.0
+        self._looked_ms: int | None = None  # when the states were last looked at
 
     def _state_start(self, v: dict[str, Any], first: bool, now: int
                      ) -> tuple[int | None, int | None]:
@@ -54,8 +55,11 @@ class Hub:
             ev = fleet.state_event(state, v, evs)
             if ev is not None:
                 return int(ev["ts_ms"]), int(ev["ts_ms"])
-        # no event tells: the presence record on first sight, else the moment we saw it change
-        return (v["since"] if first else now), None
+        # no event tells: the presence record on first sight; else somewhere after our last
+        # look (the poller idles without viewers), and never before the presence record
+        if first:
+            return v["since"], None
+        return max(x for x in (v["since"], self._looked_ms, 0) if x is not None), None
 
     def _with_since(self, views: dict[str, dict[str, Any]]) -> None:
         now = wall_ms()
@@ -76,6 +80,7 @@ class Hub:
             _, v["since"], v["since_ev"] = self._since[name]
         for gone in set(self._since) - set(views):
             self._since.pop(gone, None)
+        self._looked_ms = now
 
     def refresh_slow(self) -> None:
         """Gaps, primary uplinks and site metadata (seconds-old is fine); blocking."""

@@ -162,8 +162,9 @@ function drawSites(sites) {
     m.setStyle({ color: '#222', fillColor: COLOURS[s.state] });
     // Leaflet inserts a string tooltip as HTML: every text in it is escaped (site names come
     // from the sites file); without a base map the labels stay (a labelled schematic)
-    m.unbindTooltip().bindTooltip(h(boot.tile_url ? siteLabel(s) : s.name),
-      { permanent: !boot.tile_url, direction: 'right', className: 'site-label' });
+    const label = h(boot.tile_url ? siteLabel(s) : s.state === 'ok' ? s.name : `${s.name} · ${t(`state.${s.state}`)}`);
+    if (m.getTooltip()) m.setTooltipContent(label);
+    else m.bindTooltip(label, { permanent: !boot.tile_url, direction: 'right', className: 'site-label' });
     const e = m.getElement();
     if (e) { e.setAttribute('data-site', s.site); e.setAttribute('data-state', s.state); e.setAttribute('data-node', s.worst); }
   }
@@ -192,8 +193,6 @@ function initMap(sites) {
     L.tileLayer(boot.tile_url, { maxZoom: 19, attribution: '© OpenStreetMap' }).addTo(map);
   } else {
     box.classList.add('schematic');
-    const note = document.getElementById('no-coords');
-    note.dataset.schematic = t('map.schematic');
   }
   const pts = sites.map((s) => [s.lat, s.lon]);
   if (pts.length) map.fitBounds(pts, { padding: [40, 40], maxZoom: 15 });

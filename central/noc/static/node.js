@@ -26,7 +26,7 @@ function chart(id, t0, series, span) {
   const opts = {
     width: plotWidth(box), height: 200, tzDate: tz,
     scales: { x: { time: true, range: () => span } },
-    series: [{}, ...series.map((s, i) => ({ label: s.label, stroke: s.colour ?? PALETTE[i % 5],
+    series: [{ label: t('chart.time') }, ...series.map((s, i) => ({ label: s.label, stroke: s.colour ?? PALETTE[i % 5],
       width: 1.5, dash: s.dash, spanGaps: false, points: { show: t0.length < 60 } }))],
     axes: [{ values: timeAxis(span), space: 70 }, { size: 50, values: numAxis }],
   };
@@ -98,6 +98,7 @@ function paintEvents(rows) {
     return tr;
   }));
   document.getElementById('no-events').hidden = rows.length > 0;
+  document.getElementById('events').hidden = rows.length === 0;
 }
 
 let busy = false, lastRefresh = 0;
