@@ -245,6 +245,18 @@ def test_node_going_offline_shows_live(browser: Any, live: Live) -> None:
         assert page.evaluate("window.__notReloaded") is True
         assert _text(page, "#tile-offline .v") == "1"
         assert "offline for" in _text(page, f"{row} .since")
+        # its values are last known: greyed, with their age, not counted as users now
+        assert page.locator(f"{row} td.stale").count() >= 3
+        assert "last data" in _text(page, f"{row} .stale-age")
+        # the offline event central recorded, with its time and who recorded it
+        off = live.nodes()[live.victim]["offline_since_ms"]
+        assert (page.get_attribute(f"{row} .since", "title") or "").startswith("offline since ")
+        assert node_page.get_attribute("#cause", "data-since") == str(off)
+        ev = node_page.locator('#events tbody tr[data-kind="offline"]')
+        ev.wait_for(timeout=5000)
+        assert ev.get_attribute("data-ts") == str(off)
+        assert ev.locator("td.actor").inner_text().strip() == "central"
+        assert "recorded by central" in _text(node_page, "#cause")
         assert not js_errors(page)
         shot(page, "fleet-offline")
     finally:

@@ -49,6 +49,11 @@ def test_health_states_and_tiles() -> None:
     assert (tl["online"], tl["offline"], tl["backup"], tl["throttled"]) == (3, 1, 1, 1)
     assert tl["users"] == 21  # online nodes only
     assert tl["alerts"] == 1 + 1 + 1  # gap, unregistered, offline
+    # every problem counts, also beside a worse one: degraded and throttled at once
+    both = fleet.node_view(_row(node="e", loss_pct=6.3, throttle_down_kbps=800), "fibre", set())
+    assert both["state"] == "degraded" and both["problems"] == ["degraded", "throttled"]
+    tl2 = fleet.tiles([*views, both])
+    assert (tl2["degraded"], tl2["throttled"], tl2["alerts"]) == (1, 2, 4)
     marks = fleet.map_sites(views, {"s1": {"lat": -2.5, "lon": 112.9, "name": "S"}})
     assert len(marks) == 1 and marks[0]["state"] == "offline"  # worst node colours the site
 

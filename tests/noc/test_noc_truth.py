@@ -79,6 +79,11 @@ def test_tiles_filter_and_search_matches_site_names_and_states(browser: Any, liv
             s == "ok" for s in rows.evaluate_all("rs => rs.map(r => r.dataset.state)")), 5,
              "only nodes in state Normal")
         page.fill("#filter", "")
+        # a map click opens the site's (worst) node
+        dot = page.locator("#map path[data-node]").first
+        target = dot.get_attribute("data-node")
+        dot.dispatch_event("click")
+        page.wait_for_url(f"{live.url}/noc/nodes/{target}")
     finally:
         ctx.close()
 
