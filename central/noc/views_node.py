@@ -16,7 +16,7 @@ from central.commands.params import DEFAULT_TTL_S, MAX_TTL_S, MIN_TTL_S
 from central.noc import timeline
 from central.noc.context import NOC
 from central.noc.fleet import node_view
-from central.noc.i18n import t, wib
+from central.noc.i18n import age, t, wib
 from central.noc.live import HUB
 from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
@@ -73,7 +73,10 @@ def root_cause(lang: str, v: dict[str, Any], events: list[dict[str, Any]],
 
 def _facts(lang: str, d: dict[str, Any] | None, v: dict[str, Any]) -> list[tuple[str, str, Any]]:
     """(id, label key, value) of the node page's header facts."""
-    users = v["users"] if v["users"] is not None else "—"
+    users: Any = v["users"] if v["users"] is not None else "—"
+    if not v["online"] and v["users"] is not None and v.get("sample"):
+        # an offline node's users are its last known value, with their age
+        users = t(lang, "stale.value", v=users, age=age(v["sample"], wall_ms(), lang))
     facts: list[tuple[str, str, Any]] = [
         ("site", "col.site", f'{v["site"]} · {v.get("name") or ""}'),
         ("role", "col.role", t(lang, "role." + (v.get("role") or "park"))),
