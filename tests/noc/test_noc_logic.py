@@ -141,3 +141,50 @@ def test_settings_from_environment() -> None:
                               "KOTANET_NOC_SECURE_COOKIES": "true"})
     assert s.tile_url == "https://tiles.example/{z}/{x}/{y}.png" and s.secure_cookies
     assert NocSettings.from_env({}).tile_url is None  # keep the admin's stored setting
+
+
+def test_state_start_is_the_event_not_the_session_and_survives_a_reconnect(
+        tmp_path: Path) -> None:
+    from noc_helpers import _birth
+
+    from central.clock import wall_ms
+    from central.noc.context import Noc
+    from central.noc.live import Hub
+    from central.noc.store import NocStore
+    from protocol.messages import NodeState
+
+    db = tmp_path / "c.db"
+    storage = open_db(db)
+    store = NocStore(db)
+    try:
+        now = wall_ms()
+        fill(storage, [("n1", "s1")], backup={"n1"}, now_ms=now)
+        began = now - 25_000  # the failover event, after the session began (now - 60 s)
+        storage.write([Incoming("s1", "n1", Tele.model_validate(
+            {"site": "s1", "node": "n1", "ts_ms": now, "session": 1, "seq": 50, "samples": [],
+             "events": [{"ts_ms": began, "kind": "failover", "severity": "warning",
+                         "message": "failover: fibre -> lte",
+                         "data": {"from": "fibre", "to": "lte"}}]}), now)])
+        hub = Hub(Noc(NocSettings(), store, storage, 60_000, None))
+        v = hub.compute()["n1"]
+        assert v["state"] == "backup" and v["since"] == began and v["since_ev"] == began
+        assert storage.list_nodes()[0]["online_since_ms"] != began
+        # a reconnect (new session, still on backup): the start stays the event's
+        storage.write([Incoming("s1", "n1", NodeState.model_validate(
+            {"site": "s1", "node": "n1", "ts_ms": now + 1, "online": False, "session": 1}),
+            now + 1), Incoming("s1", "n1", _birth("s1", "n1", 2, now + 2), now + 2),
+            Incoming("s1", "n1", Tele.model_validate(
+                {"site": "s1", "node": "n1", "ts_ms": now + 3, "session": 2, "seq": 60,
+                 "samples": [sample(60, now + 3, "lte")]}), now + 3)])
+        assert storage.list_nodes()[0]["online_since_ms"] == now + 2
+        assert hub.compute()["n1"]["since"] == began
+        # offline: the start is central's presence record of it
+        storage.write([Incoming("s1", "n1", NodeState.model_validate(
+            {"site": "s1", "node": "n1", "ts_ms": now + 9, "online": False, "session": 2}),
+            now + 9)])
+        off = hub.compute()["n1"]
+        assert off["state"] == "offline" and off["since"] == now + 9
+        assert hub.compute()["n1"]["since"] == now + 9  # unchanged on the next look
+    finally:
+        store.close()
+        storage.close()
