@@ -88,6 +88,35 @@ def test_tiles_filter_and_search_matches_site_names_and_states(browser: Any, liv
         ctx.close()
 
 
+def test_fleet_works_without_the_map_library(browser: Any, live: Live) -> None:
+    ctx = browser.new_context(locale="id-ID", viewport={"width": 390, "height": 844})
+    ctx.route("**/vendor/leaflet/**", lambda route: route.abort())  # Leaflet fails to load
+    try:
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{live.url}/noc/")
+        page.fill("#username", "viewer")
+        page.fill("#password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(f"{live.url}/noc/")
+        page.wait_for_selector("#live.on")
+        rows = page.locator("#nodes tbody tr")
+        wait(lambda: rows.count() == len(live.stack.fleet), 10, "a row per node")
+        page.wait_for_selector("#map.unavailable")
+        assert "Peta tidak dapat dimuat" in _text(page, "#map")
+        dots = page.locator("#map a.dot")  # the labelled schematic still opens nodes
+        assert dots.count() == len(live.stack.fleet)
+        assert all(x.strip() for x in dots.all_inner_texts())
+        href = dots.first.get_attribute("href")
+        dots.first.click()
+        page.wait_for_url(f"{live.url}{href}")
+        page.wait_for_selector('.charts[data-loaded="1h"]')
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
 BAD = (("", "wajib diisi"), ("0", "paling kecil 0,008"), ("-5", "paling kecil 0,008"),
        ("99999999", "paling besar 10.000"), ("abc", "bukan angka"))
 

@@ -171,19 +171,18 @@ function drawSites(sites) {
   for (const [site, m] of markers) if (!seen.has(site)) { m.remove(); markers.delete(site); }
 }
 
-// Without Leaflet: dots placed by coordinates, each a link to the site's worst node.
+// Without Leaflet: one labelled dot per site, north to south, each a link to its worst node
+// (redrawn only when something shown changed, so a click never meets a moving target).
 function drawSchematic(sites) {
   const box = document.getElementById('map');
   if (!box.classList.contains('unavailable')) return;
   let plane = box.querySelector('.plane');
   if (!plane) { plane = document.createElement('div'); plane.className = 'plane'; box.append(plane); }
-  const lats = sites.map((s) => s.lat), lons = sites.map((s) => s.lon);
-  const [a, b] = [Math.min(...lats), Math.max(...lats)], [c, d] = [Math.min(...lons), Math.max(...lons)];
-  plane.innerHTML = sites.map((s) => {
-    const x = d > c ? 6 + 80 * (s.lon - c) / (d - c) : 50, y = b > a ? 8 + 80 * (b - s.lat) / (b - a) : 50;
-    return `<a class="dot state-${h(s.state)}" data-site="${h(s.site)}" data-state="${h(s.state)}" href="/noc/nodes/${encodeURIComponent(s.worst)}"` +
-      ` style="left:${x.toFixed(1)}%;top:${y.toFixed(1)}%" title="${h(siteLabel(s))}"><i style="background:${COLOURS[s.state]}"></i>${h(s.name)}</a>`;
-  }).join('');
+  const html = [...sites].sort((x, y) => y.lat - x.lat || x.lon - y.lon).map((s) =>
+    `<a class="dot state-${h(s.state)}" data-site="${h(s.site)}" data-state="${h(s.state)}" href="/noc/nodes/${encodeURIComponent(s.worst)}"` +
+    ` title="${h(siteLabel(s))}"><i style="background:${COLOURS[s.state]}"></i>${h(s.name)}` +
+    `${s.state === 'ok' ? '' : ` · ${h(t(`state.${s.state}`))}`}</a>`).join('');
+  if (plane.dataset.html !== html) { plane.innerHTML = html; plane.dataset.html = html; }
 }
 
 function initMap(sites) {
