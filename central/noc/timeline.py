@@ -164,6 +164,15 @@ def cause(lang: str, v: dict[str, Any], evs: list[dict[str, Any]],
         parts.append(t(lang, f"cause.{state}"))
     elif state == "ok":
         parts.append(t(lang, "cause.ok"))
+    newest = next((e for e in reversed(evs) if e.get("kind") == "throttle"), None)
+    if newest is not None and newest["ts_ms"] > (v.get("sample") or 0) and v["online"]:
+        # the node said so after its newest sample: the event is the truth until a sample
+        params = (newest.get("data") or {}).get("params") or {}
+        on = (newest.get("data") or {}).get("kind") == "set_throttle"
+        v = {**v, "thr_down": params.get("down_kbps") if on else None,
+             "thr_up": params.get("up_kbps") if on else None,
+             "problems": [p for p in v.get("problems", []) if p != "throttled"]
+             + (["throttled"] if on else [])}
     if "throttled" in v.get("problems", []):
         ev = fleet.state_event("throttled", v, evs)
         at = ev["ts_ms"] if ev else (since if state == "throttled" else None)
@@ -178,6 +187,8 @@ def cause(lang: str, v: dict[str, Any], evs: list[dict[str, Any]],
             parts.insert(0, text)
         else:
             parts.append(text)
+    if not parts:  # throttled by the sample, cleared by a newer event
+        parts.append(t(lang, "cause.ok"))
     return {"state": state, "label": t(lang, "state." + state), "text": " ".join(parts),
             "since": since, "online": v["online"]}
 

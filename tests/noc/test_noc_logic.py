@@ -188,3 +188,19 @@ def test_state_start_is_the_event_not_the_session_and_survives_a_reconnect(
     finally:
         store.close()
         storage.close()
+
+
+def test_a_throttle_event_newer_than_the_sample_is_the_truth() -> None:
+    v = fleet.node_view(_row(last_sample_ms=NOW - 10_000), "fibre", set())
+    assert v["state"] == "ok"
+    set_ev = {"kind": "throttle", "ts_ms": NOW - 2_000,
+              "data": {"kind": "set_throttle", "version": 3,
+                       "params": {"down_kbps": 4000, "up_kbps": 2000}}}
+    line = root_cause("en", v, [set_ev], {3: {"cmd_id": "c", "origin": "policy",
+                                              "issued_by": ""}})
+    assert "Throttled to 4 Mbit/s down / 2 Mbit/s up" in line
+    assert "central's automatic policy" in line
+    thr = fleet.node_view(_row(last_sample_ms=NOW - 10_000, throttle_down_kbps=4000), "fibre",
+                          set())
+    clear = {"kind": "throttle", "ts_ms": NOW - 1_000, "data": {"kind": "clear_throttle"}}
+    assert root_cause("en", thr, [set_ev, clear]) == "All normal."

@@ -239,7 +239,8 @@ if (form) {
       result.dataset.state = c.state;
       result.textContent = words(c, sent);
       if (['applied', 'rejected', 'expired', 'superseded'].includes(c.state)) {
-        refresh();
+        // the node's event and next sample follow the ack within a few seconds
+        for (const ms of [0, 3000, 8000, 15000]) setTimeout(refresh, ms);
         if (range === '1h') load('1h');
         return;
       }
