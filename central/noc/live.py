@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,7 @@ from central.api.jsonout import dumps, json_response
 from central.clock import wall_ms
 from central.noc import fleet, timeline
 from central.noc.context import Noc
+from central.noc.presence_log import PresenceLog
 from central.noc.security import get_session
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,23 @@ class Hub:
         self._since: dict[str, tuple[tuple[Any, ...], int | None, int | None]] = {}
         self.last_sent = 0.0
         self._looked_ms: int | None = None  # when the states were last looked at
+        self.presence = PresenceLog(noc.store.path)
+        self._recorded: dict[str, tuple[str, Any]] = {}  # node -> last (kind, ts) written
+
+    def close(self) -> None:
+        """Close the presence log."""
+        self.presence.close()
+
+    def _record_presence(self, v: dict[str, Any]) -> None:
+        """Keep central's time of the node going offline / coming online as an event."""
+        kind, ts = ("offline", v["offline_at"]) if not v["online"] else ("online", v["since"])
+        if ts is None or self._recorded.get(v["node"]) == (kind, ts):
+            return
+        self._recorded[v["node"]] = (kind, ts)
+        try:
+            self.presence.record(v["node"], kind, int(ts))
+        except sqlite3.Error as exc:
+            log.warning("NOC presence log: %s not recorded: %s", v["node"], exc)
 
     def _state_start(self, v: dict[str, Any], first: bool, now: int
                      ) -> tuple[int | None, int | None]:
@@ -64,6 +83,7 @@ class Hub:
     def _with_since(self, views: dict[str, dict[str, Any]]) -> None:
         now = wall_ms()
         for name, v in views.items():
+            self._record_presence(v)
             state = v["state"]
             key: tuple[Any, ...] = (state, v["uplink"] if state == "backup" else None,
                                     (v["thr_down"], v["thr_up"]) if state == "throttled"
@@ -174,6 +194,7 @@ async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
     for ws in list(hub.clients):
         await ws.close(code=1001, message=b"server shutdown")
+    hub.close()
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

@@ -70,7 +70,7 @@ def mbps(kbps: Any, lang: str) -> str:
 def actor(lang: str, ev: dict[str, Any], cmds: dict[int, dict[str, Any]]) -> str:
     """Who acted: the operator (by name) or central's policy for commands, else the node."""
     data = ev.get("data") or {}
-    if ev.get("kind") == "offline":
+    if ev.get("kind") in ("offline", "online"):
         return t(lang, "actor.central")
     cmd = None
     if ev.get("kind") == "throttle" and isinstance(data.get("version"), int):
@@ -112,8 +112,8 @@ def describe(lang: str, ev: dict[str, Any]) -> str:
         return t(lang, f"ev.{kind}", uplink=data.get("uplink", "?"), trouble=trouble)
     if kind in ("failover", "failback", "manual_switch") and data.get("to"):
         return t(lang, "ev.switch", frm=data.get("from") or "—", to=data.get("to") or "—")
-    if kind == "offline":
-        return t(lang, "ev.offline")
+    if kind in ("offline", "online"):
+        return t(lang, f"ev.{kind}")
     return str(ev.get("message") or kind)
 
 
@@ -130,7 +130,8 @@ def event_rows(lang: str, v: dict[str, Any], evs: list[dict[str, Any]],
     """The event list of the node page, newest first: time, severity, kind, words, actor."""
     rows = list(evs[-SHOWN_EVENTS:])
     off = offline_event(v)
-    if off is not None and not any(e.get("kind") == "offline" for e in rows):
+    if off is not None and not any(e.get("kind") == "offline" and e["ts_ms"] == off["ts_ms"]
+                                   for e in rows):
         rows.append(off)
     rows.sort(key=lambda e: e["ts_ms"], reverse=True)
     return [{"ts_ms": e["ts_ms"], "when": wib(e["ts_ms"]), "severity": e["severity"],

@@ -106,6 +106,9 @@ async def _story(request: web.Request, name: str, detail: bool
             return None
         v = node_view(d, hub.primary.get(name), hub.gap_nodes)
     evs = await asyncio.to_thread(timeline.recent_events, noc.storage, name, now)
+    # central's own record of the node going offline / coming back, among the node's events
+    pres = await asyncio.to_thread(hub.presence.events, name, now - timeline.WINDOW_MS)
+    evs = sorted(evs + pres, key=lambda e: e["ts_ms"])
     cmds = await asyncio.to_thread(timeline.commands, noc.store.path, name)
     return v, d, evs, cmds
 

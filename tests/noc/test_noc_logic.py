@@ -185,7 +185,12 @@ def test_state_start_is_the_event_not_the_session_and_survives_a_reconnect(
         off = hub.compute()["n1"]
         assert off["state"] == "offline" and off["since"] == now + 9
         assert hub.compute()["n1"]["since"] == now + 9  # unchanged on the next look
+        # central's record of each change, kept as events (once each)
+        hub.compute()
+        assert [(e["kind"], e["ts_ms"]) for e in hub.presence.events("n1", 0)] == [
+            ("online", now - 60_000), ("online", now + 2), ("offline", now + 9)]
     finally:
+        hub.close()
         store.close()
         storage.close()
 
