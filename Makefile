@@ -20,13 +20,13 @@ VPY      := $(VENV)/bin/python
 STAMPS   := run/.stamps
 PYTEST_ARGS ?=
 
-.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps deb fuzz
+.PHONY: help demo demo-deps test bench bench-quick lint venv deps noc-assets clean-stamps deb fuzz wheel
 
 # Front-end libraries of the NOC (leaflet, uplot) from the npm registry, versions locked in
 # package-lock.json; copied into central/noc/static/vendor/ (git-ignored).
 NOC_ASSETS := central/noc/static/vendor/.stamp
 noc-assets: $(NOC_ASSETS)
-$(NOC_ASSETS): package.json package-lock.json | venv
+$(NOC_ASSETS): package.json package-lock.json central/noc/assets.py | venv
 	@command -v npm >/dev/null || APT_PACKAGES="nodejs npm" scripts/ensure_deps.sh
 	npm ci --no-audit --no-fund --loglevel=error
 	$(VPY) -m central.noc assets node_modules
@@ -40,6 +40,7 @@ help:  ## show the targets
 	@echo "  make bench-quick  the same with --quick (fewer runs, about 5 minutes)"
 	@echo "  make lint    ruff + mypy only"
 	@echo "  make deb     the agent's Debian package (Architecture: all) -> run/deb/"
+	@echo "  make wheel   the kotanet wheel with the NOC's front-end files (leaflet, uplot) -> dist/"
 	@echo "  make fuzz    fuzz every tests/fuzz handler, FUZZ_EXAMPLES (100000) examples each"
 	@echo "  make venv    create $(VENV) and pip install -e '.[dev]' (re-runs only if pyproject changes)"
 	@echo "  make deps    apt-get install the Debian packages (root), or say what is missing"
@@ -91,6 +92,15 @@ bench-quick: deps venv noc-assets
 deb: venv
 	@command -v dpkg-deb >/dev/null || APT_PACKAGES="dpkg" scripts/ensure_deps.sh
 	$(VPY) scripts/build_deb.py --out run/deb
+
+# The installable distribution (central, agent, provisioning): noc-assets first, so the wheel
+# carries central/noc/static/vendor/ (leaflet, uplot and their licences) from the locked npm
+# packages; the build refuses to finish without them.
+wheel: venv noc-assets
+	@rm -rf build && mkdir -p dist
+	$(VPY) -m pip wheel --no-deps --disable-pip-version-check -w dist . >run/wheel.log 2>&1 \
+	  || { tail -n 30 run/wheel.log; exit 1; }
+	$(VPY) scripts/check_wheel.py dist/kotanet-*.whl
 
 clean-stamps:  ## force set-up to run again
 	rm -rf $(STAMPS)

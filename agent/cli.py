@@ -89,6 +89,13 @@ def build_enroll_parser() -> argparse.ArgumentParser:
     p.add_argument("--ca", metavar="FILE", help="CA certificate that signed central's TLS cert")
     p.add_argument("--out", type=Path, default=Path("/etc/kotanet"), metavar="DIR",
                    help="where agent.toml, ca.crt and mqtt-password go (default /etc/kotanet)")
+    p.add_argument("--root", type=Path, metavar="DIR",
+                   help="where the node's other files (hostapd, dnsmasq, openNDS, nftables, "
+                        "sysctl, journald, units) go (default: ROOT when --out is "
+                        "ROOT/etc/kotanet, so / by default; else they are not written); "
+                        "services are started only for the root /")
+    p.add_argument("--no-services", action="store_true",
+                   help="write the files but do not enable or start any service")
     p.add_argument("--state-dir", type=Path, metavar="DIR",
                    help="where the agent keeps its seq floor and session counter (default: "
                         "[agent] state_dir of the delivered agent.toml)")
@@ -110,9 +117,13 @@ def enroll_main(argv: list[str]) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     files = args.token_file or [Path(p) for p in DEFAULT_TOKEN_FILES]
+    root = args.root
+    if root is None and args.out.resolve().parts[-2:] == ("etc", "kotanet"):
+        root = args.out.resolve().parent.parent
     try:
         done = enroll(files, args.out, args.central, args.ca, args.attempts, args.timeout,
-                      state_dir=args.state_dir)
+                      state_dir=args.state_dir, root=root,
+                      services=not args.no_services and root == Path("/"))
     except EnrollFailure as exc:
         msg = exc.message_id if args.lang == "id" else exc.message
         word = "pendaftaran gagal" if args.lang == "id" else "enrolment failed"
@@ -123,6 +134,13 @@ def enroll_main(argv: list[str]) -> int:
     word = "terdaftar" if args.lang == "id" else "enrolled"
     print(f"{word}: node {done.node} (user {done.username}), config hash {done.config_hash}, "
           f"{done.out}/agent.toml")
+    if done.files_hash:
+        words = (("berkas node", "berubah", "hash berkas") if args.lang == "id"
+                 else ("node files", "changed", "files hash"))
+        print(f"{words[0]}: {done.files_total}, {len(done.changed)} {words[1]}, "
+              f"{words[2]} {done.files_hash}")
+    for failed in done.failed_services:
+        print(f"kotanet-agent enroll: {failed}: failed (journalctl)", file=sys.stderr)
     return 0
 
 
@@ -202,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kotanet-agent: config error: {exc}", file=sys.stderr)
         return 2
     agent.notifier = Notifier.from_env()
+    from agent.nodeapply import applied_hash
+
+    agent.files_hash = applied_hash(Path(args.config).parent)  # node-files.json beside it
     log.info("kotanet-agent %s starting: node %s/%s", __version__, cfg.node.site, cfg.node.id)
     try:
         run_until_signal(agent)

@@ -14,9 +14,11 @@ with the delivered config but below the floors.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
+import re
 import secrets
 import ssl
 import time
@@ -31,14 +33,25 @@ from urllib.parse import urlsplit
 
 from agent import __version__
 from agent.config import ConfigError, parse_config
+from agent.nodeapply import (
+    ApplyError,
+    NodeFile,
+    apply_files,
+    gid_of,
+    parse_files,
+    run_plan,
+    service_plan,
+    write_if_changed,
+)
 from agent.transport.statefile import DurableCounter, SeqFloor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOKEN_FILES = ("/etc/kotanet/enroll.token", "/boot/firmware/kotanet/enroll.token",
+DEFAULT_TOKEN_FILES = ("/etc/kotanet/seed/enroll.token", "/etc/kotanet/enroll.token", "/boot/firmware/kotanet/enroll.token",
                        "/boot/firmware/kotanet-enroll.token")
 ENROLL_PATH = "/enroll/v1"
 SECRET_FILE = ".enroll-secret"
+SECRET_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")  # what central accepts
 
 #: Errors found on the node itself: code -> (English, Bahasa Indonesia).
 LOCAL: dict[str, tuple[str, str]] = {
@@ -80,6 +93,11 @@ class Enrolled:
     out: Path
     seq_floor: int | None = None  # as central answered (None: an older central)
     session_floor: int | None = None
+    auth: str = "password"  # or "cert": the node logs in with its client certificate
+    files_hash: str | None = None  # of the node files applied (None: an older central)
+    files_total: int = 0
+    changed: tuple[str, ...] = ()  # node files whose content was written
+    failed_services: tuple[str, ...] = ()
 
 
 def atomic_write(path: Path, data: str, mode: int = 0o600) -> None:
@@ -128,11 +146,13 @@ def enroll_url(central: str | None, token_file: Path) -> str:
 
 
 def _secret(out: Path) -> str:
-    path = out / SECRET_FILE
-    if path.is_file():
-        kept = path.read_text().strip()
-        if kept:
+    """The pending secret, else the node's current password (a re-run of the same card is
+    then the same request to central, answered again), else a fresh one."""
+    for path in (out / SECRET_FILE, out / "mqtt-password"):
+        kept = path.read_text().strip() if path.is_file() else ""
+        if SECRET_RE.fullmatch(kept):
             return kept
+    path = out / SECRET_FILE
     fresh = secrets.token_urlsafe(32)
     atomic_write(path, fresh + "\n")
     return fresh
@@ -203,25 +223,35 @@ def install_floors(state_dir: Path, seq_floor: int | None, session_floor: int | 
                      session_floor)
 
 
+def _write(path: Path, text: str, mode: int) -> None:
+    """Write only if the content differs (mtime kept on a re-run); group kotanet if it exists."""
+    write_if_changed(path, text.encode(), mode, gid_of("kotanet"))
+
+
 def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | None,
-             state_dir: Path | None = None) -> Enrolled:
+             state_dir: Path | None = None) -> tuple[Enrolled, list[NodeFile]]:
     try:
         files = answer["files"]
         toml_text, ca = str(files["agent.toml"]), str(files["ca.crt"])
         cfg = parse_config(tomllib.loads(toml_text), "agent.toml from central")
         username = str(answer["username"])
+        node_files = parse_files(answer["node_files"]) if "node_files" in answer else []
     except (KeyError, TypeError, tomllib.TOMLDecodeError, ConfigError) as exc:
         raise EnrollFailure.local("bad_response", type(exc).__name__) from None
+    except ApplyError as exc:
+        raise EnrollFailure.local("bad_response", str(exc)) from None
     if node_hint and cfg.node.id != node_hint:
         raise EnrollFailure.local("bad_response", f"config is for node {cfg.node.id}")
     seq_floor, session_floor = _floor(answer, "seq_floor"), _floor(answer, "session_floor")
     # first: whenever agent.toml exists, the floors are already on disk
     install_floors(state_dir or Path(cfg.agent.state_dir), seq_floor, session_floor)
-    atomic_write(out / "ca.crt", ca)
-    atomic_write(out / "mqtt-password", secret + "\n")
-    atomic_write(out / "agent.toml", toml_text)
+    _write(out / "ca.crt", ca, 0o640)
+    if answer.get("auth") != "cert":  # a certificate-mode node logs in with its client cert
+        _write(out / "mqtt-password", secret + "\n", 0o640)
+    _write(out / "agent.toml", toml_text, 0o640)
     _fsync_dir(out)
-    return Enrolled(cfg.node.id, username, cfg.config_hash(), out, seq_floor, session_floor)
+    return Enrolled(cfg.node.id, username, cfg.config_hash(), out, seq_floor, session_floor,
+                    auth="cert" if answer.get("auth") == "cert" else "password"), node_files
 
 
 def token_node(token: str) -> str | None:
@@ -236,10 +266,13 @@ def token_node(token: str) -> str | None:
 
 def enroll(token_files: list[Path], out: Path, central: str | None = None,
            ca: str | None = None, attempts: int = 30, timeout: float = 20.0,
-           sleep: Callable[[float], None] = time.sleep, state_dir: Path | None = None) -> Enrolled:
+           sleep: Callable[[float], None] = time.sleep, state_dir: Path | None = None,
+           root: Path | None = None, services: bool = False) -> Enrolled:
     """Run the whole exchange; retries (bounded) only on transient failures.
 
-    ``state_dir`` overrides the delivered agent.toml's ``[agent] state_dir`` for the floors."""
+    ``state_dir`` overrides the delivered agent.toml's ``[agent] state_dir`` for the floors.
+    The answer's node files (hostapd, dnsmasq, ...) are written under ``root`` (None: not
+    written); with ``services`` their units are then enabled and started in order."""
     token_file = find_token(token_files)
     token = token_file.read_text(encoding="utf-8").strip()
     url = enroll_url(central, token_file)
@@ -260,11 +293,18 @@ def enroll(token_files: list[Path], out: Path, central: str | None = None,
             log.warning("enrolment attempt %d/%d failed (%s); retrying", attempt, attempts,
                         exc.code)
             sleep(min(60.0, 2.0 ** attempt))
-    done = _install(answer, out, secret, node, state_dir)
+    done, node_files = _install(answer, out, secret, node, state_dir)
+    if root is not None and node_files:
+        changed = apply_files(root, node_files)
+        failed = run_plan(service_plan(node_files, changed)) if services else []
+        done = dataclasses.replace(done, files_hash=str(answer.get("files_hash") or ""),
+                                   files_total=len(node_files), changed=tuple(changed),
+                                   failed_services=tuple(failed))
     for p in {token_file, *token_files}:
         if p.is_file():
             p.unlink()
             _fsync_dir(p.parent)
-    (out / SECRET_FILE).unlink(missing_ok=True)
+    if done.auth != "cert":  # it is now mqtt-password; a cert node keeps it to re-run a card
+        (out / SECRET_FILE).unlink(missing_ok=True)
     log.info("node %s enrolled; config hash %s", done.node, done.config_hash)
     return done

@@ -1,26 +1,30 @@
 """Kernel network state for the agent: links, counters, addresses, neighbours.
 
-Read paths are small and cheap (sysfs plus a stdlib rtnetlink dump) so the agent stays lean;
-``iproute()`` lazily hands out a shared pyroute2 IPRoute for code that changes state. This is
-the only module in agent/ that imports pyroute2.
+Addresses come from netifaces; byte/error/drop counters from psutil (through agent.hostinfo);
+admin/carrier state from the interface's two sysfs flags (psutil has them only for every
+interface at once, with MTU, duplex and speed ioctls each: too dear once a second per uplink);
+neighbours from iproute2's JSON; ``iproute()`` hands out the shared
+pyroute2 IPRoute for code that changes or reads routes and rules. This is the only module in
+agent/ that imports pyroute2 and netifaces; both are imported on first use.
 """
 
 from __future__ import annotations
 
-import os
+import json
+import logging
 import socket
-import struct
 import threading
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from agent import hostinfo, sysexec
+
+log = logging.getLogger(__name__)
+
 SYS_NET = Path("/sys/class/net")
-RTM_NEWADDR, RTM_GETADDR, RTM_NEWNEIGH, RTM_GETNEIGH = 20, 22, 28, 30
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST_DUMP = 0x1 | 0x300
-NUD_NAMES = {0x01: "INCOMPLETE", 0x02: "REACHABLE", 0x04: "STALE", 0x08: "DELAY",
-             0x10: "PROBE", 0x20: "FAILED", 0x40: "NOARP", 0x80: "PERMANENT"}
+IFF_UP = 0x1
 
 
 @dataclass(frozen=True)
@@ -48,39 +52,11 @@ class Neighbour:
     state: str
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:  # absent, or EINVAL for carrier of an admin-down link
-        return None
-
-
-def _proc_counters(ifname: str, proc_net_dev: Path) -> tuple[tuple[str, int], ...]:
-    """Byte, error and drop counters of one interface from a single /proc/net/dev read."""
-    try:
-        text = proc_net_dev.read_text()
-    except OSError:
-        return ()
-    for line in text.splitlines()[2:]:
-        name, _, rest = line.partition(":")
-        if name.strip() == ifname:
-            f = [int(x) for x in rest.split()]
-            if len(f) >= 12:  # rx: bytes packets errs drop ...; tx from field 8 on
-                return (("rx_bytes", f[0]), ("tx_bytes", f[8]), ("rx_errors", f[2]),
-                        ("tx_errors", f[10]), ("rx_dropped", f[3]), ("tx_dropped", f[11]))
-    return ()
-
-
-def link_state(ifname: str, root: Path = SYS_NET,
-               proc_net_dev: Path = Path("/proc/net/dev")) -> LinkState:
-    """Carrier, admin state and counters of ``ifname`` (exists=False if absent): three reads."""
-    base = root / ifname
-    flags = _read(base / "flags")
-    if flags is None:
-        return LinkState(ifname, exists=False)
-    return LinkState(ifname, True, admin_up=bool(int(flags, 16) & 0x1),
-                     carrier=_read(base / "carrier") == "1",
-                     counters=_proc_counters(ifname, proc_net_dev))
+@cache
+def _netifaces() -> Any:
+    """netifaces (the netifaces-plus distribution, or Debian's python3-netifaces)."""
+    import netifaces
+    return netifaces
 
 
 def ifindex(ifname: str) -> int | None:
@@ -91,82 +67,76 @@ def ifindex(ifname: str) -> int | None:
         return None
 
 
-def _attrs(buf: bytes, off: int, end: int) -> dict[int, bytes]:
-    out: dict[int, bytes] = {}
-    while off + 4 <= end:
-        alen, atype = struct.unpack_from("HH", buf, off)
-        if alen < 4:
-            break
-        out[atype & 0x3FFF] = buf[off + 4:off + alen]
-        off += (alen + 3) & ~3
-    return out
+def _admin_carrier(ifname: str, root: Path) -> tuple[bool, bool] | None:
+    """(admin up, carrier) from sysfs; None when the interface does not exist."""
+    if not ifname or "/" in ifname or ifname in (".", ".."):
+        return None
+    try:
+        flags = int((root / ifname / "flags").read_text(), 16)
+    except (OSError, ValueError):
+        return None
+    try:
+        carrier = (root / ifname / "carrier").read_text().strip() == "1"
+    except OSError:  # EINVAL while the link is admin-down
+        carrier = False
+    return bool(flags & IFF_UP), carrier
 
 
-def _dump(msg_type: int, body: bytes, reply_type: int) -> list[tuple[bytes, int]]:
-    """One rtnetlink dump: (buffer, payload offset) per reply message."""
-    seq = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-    hdr = struct.pack("IHHII", 16 + len(body), msg_type, NLM_F_REQUEST_DUMP, seq, 0)
-    out: list[tuple[bytes, int]] = []
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sk:
-        sk.settimeout(2.0)
-        sk.sendto(hdr + body, (0, 0))
-        for _ in range(100_000):  # bounded: a dump always ends with NLMSG_DONE
-            buf = sk.recv(65536)
-            off = 0
-            while off + 16 <= len(buf):
-                mlen, mtype, _flags, mseq, _pid = struct.unpack_from("IHHII", buf, off)
-                if mlen < 16:
-                    return out
-                if mseq == seq:
-                    if mtype == NLMSG_DONE:
-                        return out
-                    if mtype == NLMSG_ERROR:
-                        err = -struct.unpack_from("i", buf, off + 16)[0]
-                        raise OSError(err, os.strerror(err))
-                    if mtype == reply_type:
-                        out.append((buf[off:off + mlen], 16))
-                off += (mlen + 3) & ~3
-    return out
-
-
-def _ip(family: int, raw: bytes) -> str:
-    return socket.inet_ntop(family, raw)
+def link_state(ifname: str, root: Path = SYS_NET) -> LinkState:
+    """Admin state, carrier and counters of ``ifname`` (exists=False if absent); without
+    psutil the state is still known, only the counters are missing."""
+    state = _admin_carrier(ifname, root)
+    if state is None:
+        return LinkState(ifname, exists=False)
+    try:
+        counters = hostinfo.nic_counters(ifname) or {}
+    except Exception as exc:  # psutil missing, /proc/net/dev unreadable: no counters
+        log.debug("counters of %s unavailable: %r", ifname, exc)
+        counters = {}
+    return LinkState(ifname, True, admin_up=state[0], carrier=state[1],
+                     counters=tuple(counters.items()))
 
 
 def neighbours(ifname: str | None = None) -> list[Neighbour]:
-    """Neighbour entries (IPv4 and IPv6), optionally of one interface only."""
+    """Neighbour entries (IPv4 and IPv6) with a link-layer address, optionally of one
+    interface only, from iproute2's JSON (``ip -j neigh``: keeps pyroute2's ~23 MB out of the
+    probe process); OSError when the interface or the source is missing."""
     want = ifindex(ifname) if ifname else None
     if ifname and want is None:
         raise FileNotFoundError(f"no interface {ifname}")
-    result = []
-    for buf, off in _dump(RTM_GETNEIGH, struct.pack("BxxxiHBB", 0, 0, 0, 0, 0), RTM_NEWNEIGH):
-        family, idx, state, _flags, _typ = struct.unpack_from("BxxxiHBB", buf, off)
-        if want is not None and idx != want:
-            continue
-        attrs = _attrs(buf, off + 12, len(buf))
-        dst, ll = attrs.get(1), attrs.get(2)
-        if dst is None or not ll or len(ll) != 6:
-            continue
-        result.append(Neighbour(idx, _ip(family, dst), ll.hex(":"),
-                                NUD_NAMES.get(state, f"0x{state:x}")))
-    return result
+    res = sysexec.run(["ip", "-j", "neigh", "show", *(["dev", ifname] if ifname else [])],
+                      timeout=2.0)
+    try:
+        if not res.ok:
+            raise ValueError(res.stderr.strip()[:80] or f"rc={res.rc}")
+        entries = json.loads(res.stdout or "[]")
+    except ValueError as exc:
+        raise OSError(f"neighbour table unavailable: {exc}") from exc
+    out = []
+    for e in entries if isinstance(entries, list) else []:
+        dst, mac, state = e.get("dst"), e.get("lladdr"), e.get("state") or ["NONE"]
+        idx = want if want is not None else ifindex(str(e.get("dev")))
+        if dst and idx and isinstance(mac, str) and len(mac) == 17:
+            out.append(Neighbour(idx, str(dst), mac.lower(), str(state[0]).upper()))
+    return out
 
 
 def addresses(ifname: str, family: int = socket.AF_INET) -> list[str]:
-    """Addresses (no prefix length) configured on ``ifname``; primary first."""
-    want = ifindex(ifname)
-    if want is None:
+    """Addresses (no prefix length) configured on ``ifname``; primary first; [] when unknown."""
+    try:
+        entries = _netifaces().ifaddresses(ifname).get(family, [])
+    except ValueError:  # no such interface
         return []
-    out = []
-    for buf, off in _dump(RTM_GETADDR, struct.pack("BBBBi", family, 0, 0, 0, 0), RTM_NEWADDR):
-        fam, _plen, _flags, _scope, idx = struct.unpack_from("BBBBi", buf, off)
-        if idx != want or fam != family:
-            continue
-        attrs = _attrs(buf, off + 8, len(buf))
-        raw = attrs.get(2) or attrs.get(1)  # IFA_LOCAL, else IFA_ADDRESS
-        if raw:
-            out.append(_ip(fam, raw))
-    return out
+    except ImportError as exc:  # no netifaces: addresses unavailable, never a crash
+        log.warning("addresses of %s unavailable: %r", ifname, exc)
+        return []
+    return [str(e["addr"]).split("%")[0] for e in entries if e.get("addr")]
+
+
+def _new_iproute() -> Any:
+    """A new pyroute2 IPRoute (imported on first use: ~20 MB, only where netlink is needed)."""
+    from pyroute2 import IPRoute
+    return IPRoute()
 
 
 _ipr_lock = threading.Lock()
@@ -178,8 +148,7 @@ def iproute() -> Any:
     global _ipr
     with _ipr_lock:
         if _ipr is None:
-            from pyroute2.iproute.linux import IPRoute  # lazy: ~14 MB, only when needed
-            _ipr = IPRoute()
+            _ipr = _new_iproute()
         return _ipr
 
 

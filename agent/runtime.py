@@ -77,6 +77,8 @@ class Agent:
         if cfg.shaping.enabled:
             self.shaping = ShapingController(cfg.shaping)
         self.samples_stored = 0
+        #: hash of the node files applied at enrolment (agent.nodeapply), set by the CLI
+        self.files_hash: str | None = None
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -288,7 +290,8 @@ class Agent:
                             cmd_epoch=self.gate.state.highest_epoch,
                             applied_version=self.gate.state.applied_version,
                             cmd_key_ids=self.commands.trust.ring.ids(),
-                            epoch_proof=self.commands.trust.proof)
+                            epoch_proof=self.commands.trust.proof,
+                            files_hash=self.files_hash)
         self.session.publish("birth", birth)
 
     def resync_now(self) -> None:

@@ -1,8 +1,10 @@
 """Cost of the agent's probes: CPU and wall time of one full probe cycle (two uplinks in real
 network namespaces, 50 LAN clients via leases/neighbours/fake hostapd radios), the probe
 process's steady CPU share at a 10 s sample interval with 1 s link probes, and its RSS next to
-Debian's prometheus-node-exporter measured in the same run. Also the RSS of the LAN status
-page (`kotanet-agent statuspage`, its own process) serving a real agent's snapshot.
+Debian's prometheus-node-exporter measured in the same run. CPU counts the helpers the probes
+run and wait for (``ip -j neigh``) as well as the process's own threads. Also the RSS of the
+LAN status page (`kotanet-agent statuspage`, its own process) serving a real agent's snapshot,
+and, for information, the RSS of that whole agent (failover on: pyroute2 loaded for routes).
 
 Last line: {"bench","metric","value","unit","goal","anchor","ratio","ok"}. --quick: < 60 s.
 """
@@ -18,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from contextlib import ExitStack
@@ -105,15 +108,18 @@ def probe_cmd(cfg: Path, rounds: int, interval: float, link_every: float) -> lis
             "--interval", str(interval), "--link-every", str(link_every)]
 
 
-def cycle_cost(node: Any, cfg: Path, rounds: int) -> tuple[float, float]:
-    """Median CPU and wall seconds of a full cycle (link rounds due every time)."""
+def cycle_cost(node: Any, cfg: Path, rounds: int) -> tuple[float, float, float]:
+    """Median CPU (the process's own plus the helpers it ran, e.g. ``ip -j neigh``), the
+    helpers' part of it, and median wall seconds of a full cycle (link rounds due every time)."""
     out = node.run(*probe_cmd(cfg, rounds + 1, 0.0, 0.0), timeout=120).stdout
-    recs = [json.loads(x) for x in out.splitlines() if x.startswith("{")][1:]  # skip warm-up
+    recs = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    kids = [b["children_cpu_s"] - a["children_cpu_s"] for a, b in zip(recs, recs[1:], strict=False)]
+    recs = recs[1:]  # skip warm-up
     bad = [r for rec in recs for r in rec["results"] if r["status"] != "ok"]
     if bad:
         log(f"warning: probe results not ok: {bad[:2]}")
-    return (statistics.median(r["cpu_s"] for r in recs),
-            statistics.median(r["wall_s"] for r in recs))
+    return (statistics.median(r["cpu_s"] + k for r, k in zip(recs, kids, strict=True)),
+            statistics.median(kids), statistics.median(r["wall_s"] for r in recs))
 
 
 def steady(node: Any, cfg: Path, windows: int, ne_pid: int, ne_url: str) -> dict[str, float]:
@@ -121,9 +127,13 @@ def steady(node: Any, cfg: Path, windows: int, ne_pid: int, ne_url: str) -> dict
     proc = node.popen(*probe_cmd(cfg, windows + 3, 10.0, 1.0), stdout=subprocess.PIPE,
                       stderr=subprocess.DEVNULL)
     rss, ne_rss, shares = [], [], []
+    lines: list[dict[str, Any]] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=_read_rounds, args=(proc.stdout, lines), daemon=True)
     try:
-        assert proc.stdout is not None
-        proc.stdout.readline()  # first full round done: imports and warm-up behind us
+        first = proc.stdout.readline()  # first full round done: imports and warm-up behind us
+        lines.append(json.loads(first))
+        reader.start()
         c0, t0 = cpu_s(proc.pid), time.monotonic()
         for _ in range(windows * 10):
             time.sleep(1.0)
@@ -138,14 +148,31 @@ def steady(node: Any, cfg: Path, windows: int, ne_pid: int, ne_url: str) -> dict
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
-    log(f"steady windows cpu%: {[round(s, 3) for s in shares]}")
-    return {"cpu_pct": statistics.median(shares), "rss_mb": statistics.median(rss) / 1024,
-            "ne_rss_mb": statistics.median(ne_rss) / 1024}
+        if reader.is_alive():
+            reader.join(timeout=10)
+    # helpers the probes ran and waited for (``ip -j neigh``...): their CPU is the agent's too
+    a, b = lines[0], lines[-1]
+    kids = 100.0 * (b["children_cpu_s"] - a["children_cpu_s"]) / max(1e-9, b["mono_s"] - a["mono_s"])
+    log(f"steady windows cpu% (own threads): {[round(s, 3) for s in shares]}; "
+        f"helpers: {kids:.3f} % over {len(lines) - 1} rounds")
+    return {"cpu_pct": statistics.median(shares) + kids, "children_pct": kids,
+            "rss_mb": statistics.median(rss) / 1024, "ne_rss_mb": statistics.median(ne_rss) / 1024}
+
+
+def _read_rounds(stream: Any, into: list[dict[str, Any]]) -> None:
+    """Collect the probe process's round lines (so its pipe never fills) until it ends."""
+    for _ in range(100_000):  # bounded: one line per round
+        line = stream.readline()
+        if not line:
+            return
+        if line.startswith(b"{"):
+            into.append(json.loads(line))
 
 
 def agent_toml(tmp: Path) -> Path:
     """agent.toml of one real agent in the bench node: it writes the snapshot the page serves
-    (no broker: it samples and keeps retrying the connection, as a node offline would)."""
+    (no broker: it samples and keeps retrying the connection, as a node offline would), and
+    runs failover over its two uplinks (so its RSS includes pyroute2, which routes need)."""
     ups = "".join(f'[[uplinks]]\nname = "{n}"\niface = "up{n}"\npriority = {p}\n'
                   f"targets = {json.dumps(t)}\n"
                   for n, p, t in (("a", 0, ["192.0.2.1", "192.0.2.2"]),
@@ -153,7 +180,8 @@ def agent_toml(tmp: Path) -> Path:
     text = (f'[node]\nid = "bench"\nsite = "lab"\n[mqtt]\nurl = "mqtt://127.0.0.1:9"\n'
             f'[agent]\nstate_dir = "{tmp}/agent-state"\nstatus_file = "{tmp}/run/status.json"\n'
             f'[users]\nhostapd_ctrl = ["{tmp}/hostapd"]\ndnsmasq_leases = "{tmp}/leases"\n'
-            f'lan_iface = "lan0"\nndsctl = ""\n[shaping]\nlan_iface = "lan0"\n{ups}')
+            f'lan_iface = "lan0"\nndsctl = ""\n[shaping]\nlan_iface = "lan0"\n'
+            f'[failover]\nenabled = true\n{ups}')
     (tmp / "run").mkdir(exist_ok=True)
     path = tmp / "agent.toml"
     path.write_text(text)
@@ -194,13 +222,15 @@ def statuspage_cost(node: Any, tmp: Path, requests: int) -> dict[str, float]:
             time.sleep(0.1)
         ms = float(node.run(sys.executable, "-c", FETCH, str(requests), timeout=120).stdout)
         rss = rss_kb(page.pid) / 1024
+        agent_rss = rss_kb(agent.pid) / 1024
     finally:
         for proc in (page, agent):
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=15)
-    log(f"status page: {rss:.1f} MB RSS after {requests} requests, median {ms:.1f} ms each")
-    return {"rss_mb": rss, "ms": ms}
+    log(f"status page: {rss:.1f} MB RSS after {requests} requests, median {ms:.1f} ms each; "
+        f"the whole agent (MQTT, outbox, failover with pyroute2 routes): {agent_rss:.1f} MB")
+    return {"rss_mb": rss, "ms": ms, "agent_rss_mb": agent_rss}
 
 
 def free_port() -> int:
@@ -237,13 +267,15 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.1)
-        cpu, wall = cycle_cost(node, config(tmp, 0.001), cycles)
+        cpu, kids, wall = cycle_cost(node, config(tmp, 0.001), cycles)
         st = steady(node, config(tmp, 1.0), windows, ne.pid, url)
         page = statuspage_cost(node, tmp, 60 if args.quick else 400)
     cycle = {"bench": "probe_cost", "metric": "full_cycle", "cpu_ms": round(cpu * 1000, 2),
-             "wall_ms": round(wall * 1000, 1), "cycles": cycles}
+             "helpers_cpu_ms": round(kids * 1000, 2), "wall_ms": round(wall * 1000, 1),
+             "cycles": cycles}
     share = {"bench": "probe_cost", "metric": "steady_cpu_pct", "value": round(st["cpu_pct"], 3),
-             "unit": "% of one core", "goal": "<= 1", "ok": st["cpu_pct"] <= 1.0}
+             "unit": "% of one core", "helpers_pct": round(st["children_pct"], 3),
+             "goal": "<= 1", "ok": st["cpu_pct"] <= 1.0}
     print(json.dumps(cycle))
     print(json.dumps(share))
     page_ratio = page["rss_mb"] / st["ne_rss_mb"]
@@ -252,6 +284,12 @@ def main() -> int:
                       "goal": "<= node_exporter RSS (own process; the agent's RSS unchanged)",
                       "anchor": round(st["ne_rss_mb"], 1), "ratio": round(page_ratio, 2),
                       "request_ms": round(page["ms"], 2), "ok": page_ratio <= 1.0}))
+    print(json.dumps({"bench": "probe_cost", "metric": "agent_rss_info",
+                      "value": round(page["agent_rss_mb"], 1), "unit": "MB",
+                      "note": "the whole kotanet-agent with failover (MQTT, outbox, pyroute2 "
+                              "routes); the goal above is the probe process's",
+                      "anchor": round(st["ne_rss_mb"], 1),
+                      "ratio": round(page["agent_rss_mb"] / st["ne_rss_mb"], 2)}))
     ratio = st["rss_mb"] / st["ne_rss_mb"]
     print(json.dumps({"bench": "probe_cost", "metric": "probe_process_rss",
                       "value": round(st["rss_mb"], 1), "unit": "MB",

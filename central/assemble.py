@@ -1,7 +1,7 @@
 """Build the whole central process: collector, API, commands, leader/policy loop (and NOC).
 
 The composition root: the only module that knows every feature. Features never import each
-other's setup; their routes and /metrics sources come together here, in the order below.
+other's setup; their routes and /metrics collectors come together here.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from central.alerts.api import setup_alerts
-from central.alerts.service import metrics_text as alert_lines
-from central.api import nodes
-from central.api.app import collector_lines, make_app
+from central.alerts.api import INCIDENTS, setup_alerts
+from central.alerts.incidents import IncidentConfig, SiteInfo
+from central.api.app import make_app
 from central.api.client_addr import TRUSTED_PROXIES, trusted_networks
-from central.api.state import MetricSource
+from central.api.state import METRICS
 from central.clock import wall_ms
 from central.collector.service import Collector
 from central.collector.stats import Stats
@@ -28,8 +27,12 @@ from central.commands.gap_resync import GapResync
 from central.commands.leader import LeaderLease
 from central.config import CentralConfig
 from central.enroll.api import setup_enroll
+from central.metrics.alerts import AlertMetrics, IncidentMetrics
+from central.metrics.commands import CommandMetrics
+from central.metrics.notify import NotifyMetrics
 from central.noc import NocSettings, setup_noc
 from central.noc.install import setup_install
+from central.notify.setup import SENDER, setup_notify
 from central.policy.api import setup_policy_api
 from central.policy.fleet import fleet_policy
 from central.policy.loop import PolicyLoop, inputs_from
@@ -38,11 +41,6 @@ from central.storage.location import state_path
 from protocol.messages import Birth, CommandAck
 
 log = logging.getLogger(__name__)
-
-#: Every /metrics source of the process, in output order: collector counters, stored nodes
-#: and gaps, alerts. (Routes are added by each feature's setup_* call in build_app.)
-METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines, alert_lines)
-
 
 def _command_hooks(svc: Any) -> Any:
     def on_commit(inc: Incoming) -> None:
@@ -63,7 +61,7 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     Raises ConfigError when there is no SQLite file for the state tables (storage.location)."""
     state_path(cfg)  # fail before anything starts
     collector = collector or Collector(cfg, storage, stats)
-    app = make_app(cfg, storage, stats, collector, metrics=METRICS)
+    app = make_app(cfg, storage, stats, collector)  # /metrics: collector counters + fleet
     app[TRUSTED_PROXIES] = trusted_networks(cfg.http.trusted_proxies)  # X-Forwarded-For
     svc = setup_commands(app, cfg)
     collector.add_listener(_command_hooks(svc))
@@ -83,8 +81,19 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
                           cfg=fleet.cfg, clock_ms=policy_clock_ms)
         app.cleanup_ctx.append(loop.lifetime)
         setup_policy_api(app, loop, dict(fleet.sites), fleet.schedule)
-    setup_alerts(app, storage, state_path(cfg), gap_grace_s=cfg.gap_grace_s,
-                 is_leader=(lambda: lease.is_leader) if with_policy else (lambda: True))
+    leads = (lambda: lease.is_leader) if with_policy else (lambda: True)
+    hook, wake = setup_notify(app, cfg.notify, state_path(cfg), storage, cfg.instance_id(),
+                              leads)
+    alerts = setup_alerts(app, storage, state_path(cfg), gap_grace_s=cfg.gap_grace_s,
+                          is_leader=leads, sites=site_infos(cfg), on_notify=hook,
+                          on_queued=wake,
+                          incident_cfg=IncidentConfig(cfg.notify.settle_s,
+                                                      cfg.notify.resolve_hold_s))
+    app[METRICS].register(CommandMetrics(svc.store))  # command stages
+    app[METRICS].register(AlertMetrics(alerts))
+    app[METRICS].register(IncidentMetrics(app[INCIDENTS]))
+    if SENDER in app:
+        app[METRICS].register(NotifyMetrics(app[SENDER]))
     app.cleanup_ctx.append(_epoch_publisher(collector, lease))
     resync = GapResync(storage, svc, (lambda: lease.is_leader) if with_policy else (lambda: True),
                        grace_ms=int(cfg.gap_grace_s * 1000))
@@ -93,6 +102,17 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     setup_noc(app, NocSettings.from_env())
     setup_install(app)  # GET /install/{node}: the label's QR code (KOTANET_DEPLOYMENT)
     return app
+
+
+def site_infos(cfg: CentralConfig) -> dict[str, SiteInfo]:
+    """Each site's shared upstream and kind, for incident correlation ([[sites]], else the
+    registry's role: a site without [[sites]] is its own upstream)."""
+    names = {u.id: u.name or u.id for u in cfg.upstreams}
+    out = {s.id: SiteInfo(s.upstream, names.get(s.upstream, s.upstream), s.kind)
+           for s in cfg.sites}
+    for n in cfg.nodes:
+        out.setdefault(n.site, SiteInfo(None, "", n.role))
+    return out
 
 
 def _epoch_publisher(collector: Collector, lease: LeaderLease) -> Callable[

@@ -54,6 +54,10 @@ environment (overrides the file):
   KOTANET_TRUSTED_PROXIES  comma-separated CIDRs of reverse proxies whose
                        X-Forwarded-For/-Proto give the client (default: none)
 
+subcommands:
+  kotanet-central --config central.toml notify test ROUTE     send a test message now
+  kotanet-central --config central.toml report budget --week 2026-W49 --to week.eml
+
 examples:
   kotanet-central --config /etc/kotanet/central.toml --check
   kotanet-central --config /etc/kotanet/central.toml
@@ -95,6 +99,11 @@ async def serve(app: web.Application, host: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of kotanet-central."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("notify", "report") for a in argv[:3]):
+        from central.notify.cli import main as notify_main  # kotanet-central notify/report
+        logging.basicConfig(level="WARNING")
+        return notify_main(argv)
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

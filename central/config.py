@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from central.api.client_addr import parse_network
+from central.notify.config import NotifySection
 from central.policy.config import (
     EventSection,
     OverrideSection,
@@ -134,6 +135,7 @@ class CentralConfig(Strict):
     upstreams: list[UpstreamSection] = []
     events: list[EventSection] = []
     overrides: list[OverrideSection] = []
+    notify: NotifySection = NotifySection()
 
     @field_validator("instance")
     @classmethod
@@ -286,11 +288,12 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> C
     _apply_env(data, env)
     if isinstance(data.get("fleet_file"), str):
         _merge_fleet(data, path)
-    for section in ("mqtt", "storage", "http", "policy"):
+    for section in ("mqtt", "storage", "http", "policy", "notify"):
         if section in data and not isinstance(data[section], dict):
             raise ConfigError(f"{source}: {section}: must be a table [{section}]")
     try:
-        cfg = CentralConfig.model_validate(data)
+        cfg = CentralConfig.model_validate(data, context={
+            "env": env, "base": Path(path).parent if path is not None else None})
     except ValidationError as exc:
         raise _one_line(exc, source) from None
     parse_mqtt_url(cfg.mqtt.url)

@@ -96,6 +96,8 @@ class Birth(Envelope):
     # the signed command (as received) that set cmd_epoch: central raises its epoch only from
     # this, after verifying the signature with its own key (a bare cmd_epoch is a claim)
     epoch_proof: Tree | None = None
+    # hash of the node files applied at enrolment (protocol.nodefiles; null = none recorded)
+    files_hash: Annotated[str, Field(min_length=1, max_length=MAX_HASH_CHARS)] | None = None
 
 
 # ---------------------------------------------------------------- tele

@@ -15,6 +15,7 @@ from provisioning.brokerfiles import load_manifest, save_manifest, write_broker_
 from provisioning.deployment import Deployment, ensure_command_key
 from provisioning.model import Inventory, Node
 from provisioning.mosquitto import check_password, generated_hash, is_current
+from provisioning.nodefiles import bundle_hash
 from provisioning.pki import cert_serial, issue_cert, write_secret
 from provisioning.progress import Progress
 from provisioning.render import node_files
@@ -77,6 +78,7 @@ def build_node(dep: Deployment, node: Node, bundle: Path, entry: dict[str, Any] 
     for rel, content in files.items():
         _write(bundle / rel, content, secret=rel in SECRET_FILES)
     return {"site": node.site.id, "role": node.site.kind, "config_hash": cfg.config_hash(),
+            "files_hash": bundle_hash(bundle),
             "bundle": str(bundle.resolve()), "auth": s.auth, "user": user,
             "pending_user": pending, "hashes": hashes, "cert_serial": serial,
             "rotation_started": (entry or {}).get("rotation_started") if pending else None,

@@ -106,6 +106,9 @@ def _parser(m: Messages) -> argparse.ArgumentParser:
     s.add_argument("nodes", nargs="+", metavar=mv("node"), help=m("h_fieldkit_nodes"))
     s.add_argument("--out", type=Path, required=True, metavar=mv("dir"), help=m("h_fieldkit_out"))
 
+    s = add("repo")
+    s.add_argument("debs", nargs="+", type=Path, metavar=mv("file"), help=m("h_repo_debs"))
+
     s = add("verify")
     s.add_argument("node", metavar=mv("node"), help=m("h_node"))
     s.add_argument("--mqtt-url", metavar=mv("url"), help=m("h_mqtt_url"))

@@ -39,8 +39,14 @@ def sdcard(m: Messages, a: argparse.Namespace) -> int:
         print(m("sdcard_no_ssh_warning", node=a.node))
     if written is not None:
         print(m("fieldkit_token_reused", node=a.node, when=wib(written)))
-    write_seed(dep, entry, a.node, boot, kind, keys, token)
+    packages = write_seed(dep, entry, a.node, boot, kind, keys, token)
     kit.mark_written(dep, a.node)
+    if kind == CUSTOM_TOML:
+        print(m("sdcard_bookworm"))
+    elif packages:
+        print(m("sdcard_packages", count=packages))
+    else:
+        print(m("sdcard_no_repo"))
     print(m("sdcard_done", node=a.node, boot=a.boot, os=m(f"os_{kind.replace('-', '_')}"),
             until=wib(float(claims["exp"]))))
     if dep.is_fieldkit and float(claims["exp"]) - time.time() < TOKEN_LOW_S:

@@ -100,7 +100,8 @@ def verify(m: Messages, a: argparse.Namespace) -> int:
     pending = entry.get("pending_user")
     exp = Expectation(a.node, str(entry["site"]), str(entry["config_hash"]),
                       [str(u) for u in entry["uplinks"]], _ifaces(dep, entry),
-                      entry.get("previous_config_hash") if pending else None)
+                      entry.get("previous_config_hash") if pending else None,
+                      entry.get("files_hash"))
     progress = ProgressLine(m, a.node, a.timeout)
     try:
         checks = run_verify(exp, _target(dep, a, url), s.topic_prefix, a.timeout, progress)

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 from provisioning import cmd_card, cmd_creds, cmd_verify
+from provisioning.aptrepo import REPO_DIR, RepoError, add_debs
 from provisioning.brokerfiles import reload_broker, write_broker_files
 from provisioning.build import build_all
 from provisioning.cmdutil import (
@@ -83,10 +84,23 @@ def cmd_fieldkit(m: Messages, a: argparse.Namespace) -> int:
     return cmd_card.fieldkit(m, dep, a)
 
 
+def cmd_repo(m: Messages, a: argparse.Namespace) -> int:
+    """repo FILE.deb...: add packages to DIR/apt and rewrite its index (at the NOC)."""
+    dep = deployment(a, full=True)
+    try:
+        infos = add_debs(dep.root, list(a.debs))
+    except RepoError as exc:
+        raise DeploymentError("repo_bad_deb", file=", ".join(map(str, a.debs)),
+                              reason=str(exc)) from None
+    print(m("repo_done", dir=dep.root / REPO_DIR,
+            packages=", ".join(f"{i.package} {i.version} ({i.architecture})" for i in infos)))
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[Messages, argparse.Namespace], int]] = {
     "init": cmd_init, "validate": cmd_validate, "build": cmd_build, "sdcard": cmd_card.sdcard,
     "label": cmd_card.label, "fieldkit": cmd_fieldkit, "verify": cmd_verify.verify,
-    "rotate": cmd_creds.rotate, "revoke": cmd_creds.revoke,
+    "rotate": cmd_creds.rotate, "revoke": cmd_creds.revoke, "repo": cmd_repo,
 }
 
 

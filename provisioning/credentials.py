@@ -29,6 +29,7 @@ from provisioning.agenttoml import dump_toml
 from provisioning.brokerfiles import load_manifest, reload_broker, save_manifest, write_broker_files
 from provisioning.deployment import Deployment, DeploymentError
 from provisioning.mosquitto import check_password, generated_hash
+from provisioning.nodefiles import bundle_hash
 from provisioning.pki import write_secret
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def rotate(dep: Deployment, node: str, pid_file: str | None = None) -> tuple[str
     note = reload_broker(pid_file)
     write_secret(dep.bundle(entry) / "etc/kotanet/mqtt-password", (password + "\n").encode())
     entry["config_hash"] = _rewrite_agent_toml(dep.bundle(entry), alias)
+    entry["files_hash"] = bundle_hash(dep.bundle(entry))
     manifest["nodes"][node] = entry
     save_manifest(dep, manifest)
     log.info("rotation of %s started with user %s", node, alias)

@@ -80,8 +80,17 @@ class Settings:
     install_url: str = DEFAULT_INSTALL_URL
     helpdesk: str = ""
     enroll_url: str = "https://noc.kotimkab.go.id/api/v1/enroll"
+    #: central's apt repository for upgrades ("" = https://<host of enroll_url>/apt/)
+    apt_url: str = ""
     agent_bin: str = "/usr/bin/kotanet-agent"
     token_ttl_s: int = 72 * 3600
+
+    def apt_repo_url(self) -> str:
+        """Central's apt repository (``apt_url``, else ``/apt/`` on the enrolment host)."""
+        if self.apt_url:
+            return self.apt_url.rstrip("/") + "/"
+        parts = urlsplit(self.enroll_url)
+        return f"{parts.scheme}://{parts.netloc}/apt/"
 
     def broker(self) -> BrokerSettings:
         """What nodes need to reach the broker."""

@@ -13,6 +13,7 @@ CA key, the signing key, a node password or a password hash. Layout::
     DIR/secrets/verifier.password         the read-only broker user (mode 0600)
     DIR/tokens/<node>.token               one-time enrolment token (mode 0600)
     DIR/bundles/nodes/<node>/etc/...      agent.toml, systemd/system/kotanet-enroll.service
+    DIR/apt/                              the deployment's apt repository (agent .deb), if any
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from provisioning.aptrepo import REPO_DIR, copy_repo, has_repo
 from provisioning.brokerfiles import load_manifest
 from provisioning.deployment import FIELDKIT_MARKER, Deployment, DeploymentError
 from provisioning.pki import write_secret
@@ -33,7 +35,7 @@ from provisioning.tokens import check_token, mint_token
 log = logging.getLogger(__name__)
 
 #: manifest fields a field laptop may see (no hashes, users or certificate serials)
-KIT_FIELDS = ("site", "role", "config_hash", "previous_config_hash", "auth", "uplinks", "ssid",
+KIT_FIELDS = ("site", "role", "config_hash", "files_hash", "previous_config_hash", "auth", "uplinks", "ssid",
               "lan_ip", "lan_prefixlen", "site_name", "revoked")
 BUNDLE_FILES = ("etc/kotanet/agent.toml", "etc/systemd/system/kotanet-enroll.service")
 WRITTEN_SUFFIX = ".written"
@@ -62,6 +64,8 @@ def export(dep: Deployment, nodes: list[str], out: Path, now: float | None = Non
     write_secret(out / "secrets/verifier.password",
                  (dep.service_password("verifier") + "\n").encode())
     (out / "deployment.json").write_text(json.dumps(asdict(dep.settings), indent=2) + "\n")
+    if has_repo(dep.root):  # the agent package goes onto every card
+        copy_repo(dep.root, out / REPO_DIR)
     kit_nodes: dict[str, Any] = {}
     expires = t + dep.settings.token_ttl_s
     for node in nodes:

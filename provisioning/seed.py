@@ -7,6 +7,10 @@ OS detection rule (``--os`` overrides it):
     firstboot/init_config) plus ``kotanet/`` files next to it;
   * neither -> not a boot partition: refuse.
 The only secret written is the one-time enrolment token.
+
+With a deployment apt repository (``DIR/apt``, provisioning.aptrepo) a cloud-init card also
+carries it as ``kotanet/apt`` and ``kotanet/firstboot.sh``, which cloud-init runs before the
+enrolment unit: the agent is installed from the card, with no internet.
 """
 
 from __future__ import annotations
@@ -14,19 +18,26 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from provisioning.agenttoml import dump_toml
+from provisioning.aptrepo import REPO_DIR, copy_repo, has_repo
 from provisioning.deployment import Deployment
-from provisioning.render import LAN_IFACE, TEMPLATE_DIR
+from provisioning.render import LAN_IFACE, TEMPLATE_DIR, render
 
 log = logging.getLogger(__name__)
 
 CLOUD_INIT, CUSTOM_TOML = "cloud-init", "custom-toml"
+#: where the boot partition is mounted on the node (Raspberry Pi OS Bookworm and later)
+CARD_DIR = "/boot/firmware/kotanet"
+FIRSTBOOT = "firstboot.sh"
+SEED_DIR = "/etc/kotanet/seed"  # cloud-init's enrolment inputs on the node
 LATER_THAN_BOOKWORM = ("trixie", "forky", "duke")
 TECH_USER = "teknisi"
 
@@ -96,9 +107,35 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def firstboot_script(dep: Deployment, node: str) -> str:
+    """The card's first-boot installer (firmware_configs/kotanet-firstboot.sh.tmpl)."""
+    url = dep.settings.apt_repo_url()
+    return render("kotanet-firstboot.sh.tmpl", {
+        "node_id": node, "apt_url": url, "apt_host": urlsplit(url).hostname or ""})
+
+
+def remove_card_repo(boot: Path) -> None:
+    """Remove the software of an earlier write of this card (it would be stale)."""
+    shutil.rmtree(boot / "kotanet" / REPO_DIR, ignore_errors=True)
+    (boot / "kotanet" / FIRSTBOOT).unlink(missing_ok=True)
+
+
+def write_card_repo(dep: Deployment, node: str, boot: Path) -> int:
+    """The deployment's apt repository and the first-boot installer onto the card; returns
+    the number of packages (0: no repository, nothing written)."""
+    if not has_repo(dep.root):
+        remove_card_repo(boot)
+        return 0
+    count = copy_repo(dep.root, boot / "kotanet" / REPO_DIR)
+    _write(boot / "kotanet" / FIRSTBOOT, firstboot_script(dep, node))
+    _write(boot / "kotanet" / "ca.crt", dep.read("ca.crt").decode())  # for apt's HTTPS
+    return count
+
+
 def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, kind: str,
-               ssh_keys: list[str], token: str) -> None:
-    """Write the seed of `kind` (CLOUD_INIT or CUSTOM_TOML) with this one-time token.
+               ssh_keys: list[str], token: str) -> int:
+    """Write the seed of `kind` (CLOUD_INIT or CUSTOM_TOML) with this one-time token; returns
+    how many packages the card carries for the first boot (0: none, cloud-init only).
 
     The caller has checked that `boot` is a mounted FAT boot partition (provisioning.bootfs)."""
     if kind not in (CLOUD_INIT, CUSTOM_TOML):
@@ -120,12 +157,17 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, ki
             tech["ssh_authorized_keys"] = ssh_keys
         user_data.update(hostname=hostname_for(node), preserve_hostname=False, users=[tech])
         user_data["write_files"] = [
-            {"path": "/etc/kotanet/enroll.token", "permissions": "0600", "content": token + "\n"},
-            {"path": "/etc/kotanet/enroll.json", "permissions": "0644", "content": enroll},
-            {"path": "/etc/kotanet/ca.crt", "permissions": "0644", "content": ca},
-            {"path": "/etc/systemd/system/kotanet-enroll.service", "permissions": "0644",
-             "content": enroll_unit}]
-        user_data["runcmd"] = [["systemctl", "daemon-reload"],
+            # the seed's own directory: a re-run of cloud-init never touches the node's files
+            {"path": f"{SEED_DIR}/enroll.token", "permissions": "0600", "content": token + "\n"},
+            {"path": f"{SEED_DIR}/enroll.json", "permissions": "0644", "content": enroll},
+            {"path": f"{SEED_DIR}/ca.crt", "permissions": "0644", "content": ca}]
+        packages = write_card_repo(dep, node, boot)
+        if not packages:  # no package brings the enrolment unit: the seed does
+            user_data["write_files"].append(
+                {"path": "/etc/systemd/system/kotanet-enroll.service", "permissions": "0644",
+                 "content": enroll_unit})
+        install = [["sh", f"{CARD_DIR}/{FIRSTBOOT}"]] if packages else []
+        user_data["runcmd"] = [*install, ["systemctl", "daemon-reload"],
                                ["systemctl", "enable", "--now", "kotanet-enroll.service"]]
         _write(boot / "user-data", "#cloud-config\n" + _yaml(user_data))
         lan = f"{entry['lan_ip']}/{entry['lan_prefixlen']}"
@@ -145,4 +187,7 @@ def write_seed(dep: Deployment, entry: dict[str, Any], node: str, boot: Path, ki
         _write(boot / "kotanet/enroll.json", enroll)
         _write(boot / "kotanet/ca.crt", ca)
         _write(boot / "kotanet/kotanet-enroll.service", enroll_unit)
-    log.info("seed for %s written to %s (%s)", node, boot, kind)
+        remove_card_repo(boot)  # Bookworm's python3-pydantic (1.10), paho-mqtt (1.6): too old
+        packages = 0
+    log.info("seed for %s written to %s (%s, %d package(s))", node, boot, kind, packages)
+    return packages

@@ -49,6 +49,7 @@ class Expectation:
     uplinks: list[str]
     ifaces: dict[str, str] = field(default_factory=dict)  # uplink name -> interface
     previous_hash: str | None = None  # before a pending rotation
+    files_hash: str | None = None  # the bundle's node files (provisioning.nodefiles)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ class Watcher:
     def checklist(self, timeout_s: float) -> list[Check]:
         """Evaluate the checklist from what has arrived so far."""
         with self.lock:
-            return [self._online(), self._hash(), *self._tele_checks(timeout_s), self._clock(),
+            return [self._online(), self._hash(), *self._files(), *self._tele_checks(timeout_s),
+                    self._clock(),
                     *([Check("chk_bad_payloads", WARN, False, {"count": str(self.bad_payloads)},
                              "hint_bad_payloads")] if self.bad_payloads else [])]
 
@@ -140,6 +142,18 @@ class Watcher:
             return Check("chk_hash_none", FAIL, True, params, "hint_no_birth")
         hint = "hint_old_rotation" if b.config_hash == exp.previous_hash else "hint_wrong_hash"
         return Check("chk_hash", FAIL, True, params, hint, {"node": exp.node})
+
+    def _files(self) -> list[Check]:
+        """The node files the node applied at enrolment against the bundle's (when known)."""
+        exp, b = self.exp, self.birth
+        if not exp.files_hash or b is None:
+            return []
+        params = {"expected": exp.files_hash[:12], "got": (b.files_hash or "-")[:12]}
+        if b.files_hash is None:
+            return [Check("chk_files_none", INFO, False, params)]
+        if b.files_hash == exp.files_hash:
+            return [Check("chk_files", OK, True, params)]
+        return [Check("chk_files", FAIL, True, params, "hint_files", {"node": exp.node})]
 
     def _tele_checks(self, timeout_s: float) -> list[Check]:
         t = self.tele

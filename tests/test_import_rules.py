@@ -45,6 +45,7 @@ SINGLE_HOMES: dict[str, dict[str, str | tuple[str, ...]]] = {
     "subprocess": {"agent": "agent/sysexec.py", "provisioning": "provisioning/localbroker.py"},
     "pyroute2": {"agent": "agent/netlink.py"},
     "netifaces": {"agent": "agent/netlink.py"},
+    "psutil": {"agent": "agent/hostinfo.py"},
     "gpiozero": {"agent": "agent/actuators/gpio.py"},
     # command signatures: the agent verifies in one pure module, central signs in one
     "cryptography": {"agent": "agent/policy/signature.py",

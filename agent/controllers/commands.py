@@ -1,9 +1,10 @@
 """Command controller: central's commands through the gate to their handlers, with acks.
 
 Each command gets one gate verdict (agent.policy.commands); an accepted one is acked
-``accepted``, run by the handler of its kind (throttle -> shaping controller, failover/failback
--> failover controller, reboot only when a hook is given) and acked ``applied`` or
-``rejected``. Handlers look the controllers up on the host at call time, so a controller
+``accepted``, its params are checked against the protocol's one contract (protocol/params.py:
+``rejected`` with its code, ``bad_params``, and a detail naming the field), then it is run by
+the handler of its kind (throttle -> shaping controller, failover/failback -> failover
+controller, reboot only when a hook is given) and acked ``applied`` or ``rejected``. Handlers look the controllers up on the host at call time, so a controller
 attached after construction is used; a kind whose controller is absent is ``unsupported``.
 """
 
@@ -23,6 +24,7 @@ from agent.policy.commands import CommandGate, GateState, local_deadline
 from agent.transport.statefile import read_json, write_json
 from protocol.commands import KEY_COMMAND_KIND
 from protocol.messages import Command, CommandAck, Event
+from protocol.params import Failover, ParamsError, validate_params
 
 if TYPE_CHECKING:
     from agent.controllers.shaping import Outcome
@@ -104,13 +106,14 @@ def build_handlers(host: CommandHost, clock: Clock,
         ctl = host.failover
         if ctl is None:
             return "rejected", "unsupported"
-        timeout, target = cmd.params.get("timeout_s"), cmd.params.get("target")
+        params = validate_params(cmd.kind, cmd.params)  # typed: no float()/str() guessing
+        if not isinstance(params, Failover):  # Failback is a Failover
+            return "rejected", "unknown_kind", f"not a failover command: {cmd.kind}"
         try:
-            events = ctl.force(cmd.kind, timeout_s=float(timeout) if timeout is not None else None,
-                               target=str(target) if target is not None else None)
-        except (ValueError, TypeError) as exc:
+            events = ctl.force(cmd.kind, timeout_s=params.timeout_s, target=params.target)
+        except ValueError as exc:  # e.g. target is not one of this node's uplinks
             log.warning("%s rejected: %s", cmd.kind, exc)
-            return "rejected", "bad_params"
+            return "rejected", "bad_params", str(exc)
         for ev in events:
             host.add_event(ev.kind, ev.severity, ev.message, ev.data)
         return "applied", "ok"
@@ -118,8 +121,6 @@ def build_handlers(host: CommandHost, clock: Clock,
     def do_reboot(cmd: Command) -> Result:
         if reboot is None:
             return "rejected", "unsupported"
-        if cmd.params:
-            return "rejected", "bad_params"
         host.add_event("reboot", "warning", "reboot requested by central", {"cmd_id": cmd.cmd_id})
         timer = threading.Timer(REBOOT_DELAY_S, reboot)
         timer.daemon = True
@@ -197,6 +198,12 @@ class CommandController:
         self._link.publish_birth()
 
     def _execute(self, cmd: Command) -> tuple[str, str, str]:
+        try:  # the protocol's one contract, for every kind, before any handler runs
+            validate_params(cmd.kind, cmd.params)
+        except ParamsError as exc:
+            log.warning("command %s %s v%d: rejected %s: %s", cmd.cmd_id, cmd.kind, cmd.version,
+                        exc.code, exc.detail)
+            return "rejected", exc.code, exc.detail
         if cmd.kind == "resync" and "resync" not in self.handlers:
             self._link.resync_now()
             return "applied", "ok", ""
@@ -207,6 +214,8 @@ class CommandController:
             res = handler(cmd)
             stage, code = res[0], res[1]
             detail = str(res[2]) if len(res) > 2 else ""
+        except ParamsError as exc:  # a handler's own look at the params (same contract)
+            return "rejected", exc.code, exc.detail
         except Exception as exc:
             log.exception("handler for %s failed", cmd.kind)
             return "rejected", "handler_error", f"{type(exc).__name__}: {exc}"

@@ -19,6 +19,7 @@ from agent.clock import wall_ms
 from agent.config import ShapingSection
 from agent.policy import shaping as sp
 from protocol.messages import Event, Shaping
+from protocol.params import ParamsError, validate_params
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -98,12 +99,12 @@ class ShapingController:
             if kind == "set_throttle":
                 self.apply(sp.validate_set_throttle(params, version), now)
             elif kind == "clear_throttle":
-                sp.validate_clear_throttle(params)
+                validate_params(kind, params)  # takes none: any key is bad_params
                 self.clear(version)
             else:
                 return Outcome("rejected", "bad_kind", f"not a throttle command: {kind}",
                                self.version)
-        except sp.ParamError as exc:
+        except ParamsError as exc:  # the protocol's one contract (protocol/params.py)
             log.warning("throttle v%d rejected: %s", version, exc)
             return Outcome("rejected", exc.code, exc.detail, self.version)
         except ShapingError as exc:

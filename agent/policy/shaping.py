@@ -1,4 +1,5 @@
-"""Pure shaping plan: validate throttle params, plan HTB classes, diff kernel state against it."""
+"""Pure shaping plan: throttle params (the protocol's contract) to a desired state, HTB
+classes, diff of kernel state against it."""
 
 from __future__ import annotations
 
@@ -7,22 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-MAX_KBPS = 10_000_000  # 10 Gbit/s: anything above is absurd for a hotspot node
-MIN_KBPS = 8  # HTB needs a positive rate; below this TCP cannot work at all
-MAX_LEASE_S = 7 * 24 * 3600
+from protocol.params import MAX_KBPS, MIN_KBPS, RATE_KEYS, ParamsError, SetThrottle, validate_params
+
 ROOT, TOTAL, DEFAULT = 1, 1, 2  # qdisc 1:, class 1:1 (node total), class 1:2 (unclassified)
 FIRST_CLIENT, LAST_CLIENT = 0x100, 0xFFE  # client class minors (= u32 node ids)
-RATE_KEYS = ("down_kbps", "up_kbps", "per_client_down_kbps", "per_client_up_kbps")
-SET_KEYS = frozenset((*RATE_KEYS, "lease_s"))
-
-
-class ParamError(ValueError):
-    """Rejected set_throttle/clear_throttle params; ``code`` is the ack reason code."""
-
-    def __init__(self, detail: str, code: str = "bad_params") -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -41,48 +30,14 @@ class Desired:
         return other is not None and all(getattr(self, k) == getattr(other, k) for k in RATE_KEYS)
 
 
-def _rate(params: Mapping[str, Any], key: str) -> int | None:
-    val = params.get(key)
-    if val is None:
-        return None
-    if isinstance(val, bool) or not isinstance(val, int):
-        raise ParamError(f"{key} must be an integer number of kbit/s, got {val!r}")
-    if val <= 0:
-        raise ParamError(f"{key} must be > 0, got {val}")
-    if val > MAX_KBPS:
-        raise ParamError(f"{key}={val} exceeds {MAX_KBPS} kbit/s")
-    if val < MIN_KBPS:
-        raise ParamError(f"{key}={val} is below the minimum of {MIN_KBPS} kbit/s")
-    return val
-
-
 def validate_set_throttle(params: Mapping[str, Any], version: int) -> Desired:
-    """Check set_throttle params; raise ParamError (code bad_params) naming the problem."""
-    unknown = sorted(set(params) - SET_KEYS)
-    if unknown:
-        raise ParamError(f"unknown key(s): {', '.join(map(str, unknown))}")
-    rates = {k: _rate(params, k) for k in RATE_KEYS}
-    if all(v is None for v in rates.values()):
-        raise ParamError("no rate given (need at least one of " + ", ".join(RATE_KEYS) + ")")
-    for total_key, pc_key in (("down_kbps", "per_client_down_kbps"),
-                              ("up_kbps", "per_client_up_kbps")):
-        total, pc = rates[total_key], rates[pc_key]
-        if total is not None and pc is not None and pc > total:
-            raise ParamError(f"{pc_key}={pc} exceeds {total_key}={total}")
-    lease = params.get("lease_s")
-    if lease is not None:
-        if isinstance(lease, bool) or not isinstance(lease, int | float):
-            raise ParamError(f"lease_s must be a number of seconds, got {lease!r}")
-        if not 0 < lease <= MAX_LEASE_S:
-            raise ParamError(f"lease_s must be in (0, {MAX_LEASE_S}], got {lease}")
-    return Desired(version, rates["down_kbps"], rates["up_kbps"], rates["per_client_down_kbps"],
-                   rates["per_client_up_kbps"], float(lease) if lease is not None else None)
-
-
-def validate_clear_throttle(params: Mapping[str, Any]) -> None:
-    """clear_throttle takes no params; raise ParamError on any."""
-    if params:
-        raise ParamError(f"clear_throttle takes no params, got: {', '.join(map(str, sorted(params)))}")
+    """set_throttle params checked by the protocol's one contract (raises its ParamsError,
+    code ``bad_params``, naming the field), as the throttle to enforce."""
+    p = validate_params("set_throttle", params)
+    if not isinstance(p, SetThrottle):  # validate_params returns the kind's model
+        raise ParamsError(f"not set_throttle params: {type(p).__name__}")
+    return Desired(version, p.down_kbps, p.up_kbps, p.per_client_down_kbps,
+                   p.per_client_up_kbps, None if p.lease_s is None else float(p.lease_s))
 
 
 def client_ips(raw: Iterable[str]) -> list[str]:

@@ -26,8 +26,8 @@ def _rss_kb() -> int:
     return 0
 
 
-def _cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    ru = resource.getrusage(who)
     return ru.ru_utime + ru.ru_stime
 
 
@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             cpu1, t1 = _cpu_s(), time.monotonic()
             print(json.dumps({
                 "round": i, "wall_s": round(t1 - t0, 6), "cpu_s": round(cpu1 - cpu0, 6),
-                "rss_kb": _rss_kb(),
+                "rss_kb": _rss_kb(), "mono_s": round(t1, 3),
+                # helpers it ran and waited for (ip, ndsctl, ...), cumulative since start
+                "children_cpu_s": round(_cpu_s(resource.RUSAGE_CHILDREN), 6),
                 "results": [{"name": r.name, "status": r.status, "detail": r.detail,
                              "duration_ms": round(r.duration_ms, 3), "data": r.data}
                             for r in results]}), flush=True)

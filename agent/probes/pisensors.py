@@ -1,4 +1,4 @@
-"""Raspberry Pi sensors from sysfs: CPU temperature and under-voltage/throttling bits."""
+"""Raspberry Pi sensors: under-voltage/throttling bits from sysfs, hwmon or vcgencmd."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ log = logging.getLogger(__name__)
 UNDERVOLT_NOW, CAPPED_NOW, THROTTLED_NOW, SOFTTEMP_NOW = 0x1, 0x2, 0x4, 0x8
 UNDERVOLT_BOOT, CAPPED_BOOT, THROTTLED_BOOT, SOFTTEMP_BOOT = 0x10000, 0x20000, 0x40000, 0x80000
 THROTTLED_FILE = "devices/platform/soc/soc:firmware/get_throttled"
-_PREFERRED_ZONES = ("cpu-thermal", "cpu_thermal", "x86_pkg_temp", "soc_thermal")
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,6 @@ def _read(path: Path) -> str | None:
         return path.read_text().strip()
     except OSError:
         return None
-
-
-def cpu_temp_c(sys_root: Path) -> float | None:
-    """CPU temperature in deg C from /sys/class/thermal (preferring the CPU zone)."""
-    zones = sorted((sys_root / "class" / "thermal").glob("thermal_zone*"))
-    readings: list[tuple[int, float]] = []
-    for zone in zones:
-        raw = _read(zone / "temp")
-        if raw is None or not raw.lstrip("-").isdigit():
-            continue
-        kind = _read(zone / "type") or ""
-        rank = 0 if kind in _PREFERRED_ZONES else 1
-        readings.append((rank, int(raw) / 1000.0))
-    return min(readings)[1] if readings else None
 
 
 def _hwmon_undervolt(sys_root: Path) -> bool | None:

@@ -1,50 +1,33 @@
-"""Pi health: CPU, memory, disk, load, uptime (from /proc, no extra imports), temperature and
-under-voltage/throttle bits (sysfs or vcgencmd); every sensor optional."""
+"""Pi health: CPU, memory, disk, load, uptime and temperature (psutil through agent.hostinfo)
+and under-voltage/throttle bits (agent.probes.pisensors); every sensor optional.
+
+Temperature and throttle bits are slow sensors with a costly read (psutil walks every hwmon
+and thermal zone; without the sysfs file the bits cost a ``vcgencmd`` process): they are read
+every ``slow_every_s`` and reused in between; the cheap figures are read every sample."""
 
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.probes.pisensors import cpu_temp_c, throttle_state
+from agent import hostinfo
+from agent.clock import Clock, monotonic
+from agent.probes.pisensors import PiThrottle, throttle_state
 
 log = logging.getLogger(__name__)
 
+SLOW_EVERY_S = 30.0  # temperature and throttle bits: re-read at most this often
 
-def _cpu_times(proc: Path) -> tuple[int, int] | None:
-    """(busy, total) jiffies from the aggregate line of /proc/stat."""
+
+def reading(name: str, fn: Callable[[], Any]) -> Any:
+    """One sensor reading; None (unavailable) when its source is missing or fails."""
     try:
-        with open(proc / "stat", encoding="ascii") as fh:
-            fields = [int(x) for x in fh.readline().split()[1:]]
-    except (OSError, ValueError):
+        return fn()
+    except Exception as exc:  # ImportError, OSError, AttributeError...: never a crash
+        log.debug("sensor %s unavailable: %r", name, exc)
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    total = sum(fields[:8])  # guest time is already inside user/nice
-    return total - idle, total
-
-
-def mem_pct(proc: Path) -> float | None:
-    """Used memory in percent: 100 * (MemTotal - MemAvailable) / MemTotal."""
-    try:
-        info = {k: int(v.split()[0]) for k, _, v in
-                (line.partition(":") for line in (proc / "meminfo").read_text().splitlines())
-                if v.strip()}
-        return round(100.0 * (info["MemTotal"] - info["MemAvailable"]) / info["MemTotal"], 1)
-    except (OSError, KeyError, ValueError, ZeroDivisionError):
-        return None
-
-
-def disk_pct(path: str) -> float | None:
-    """Used space of the filesystem at ``path`` in percent (as df shows it)."""
-    try:
-        st = os.statvfs(path)
-    except OSError:
-        return None
-    used = (st.f_blocks - st.f_bfree) * st.f_frsize
-    avail = st.f_bavail * st.f_frsize
-    return round(100.0 * used / (used + avail), 1) if used + avail else None
 
 
 class SystemProbe:
@@ -52,36 +35,38 @@ class SystemProbe:
 
     name = "system"
 
-    def __init__(self, disk_path: str = "/", sys_root: str = "/sys", proc_root: str = "/proc",
-                 vcgencmd: str | None = "vcgencmd") -> None:
+    def __init__(self, disk_path: str = "/", sys_root: str = "/sys",
+                 vcgencmd: str | None = "vcgencmd", slow_every_s: float = SLOW_EVERY_S,
+                 clock: Clock = monotonic) -> None:
         self.disk_path = disk_path
         self.sys_root = Path(sys_root)
-        self.proc = Path(proc_root)
         self.vcgencmd = vcgencmd
-        self._cpu_prev = _cpu_times(self.proc)
+        self.slow_every_s = slow_every_s
+        self.clock = clock
+        self._slow: tuple[float, float | None, PiThrottle | None] | None = None
+        reading("cpu_pct", hostinfo.cpu_pct)  # primes psutil's CPU counter for the first sample
 
-    def _cpu_pct(self) -> float | None:
-        cur, prev = _cpu_times(self.proc), self._cpu_prev
-        self._cpu_prev = cur
-        if cur is None or prev is None or cur[1] <= prev[1]:
-            return None
-        return round(100.0 * (cur[0] - prev[0]) / (cur[1] - prev[1]), 1)
+    def _slow_sensors(self) -> tuple[float | None, PiThrottle | None]:
+        """Temperature and throttle bits, re-read only every ``slow_every_s``."""
+        now = self.clock()
+        if self._slow is None or now - self._slow[0] >= self.slow_every_s:
+            thr = reading("throttle", lambda: throttle_state(self.sys_root, self.vcgencmd))
+            self._slow = (now, reading("temp_c", hostinfo.temp_c), thr)
+        return self._slow[1], self._slow[2]
 
     def collect(self) -> dict[str, Any]:
         """One reading of the system figures; missing sensors are null and named in detail."""
-        try:
-            uptime: int | None = int(float((self.proc / "uptime").read_text().split()[0]))
-        except (OSError, ValueError, IndexError):
-            uptime = None
-        out: dict[str, Any] = {"cpu_pct": self._cpu_pct(), "mem_pct": mem_pct(self.proc),
-                               "disk_pct": disk_pct(self.disk_path), "uptime_s": uptime,
-                               "load1": round(os.getloadavg()[0], 2),
-                               "temp_c": cpu_temp_c(self.sys_root)}
-        notes = [f"{k}: unavailable" for k in ("cpu_pct", "mem_pct", "disk_pct", "uptime_s")
-                 if out[k] is None]
+        out: dict[str, Any] = {
+            "cpu_pct": reading("cpu_pct", hostinfo.cpu_pct),
+            "mem_pct": reading("mem_pct", hostinfo.mem_pct),
+            "disk_pct": reading("disk_pct", lambda: hostinfo.disk_pct(self.disk_path)),
+            "uptime_s": reading("uptime_s", hostinfo.uptime_s),
+            "load1": reading("load1", hostinfo.load1)}
+        out["temp_c"], thr = self._slow_sensors()
+        notes = [f"{k}: unavailable" for k in ("cpu_pct", "mem_pct", "disk_pct", "uptime_s",
+                                                "load1") if out[k] is None]
         if out["temp_c"] is None:
             notes.append("temperature: unavailable")
-        thr = throttle_state(self.sys_root, self.vcgencmd)
         if thr is None:
             notes.append("throttle bits: unavailable")
         else:

@@ -36,7 +36,8 @@ def build_birth(cfg: AgentConfig, session: int, *, throttle_version: int,
                 outbox: tuple[int | None, int | None], simulated: bool,
                 cmd_epoch: int = 0, applied_version: int = 0,
                 cmd_key_ids: list[str] | None = None,
-                epoch_proof: dict[str, Any] | None = None) -> Birth:
+                epoch_proof: dict[str, Any] | None = None,
+                files_hash: str | None = None) -> Birth:
     """The birth message of a session (also the reply to resync).
 
     ``cmd_epoch`` and ``applied_version`` are the command gate's persisted state (highest
@@ -58,4 +59,5 @@ def build_birth(cfg: AgentConfig, session: int, *, throttle_version: int,
         simulated=simulated,
         cmd_key_ids=cmd_key_ids or [],
         epoch_proof=epoch_proof,
+        files_hash=files_hash,
     )

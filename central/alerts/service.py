@@ -14,14 +14,12 @@ from collections.abc import Callable
 from aiohttp import web
 
 from central.alerts.inputs import InputReader
-from central.alerts.model import SEVERITIES, AlertConfig, AlertState, Opened, Track
+from central.alerts.model import AlertConfig, AlertState, Opened, Track
 from central.alerts.rules import evaluate
-from central.alerts.store import AlertStore, AlertStoreError
+from central.alerts.store import AlertStore
 from central.clock import wall_ms
-from central.collector.metrics import metric
 
 log = logging.getLogger(__name__)
-ALERT_PREFIX = "kotanet_alerts"
 
 
 class AlertService:
@@ -29,8 +27,10 @@ class AlertService:
 
     def __init__(self, store: AlertStore, reader: InputReader, cfg: AlertConfig,
                  is_leader: Callable[[], bool] = lambda: True, interval_s: float = 5.0,
-                 clock_ms: Callable[[], int] = wall_ms) -> None:
+                 clock_ms: Callable[[], int] = wall_ms,
+                 after_round: Callable[[int], None] | None = None) -> None:
         self.store, self.reader, self.cfg = store, reader, cfg
+        self.after_round = after_round  # the incident round (central.alerts.api)
         self.is_leader, self.interval_s, self.clock_ms = is_leader, interval_s, clock_ms
         self.state: AlertState = {}
         self.errors = 0
@@ -53,6 +53,8 @@ class AlertService:
             actions, new = evaluate(self.reader.read(now), self._synced_state(), now, self.cfg)
             changed = self.store.apply(actions)
             self.state = new
+            if self.after_round is not None:
+                self.after_round(now)
             for a in actions:
                 if isinstance(a, Opened):
                     log.warning("alert opened: %s %s (%s): %s", a.node, a.kind, a.severity,
@@ -81,27 +83,3 @@ class AlertService:
 
 
 ALERTS = web.AppKey("alerts", AlertService)
-
-
-async def metrics_text(app: web.Application) -> str:
-    """The alerts' /metrics source: Prometheus lines of alert counts ('' without alerts)."""
-    svc = app.get(ALERTS)
-    if svc is None:  # alerts not set up on this app: no lines rather than misleading zeros
-        return ""
-    try:
-        counts = await asyncio.to_thread(svc.store.counts)
-    except AlertStoreError as exc:
-        log.error("alert counts for /metrics unavailable: %s", exc)
-        counts = None
-    lines: list[str] = []
-    for state, help_ in (("open", "Alerts open and not acknowledged, by severity."),
-                         ("acknowledged", "Alerts acknowledged, not yet resolved, by severity.")):
-        if counts is not None:
-            lines += metric(state, "gauge", help_, [
-                ({"severity": sev}, counts.get((state, sev), 0)) for sev in SEVERITIES],
-                ALERT_PREFIX)
-    lines += metric("evaluations_total", "counter", "Completed alert evaluation rounds.",
-                    [({}, svc.rounds)], ALERT_PREFIX)
-    lines += metric("evaluation_errors_total", "counter", "Failed alert evaluation rounds.",
-                    [({}, svc.errors)], ALERT_PREFIX)
-    return "\n".join(lines) + "\n"

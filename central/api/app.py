@@ -1,14 +1,14 @@
 """The aiohttp app factory: the API's own routes (/healthz, /metrics, the nodes read API),
 typed state, and the collector's lifetime.
 
-/metrics concatenates the app's metric sources (``async (app) -> str``, Prometheus text
-format 0.0.4); the composition root (central.assemble) lists them, ``CORE_METRICS`` are the
-API's own."""
+/metrics renders the app's prometheus-client registry (``METRICS``): make_app registers the
+collector's counters and the fleet figures, the composition root (central.assemble) adds the
+features' collectors."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -19,15 +19,16 @@ from central.api.state import (
     COLLECTOR,
     CONFIG,
     GAP_SUMMARY,
-    METRIC_SOURCES,
+    METRICS,
     STATS,
     STORAGE,
-    MetricSource,
 )
-from central.collector import metrics as collector_metrics
+from central.collector.metrics import CollectorMetrics
 from central.collector.service import Collector
 from central.collector.stats import Stats
 from central.config import CentralConfig
+from central.metrics.fleet import FleetMetrics
+from central.metrics.registry import CONTENT_TYPE, new_registry, render
 from central.storage.base import Storage
 
 
@@ -38,22 +39,13 @@ async def healthz(request: web.Request) -> web.Response:
                               "mqtt_connected": stats.connected})
 
 
-async def collector_lines(app: web.Application) -> str:
-    """The collector's counters (central.collector.metrics)."""
-    return collector_metrics.counter_lines(app[STATS].snapshot(), app[CONFIG].instance_id())
-
-
 async def prometheus(request: web.Request) -> web.Response:
-    """Prometheus text format (open, like node_exporter: counters only, no secrets)."""
-    app = request.app
-    body = "".join([await source(app) for source in app[METRIC_SOURCES]])
-    return web.Response(body=body.encode(), headers={
-        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
-        "X-Content-Type-Options": "nosniff"})
+    """Prometheus text format (open, like node_exporter: figures only, no secrets).
 
-
-#: The /metrics sources of the API alone (central.assemble adds the features').
-CORE_METRICS: tuple[MetricSource, ...] = (collector_lines, nodes.metric_lines)
+    The collectors read the database, so the registry is rendered in a worker thread."""
+    body = await asyncio.to_thread(render, request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE,
+                                            "X-Content-Type-Options": "nosniff"})
 
 ROUTES: list[Route] = [
     ("GET", "/healthz", healthz, None),
@@ -70,11 +62,11 @@ async def _collector_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def make_app(cfg: CentralConfig, storage: Storage, stats: Stats,
-             collector: Collector | None = None,
-             metrics: Sequence[MetricSource] = CORE_METRICS) -> web.Application:
+             collector: Collector | None = None) -> web.Application:
     """Build the app; if a collector is given it runs for exactly the app's lifetime.
 
-    ``metrics`` are the sources of /metrics, in order (central.assemble adds the features').
+    Its /metrics registry holds the collector's counters and the fleet figures; per-node
+    labels only for the registry's nodes (central.assemble registers the features' collectors).
     """
     app = web.Application()
     app[CONFIG] = cfg
@@ -82,7 +74,10 @@ def make_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     app[STATS] = stats
     app[AUTH] = TokenAuth(storage, cfg.http.admin_token)
     app[GAP_SUMMARY] = {"count": 0, "missing": 0, "nodes": {}, "refreshed_ms": None}
-    app[METRIC_SOURCES] = tuple(metrics)
+    known = frozenset(n.node for n in cfg.nodes)
+    app[METRICS] = new_registry(
+        CollectorMetrics(stats, cfg.instance_id(), lambda: known),
+        FleetMetrics(storage, lambda: app[GAP_SUMMARY]))
     add_routes(app, ROUTES)
     if collector is not None:
         app[COLLECTOR] = collector

@@ -14,7 +14,6 @@ from central.api.auth import Route, json_error
 from central.api.jsonout import json_response
 from central.api.state import CONFIG, GAP_SUMMARY, STATS, STORAGE, grace_ms
 from central.clock import wall_ms
-from central.collector.metrics import metric
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +148,3 @@ async def gap_refresher(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-async def metric_lines(app: web.Application) -> str:
-    """Stored nodes by presence, stored rows and delivery gaps."""
-    totals = await asyncio.to_thread(app[STORAGE].totals)
-    gaps = app[GAP_SUMMARY]
-    online = totals.get("nodes_online", 0)
-    lines = metric("nodes", "gauge", "Known nodes by presence.",
-                   [({"state": "online"}, online),
-                    ({"state": "offline"}, totals.get("nodes", 0) - online)])
-    lines += metric("nodes_unregistered", "gauge", "Nodes seen that the registry lacks.",
-                    [({}, totals.get("nodes_unregistered", 0))])
-    lines += metric("stored_records", "gauge", "Rows stored by table.",
-                    [({"table": t}, totals.get(t, 0)) for t in ("samples", "events", "drops")])
-    lines += metric("gap_seqs", "gauge", "Seqs missing after the grace period (not dropped).",
-                    [({}, gaps.get("missing", 0))])
-    lines += metric("gap_ranges", "gauge", "Gap ranges after the grace period.",
-                    [({}, gaps.get("count", 0))])
-    return "\n".join(lines) + "\n"

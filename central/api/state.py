@@ -1,10 +1,9 @@
-"""The app's typed shared state (``web.AppKey``): config, storage, collector, /metrics sources."""
+"""The app's typed shared state (``web.AppKey``): config, storage, collector, /metrics registry."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from central.collector.service import Collector
 from central.collector.stats import Stats
@@ -18,10 +17,9 @@ COLLECTOR = web.AppKey("collector", Collector)
 #: Delivery gaps after the grace period, refreshed in the background (central.api.nodes).
 GAP_SUMMARY = web.AppKey("gap_summary", dict)
 
-#: A /metrics source: complete lines of Prometheus text format 0.0.4 about one feature.
-MetricSource = Callable[[web.Application], Awaitable[str]]
-#: The sources /metrics concatenates, in order (central.assemble lists them).
-METRIC_SOURCES: web.AppKey[tuple[MetricSource, ...]] = web.AppKey("metric_sources")
+#: The app's own prometheus-client registry: /metrics renders it; features' collectors are
+#: registered by central.assemble (never the process-global default registry).
+METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
 def grace_ms(app: web.Application) -> int:

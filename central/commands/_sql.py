@@ -136,3 +136,11 @@ ON CONFLICT (node) DO UPDATE SET epoch_offset = excluded.epoch_offset
 WHERE cmd_epoch_offsets.epoch_offset < excluded.epoch_offset
 """
 ISSUED_EPOCH = "SELECT 1 FROM commands WHERE node = ? AND epoch = ? LIMIT 1"
+
+# Commands issued and ack stages recorded, by kind (for /metrics; rows are never deleted).
+STAGE_COUNTS = """
+SELECT kind, 'issued' AS stage, COUNT(*) AS n FROM commands GROUP BY kind
+UNION ALL
+SELECT c.kind, a.stage, COUNT(*) AS n FROM command_acks a JOIN commands c ON c.cmd_id = a.cmd_id
+GROUP BY c.kind, a.stage
+"""

@@ -105,6 +105,10 @@ class CommandStore:
             return cur.rowcount == 1
         return self._db.tx(tx)
 
+    def stage_counts(self) -> dict[tuple[str, str], int]:
+        """Commands issued and ack stages recorded so far, by (kind, stage)."""
+        return {(r["kind"], r["stage"]): int(r["n"]) for r in self._db.all(q.STAGE_COUNTS)}
+
     def desired(self, node: str) -> dict[str, Any] | None:
         """The node's desired throttle state (last set_throttle/clear_throttle), or None."""
         return self._db.one(q.GET_DESIRED, (node,))

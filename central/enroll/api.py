@@ -16,6 +16,7 @@ from central.api.auth import Route, add_routes
 from central.api.client_addr import client_ip
 from central.api.jsonout import json_response
 from central.api.ratelimit import RateLimiter
+from central.enroll.apt import setup_apt
 from central.enroll.service import ERRORS, Enroller, EnrollError, FloorsFn
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def setup_enroll(app: web.Application, deployment: str | Path | None = None,
                  burst: int = 10, floors: FloorsFn | None = None) -> Enroller | None:
     """Add POST /enroll/v1 (and /api/v1/enroll); deployment/pid file default to the env vars
     KOTANET_DEPLOYMENT and KOTANET_BROKER_PID_FILE. Without a deployment it answers 503.
+    Also serves the deployment's apt repository under /apt/ (central.enroll.apt).
     ``floors`` (usually ``storage.node_floors``) puts seq_floor/session_floor in the answer."""
     deployment = deployment or os.environ.get(ENV_DEPLOYMENT)
     pid_file = pid_file or os.environ.get(ENV_PID_FILE)
@@ -99,4 +101,5 @@ def setup_enroll(app: web.Application, deployment: str | Path | None = None,
     else:
         log.info("enrolment disabled: no deployment directory (%s)", ENV_DEPLOYMENT)
     add_routes(app, ROUTES)
+    setup_apt(app, deployment)
     return enroller

@@ -5,8 +5,11 @@ the credential; rate limited per client IP). The node sends ``{"token", "secret"
 is a password it generated itself. Central checks signature, expiry, node (known, not revoked)
 and single use (``tokens/used.json`` in the deployment directory, bound to a digest of the
 secret so only the same node may retry after a lost answer), admits the secret at the broker
-(password file + SIGHUP via the pid file) and answers ``{"node", "site", "username",
-"config_hash", "files": {"agent.toml", "ca.crt"}, "seq_floor", "session_floor"}``. The floors
+(password file + SIGHUP via the pid file; certificate-mode nodes log in with the client
+certificate of their bundle instead) and answers ``{"node", "site", "username", "config_hash",
+"auth", "files": {"agent.toml", "ca.crt"}, "node_files", "files_hash", "seq_floor",
+"session_floor"}``: ``node_files`` is every file of the node's bundle but the build-time
+password (provisioning.nodefiles; Wi-Fi passphrase and client key travel only here). The floors
 (when central's storage is wired in) say where the node must continue: a re-seeded node starts
 from nothing, and central stores idempotently on (node, seq) and guards presence by session, so
 seqs or sessions it has seen would be lost.
@@ -30,6 +33,7 @@ from central.storage.base import NodeFloors
 from provisioning.brokerfiles import load_manifest
 from provisioning.credentials import CredentialError, admit_enrolled
 from provisioning.deployment import Deployment
+from provisioning.nodefiles import bundle_hash, delivery
 from provisioning.tokens import TokenError, UsedTokens, check_token
 
 log = logging.getLogger(__name__)
@@ -121,22 +125,26 @@ class Enroller:
                 raise EnrollError("unknown_node", node)
             if entry.get("revoked"):
                 raise EnrollError("revoked", node)
-            if entry.get("auth") == "cert":
-                raise EnrollError("unsupported_auth", node)
             floors = self._floors(node)  # before anything is consumed: a failure may retry
             try:
                 fresh = UsedTokens(self.dep.used_tokens).consume_bound(claims, bind, self.now())
             except TokenError:
                 raise EnrollError("already_used", node) from None
-            try:
-                user, note = admit_enrolled(self.dep, node, secret, self.pid_file)
-            except CredentialError:
-                raise EnrollError("revoked", node) from None
+            cert = entry.get("auth") == "cert"
+            if cert:  # the certificate's CN is the login: nothing to admit at the broker
+                user, note = str(entry.get("user") or node), "certificate"
+            else:
+                try:
+                    user, note = admit_enrolled(self.dep, node, secret, self.pid_file)
+                except CredentialError:
+                    raise EnrollError("revoked", node) from None
             entry = load_manifest(self.dep)["nodes"][node]
-        etc = Path(entry["bundle"]) / "etc/kotanet"
+        bundle = Path(entry["bundle"])
+        etc = bundle / "etc/kotanet"
         log.info("node %s enrolled (%s; broker %s; floors %s)", node,
                  "new" if fresh else "retry", note, floors or "not wired")
         return {"node": node, "site": entry["site"], "username": user,
-                "config_hash": entry["config_hash"], "auth": "password",
+                "config_hash": entry["config_hash"], "auth": "cert" if cert else "password",
                 "files": {"agent.toml": (etc / "agent.toml").read_text(),
-                          "ca.crt": (etc / "ca.crt").read_text()}, **floors}
+                          "ca.crt": (etc / "ca.crt").read_text()},
+                "node_files": delivery(bundle), "files_hash": bundle_hash(bundle), **floors}

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 FILES: dict[str, list[str]] = {
     "leaflet": ["dist/leaflet.js", "dist/leaflet.css", "dist/leaflet-src.esm.js",
                 "dist/images/marker-icon.png", "dist/images/marker-shadow.png",
-                "dist/images/layers.png"],
-    "uplot": ["dist/uPlot.esm.js", "dist/uPlot.min.css"],
+                "dist/images/layers.png", "LICENSE"],
+    "uplot": ["dist/uPlot.esm.js", "dist/uPlot.min.css", "LICENSE"],
 }
 
 

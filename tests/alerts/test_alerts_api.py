@@ -17,12 +17,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from central.alerts.api import setup_alerts
 from central.alerts.model import AlertConfig
-from central.alerts.service import metrics_text
+from central.alerts.service import ALERTS
 from central.api.app import make_app
 from central.api.auth import TokenAuth
 from central.collector import Collector
 from central.collector.stats import Stats
 from central.config import CentralConfig, RegistryNode, load_config
+from central.metrics.alerts import AlertMetrics
+from central.metrics.registry import new_registry, render
 from central.storage import Incoming, Storage, open_storage
 from protocol.messages import Birth, NodeState, Tele
 from protocol.topics import Topics
@@ -32,6 +34,11 @@ ADMIN = "alerts-test-admin"
 SITE = "taman-kota"
 _ids = itertools.count(1)
 Json = dict[str, Any]
+
+
+async def alert_metrics(app: web.Application) -> str:
+    """The alerts' /metrics families as Prometheus text (what central.assemble registers)."""
+    return (await asyncio.to_thread(render, new_registry(AlertMetrics(app[ALERTS])))).decode()
 
 
 def now_ms() -> int:
@@ -146,7 +153,7 @@ def test_api_lists_live_alerts_only_and_ack_changes_state(tmp_path: Path) -> Non
             assert off["evidence"]["offline_since_ms"] == t - 200_000
             assert "offline for 3 min" in off["message"]["en"]
             assert "offline selama 3 menit" in off["message"]["id"]
-            assert 'kotanet_alerts_open{severity="critical"} 2' in await metrics_text(app)
+            assert 'kotanet_alerts_open{severity="critical"} 2' in await alert_metrics(app)
 
             path = f"/api/v1/alerts/{off['id']}/ack"
             resp = await client.post(path, headers={"Authorization": f"Bearer {viewer}"})
@@ -159,7 +166,7 @@ def test_api_lists_live_alerts_only_and_ack_changes_state(tmp_path: Path) -> Non
             assert "tk-off" not in by_node(body) and len(body["alerts"]) == 3
             body = await poll(client, "/api/v1/alerts?state=acknowledged", viewer, lambda b: True)
             assert [a["id"] for a in body["alerts"]] == [off["id"]]
-            text = await metrics_text(app)
+            text = await alert_metrics(app)
             assert 'kotanet_alerts_open{severity="critical"} 1' in text
             assert 'kotanet_alerts_acknowledged{severity="critical"} 1' in text
 

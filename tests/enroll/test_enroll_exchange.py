@@ -42,8 +42,8 @@ def test_enrolled_node_logs_in_and_the_card_holds_no_secret_afterwards(
 
     assert not (card / "enroll.token").exists()
     assert sorted(p.name for p in out.iterdir()) == ["agent.toml", "ca.crt", "mqtt-password"]
-    for p in out.iterdir():
-        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    for p in out.iterdir():  # root and the agent's group only, never the world
+        assert stat.S_IMODE(p.stat().st_mode) == 0o640, p
     cfg = tomllib.loads((out / "agent.toml").read_text())
     assert cfg["node"]["id"] == "tks-01"
     password = (out / "mqtt-password").read_text().strip()

@@ -69,7 +69,7 @@ def test_a_corrupt_session_counter_is_replaced_by_the_floor(tmp_path: Path) -> N
 def test_an_answer_without_floors_installs_and_touches_no_state(tmp_path: Path) -> None:
     out, state = tmp_path / "etc", tmp_path / "state"
     out.mkdir()
-    done = _install(answer(state), out, SECRET, "n1")
+    done, _ = _install(answer(state), out, SECRET, "n1")
     assert (done.seq_floor, done.session_floor) == (None, None)
     assert (out / "agent.toml").is_file() and not state.exists()
 
@@ -77,7 +77,7 @@ def test_an_answer_without_floors_installs_and_touches_no_state(tmp_path: Path) 
 def test_floors_go_to_the_delivered_state_dir_before_agent_toml(tmp_path: Path) -> None:
     out, state = tmp_path / "etc", tmp_path / "state"
     out.mkdir()
-    done = _install(answer(state, seq_floor=77, session_floor=3), out, SECRET, "n1")
+    done, _ = _install(answer(state, seq_floor=77, session_floor=3), out, SECRET, "n1")
     assert (done.seq_floor, done.session_floor) == (77, 3)
     assert on_disk(state) == (77, 2)
     # a state_dir that cannot be written: no agent.toml, so no agent can run below the floors

@@ -190,6 +190,11 @@ def _check(case: AgentCase, run: Run) -> None:
         assert run.after["highest_epoch"] == cmd.epoch
         assert [a.code for a in run.replay_acks] == ["replayed"], run.replay_acks
         assert [a.stage for a in run.replay_acks] == ["rejected"]
+        try:  # the protocol's one contract decides the params, before any controller
+            validate_params(cmd.kind, cmd.params)
+        except ParamsError as exc:
+            assert (acks[-1].stage, acks[-1].code) == ("rejected", exc.code), acks[-1]
+            assert not run.host.shaping.calls and not run.host.failover.calls
     else:
         assert not run.host.shaping.calls and not run.host.failover.calls
         assert run.after == run.before, "a command the gate refused moved it"

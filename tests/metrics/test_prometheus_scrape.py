@@ -9,6 +9,7 @@ the metric types parsed as declared, and the kotanet series carry the values of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -195,16 +196,18 @@ def central(broker: LocalBroker, tmp_path: Path) -> Iterator[Central]:
             cleaner.close()
 
 
-@pytest.fixture
-def prometheus(central: Central, tmp_path: Path) -> Iterator[Prom]:
-    """Debian's Prometheus scraping central's /metrics every second (own config, port, TSDB)."""
+@contextlib.contextmanager
+def run_prometheus(target_port: int, tmp_path: Path) -> Iterator[Prom]:
+    """Debian's Prometheus scraping 127.0.0.1:target_port/metrics every second (own config,
+    free loopback port, TSDB under tmp_path); stopped on exit."""
     assert shutil.which(PROMETHEUS), f"{PROMETHEUS} missing: apt-get install prometheus"
     port = free_port()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     cfg = tmp_path / "prometheus.yml"
     cfg.write_text(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
         f"scrape_configs:\n  - job_name: {JOB}\n    metrics_path: /metrics\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{central.port}']\n")
+        f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n")
     log = tmp_path / "prometheus.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -220,6 +223,13 @@ def prometheus(central: Central, tmp_path: Path) -> Iterator[Prom]:
         yield Prom(base, log)
     finally:
         _stop(proc)
+
+
+@pytest.fixture
+def prometheus(central: Central, tmp_path: Path) -> Iterator[Prom]:
+    """Prometheus scraping the ``central`` fixture's /metrics every second."""
+    with run_prometheus(central.port, tmp_path) as prom:
+        yield prom
 
 
 @pytest.mark.broker

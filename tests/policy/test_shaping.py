@@ -8,43 +8,55 @@ import pytest
 
 from agent.actuators.shaping import parse_classes, parse_rate_kbit, parse_state, render
 from agent.policy import shaping as sp
+from protocol.params import MAX_KBPS, MAX_LEASE_S, MIN_KBPS, ParamsError
 
 
-@pytest.mark.parametrize(("params", "fragment"), [
-    ({}, "no rate given"),
-    ({"down_kbps": 2000, "burst": 5}, "unknown key(s): burst"),
-    ({"down_kbps": -1}, "must be > 0"),
-    ({"down_kbps": 0}, "must be > 0"),
-    ({"up_kbps": 10_000_001}, "exceeds 10000000"),
-    ({"up_kbps": 1500.5}, "must be an integer"),
-    ({"up_kbps": 1500.0}, "must be an integer"),
-    ({"up_kbps": "1500"}, "must be an integer"),
-    ({"up_kbps": True}, "must be an integer"),
-    ({"down_kbps": 4}, "below the minimum"),
-    ({"down_kbps": 1000, "per_client_down_kbps": 1001}, "per_client_down_kbps=1001 exceeds"),
-    ({"up_kbps": 500, "per_client_up_kbps": 600}, "per_client_up_kbps=600 exceeds up_kbps"),
-    ({"down_kbps": 1000, "lease_s": 0}, "lease_s must be in"),
-    ({"down_kbps": 1000, "lease_s": "60"}, "lease_s must be a number"),
+@pytest.mark.parametrize(("params", "field", "fragment"), [
+    ({}, None, "no rate given"),
+    ({"down_kbps": 2000, "burst": 5}, "burst", "unknown key(s): burst"),
+    ({"down_kbps": -1}, "down_kbps", f"greater than or equal to {MIN_KBPS}"),
+    ({"down_kbps": 0}, "down_kbps", f"greater than or equal to {MIN_KBPS}"),
+    ({"up_kbps": MAX_KBPS + 1}, "up_kbps", f"less than or equal to {MAX_KBPS}"),
+    ({"up_kbps": 1500.5}, "up_kbps", "valid integer"),
+    ({"up_kbps": 1500.0}, "up_kbps", "valid integer"),
+    ({"up_kbps": "1500"}, "up_kbps", "valid integer"),
+    ({"up_kbps": True}, "up_kbps", "valid integer"),
+    ({"down_kbps": MIN_KBPS - 1}, "down_kbps", f"greater than or equal to {MIN_KBPS}"),
+    ({"down_kbps": 1000, "per_client_down_kbps": 1001}, "per_client_down_kbps",
+     "per_client_down_kbps=1001 exceeds"),
+    ({"up_kbps": 500, "per_client_up_kbps": 600}, "per_client_up_kbps",
+     "per_client_up_kbps=600 exceeds up_kbps"),
+    ({"down_kbps": 1000, "lease_s": 0}, "lease_s", "lease_s: Input should be greater than 0"),
+    ({"down_kbps": 1000, "lease_s": MAX_LEASE_S + 1}, "lease_s", "less than or equal"),
+    ({"down_kbps": 1000, "lease_s": "60"}, "lease_s", "valid number"),
+    ({"down_kbps": 1000, "lease_s": float("nan")}, "lease_s", "finite number"),
 ])
 def test_bad_set_throttle_params_are_rejected_with_bad_params(params: dict[str, Any],
+                                                              field: str | None,
                                                               fragment: str) -> None:
-    with pytest.raises(sp.ParamError) as info:
+    """The agent's shaping takes the protocol's one contract: its code, field and wording."""
+    with pytest.raises(ParamsError) as info:
         sp.validate_set_throttle(params, 7)
-    assert info.value.code == "bad_params"
+    assert (info.value.code, info.value.field) == ("bad_params", field)
     assert fragment in info.value.detail
 
 
 def test_good_params_become_a_desired_state() -> None:
     d = sp.validate_set_throttle({"down_kbps": 2000, "up_kbps": 1000, "per_client_down_kbps": 500,
                                   "lease_s": 90}, 4)
-    assert d == sp.Desired(4, 2000, 1000, 500, None, 90.0)
+    assert d == sp.Desired(4, 2000, 1000, 500, None, 90.0) and isinstance(d.lease_s, float)
     assert sp.validate_set_throttle({"per_client_up_kbps": 300}, 5).up_kbps is None
+    lowest = sp.validate_set_throttle({"down_kbps": MIN_KBPS, "up_kbps": MAX_KBPS}, 6)
+    assert (lowest.down_kbps, lowest.up_kbps) == (MIN_KBPS, MAX_KBPS)
 
 
-def test_clear_throttle_takes_no_params() -> None:
-    sp.validate_clear_throttle({})
-    with pytest.raises(sp.ParamError, match="takes no params"):
-        sp.validate_clear_throttle({"down_kbps": 1})
+def test_the_agent_keeps_no_bounds_of_its_own() -> None:
+    """The bounds live in protocol/params.py only (issue 14: they used to disagree)."""
+    assert (sp.MIN_KBPS, sp.MAX_KBPS) == (MIN_KBPS, MAX_KBPS)  # imported, not redefined
+    for name in ("ParamError", "validate_clear_throttle", "MAX_LEASE_S", "SET_KEYS", "_rate"):
+        assert not hasattr(sp, name), name
+    assert sp.plan_direction(None, 1, [], {}) == sp.DirPlan(
+        MAX_KBPS, sp.HtbClass(MAX_KBPS, MAX_KBPS))
 
 
 def test_client_list_keeps_ipv4_only_sorted_and_unique() -> None:

@@ -35,7 +35,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, 
 
 
 def fake_node(dep: Deployment, config_hash: str, stop: threading.Event,
-              uplinks: tuple[str, ...] = ("fiber", "backup"), tele: bool = True) -> None:
+              uplinks: tuple[str, ...] = ("fiber", "backup"), tele: bool = True,
+              files_hash: str | None = None) -> None:
     """Publish like an agent until stopped (bounded): retained state, then birth (+ tele)."""
     node = Probe(dep, NODE, node_password(dep, NODE))
     assert node.connect() == 0
@@ -43,7 +44,8 @@ def fake_node(dep: Deployment, config_hash: str, stop: threading.Event,
     assert node.publish(f"{T}/state", encode(NodeState(site=SITE, node=NODE, ts_ms=now, online=True,
                                                        session=1)), retain=True) in (0, 16)
     birth = Birth(site=SITE, node=NODE, ts_ms=now, session=1, boot_id="b", agent_version="0.1",
-                  config_hash=config_hash, role="office", clock=ClockInfo(synced=True, wall_ms=now))
+                  config_hash=config_hash, role="office", clock=ClockInfo(synced=True, wall_ms=now),
+                  files_hash=files_hash)
     seq = 0
     deadline = time.monotonic() + 30
     try:
@@ -124,6 +126,21 @@ def test_wrong_config_hash_names_both_hashes_and_the_fix_in_indonesian(
     assert "✓ node online (status tersimpan di broker)" in out
     assert f"GAGAL: node {NODE} belum siap" in out
     assert "≠ 0000000000000000" in err  # the progress line shows the hash that arrived
+
+
+def test_node_files_that_differ_from_the_bundle_fail_with_the_fix(
+        env: tuple[Deployment, GeneratedBroker], capsys: pytest.CaptureFixture[str]) -> None:
+    dep, _ = env
+    want = str(json.loads(dep.manifest_path.read_text())["nodes"][NODE]["files_hash"])
+    rc, out, _err = run_verify(dep, expected_hash(dep), "en", 20, capsys, files_hash=want)
+    assert rc == 0, out
+    assert f"✓ node files (hostapd, dnsmasq, nftables, …): expected {want[:12]}…" in out
+    rc, out, _err = run_verify(dep, expected_hash(dep), "id", 3, capsys, files_hash="f" * 64)
+    assert rc == 1
+    lines = out.splitlines()
+    bad = lines.index(f"  ✗ berkas node (hostapd, dnsmasq, nftables, …): diharapkan "
+                      f"{want[:12]}…, node melaporkan ffffffffffff…")
+    assert lines[bad + 1].startswith("      → Berkas node berbeda dari bundel")
 
 
 def test_no_telemetry_is_its_own_item_not_an_uplink_fault(
