@@ -14,9 +14,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from central.alerts.api import INCIDENTS
 from central.api.auth import AUTH, Handler
 from central.api.state import CONFIG, STORAGE
-from central.noc import budget, live, views_admin, views_auth, views_fleet, views_node
+from central.noc import (
+    live,
+    views_admin,
+    views_audit,
+    views_auth,
+    views_budget,
+    views_fleet,
+    views_incidents,
+    views_node,
+)
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
 from central.noc.login_guard import LoginGuard
 from central.noc.security import SessionTokenAuth, noc_middleware
@@ -38,12 +48,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/noc/setup", views_auth.setup),
     ("POST", "/noc/lang", views_auth.set_lang),
     ("GET", "/noc/nodes/{node}", views_node.node_page),
-    ("GET", "/noc/budget", budget.budget_page),
-    ("GET", "/noc/budget.csv", budget.budget_csv),
+    ("GET", "/noc/budget", views_budget.budget_page),
+    ("GET", "/noc/budget.csv", views_budget.budget_csv),
     ("GET", "/noc/users", views_admin.users_page),
     ("POST", "/noc/users", views_admin.user_create),
     ("POST", "/noc/users/{user}", views_admin.user_update),
-    ("GET", "/noc/audit", views_admin.audit_page),
+    ("GET", "/noc/audit", views_audit.audit_page),
+    ("GET", "/noc/audit.csv", views_audit.audit_csv),
     ("GET", "/noc/settings", views_admin.settings_page),
     ("POST", "/noc/settings", views_admin.settings_save),
     ("POST", "/noc/settings/site", views_admin.site_save),
@@ -51,6 +62,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/noc/api/nodes/{node}/series", views_node.series_json),
     ("GET", "/noc/api/nodes/{node}/cause", views_node.cause_json),
     ("GET", "/noc/ws", live.websocket),
+    # --- incidents and maintenance windows (issue 16) ---
+    ("GET", "/noc/incidents", views_incidents.incidents_page),
+    ("GET", "/noc/api/incidents", views_incidents.incidents_json),
+    # --- end incidents ---
 ]
 
 
@@ -84,6 +99,7 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
     stored = store.setting("tile_url") or ""
     noc.extra["tile_url"] = stored if _valid_tile_url(stored, "the stored tile_url") else ""
     noc.extra["limiter"] = LoginGuard(settings.login_max_failures, settings.login_window_s)
+    noc.extra["incidents"] = app.get(INCIDENTS)  # the alert engine's, if set up (issue 16)
     app[NOC] = noc
     setup_templates(app)
     app[live.HUB] = live.Hub(noc)

@@ -18,7 +18,8 @@ CATALOG: dict[str, tuple[str, str]] = {
 
 JS_KEYS = [k for k in CATALOG if k.split(".")[0] in (
     "state", "offline_for", "online_for", "live", "col", "role", "chart", "cmd", "tile", "map",
-    "budget")]
+    "budget", "fmt",
+    "incidents", "maint")]  # incidents, maint: issue 16
 
 
 def t(lang: str, key: str, **kw: object) -> str:
@@ -56,19 +57,21 @@ def pick_lang(cookie: str | None, accept_language: str | None) -> str:
     return best[1] if best else DEFAULT_LANG
 
 
-def wib(ms: int | None, with_date: bool = True) -> str:
-    """A UTC epoch-ms as local Sampit time, e.g. '28-11-2026 10:42 WIB'."""
+def wib(ms: int | None, with_date: bool = True, lang: str = DEFAULT_LANG) -> str:
+    """A UTC epoch-ms as local Sampit time: the NOC's one date format, '07 Des 2026 20:01 WIB'
+    (English: '07 Dec 2026 20:01 WIB'), or '20:01 WIB' without the date; None as '—'."""
     if ms is None:
         return "—"
     dt = datetime.fromtimestamp(ms / 1000, UTC).astimezone(WIB)
-    return dt.strftime("%d-%m-%Y %H:%M WIB" if with_date else "%H:%M WIB")
+    if not with_date:
+        return dt.strftime("%H:%M WIB")
+    month = t(lang, "fmt.months").split()[dt.month - 1]
+    return f"{dt.day:02d} {month} {dt.year} {dt.strftime('%H:%M')} WIB"
 
 
 def wib_long(ms: int, lang: str) -> str:
-    """A UTC epoch-ms as a WIB date with the month's short name, e.g. '07 Des 2026 20:01 WIB'."""
-    dt = datetime.fromtimestamp(ms / 1000, UTC).astimezone(WIB)
-    month = t(lang, "install.months").split()[dt.month - 1]
-    return f"{dt.day:02d} {month} {dt.year} {dt.strftime('%H:%M')} WIB"
+    """wib() with the date, in a language (the install check's name for it)."""
+    return wib(ms, True, lang)
 
 
 def age(ms: int, now_ms: int, lang: str) -> str:
@@ -78,3 +81,62 @@ def age(ms: int, now_ms: int, lang: str) -> str:
         if s >= size and (unit != "s" or s >= 5):
             return t(lang, f"age.{unit}", n=s // size)
     return t(lang, "age.now")
+
+
+def num(value: float | None, lang: str, decimals: int = 1, group: bool = True) -> str:
+    """A number in the language's format: '1.234,5' (id) or '1,234.5' (en); None as '—'.
+
+    The one formatter of the NOC's tables, CSV files and reports: the value is rounded once
+    (to ``decimals``) by the caller's computation and only its separators depend on the
+    language. ``group=False`` leaves out the thousands separator (CSV cells)."""
+    if value is None:
+        return "—"
+    text = f"{value:,.{decimals}f}" if group else f"{value:.{decimals}f}"
+    if text in ("-0", "-0.0", "-0.00"):
+        text = text[1:]
+    if lang == "id":
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+class NumberError(ValueError):
+    """A form field that is not a number (the message is a catalogue key)."""
+
+
+def parse_num(raw: str, integer: bool = False) -> float:
+    """A number typed in either language: '-2,5583', '-2.5583', '1.500.000', 'Rp 1,500,000'.
+
+    With both separators the last one is the decimal mark; one comma alone is a decimal
+    comma; a separator that repeats, or (``integer``) is followed by exactly three digits,
+    groups thousands. Spaces, a leading 'Rp' and the minus sign U+2212 are accepted."""
+    text = raw.strip().replace("\u2212", "-").replace("\u00a0", "").replace(" ", "")
+    if text[:2].lower() == "rp":
+        text = text[2:]
+    sign = ""
+    if text[:1] in ("+", "-"):
+        sign, text = ("-" if text[0] == "-" else ""), text[1:]
+    if not text or not all(c.isdigit() or c in ",." for c in text) or not text[0].isdigit():
+        raise NumberError("form.not_number")
+    commas, dots = text.count(","), text.count(".")
+    if commas and dots:
+        dec = "," if text.rfind(",") > text.rfind(".") else "."
+        grp = "." if dec == "," else ","
+        if text.count(dec) > 1:
+            raise NumberError("form.not_number")
+        text = text.replace(grp, "").replace(dec, ".")
+    elif commas or dots:
+        sep = "," if commas else "."
+        count = commas or dots
+        tail = text.rsplit(sep, 1)[1]
+        grouping = count > 1 or (integer and len(tail) == 3)
+        if grouping:
+            parts = text.split(sep)
+            if any(len(p) != 3 for p in parts[1:]) or not 1 <= len(parts[0]) <= 3:
+                raise NumberError("form.not_number")
+            text = text.replace(sep, "")
+        else:
+            text = text.replace(sep, ".")
+    value = float(sign + text)
+    if integer and value != int(value):
+        raise NumberError("form.not_integer")
+    return value

@@ -20,6 +20,7 @@ from central.api.jsonout import dumps, json_response
 from central.clock import wall_ms
 from central.noc import fleet, timeline
 from central.noc.context import Noc
+from central.noc.incident_feed import IncidentFeed
 from central.noc.presence_log import PresenceLog
 from central.noc.security import get_session
 
@@ -47,6 +48,10 @@ class Hub:
         self._looked_ms: int | None = None  # when the states were last looked at
         self.presence = PresenceLog(noc.store.path)
         self._recorded: dict[str, tuple[str, Any]] = {}  # node -> last (kind, ts) written
+        # --- incidents (issue 16): the alert engine's incidents, pushed as "incidents" ---
+        self.incidents = IncidentFeed(noc.extra.get("incidents"))
+        self.incident_only: set[web.WebSocketResponse] = set()  # /noc/ws?feed=incidents
+        # --- end incidents ---
 
     def close(self) -> None:
         """Close the presence log."""
@@ -123,6 +128,8 @@ class Hub:
 
     def current(self) -> dict[str, dict[str, Any]]:
         """Views at most one poll interval old (cached), else fresh; blocking."""
+        if self.incidents.store is not None and not self.incidents.polled:
+            self.incidents.poll()  # incidents: the incidents tile's first count
         at, views = self._cache
         if views and time.monotonic() - at <= self.noc.settings.poll_s:
             return views
@@ -131,7 +138,13 @@ class Hub:
     def snapshot(self, views: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Everything the fleet page needs: nodes, tiles, map markers."""
         vs = list(views.values())
-        return {"nodes": vs, "tiles": fleet.tiles(vs), "sites": fleet.map_sites(vs, self.sites),
+        tiles: dict[str, Any] = dict(fleet.tiles(vs))
+        # --- incidents: a tile of the alert engine's open incidents (the alerts tile stays the
+        # nodes with any problem, a filter) ---
+        if self.incidents.store is not None:
+            tiles["incidents"] = dict(self.incidents.counts)
+        # --- end incidents ---
+        return {"nodes": vs, "tiles": tiles, "sites": fleet.map_sites(vs, self.sites),
                 "no_coords": fleet.without_coords(vs, self.sites), "now": wall_ms()}
 
     async def tick(self) -> None:
@@ -139,6 +152,7 @@ class Hub:
         new = await asyncio.to_thread(self.compute)
         changed, removed = fleet.diff(self.views, new)
         self.views = new
+        await self.push_incidents()  # incidents (issue 16)
         if not self.clients:
             return
         msg: dict[str, Any]
@@ -151,11 +165,31 @@ class Hub:
         else:
             return
         self.last_sent = time.monotonic()
-        for ws in list(self.clients):
+        for ws in [c for c in self.clients if c not in self.incident_only]:
             try:
                 await ws.send_json(msg, dumps=dumps)
             except (ConnectionError, RuntimeError):
                 self.clients.pop(ws, None)
+
+    # --- incidents (issue 16) ---
+    async def push_incidents(self, force: bool = False) -> None:
+        """Send the incidents that changed since the last poll to every client (force: poll
+        even without clients, so that a new client's first message is current)."""
+        if self.incidents.store is None or not (self.clients or force):
+            return
+        first = not self.incidents.polled
+        changed = await asyncio.to_thread(self.incidents.poll)
+        if not changed or first:
+            return
+        now = wall_ms()
+        full = self.incidents.message(changed, now)
+        counts = self.incidents.message([], now)  # the fleet page needs only the counts
+        for ws in list(self.clients):
+            try:
+                await ws.send_json(full if ws in self.incident_only else counts, dumps=dumps)
+            except (ConnectionError, RuntimeError):
+                self.clients.pop(ws, None)
+    # --- end incidents ---
 
     async def revalidate(self) -> None:
         """Close sockets whose session ended (logout, expiry, user disabled)."""
@@ -208,8 +242,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
-    views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick still diffs
-    await ws.send_json({"type": "snapshot", **hub.snapshot(views)}, dumps=dumps)
+    if request.query.get("feed") == "incidents":  # the incidents page: incidents only
+        await hub.push_incidents(force=True)  # the others get what changed, this one all
+        hub.incident_only.add(ws)
+        await ws.send_json(hub.incidents.message(hub.incidents.everything(), wall_ms()),
+                           dumps=dumps)
+    else:
+        views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick diffs
+        await ws.send_json({"type": "snapshot", **hub.snapshot(views)}, dumps=dumps)
     hub.clients[ws] = sess.sid_sha256
     try:
         async for msg in ws:
@@ -217,4 +257,5 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         hub.clients.pop(ws, None)
+        hub.incident_only.discard(ws)
     return ws

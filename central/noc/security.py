@@ -84,7 +84,8 @@ def require(role: str) -> Callable[[Handler], Handler]:
                 if _wants_json(request):
                     return json_response({"error": f"needs role {role}"}, status=403)
                 lang = lang_of(request)
-                return await error_page(request, 403, f'{t(lang, "forbidden")} ({role})')
+                return await error_page(request, 403, t(lang, "forbidden_role",
+                                                        role=t(lang, f"acct.{role}")))
             return await handler(request)
         guarded.__doc__ = handler.__doc__
         guarded.__name__ = handler.__name__

@@ -48,13 +48,21 @@ CREATE TABLE IF NOT EXISTS noc_sites (
     kind TEXT NOT NULL DEFAULT 'park',
     lat REAL,
     lon REAL,
-    capacity_mbps REAL
+    capacity_mbps REAL,
+    cost_month REAL
 );
 """
+#: Columns added after a table's first release: (table, column, type), added when missing.
+MIGRATIONS = [("noc_sites", "cost_month", "REAL")]
 
 
 class StoreError(ValueError):
-    """A user or setting change that cannot be made (message is shown to the admin)."""
+    """A user or setting change that cannot be made: an English message (logs, CLI) and the
+    catalogue key ``key`` with its ``params`` (what the NOC shows, in the user's language)."""
+
+    def __init__(self, message: str, key: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.key, self.params = key, params
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,9 @@ class NocStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)  # sqlite3 errors pass unchanged (handlers answer 500)
         self._db = SqliteDb(self.path, SCHEMA, pragmas=("journal_mode=WAL", "foreign_keys=ON"))
+        for table, column, kind in MIGRATIONS:
+            if column not in {r["name"] for r in self._db.all(f"PRAGMA table_info({table})")}:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     # ------------------------------------------------------------ users
     def user_count(self) -> int:
@@ -93,16 +104,16 @@ class NocStore:
         username = username.strip()
         if not (1 <= len(username) <= 64) or not username.replace("-", "").replace(
                 "_", "").replace(".", "").isalnum():
-            raise StoreError("username: 1-64 letters, digits, '-', '_', '.'")
+            raise StoreError("username: 1-64 letters, digits, '-', '_', '.'", "err.username")
         if role not in ROLES:
-            raise StoreError(f"role must be one of {', '.join(ROLES)}")
+            raise StoreError(f"role must be one of {', '.join(ROLES)}", "err.role")
         if len(password) < 10:
-            raise StoreError("password: at least 10 characters")
+            raise StoreError("password: at least 10 characters", "err.password")
         try:
             self._db.execute("INSERT INTO noc_users VALUES (?, ?, ?, 0, ?)",
                              (username, hash_password(password), role, wall_ms()))
         except sqlite3.IntegrityError:
-            raise StoreError(f"user {username!r} exists") from None
+            raise StoreError(f"user {username!r} exists", "err.user_exists", user=username) from None
         return User(username, role, False)
 
     def pw_hash(self, username: str) -> tuple[User, str] | None:
@@ -126,11 +137,11 @@ class NocStore:
                     disabled: bool | None = None, password: str | None = None) -> None:
         """Change role, enabled state or password; ends the user's sessions."""
         if role is not None and role not in ROLES:
-            raise StoreError(f"role must be one of {', '.join(ROLES)}")
+            raise StoreError(f"role must be one of {', '.join(ROLES)}", "err.role")
         if password is not None and len(password) < 10:
-            raise StoreError("password: at least 10 characters")
+            raise StoreError("password: at least 10 characters", "err.password")
         if self.pw_hash(username) is None:
-            raise StoreError(f"no user {username!r}")
+            raise StoreError(f"no user {username!r}", "err.no_user", user=username)
         if role is not None:
             self._db.execute("UPDATE noc_users SET role = ? WHERE username = ?", (role, username))
         if disabled is not None:
@@ -187,10 +198,38 @@ class NocStore:
                          (wall_ms(), actor, ip, action, target, int(ok), json.dumps(detail or {})))
         log.info("audit: %s %s %s ok=%s", actor, action, target, ok)
 
-    def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
-        """Newest audit records first."""
-        return [dict(r) for r in self._db.all("SELECT * FROM noc_audit ORDER BY id DESC LIMIT ?",
-                                              (limit,))]
+    def audit_log(self, limit: int = 200, offset: int = 0, actor: str | None = None,
+                  action: str | None = None, since_ms: int | None = None,
+                  until_ms: int | None = None) -> list[dict[str, Any]]:
+        """Newest audit records first, optionally of one actor, action and [since, until)."""
+        where, args = self._audit_where(actor, action, since_ms, until_ms)
+        return [dict(r) for r in self._db.all(
+            f"SELECT * FROM noc_audit{where} ORDER BY id DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset))]
+
+    def audit_count(self, actor: str | None = None, action: str | None = None,
+                    since_ms: int | None = None, until_ms: int | None = None) -> int:
+        """How many audit records match the filter of audit_log()."""
+        where, args = self._audit_where(actor, action, since_ms, until_ms)
+        return int(self._db.all(f"SELECT COUNT(*) AS n FROM noc_audit{where}", args)[0]["n"])
+
+    def audit_values(self, column: str) -> list[str]:
+        """The distinct actors or actions of the audit log, sorted."""
+        if column not in ("actor", "action"):
+            raise ValueError(column)
+        return [str(r["v"]) for r in self._db.all(
+            f"SELECT DISTINCT {column} AS v FROM noc_audit ORDER BY v")]
+
+    @staticmethod
+    def _audit_where(actor: str | None, action: str | None, since_ms: int | None,
+                     until_ms: int | None) -> tuple[str, tuple[Any, ...]]:
+        conds, args = [], []
+        for cond, arg in (("actor = ?", actor), ("action = ?", action), ("ts_ms >= ?", since_ms),
+                          ("ts_ms < ?", until_ms)):
+            if arg is not None:
+                conds.append(cond)
+                args.append(arg)
+        return (" WHERE " + " AND ".join(conds) if conds else ""), tuple(args)
 
     # ------------------------------------------------------------ settings and sites
     def setting(self, key: str, default: str = "") -> str:
@@ -203,14 +242,22 @@ class NocStore:
         self._db.execute("INSERT OR REPLACE INTO noc_settings VALUES (?, ?)", (key, value))
 
     def sites(self) -> dict[str, dict[str, Any]]:
-        """Site metadata (name, kind, lat, lon, capacity_mbps) by site id."""
+        """Site metadata (name, kind, lat, lon, capacity_mbps, cost_month) by site id.
+
+        ``cost_month``: what the site's contract costs per month, in Rupiah (None: unknown)."""
         return {r["site"]: dict(r) for r in self._db.all("SELECT * FROM noc_sites ORDER BY site")}
 
     def upsert_site(self, site: str, name: str, kind: str, lat: float | None,
-                    lon: float | None, capacity_mbps: float | None) -> None:
-        """Insert or replace one site's metadata."""
-        self._db.execute("INSERT OR REPLACE INTO noc_sites VALUES (?, ?, ?, ?, ?, ?)",
-                         (site, name, kind, lat, lon, capacity_mbps))
+                    lon: float | None, capacity_mbps: float | None,
+                    cost_month: float | None = None, keep_cost: bool = False) -> None:
+        """Insert or replace one site's metadata (keep_cost: leave a stored cost as it is)."""
+        cost = "noc_sites.cost_month" if keep_cost else "excluded.cost_month"
+        self._db.execute(
+            "INSERT INTO noc_sites (site, name, kind, lat, lon, capacity_mbps, cost_month) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (site) DO UPDATE SET name = excluded.name, "
+            "kind = excluded.kind, lat = excluded.lat, lon = excluded.lon, "
+            f"capacity_mbps = excluded.capacity_mbps, cost_month = {cost}",
+            (site, name, kind, lat, lon, capacity_mbps, cost_month))
 
     def load_sites_file(self, path: str | Path) -> int:
         """Load sites from a JSON file like agent/sim/sampit.json ({"sites": [...]}); count."""
@@ -218,7 +265,8 @@ class NocStore:
         sites = data["sites"] if isinstance(data, dict) else data
         for s in sites:
             self.upsert_site(s["site"], s.get("name", ""), s.get("kind", "park"),
-                             s.get("lat"), s.get("lon"), s.get("capacity_mbps"))
+                             s.get("lat"), s.get("lon"), s.get("capacity_mbps"),
+                             s.get("cost_month"), keep_cost="cost_month" not in s)
         return len(sites)
 
     def primary_uplinks(self) -> dict[str, str]:

@@ -27,13 +27,19 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
+@jinja2.pass_context
+def _wib_filter(ctx: jinja2.runtime.Context, ms: int | None, with_date: bool = True) -> str:
+    """``{{ ms|wib }}``: wib() in the page's language (its ``lang``, else Indonesian)."""
+    return wib(ms, with_date, str(ctx.get("lang") or "id"))
+
+
 def make_env(app: web.Application) -> jinja2.Environment:
     """The NOC's template environment, registered on app under TEMPLATES."""
     env = aiohttp_jinja2.setup(
         app, app_key=TEMPLATES, loader=jinja2.PackageLoader("central.noc", "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, finalize=_finalize,
         trim_blocks=True, lstrip_blocks=True, default_helpers=False,
-        filters={"wib": wib})
+        filters={"wib": _wib_filter})
     env.policies["json.dumps_function"] = dumps
     env.policies["json.dumps_kwargs"] = {"separators": (",", ":"), "sort_keys": False}
     return env

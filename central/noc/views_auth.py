@@ -37,11 +37,12 @@ def _safe_next(value: str | None) -> str:
 
 
 def _login_form(request: web.Request, pre: str, message: str = "", kind: str = "error",
-                status: int = 200) -> web.Response:
-    """The login page; its form carries the double-submit token ``pre``."""
+                status: int = 200, nxt: str | None = None, username: str = "") -> web.Response:
+    """The login page; its form carries the double-submit token ``pre`` and ``next`` (the
+    query's on the first visit, the posted one after a refusal) and keeps the account name."""
     return page(request, "login.html", t(lang_of(request), "login.title"), None, status=status,
-                pre=pre, message=message, kind=kind,
-                next=_safe_next(request.query.get("next")))
+                pre=pre, message=message, kind=kind, username=username,
+                next=_safe_next(request.query.get("next") if nxt is None else nxt))
 
 
 async def login_page(request: web.Request) -> web.StreamResponse:
@@ -69,9 +70,11 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     lang = lang_of(request)
     pre = request.cookies.get(PRE_COOKIE, "")
-    if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403)
+    nxt = _safe_next(str(form.get("next", "")))
     user, pw = str(form.get("username", "")).strip()[:64], str(form.get("password", ""))
+    if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
+        return _login_form(request, new_secret(), t(lang, "csrf.bad"), status=403, nxt=nxt,
+                           username=user)
     ip = client_ip(request)
     guard: LoginGuard = noc.extra["limiter"]
     res = guard.reserve(ip, user)
@@ -80,7 +83,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         detail = guard.audit_refusal(key)
         if detail is not None:
             await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False, detail)
-        resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429)
+        resp = _login_form(request, pre, t(lang, "login.limited", s=wait), status=429,
+                           nxt=nxt, username=user)
         resp.headers["Retry-After"] = str(wait)
         return resp
     ok = False
@@ -97,9 +101,10 @@ async def login(request: web.Request) -> web.StreamResponse:
             new_hash = await loop.run_in_executor(guard.executor, passwords.hash_password, pw)
             await asyncio.to_thread(noc.store.set_hash, user, new_hash)
         await asyncio.to_thread(noc.store.audit, user, ip, "login", user, True)
-        return await _start_session(request, user, str(form.get("next", "")))
+        return await _start_session(request, user, nxt)
     await asyncio.to_thread(noc.store.audit, user, ip, "login", user, False)
-    return _login_form(request, pre, t(lang, "login.failed"), status=401)
+    return _login_form(request, pre, t(lang, "login.failed"), status=401, nxt=nxt,
+                       username=user)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
@@ -119,10 +124,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def _setup_form(request: web.Request, pre: str, message: str = "",
-                status: int = 200) -> web.Response:
+                status: int = 200, username: str = "") -> web.Response:
     """The first-admin page; its form carries the double-submit token ``pre``."""
     return page(request, "setup.html", t(lang_of(request), "setup.title"), None, status=status,
-                pre=pre, message=message)
+                pre=pre, message=message, username=username)
 
 
 async def setup_page(request: web.Request) -> web.StreamResponse:
@@ -140,19 +145,20 @@ async def setup(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/noc/login")
     form = await request.post()
     pre = request.cookies.get(PRE_COOKIE, "")
+    user = str(form.get("username", "")).strip()[:64]
     if not pre or not csrf_ok(pre, str(form.get("csrf", ""))):
-        return _setup_form(request, new_secret(), t(lang, "csrf.bad"), 403)
+        return _setup_form(request, new_secret(), t(lang, "csrf.bad"), 403, user)
     ip = client_ip(request)
     token = str(form.get("token", ""))
     if not noc.admin_token or not hmac.compare_digest(token.encode(), noc.admin_token.encode()):
         await asyncio.to_thread(noc.store.audit, "anonymous", ip, "setup", "", False)
-        return _setup_form(request, pre, t(lang, "setup.bad_token"), 403)
-    user = str(form.get("username", ""))
+        return _setup_form(request, pre, t(lang, "setup.bad_token"), 403, user)
     try:
         await asyncio.to_thread(noc.store.create_user, user, str(form.get("password", "")),
                                 "admin")
     except StoreError as exc:
-        return _setup_form(request, pre, str(exc), 400)
+        return _setup_form(request, pre, t(lang, exc.key, **exc.params) if exc.key
+                           else str(exc), 400, user)
     await asyncio.to_thread(noc.store.audit, "central-admin-token", ip, "user.create", user,
                             True, {"role": "admin"})
     return await _start_session(request, user, "/noc/")

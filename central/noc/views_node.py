@@ -22,6 +22,7 @@ from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 from central.noc.series import RANGES, node_series
 from central.noc.views_fleet import js_extra
+from central.noc.views_incidents import node_incidents
 from protocol.params import MAX_KBPS, MAX_LEASE_S, MIN_KBPS
 
 CONSOLE_KINDS = ("set_throttle", "clear_throttle", "failover", "failback", "resync")
@@ -126,12 +127,13 @@ async def node_page(request: web.Request) -> web.StreamResponse:
     v, d, evs, cmds = story
     operator = role_at_least(sess.user.role, "operator")
     cause = timeline.cause(lang, v, evs, cmds)
+    incidents = await asyncio.to_thread(node_incidents, request, name, lang)  # issue 16
     return page(request, "node.html", t(lang, "node.title", node=name), sess,
                 scripts=["node.js"], styles=["vendor/uplot/uPlot.min.css"],
                 data={"node": name, "view": v, "tx": js_extra(lang), "cause": cause},
                 node=name, view=v, cause=cause, facts=_facts(lang, d, v), ranges=RANGES,
                 charts=CHARTS, events=timeline.event_rows(lang, v, evs, cmds),
-                console=CONSOLE if operator else None)
+                console=CONSOLE if operator else None, incidents=incidents)
 
 
 @require("viewer")

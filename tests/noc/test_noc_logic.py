@@ -21,7 +21,10 @@ def test_language_choice_and_wib_time() -> None:
     assert pick_lang(None, "fr-FR, en;q=0.4, id;q=0.8") == "id"
     assert pick_lang("en", "id-ID") == "en"  # the cookie wins
     assert pick_lang("xx", "de-DE") == "id"
-    assert wib(0) == "01-01-1970 07:00 WIB"  # UTC+7, all year
+    assert wib(0) == "01 Jan 1970 07:00 WIB"  # UTC+7, all year; one date format per language
+    assert wib(1796600000000) == "07 Des 2026 06:33 WIB"
+    assert wib(1796600000000, lang="en") == "07 Dec 2026 06:33 WIB"
+    assert wib(1796600000000, with_date=False) == "06:33 WIB"
     assert wib(None) == "—"
     assert all(a and b for a, b in CATALOG.values())
 
@@ -132,6 +135,17 @@ def test_budget_p95_peak_and_idle_hours(tmp_path: Path) -> None:
         month = budget.compute(storage, {"s1": {"capacity_mbps": 100}}, 1, True, NOW)
         assert len(month) == 1 and month[0]["p95_mbps"] == 60.0
         assert month[0]["p95_pct"] == 60.0
+        # the period report (the page, the CSV and reports such as a weekly e-mail use it)
+        rep = budget.period_report(storage, {"s1": {"name": "Site 1", "capacity_mbps": 100,
+                                                    "cost_month": 1_000_000},
+                                             "s2": {"name": "Site 2", "capacity_mbps": 50}},
+                                   NOW - 86400_000, NOW)
+        assert [r["site"] for r in rep["rows"]] == ["s1", "s2"]  # no data: last
+        s1, s2 = rep["rows"]
+        assert list(s1) == budget.REPORT_FIELDS
+        assert (s1["p95_mbps"], s1["waste_mbps"], s1["use_pct"]) == (60.0, 40.0, 60)
+        assert s1["unused_cost_month"] == 400_000 and s1["flags"] == []  # 3 h, not 4 weeks
+        assert s2["flags"] == ["no_data"] and rep["totals"]["capacity_mbps"] == 150
     finally:
         storage.close()
 

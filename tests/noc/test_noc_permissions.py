@@ -50,6 +50,8 @@ MATRIX: list[tuple[str, str, dict[str, str] | None, dict[str, int]]] = [
                             "role": "viewer"}, ADMIN_ONLY),
     ("POST", "/noc/users/spare", {"role": "viewer", "password": ""}, ADMIN_ONLY),
     ("GET", "/noc/audit", None, ADMIN_ONLY),
+    ("GET", "/noc/audit.csv", None, {"anonymous": 401, "viewer": 403, "operator": 403,
+                                     "admin": 200}),
     ("GET", "/noc/settings", None, ADMIN_ONLY),
     ("POST", "/noc/settings", {"tile_url": ""}, ADMIN_ONLY),
     ("POST", "/noc/settings/site", {"site": "taman-kota-sampit", "lat": "-2.54", "lon": "112.95",

@@ -222,10 +222,10 @@ def test_pages_escape_values_render_errors_in_the_layout_and_root_leads_to_the_n
                                 ("users-403", 403, "Peran Anda tidak mengizinkan")):
         got, ctype, html = pages[name]
         assert (got, ctype) == (status, "text/html"), name
-        assert '<html lang="id">' in html and "<nav>" in html and words in html, name
+        assert '<html lang="id">' in html and '<nav aria-label=' in html and words in html, name
         assert 'href="/noc/"' in html and 'id="lang-switch"' in html, name
     status, ctype, html = pages["site-400"]
-    assert (status, ctype) == (400, "text/html") and "lat: not a number" in html
+    assert (status, ctype) == (400, "text/html") and "Lintang: &#34;x&lt;b&gt;&#34; bukan angka" in html
     assert "x<b>" not in html and "x&lt;b&gt;" in html
     assert pages["cause-404"][:2] == (404, "application/json")  # JSON stays JSON
 
@@ -278,5 +278,5 @@ def test_a_failing_page_is_a_500_inside_the_layout_and_logged(
         srv.stop()
         storage.close()
     assert (status, ctype, fleet) == (500, "text/html", 200)
-    assert "Server error" in html and "<nav>" in html and "disk on fire" not in html
+    assert "Server error" in html and '<nav aria-label=' in html and "disk on fire" not in html
     assert "NOC page /noc/nodes/" in caplog.text and "disk on fire" in caplog.text

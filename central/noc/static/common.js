@@ -20,13 +20,15 @@ const clockFmt = new Intl.DateTimeFormat(locale, {
 const hmFmt = new Intl.DateTimeFormat(locale, {
   timeZone: 'Asia/Jakarta', hour: '2-digit', minute: '2-digit', hour12: false,
 });
-// one date format in the NOC: 07-12-2026 10:42 WIB (as the server's i18n.wib)
+// one date format in the NOC: 07 Des 2026 10:42 WIB (as the server's i18n.wib, month names
+// from the catalogue's fmt.months)
 const part = (parts, type) => parts.find((p) => p.type === type)?.value ?? '';
 
 export function wib(ms) {
   if (ms == null) return '—';
   const p = wibFmt.formatToParts(new Date(ms));
-  return `${part(p, 'day')}-${part(p, 'month')}-${part(p, 'year')} ${part(p, 'hour')}:${part(p, 'minute')} WIB`;
+  const month = t('fmt.months').split(' ')[Number(part(p, 'month')) - 1] ?? part(p, 'month');
+  return `${part(p, 'day')} ${month} ${part(p, 'year')} ${part(p, 'hour')}:${part(p, 'minute')} WIB`;
 }
 
 // 01:52:07 WIB (seconds: what a node did just now)

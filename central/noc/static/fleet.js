@@ -136,13 +136,24 @@ function renderNow() {
     th.setAttribute('aria-sort', th.dataset.key === sortKey ? (sortDir > 0 ? 'ascending' : 'descending') : 'none');
   }
   const f = document.getElementById('state-filter').value;
-  for (const b of document.querySelectorAll('.tile')) b.setAttribute('aria-pressed', String(Boolean(f) && b.dataset.filter === f));
+  for (const b of document.querySelectorAll('.tile[data-filter]')) b.setAttribute('aria-pressed', String(Boolean(f) && b.dataset.filter === f));
 }
 
 function tiles(tl) {
   for (const k of TILES) document.querySelector(`#tile-${k} .v`).textContent = tl[k];
   document.getElementById('tile-alerts-hint').textContent = t('tile.alerts_hint', { gaps: tl.gaps, unreg: tl.unregistered });
+  if (tl.incidents) incidentTile(tl.incidents);  // incidents (issue 16)
 }
+
+// --- incidents (issue 16): a tile of the alert engine's open incidents, a link to /noc/incidents ---
+function incidentTile(counts) {
+  const tile = document.getElementById('tile-incidents');
+  if (!tile) return;
+  tile.querySelector('.v').textContent = counts.active;
+  document.getElementById('tile-incidents-hint').textContent =
+    t('incidents.tile_hint', { open: counts.open, maint: counts.maintenance });
+}
+// --- end incidents ---
 
 const openNode = (node) => { location.href = `/noc/nodes/${encodeURIComponent(node)}`; };
 const siteLabel = (s) => `${s.name}: ${t(`state.${s.state}`)} · ${t('map.nodes', { n: s.nodes.length })} · ${s.users} ${t('col.users')}`;
@@ -222,6 +233,7 @@ function apply(snap) {
 
 function onMessage(msg) {
   if (msg.type === 'beat') return;
+  if (msg.type === 'incidents') { incidentTile(msg.counts); return; }  // issue 16
   if (msg.type === 'snapshot') {
     nodes.clear();
     for (const v of msg.nodes) nodes.set(v.node, v);
@@ -251,7 +263,7 @@ for (const th of document.querySelectorAll('#nodes th')) {
   th.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') go(); });
 }
 const stateFilter = document.getElementById('state-filter');
-for (const b of document.querySelectorAll('.tile')) {
+for (const b of document.querySelectorAll('.tile[data-filter]')) {
   b.addEventListener('click', () => {
     stateFilter.value = stateFilter.value === b.dataset.filter ? '' : b.dataset.filter;
     renderNow();
