@@ -20,6 +20,7 @@ from central.collector.service import Collector
 from central.collector.stats import Stats
 from central.commands.store import LEASE_NAME, CommandStore, CommandStoreError
 from central.config import CentralConfig, ConfigError, load_config
+from central.noc.presence_log import PresenceLog
 from central.noc.store import NocStore
 from central.notify.outbox import OutboxError, OutboxStore
 from central.storage import StorageError, open_storage
@@ -87,7 +88,8 @@ def _state_stores(target: str) -> list[Any]:
     """Open every state store once (each applies its migrations), closed by the caller."""
     opened: list[Any] = []
     try:
-        for store in (CommandStore, AlertStore, IncidentStore, OutboxStore, NocStore):
+        for store in (CommandStore, AlertStore, IncidentStore, OutboxStore, NocStore,
+                      PresenceLog):
             opened.append(store(target))
     except BaseException:
         for s in opened:

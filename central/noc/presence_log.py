@@ -1,4 +1,4 @@
-"""Central's record of nodes going offline and coming back, kept as events (own SQLite table).
+"""Central's record of nodes going offline and coming back, kept as events (own state table).
 
 The storage keeps only the current presence (``nodes.online``, ``offline_since_ms``,
 ``online_since_ms``); the NOC's poller writes each change it finds into ``noc_presence`` with
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import open_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS noc_presence (
@@ -22,13 +22,16 @@ CREATE TABLE IF NOT EXISTS noc_presence (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS noc_presence_ts ON noc_presence (node, ts_ms);
 """
+#: Migration n is entry n - 1 (central.storage.statedb); a change after release is a new entry.
+MIGRATIONS = (SCHEMA,)
 
 
 class PresenceLog:
     """Offline/online changes of nodes as central recorded them; thread-safe."""
 
     def __init__(self, path: str | Path) -> None:
-        self._db = SqliteDb(path, SCHEMA, what="NOC presence log")
+        """``path``: the state database (SQLite file or PostgreSQL URL)."""
+        self._db = open_state(path, "noc_presence", MIGRATIONS, what="NOC presence log")
 
     def record(self, node: str, kind: str, ts_ms: int) -> None:
         """Remember that node went offline/online at ts_ms (once)."""

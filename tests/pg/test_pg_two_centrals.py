@@ -186,7 +186,7 @@ def test_migrate_prints_what_it_applied_once(shared_db: str, tmp_path: Path) -> 
     assert [line for line in first if line.startswith("applied")] == [
         "applied alerts migration 1", "applied commands migration 1",
         "applied incidents migration 1", "applied noc migration 1", "applied noc migration 2",
-        "applied notify migration 1"]
+        "applied noc_presence migration 1", "applied notify migration 1"]
     assert runs[1].stdout.splitlines()[-1] == first[-1]  # nothing new the second time
     assert not any(line.startswith("applied") for line in runs[1].stdout.splitlines())
     assert "kotanet:" not in runs[0].stdout  # no password in the output
