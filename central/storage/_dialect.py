@@ -16,6 +16,7 @@ SAMPLE_INSERT_COLUMNS = (
     "node, seq, ts_ms, site, session, received_ms, historical, active_uplink, rtt_ms, loss_pct, "
     "users_total, users_authenticated, cpu_pct, mem_pct, temp_c, throttle_version, "
     "throttle_down_kbps, throttle_up_kbps, data")
+SAMPLE_COLUMN_COUNT = len(SAMPLE_INSERT_COLUMNS.split(","))
 EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
 
 
@@ -64,6 +65,14 @@ class Dialect:
     def insert_sample(self) -> str:
         """One sample row, ignored if (node, seq) is stored."""
         return self.insert("samples", SAMPLE_INSERT_COLUMNS, "node, seq")
+
+    def insert_samples(self, rows: int) -> str:
+        """``rows`` sample rows in one statement, each ignored if (node, seq) is stored,
+        answering (node, seq) of every row really stored."""
+        one = "(" + ", ".join([self.placeholder] * SAMPLE_COLUMN_COUNT) + ")"
+        return (f"INSERT INTO samples ({SAMPLE_INSERT_COLUMNS}) VALUES "
+                f"{', '.join([one] * rows)} ON CONFLICT (node, seq) DO NOTHING "
+                "RETURNING node, seq")
 
     @property
     def insert_event(self) -> str:

@@ -12,12 +12,19 @@ from central.clock import wall_ms
 from central.config import RegistryNode
 from central.storage import _sqlite_sql as q
 from central.storage import rollup
-from central.storage._sql_backend import SqlBackend, message_writes, sample_row
+from central.storage._sql_backend import (
+    SqlBackend,
+    fold_stored,
+    message_writes,
+    sample_rows,
+    touches,
+)
 from central.storage.base import Incoming, StorageError
 from central.storage.sqlite_db import SqliteDb
-from protocol.messages import Tele
 
 log = logging.getLogger(__name__)
+# Sample rows per INSERT statement (19 parameters each: under SQLite's 32,766).
+SAMPLE_CHUNK = 500
 
 
 class SqliteStorage(SqlBackend):
@@ -30,6 +37,7 @@ class SqliteStorage(SqlBackend):
         self._db = SqliteDb(self.path, q.SCHEMA, error=StorageError, what="SQLite database",
                             busy_timeout_s=busy_timeout_s, json_columns=("data", "birth"),
                             reader=True, create_dir=True)
+        self._inserts: dict[int, str] = {}  # multi-row INSERT text by row count
         self._migrate()
 
     def _migrate(self) -> None:
@@ -84,14 +92,18 @@ class SqliteStorage(SqlBackend):
             self._db.tx(lambda c: self._write(c, batch))
 
     def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming]) -> None:
-        acc = rollup.Rollup()
+        c.executemany(q.SQL.touch_node, touches(batch))
+        rows, owners = sample_rows(batch)
+        stored: list[tuple[str, int]] = []
+        for lo in range(0, len(rows), SAMPLE_CHUNK):  # many rows per statement
+            chunk = rows[lo:lo + SAMPLE_CHUNK]
+            stmt = self._inserts.get(len(chunk))
+            if stmt is None:
+                stmt = self._inserts[len(chunk)] = q.SQL.insert_samples(len(chunk))
+            stored += c.execute(stmt, [v for row in chunk for v in row]).fetchall()
+        acc = rollup.Rollup()  # only rows really inserted go into the rollup
+        fold_stored(owners, stored, acc)
         for inc in batch:
-            c.execute(q.SQL.touch_node, (inc.node, inc.site, inc.unregistered, inc.received_ms))
-            if isinstance(inc.msg, Tele):
-                for s in inc.msg.samples:  # only rows really inserted go into the rollup
-                    row = sample_row(inc.site, inc.node, inc.msg, s, inc.received_ms)
-                    if c.execute(q.SQL.insert_sample, row).rowcount == 1:
-                        acc.add_sample(inc.node, s)
             for sql, params, many in message_writes(q.SQL, inc):
                 (c.executemany if many else c.execute)(sql, params)
         if acc.rows:
