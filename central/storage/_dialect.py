@@ -66,14 +66,6 @@ class Dialect:
         """One sample row, ignored if (node, seq) is stored."""
         return self.insert("samples", SAMPLE_INSERT_COLUMNS, "node, seq")
 
-    def insert_samples(self, rows: int) -> str:
-        """``rows`` sample rows in one statement, each ignored if (node, seq) is stored,
-        answering (node, seq) of every row really stored."""
-        one = "(" + ", ".join([self.placeholder] * SAMPLE_COLUMN_COUNT) + ")"
-        return (f"INSERT INTO samples ({SAMPLE_INSERT_COLUMNS}) VALUES "
-                f"{', '.join([one] * rows)} ON CONFLICT (node, seq) DO NOTHING "
-                "RETURNING node, seq")
-
     @property
     def insert_event(self) -> str:
         """One event row, ignored if (node, seq) is stored."""

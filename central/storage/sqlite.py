@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -23,8 +24,6 @@ from central.storage.base import Incoming, StorageError
 from central.storage.sqlite_db import SqliteDb
 
 log = logging.getLogger(__name__)
-# Sample rows per INSERT statement (19 parameters each: under SQLite's 32,766).
-SAMPLE_CHUNK = 500
 
 
 class SqliteStorage(SqlBackend):
@@ -37,7 +36,6 @@ class SqliteStorage(SqlBackend):
         self._db = SqliteDb(self.path, q.SCHEMA, error=StorageError, what="SQLite database",
                             busy_timeout_s=busy_timeout_s, json_columns=("data", "birth"),
                             reader=True, create_dir=True)
-        self._inserts: dict[int, str] = {}  # multi-row INSERT text by row count
         self._migrate()
 
     def _migrate(self) -> None:
@@ -94,20 +92,32 @@ class SqliteStorage(SqlBackend):
     def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming]) -> None:
         c.executemany(q.SQL.touch_node, touches(batch))
         rows, owners = sample_rows(batch)
-        stored: list[tuple[str, int]] = []
-        for lo in range(0, len(rows), SAMPLE_CHUNK):  # many rows per statement
-            chunk = rows[lo:lo + SAMPLE_CHUNK]
-            stmt = self._inserts.get(len(chunk))
-            if stmt is None:
-                stmt = self._inserts[len(chunk)] = q.SQL.insert_samples(len(chunk))
-            stored += c.execute(stmt, [v for row in chunk for v in row]).fetchall()
+        fresh = self._fresh(c, rows)  # exact: this transaction is the only writer
+        if fresh:
+            c.executemany(q.SQL.insert_sample, [rows[i] for i in fresh])
         acc = rollup.Rollup()  # only rows really inserted go into the rollup
-        fold_stored(owners, stored, acc)
+        fold_stored(owners, [(rows[i][0], rows[i][1]) for i in fresh], acc)
         for inc in batch:
             for sql, params, many in message_writes(q.SQL, inc):
                 (c.executemany if many else c.execute)(sql, params)
         if acc.rows:
             c.executemany(q.UPSERT_ROLLUP, acc.params())
+
+    @staticmethod
+    def _fresh(c: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Indexes of the rows whose (node, seq) is neither stored nor earlier in rows."""
+        by_node: dict[str, list[int]] = {}
+        for row in rows:
+            by_node.setdefault(row[0], []).append(row[1])
+        known = {(node, seq) for node, seqs in by_node.items()
+                 for (seq,) in c.execute(q.STORED_SEQS, (node, json.dumps(seqs)))}
+        out = []
+        for i, row in enumerate(rows):
+            key = (row[0], row[1])
+            if key not in known:
+                known.add(key)
+                out.append(i)
+        return out
 
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""
