@@ -213,9 +213,12 @@ class Fleet:
 
     def connect(self, timeout_s: float = 60.0) -> None:
         """Connect every node and subscribe to its receipts."""
-        for node in self.nodes:
-            node.client.connect(self.host, self.port, keepalive=60)
         deadline = time.monotonic() + timeout_s
+        for i, node in enumerate(self.nodes):  # in steps: the broker's listen backlog is short
+            node.client.connect_timeout = 30.0
+            node.client.connect(self.host, self.port, keepalive=60)
+            if i % 50 == 49:
+                self._io(0.01)
         while not all(n.subscribed for n in self.nodes):
             if time.monotonic() > deadline:
                 raise TimeoutError("fleet did not connect")
@@ -308,7 +311,11 @@ def run_anchor(st: Stack, creds: dict[str, str], payloads: dict[str, list[bytes]
             raise RuntimeError(f"anchor subscriber read {res['samples']} of {total}")
         return total / (res["end"] - t0)
     finally:
-        sub.wait(timeout=30)
+        try:
+            sub.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            sub.kill()
+            sub.wait(timeout=10)
 
 
 # ------------------------------------------------------------------ one collector run

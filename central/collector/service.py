@@ -259,17 +259,21 @@ class Collector:
             items, done = self._take()
             if not items:
                 break
+            out = _Batch(items, [], {}, [], [])
             try:
-                self._decoded.put(self._decode(items))
+                self._decode(out)
             except Exception as exc:  # one bad batch must never stop the writer
                 self.stats.fault("writer", "?", exc)
-                self._decoded.put(_Batch(items, [], {}, [], []))  # acked, nothing receipted
+                for key in out.keys.values():
+                    self.dedupe.end(key, None)
+                out = _Batch(items, [], {}, [], [])  # acked, nothing receipted: re-sent
+            self._decoded.put(out)
         self._decoded.put(_STOP)
 
-    def _decode(self, items: list[_Item]) -> _Batch:
-        """Decode every message once; a tele whose exact bytes were committed is not decoded
-        again (receipted again), nor one whose copy is on its way to the database."""
-        out = _Batch(items, [], {}, [], [])
+    def _decode(self, out: _Batch) -> None:
+        """Decode every message of out.items once; a tele whose exact bytes were committed is
+        not decoded again (receipted again), nor one whose copy is on its way to the database."""
+        items = out.items
         seen: set[bytes] = set()
         for it in items:
             key = None
@@ -291,7 +295,6 @@ class Collector:
                 seen.add(key)
                 self.dedupe.begin(key)
                 out.keys[id(inc)] = key
-        return out
 
     # ------------------------------------------------------------ writer: commit stage
     def _run_committer(self) -> None:
