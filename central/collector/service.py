@@ -211,7 +211,7 @@ class Collector:
             log.warning("disconnected from broker: %s (reconnecting)", rc)
 
     def add_listener(self, fn: Callable[[Incoming], None]) -> None:
-        """Call fn(incoming) in the writer thread for every message after it was committed.
+        """Call fn(incoming) in the commit thread for every message after it was committed.
 
         For births, acks, states and tele (e.g. the command service re-sending desired state
         on birth). Keep it quick; an exception is logged and never stops delivery. Add
