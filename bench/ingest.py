@@ -412,6 +412,40 @@ def run_collectors(st: Stack, creds: dict[str, str], payloads: dict[str, list[by
             "rss_peak_mb": [round(x, 1) for x in peak], "loadavg": load}
 
 
+# ------------------------------------------------------------------ in-process stages
+def stage_rates(fleet: list[SimNode], payloads: dict[str, list[bytes]],
+                workdir: Path) -> dict[str, Any]:
+    """Samples/s of each collector stage alone, in this process, side by side with json.loads
+    of the same payloads (robust to a busy machine): decode (protocol.codec through the
+    collector's Ingest) and write (SQLite Storage.write of the decoded batches)."""
+    from central.collector.ingest import Ingest
+    from central.collector.isolate import accept_one, write_isolated
+    from central.collector.stats import Stats
+    from central.config import CentralConfig
+    from central.storage.sqlite import SqliteStorage
+    topics = Topics()
+    msgs = [(topics.node(n.site.site, n.node, "tele"), p) for n in fleet[:50]
+            for p in payloads[n.node]]
+    stats = Stats()
+    ingest = Ingest(CentralConfig(), stats)
+    t0 = time.perf_counter()
+    for _, p in msgs:
+        json.loads(p)
+    t1 = time.perf_counter()
+    incs = [inc for tp, p in msgs if (inc := accept_one(ingest, tp, p, 1)) is not None]
+    t2 = time.perf_counter()
+    total = sum(len(inc.msg.samples) for inc in incs if isinstance(inc.msg, Tele))
+    store = SqliteStorage(workdir / "stages.db")
+    for i in range(0, len(incs), 40):  # about one writer batch (2 MB)
+        write_isolated(store, incs[i:i + 40], stats)
+    t3 = time.perf_counter()
+    store.close()
+    loads, dec, wr = total / (t1 - t0), total / (t2 - t1), total / (t3 - t2)
+    return {"json_loads": round(loads), "decode": round(dec), "write_sqlite": round(wr),
+            "decode_ratio": round(dec / loads, 3), "write_ratio": round(wr / loads, 3),
+            "samples": total, "loadavg": loadavg()}
+
+
 # ------------------------------------------------------------------ main
 def main(argv: list[str] | None = None) -> int:
     """Run the bench and print JSON lines, the headline last."""
@@ -444,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
             st.start_broker()
             creds = json.loads(st.creds_path.read_text())
             payloads = {n.node: backlog(n, pool, args.batch) for n in st.fleet}
+            print(json.dumps({"bench": "ingest", "metric": "stages_in_process",
+                              **stage_rates(st.fleet, payloads, st.dir)}),
+                  flush=True)
             if "postgres" in backends:
                 from pg_cluster import PgCluster
                 cluster = PgCluster()

@@ -26,6 +26,7 @@ from central.storage._sql_backend import (
     touches,
 )
 from central.storage.base import Incoming, StorageError
+from protocol.messages import Sample
 
 log = logging.getLogger(__name__)
 
@@ -188,17 +189,18 @@ class PostgresStorage(SqlBackend):
 
     def write(self, batch: Sequence[Incoming]) -> None:
         """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
-        if batch:
-            self._tx(lambda c: self._write(c, batch))
+        if batch:  # rows built before the transaction: node rows are locked less long
+            rows, owners = sample_rows(batch)
+            cols = [list(col) for col in zip(*rows, strict=True)] if rows else []
+            self._tx(lambda c: self._write(c, batch, cols, owners))
 
-    def _write(self, c: Conn, batch: Sequence[Incoming]) -> None:
+    def _write(self, c: Conn, batch: Sequence[Incoming], cols: list[list[Any]],
+               owners: list[tuple[str, Sample]]) -> None:
         cur = c.cursor()
         # the node rows stay locked until commit: no lost rollup merge between collectors
         cur.executemany(q.SQL.touch_node, touches(batch))
-        rows, owners = sample_rows(batch)
         acc = rollup.Rollup()
-        if rows:  # one statement for every sample of the batch, column by column
-            cols = [list(col) for col in zip(*rows, strict=True)]
+        if cols:  # one statement for every sample of the batch, column by column
             ins = c.cursor(row_factory=tuple_row)
             ins.execute(q.INSERT_SAMPLES_UNNEST, cols)
             fold_stored(owners, ins.fetchall(), acc)

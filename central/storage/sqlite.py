@@ -22,6 +22,7 @@ from central.storage._sql_backend import (
 )
 from central.storage.base import Incoming, StorageError
 from central.storage.sqlite_db import SqliteDb
+from protocol.messages import Sample
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,13 @@ class SqliteStorage(SqlBackend):
 
     def write(self, batch: Sequence[Incoming]) -> None:
         """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
-        if batch:
-            self._db.tx(lambda c: self._write(c, batch))
+        if batch:  # rows built before the transaction: the write lock is held less long
+            rows, owners = sample_rows(batch)
+            self._db.tx(lambda c: self._write(c, batch, rows, owners))
 
-    def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming]) -> None:
+    def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming],
+               rows: list[tuple[Any, ...]], owners: list[tuple[str, Sample]]) -> None:
         c.executemany(q.SQL.touch_node, touches(batch))
-        rows, owners = sample_rows(batch)
         fresh = self._fresh(c, rows)  # exact: this transaction is the only writer
         if fresh:
             c.executemany(q.SQL.insert_sample, [rows[i] for i in fresh])
