@@ -72,7 +72,7 @@ class StorageSection(Strict):
     batch_max: Annotated[int, Field(ge=1, le=10000)] = 500
     batch_linger_ms: Annotated[int, Field(ge=0, le=5000)] = 20
     queue_max: Annotated[int, Field(ge=10)] = 20000
-    queue_max_mb: Annotated[int, Field(ge=1)] = 64
+    queue_max_mb: Annotated[int, Field(ge=1)] = 16
 
     @field_validator("state_url")
     @classmethod
