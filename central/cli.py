@@ -7,16 +7,26 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 from aiohttp import web
 
+from central.alerts.incident_store import IncidentStore, IncidentStoreError
+from central.alerts.store import AlertStore, AlertStoreError
 from central.api.auth import ROLES, TokenAuth
 from central.assemble import build_app
+from central.clock import wall_ms
 from central.collector.service import Collector
 from central.collector.stats import Stats
-from central.config import ConfigError, load_config
+from central.commands.store import LEASE_NAME, CommandStore, CommandStoreError
+from central.config import CentralConfig, ConfigError, load_config
+from central.noc.presence_log import PresenceLog
+from central.noc.store import NocStore
+from central.notify.outbox import OutboxError, OutboxStore
 from central.storage import StorageError, open_storage
+from central.storage.base import Storage
 from central.storage.location import state_path
+from central.storage.statedb import DB_ERRORS, applied, open_state
 
 log = logging.getLogger("central")
 
@@ -38,7 +48,7 @@ configuration (TOML, unknown keys are errors):
   [mqtt]    url = "mqtt://central:PASSWORD@127.0.0.1:1883"
   [mqtt]    ca_file = "/etc/kotanet/ca.crt"  # for mqtts:// (default: system CAs)
   [storage] url = "sqlite:///var/lib/kotanet/central.db"  # or postgresql://...
-  [storage] state_url = "sqlite:///var/lib/kotanet/state.db"  # needed with PostgreSQL
+  [storage] state_url = "sqlite:///var/lib/kotanet/state.db"  # default: url
   [http]    listen = "127.0.0.1:8080"
   [http]    trusted_proxies = ["127.0.0.1/32"]  # believe their X-Forwarded-For/-Proto
   [[nodes]] node = "tk-sampit-01"  site = "taman-kota"  role = "park"
@@ -47,14 +57,18 @@ environment (overrides the file):
   KOTANET_MQTT_URL     mqtt://user:pass@host:port or mqtts://user:pass@host:8883
   KOTANET_MQTT_CA      CA file for mqtts:// (default: the system CAs)
   KOTANET_DB           sqlite:///path/to/central.db or postgresql://...
-  KOTANET_STATE_DB     sqlite:///path for commands, leader lease, alerts and NOC
-                       (required with PostgreSQL storage; one central machine only)
+  KOTANET_STATE_DB     sqlite:///path or postgresql://... for commands, leader lease,
+                       alerts, incidents, outbox and NOC (default: KOTANET_DB; several
+                       central machines need PostgreSQL for both)
   KOTANET_HTTP         host:port of the API
   KOTANET_ADMIN_TOKEN  bootstrap admin Bearer token
   KOTANET_TRUSTED_PROXIES  comma-separated CIDRs of reverse proxies whose
                        X-Forwarded-For/-Proto give the client (default: none)
 
 subcommands:
+  kotanet-central --config central.toml migrate    apply the schema migrations, print them
+  kotanet-central --config central.toml status     instance, leader and lease expiry, command
+                                                   epoch, outbox depth, ingest lag
   kotanet-central --config central.toml notify test ROUTE     send a test message now
   kotanet-central --config central.toml report budget --week 2026-W49 --to week.eml
 
@@ -66,6 +80,63 @@ examples:
 """
 
 
+STATE_ERRORS: tuple[type[Exception], ...] = (
+    CommandStoreError, AlertStoreError, IncidentStoreError, OutboxError, *DB_ERRORS)
+
+
+def _state_stores(target: str) -> list[Any]:
+    """Open every state store once (each applies its migrations), closed by the caller."""
+    opened: list[Any] = []
+    try:
+        for store in (CommandStore, AlertStore, IncidentStore, OutboxStore, NocStore,
+                      PresenceLog):
+            opened.append(store(target))
+    except BaseException:
+        for s in opened:
+            s.close()
+        raise
+    return opened
+
+
+def migrate_state(target: str) -> list[str]:
+    """Apply every state migration not applied yet; one line per migration applied now."""
+    db = open_state(target, "schema_migrations", ())
+    try:
+        before = {(r["feature"], r["version"]) for r in applied(db)}
+        for s in _state_stores(target):
+            s.close()
+        now = [r for r in applied(db) if (r["feature"], r["version"]) not in before]
+    finally:
+        db.close()
+    where = target.rsplit("@", 1)[-1]  # a URL's password stays out of the output
+    return [f"applied {r['feature']} migration {r['version']}" for r in now] + [
+        f"state database {where}: {len(before) + len(now)} migrations applied in all"]
+
+
+def state_status(cfg: CentralConfig, storage: Storage) -> dict[str, Any]:
+    """This instance, the leader and its lease expiry, the command epoch, the outbox depth and
+    the ingest lag (now minus the newest stored sample's time)."""
+    stores = _state_stores(state_path(cfg))
+    try:
+        cmds, outbox = stores[0], stores[3]
+        lease, epoch = cmds.lease_info(LEASE_NAME), cmds.current_epoch()
+        counts = outbox.counts()
+    finally:
+        for s in stores:
+            s.close()
+    now = wall_ms()
+    newest = max((n["last_sample_ms"] or 0 for n in storage.list_nodes()), default=0)
+    leader = "none"
+    if lease is not None and lease["holder"]:
+        left = (lease["expires_ms"] - now) / 1000
+        leader = (f"{lease['holder']} (epoch {lease['epoch']}, lease "
+                  + (f"expires in {left:.1f} s)" if left > 0 else f"expired {-left:.1f} s ago)"))
+    return {"instance": cfg.instance_id(), "leader": leader,
+            "command_epoch": epoch,
+            "outbox_depth": counts.get("pending", 0) + counts.get("sending", 0),
+            "ingest_lag_s": f"{(now - newest) / 1000:.1f}" if newest else "no samples"}
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kotanet-central", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +145,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true", help="validate the config and exit")
     p.add_argument("--add-token", metavar="NAME", help="create an API token, print it, exit")
     p.add_argument("--role", choices=ROLES, default="viewer", help="role for --add-token")
+    p.add_argument("action", nargs="?", choices=("run", "migrate", "status"), default="run",
+                   help="run (default); migrate: apply the database migrations and print what "
+                   "was applied; status: this instance, the leader, epoch, outbox, ingest lag")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log verbosity")
     return p
@@ -110,11 +184,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config)
         if not args.add_token:
-            state_path(cfg)  # PostgreSQL storage: the state tables need an SQLite file
+            state_path(cfg)  # a wrong state URL scheme fails before anything starts
         if args.check:
             print(f"config OK: instance {cfg.instance_id()}, {len(cfg.nodes)} registered nodes")
             return 0
         storage = open_storage(cfg.storage.url)
+    except (ConfigError, StorageError) as exc:
+        print(f"kotanet-central: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "migrate":
+            storage.close()
+            for line in migrate_state(state_path(cfg)):
+                print(line)
+            return 0
+        if args.action == "status":
+            try:
+                for key, value in state_status(cfg, storage).items():
+                    print(f"{key}: {value}")
+            finally:
+                storage.close()
+            return 0
+    except STATE_ERRORS as exc:
+        print(f"kotanet-central: error: {exc}", file=sys.stderr)
+        return 1
     except (ConfigError, StorageError) as exc:
         print(f"kotanet-central: error: {exc}", file=sys.stderr)
         return 2

@@ -75,17 +75,18 @@ class StorageSection(Strict):
     """Where records are stored and how writes are batched."""
 
     url: str = "sqlite:///var/lib/kotanet/central.db"
-    state_url: str | None = None  # SQLite for commands, lease, alerts, NOC (default: url)
+    # commands, lease, alerts, incidents, outbox, NOC: sqlite: or postgresql: (default: url)
+    state_url: str | None = None
     batch_max: Annotated[int, Field(ge=1, le=10000)] = 500
     batch_linger_ms: Annotated[int, Field(ge=0, le=5000)] = 20
     queue_max: Annotated[int, Field(ge=10)] = 20000
-    queue_max_mb: Annotated[int, Field(ge=1)] = 64
+    queue_max_mb: Annotated[int, Field(ge=1)] = 16
 
     @field_validator("state_url")
     @classmethod
     def _state_url(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith("sqlite:"):
-            raise ValueError("must be sqlite:///path (PostgreSQL is not implemented for it)")
+        if v is not None and not v.startswith(("sqlite:", "postgresql:", "postgres:")):
+            raise ValueError("must be sqlite:///path or postgresql://...")
         return v
 
 

@@ -165,7 +165,7 @@ class Watcher:
         users_found = False
         shaping = None
         for s in t.samples:
-            probed |= {u.name for u in s.uplinks if u.up is not None}
+            probed |= {u["name"] for u in s.uplinks if u["up"] is not None}
             users_found = users_found or any(
                 v is not None for v in (s.users.associated, s.users.authenticated,
                                         s.users.leases, s.users.total))

@@ -61,3 +61,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped under CI=true (skips fail the run): {reason}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's state tables live, on both backends: a SQLite file, or a new empty
+    database on the session's real PostgreSQL (``pg_cluster``)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state.db")
+    cluster = request.getfixturevalue("pg_cluster")
+    return str(cluster.new_database())

@@ -23,7 +23,8 @@ PACKAGES = ("protocol", "agent", "central", "provisioning")
 
 # --- allow-lists (edit here) -----------------------------------------------------------------
 #: protocol/ may import the standard library, itself, and these third-party packages only.
-PROTOCOL_THIRD_PARTY = {"pydantic", "pydantic_core"}
+#: typing_extensions: pydantic's own dependency, for the TypedDict pydantic needs on Python < 3.12.
+PROTOCOL_THIRD_PARTY = {"pydantic", "pydantic_core", "typing_extensions"}
 #: Top-level packages central/ must never import.
 CENTRAL_FORBIDDEN = {"agent"}
 #: agent/policy is pure: no I/O modules, no clock, no agent module that does I/O.

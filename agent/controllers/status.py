@@ -102,11 +102,11 @@ def _uplinks_from_sample(cfg: AgentConfig, sample: Sample | None) -> tuple[Uplin
     ups = sample.uplinks if sample is not None else []
     if not ups:
         return "unknown", False
-    down = any(u.up is False for u in ups)
-    if all(u.up is False for u in ups):
+    down = any(u["up"] is False for u in ups)
+    if all(u["up"] is False for u in ups):
         return "none", down
     order = [u.name for u in sorted(cfg.uplinks, key=lambda u: u.priority)]
-    active = next((u.name for u in ups if u.active), None)
+    active = next((u["name"] for u in ups if u["active"]), None)
     if active is None or not order:
         return "unknown", down
     return ("primary" if active == order[0] else "backup"), down

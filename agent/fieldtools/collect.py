@@ -108,7 +108,7 @@ def led_view(pattern: LedPattern, hardware: bool) -> dict[str, Any]:
 
 def probe_rows(sample: Any) -> list[dict[str, Any]]:
     """How each probe of the last sample fared (details shortened)."""
-    return [{"name": p.name, "status": p.status, "detail": p.detail[:DETAIL_MAX]}
+    return [{"name": p["name"], "status": p["status"], "detail": p["detail"][:DETAIL_MAX]}
             for p in getattr(sample, "probes", None) or []]
 
 
@@ -122,7 +122,7 @@ def collect(agent: Any, extra: Mapping[str, Any], clock: Callable[[], float] = t
     connected = bool(session is not None and session.connected.is_set())
     states = fo.states() if fo is not None else {}
     active = fo.active if fo is not None else None
-    sampled = [u.model_dump(mode="json") for u in getattr(sample, "uplinks", None) or []]
+    sampled = [dict(u) for u in getattr(sample, "uplinks", None) or []]  # JSON values
     rows = uplink_rows(cfg.uplinks, sampled, states, active)
     system = _dump(getattr(sample, "system", None))
     gpio = getattr(getattr(agent, "services", None), "gpio", None)  # the real LEDs, if any

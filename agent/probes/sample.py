@@ -8,7 +8,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.probes.base import ProbeResult
-from protocol.messages import Event, Sample, Shaping, SystemHealth, UplinkSample, Users
+from protocol.messages import (
+    UPLINK_SAMPLE,
+    Event,
+    Sample,
+    Shaping,
+    SystemHealth,
+    UplinkSample,
+    Users,
+)
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +28,7 @@ def _parse(data: dict[str, Any], ts_ms: int) -> tuple[list[UplinkSample], dict[s
     unknown = set(data) - KNOWN_KEYS
     if unknown:
         raise ValueError(f"unknown key(s) {sorted(unknown)}")
-    uplinks = [UplinkSample.model_validate(u) for u in data.get("uplinks", [])]
+    uplinks = [UPLINK_SAMPLE.validate_python(u) for u in data.get("uplinks", [])]
     users = Users.model_validate(data.get("users", {})).model_dump(exclude_none=True)
     system = SystemHealth.model_validate(data.get("system", {})).model_dump(exclude_none=True)
     events = [Event.model_validate({"ts_ms": ts_ms, **e, "seq": None})
@@ -50,10 +58,10 @@ def build_sample(results: list[ProbeResult], ts_ms: int,
             res.detail = f"bad data: {str(exc).splitlines()[0]}"
             continue
         for up in ups:
-            prev = uplinks.get(up.name)
-            merged = {**(prev.model_dump(exclude_none=True) if prev else {}),
-                      **up.model_dump(exclude_none=True)}
-            uplinks[up.name] = UplinkSample.model_validate(merged)
+            prev = uplinks.get(up["name"])
+            merged = {**({k: v for k, v in prev.items() if v is not None} if prev else {}),
+                      **{k: v for k, v in up.items() if v is not None}}
+            uplinks[up["name"]] = UPLINK_SAMPLE.validate_python(merged)
         users.update(us)
         system.update(sy)
         events.extend(evs)

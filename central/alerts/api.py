@@ -119,7 +119,9 @@ async def get_incident(request: web.Request) -> web.Response:
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
-        body = await request.json() if request.can_read_body else {}
+        # body_exists, not can_read_body: the NOC's session bridge has already read the body
+        # (for its audit record) and aiohttp then serves it again from its cache
+        body = await request.json() if request.body_exists else {}
     except ValueError:
         return json_error(400, "body must be a JSON object")
     return body if isinstance(body, dict) else json_error(400, "body must be a JSON object")

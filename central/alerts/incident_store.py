@@ -9,7 +9,6 @@ incident's state is written.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -26,7 +25,7 @@ from central.alerts.incidents import (
     acknowledge,
     correlate,
 )
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import open_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -72,6 +71,7 @@ CREATE TABLE IF NOT EXISTS maintenance_windows (
     CHECK (end_ms > start_ms)
 );
 """
+MIGRATIONS = (SCHEMA,)  # migration n = entry n - 1 (central.storage.statedb)
 COLUMNS = ("key", "site", "node", "site_kind", "severity", "state", "opened_ms", "resolved_ms",
            "acked_ms", "acked_by", "ack_note", "clear_since_ms", "announced", "flaps", "cause",
            "members")
@@ -81,7 +81,7 @@ UPDATE = ("UPDATE incidents SET " + ", ".join(f"{c} = :{c}" for c in COLUMNS if 
           + " WHERE id = :id")
 
 #: Called inside the round's transaction for every ``notify`` event (the outbox's enqueue).
-NotifyHook = Callable[[sqlite3.Connection, dict[str, Any], Event], None]
+NotifyHook = Callable[[Any, dict[str, Any], Event], None]
 
 
 class IncidentStoreError(RuntimeError):
@@ -115,12 +115,12 @@ def public(inc: Incident) -> dict[str, Any]:
     return d
 
 
-def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+def _dicts(cur: Any) -> list[dict[str, Any]]:
     names = [x[0] for x in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def _write_event(c: sqlite3.Connection, incident_id: int, ev: Event) -> None:
+def _write_event(c: Any, incident_id: int, ev: Event) -> None:
     c.execute("INSERT INTO incident_events (incident_id, at_ms, kind, detail) VALUES (?, ?, ?, ?)",
               (incident_id, ev.at_ms, ev.kind, json.dumps(ev.detail)))
 
@@ -129,7 +129,7 @@ class IncidentStore:
     """Thread-safe access to incidents and maintenance windows (own connection)."""
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        self._db = SqliteDb(path, SCHEMA, error=IncidentStoreError, what="incident tables",
+        self._db = open_state(path, "incidents", MIGRATIONS, error=IncidentStoreError, what="incident tables",
                             busy_timeout_s=busy_timeout_s, json_columns=("cause", "members",
                                                                          "detail"))
 
@@ -137,7 +137,7 @@ class IncidentStore:
     def round(self, active: Sequence[ActiveAlert], sites: Mapping[str, SiteInfo], now_ms: int,
               cfg: IncidentConfig, on_notify: NotifyHook | None = None) -> list[Event]:
         """Load, correlate and write in one transaction; returns the round's events."""
-        def tx(c: sqlite3.Connection) -> list[Event]:
+        def tx(c: Any) -> list[Event]:
             book = {r["key"]: _incident(r) for r in _dicts(c.execute(
                 "SELECT * FROM incidents WHERE state != 'resolved'"))}
             windows = [Window(r["id"], r["start_ms"], r["end_ms"], r["site"], r["node"],
@@ -198,7 +198,7 @@ class IncidentStore:
 
     def ack(self, incident_id: int, by: str, note: str, now_ms: int) -> dict[str, Any] | None:
         """Acknowledge an open incident (who, when, note); None if unknown."""
-        def tx(c: sqlite3.Connection) -> bool:
+        def tx(c: Any) -> bool:
             rows = _dicts(c.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)))
             if not rows:
                 return False
@@ -224,7 +224,7 @@ class IncidentStore:
         if end_ms <= start_ms:
             raise ValueError("a maintenance window must end after it starts")
 
-        def tx(c: sqlite3.Connection) -> int:
+        def tx(c: Any) -> int:
             c.execute("INSERT INTO maintenance_windows (site, node, start_ms, end_ms, note, "
                       "created_by, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
                       (site, node, start_ms, end_ms, note, by, now_ms))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from central.alerts.model import Opened, Resolved
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import open_state
 
 ALERT_STATES: tuple[str, ...] = ("open", "acknowledged", "resolved")
 
@@ -33,6 +32,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_active ON alerts (node, kind)
     WHERE state != 'resolved';
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, opened_ms);
 """
+MIGRATIONS = (SCHEMA,)  # migration n = entry n - 1 (central.storage.statedb)
 INSERT = """INSERT OR IGNORE INTO alerts (node, site, kind, severity, state, opened_ms,
     evidence, message_en, message_id) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)"""
 RESOLVE = """UPDATE alerts SET state = 'resolved', resolved_ms = ?
@@ -57,12 +57,12 @@ class AlertStore:
     """Thread-safe access to the alerts table; every write is one IMMEDIATE transaction."""
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        self._db = SqliteDb(path, SCHEMA, error=AlertStoreError, what="alert tables",
+        self._db = open_state(path, "alerts", MIGRATIONS, error=AlertStoreError, what="alert tables",
                             busy_timeout_s=busy_timeout_s)
 
     def apply(self, actions: Sequence[Opened | Resolved]) -> int:
         """Open and resolve alerts in one transaction; returns how many rows changed."""
-        def tx(c: sqlite3.Connection) -> int:
+        def tx(c: Any) -> int:
             changed = 0
             for a in actions:
                 if isinstance(a, Opened):

@@ -36,7 +36,7 @@ class AckSequencer:
                 self._ack(gen, mid, qos)
 
     def done(self, number: int, gen: int, mid: int, qos: int) -> None:
-        """Ack a queued message (writer thread, arrival order), then overflowed ones after it."""
+        """Ack a queued message (commit thread, arrival order), then overflowed ones after it."""
         with self._lock:
             if number <= self._done:
                 return  # acked already (a batch retried after a failure)

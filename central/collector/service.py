@@ -1,4 +1,12 @@
-"""MQTT collector: network thread -> bounded queue -> writer thread (commit, rx, manual ack)."""
+"""MQTT collector: network thread -> bounded queue -> decode thread -> commit thread (commit,
+rx, manual ack).
+
+The hand-off queue is bounded by messages and bytes; when it is full the network thread waits
+for room (the broker holds the rest: back-pressure, not refusal) and refuses a message without
+a receipt only if no room came within half a keepalive. Decoding a batch and committing the
+previous one overlap (SQLite and PostgreSQL work outside the GIL); receipts go out strictly
+after commit, PUBACKs in arrival order.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from central.clock import wall_ms
 from central.collector.ack_order import AckSequencer
+from central.collector.dedupe import Dedupe, Receipted, batch_key
 from central.collector.ingest import Ingest
 from central.collector.isolate import accept_one, node_of, write_isolated
 from central.collector.limits import NodeLimiter
@@ -56,7 +65,20 @@ class _Item:
     received_ms: int
 
 
+@dataclass
+class _Batch:
+    """Items taken off the queue together: decoded messages and their dedupe keys."""
+
+    items: list[_Item]
+    incoming: list[Incoming]
+    keys: dict[int, bytes]  # id(Incoming) -> dedupe key of a tele to remember once receipted
+    repeats: list[Receipted]  # committed before: receipt again, nothing to write
+    copies: list[bytes]  # keys of copies of a batch on its way: receipted once it is committed
+
+
 _STOP = object()
+# Writer batches: at most this many payload bytes (a bound on decoded models in memory).
+BATCH_MAX_BYTES = 2 * 1024 * 1024
 
 
 class Collector:
@@ -82,10 +104,16 @@ class Collector:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=qmax + 1)  # +1: room for _STOP
         self._qbytes, self._qmax_bytes = 0, cfg.storage.queue_max_mb * 1024 * 1024
         self._qlock = threading.Lock()
+        self._room = threading.Condition(self._qlock)  # signalled when the queue drains
+        self._block_s = min(10.0, cfg.mqtt.keepalive_s / 2)
         self.stats.queue_max = qmax
         self.stats.depth_fn = self._queue.qsize
-        self._writer = threading.Thread(target=self._run_writer, name="central-writer",
+        self.dedupe = Dedupe()
+        self._decoded: queue.Queue[Any] = queue.Queue(maxsize=1)  # decode -> commit stage
+        self._writer = threading.Thread(target=self._run_writer, name="central-decode",
                                         daemon=True)
+        self._committer = threading.Thread(target=self._run_committer, name="central-commit",
+                                           daemon=True)
         self.client = self._make_client()
         self._acks = AckSequencer(lambda mid, qos: self.client.ack(mid, qos), lambda: self._gen)
 
@@ -162,16 +190,26 @@ class Collector:
             self.stats.limit(node)
             self._acks.overflowed(self._gen, msg.mid, msg.qos)
             return
-        with self._qlock:
-            fits = (self._qbytes + len(payload) <= self._qmax_bytes
-                    and self._queue.qsize() < self.stats.queue_max)
+        size = len(payload)
+        with self._room:
+            deadline = time.monotonic() + self._block_s
+            while not (fits := self._fits(size)) and not self._stopping:
+                left = deadline - time.monotonic()  # back-pressure: the broker holds the rest
+                if left <= 0:
+                    break
+                self._room.wait(left)
             if fits:
-                self._qbytes += len(payload)
+                self._qbytes += size
                 self._queue.put_nowait(_Item(self._acks.queued(), self._gen, msg.mid, msg.qos,
                                              msg.topic, payload, received))
         if not fits:  # not receipted (the agent re-sends); PUBACK after the earlier messages
             self.stats.reject("queue_full", node, "writer queue full (messages or bytes)")
             self._acks.overflowed(self._gen, msg.mid, msg.qos)
+
+    def _fits(self, size: int) -> bool:
+        """Room in the hand-off queue for one more message of size bytes (_qlock held)."""
+        return (self._qbytes + size <= self._qmax_bytes or self._qbytes == 0) and \
+            self._queue.qsize() < self.stats.queue_max
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         self.ready.clear()
@@ -180,7 +218,7 @@ class Collector:
             log.warning("disconnected from broker: %s (reconnecting)", rc)
 
     def add_listener(self, fn: Callable[[Incoming], None]) -> None:
-        """Call fn(incoming) in the writer thread for every message after it was committed.
+        """Call fn(incoming) in the commit thread for every message after it was committed.
 
         For births, acks, states and tele (e.g. the command service re-sending desired state
         on birth). Keep it quick; an exception is logged and never stops delivery. Add
@@ -196,33 +234,88 @@ class Collector:
                 except Exception as exc:  # one line per interval, counted: no traceback flood
                     self.stats.fault(f"listener_{inc.msg.KIND}", inc.node, exc)
 
-    # ------------------------------------------------------------ writer thread
-    def _run_writer(self) -> None:
+    # ------------------------------------------------------------ writer: decode stage
+    def _take(self) -> tuple[list[_Item], bool]:
+        """The next batch off the hand-off queue (bounded in messages and bytes); True at stop."""
         linger = self.cfg.storage.batch_linger_ms / 1000
         bmax = self.cfg.storage.batch_max
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch: list[_Item] = [first]
+        nbytes, done = len(first.payload), False
+        deadline = time.monotonic() + linger
+        while len(batch) < bmax and nbytes < BATCH_MAX_BYTES:
+            try:
+                nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                done = True
+                break
+            batch.append(nxt)
+            nbytes += len(nxt.payload)
+        with self._room:
+            self._qbytes -= nbytes
+            self._room.notify_all()
+        return batch, done
+
+    def _run_writer(self) -> None:
         done = False
         while not done:
-            first = self._queue.get()
-            if first is _STOP:
+            items, done = self._take()
+            if not items:
                 break
-            batch: list[_Item] = [first]
-            deadline = time.monotonic() + linger
-            while len(batch) < bmax:
-                try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    done = True
-                    break
-                batch.append(nxt)
-            with self._qlock:
-                self._qbytes -= sum(len(it.payload) for it in batch)
+            out = _Batch(items, [], {}, [], [])
+            try:
+                self._decode(out)
+            except Exception as exc:  # one bad batch must never stop the writer
+                self.stats.fault("writer", "?", exc)
+                for key in out.keys.values():
+                    self.dedupe.end(key, None)
+                out = _Batch(items, [], {}, [], [])  # acked, nothing receipted: re-sent
+            self._decoded.put(out)
+        self._decoded.put(_STOP)
+
+    def _decode(self, out: _Batch) -> None:
+        """Decode every message of out.items once; a tele whose exact bytes were committed is
+        not decoded again (receipted again), nor one whose copy is on its way to the database."""
+        items = out.items
+        seen: set[bytes] = set()
+        for it in items:
+            key = None
+            if it.topic.endswith("/tele"):
+                key = batch_key(it.topic, it.payload)
+                hit = self.dedupe.committed(key)
+                if hit is not None or key in seen or self.dedupe.inflight(key):
+                    self.stats.message("tele")
+                    if hit is not None:
+                        out.repeats.append(hit)
+                    else:
+                        out.copies.append(key)
+                    continue
+            inc = accept_one(self.ingest, it.topic, it.payload, it.received_ms)
+            if inc is None:
+                continue
+            out.incoming.append(inc)
+            if key is not None and isinstance(inc.msg, Tele):
+                seen.add(key)
+                self.dedupe.begin(key)
+                out.keys[id(inc)] = key
+
+    # ------------------------------------------------------------ writer: commit stage
+    def _run_committer(self) -> None:
+        while True:
+            batch = self._decoded.get()
+            if batch is _STOP:
+                break
             try:
                 self._process(batch)
             except Exception as exc:  # one bad batch must never stop the writer
                 self.stats.fault("writer", "?", exc)
-                self._ack(batch)  # no receipt was sent: the agents re-send
+                for key in batch.keys.values():
+                    self.dedupe.end(key, None)
+                self._ack(batch.items)  # no receipt was sent: the agents re-send
 
     def _store(self, incoming: list[Incoming]) -> list[Incoming] | None:
         """What was stored (a message that alone fails is isolated), None if the DB is down."""
@@ -236,19 +329,34 @@ class Collector:
         self.stats.write_error()
         return None
 
-    def _process(self, batch: list[_Item]) -> None:
-        incoming = [inc for it in batch
-                    if (inc := accept_one(self.ingest, it.topic, it.payload, it.received_ms))]
+    def _process(self, batch: _Batch) -> None:
+        incoming = batch.incoming
         stored = self._store(incoming) if incoming else []
         receipts = records = 0
+        done: dict[bytes, Receipted] = {}
         if stored is not None:
             for inc in stored:
                 if isinstance(inc.msg, Tele):
                     seqs = inc.msg.record_seqs()
                     records += len(seqs)
-                    receipts += self._receipt(inc, inc.msg, seqs)
-            self.stats.batch(len(stored), records, receipts)
-        self._ack(batch)
+                    rx = Receipted(inc.site, inc.node, inc.msg.session,
+                                   tuple(seq_ranges(seqs)))
+                    if self._receipt(rx):
+                        receipts += 1
+                        key = batch.keys.get(id(inc))
+                        if key is not None:
+                            done[key] = rx
+        for key in batch.keys.values():
+            self.dedupe.end(key, done.get(key))
+        if stored is not None:
+            for key in batch.copies:  # the original is committed by now (or was refused)
+                rx_again = done.get(key) or self.dedupe.committed(key)
+                if rx_again is not None:
+                    batch.repeats.append(rx_again)
+            for rep in batch.repeats:
+                receipts += self._receipt(rep)
+            self.stats.batch(len(stored) + len(batch.repeats), records, receipts)
+        self._ack(batch.items)
         if stored and self._listeners:
             self._notify(stored)
 
@@ -257,22 +365,23 @@ class Collector:
         for it in batch:
             self._acks.done(it.number, it.gen, it.mid, it.qos)
 
-    def _receipt(self, inc: Incoming, tele: Tele, seqs: list[int]) -> int:
+    def _receipt(self, rx: Receipted) -> bool:
         try:
-            rx = DeliveryReceipt.model_validate(
-                {"site": inc.site, "node": inc.node, "ts_ms": wall_ms(), "session": tele.session,
-                 "acked": seq_ranges(seqs)})
-            self.client.publish(self.topics.node(inc.site, inc.node, "rx"), encode(rx), qos=1)
+            body = DeliveryReceipt.model_validate(
+                {"site": rx.site, "node": rx.node, "ts_ms": wall_ms(), "session": rx.session,
+                 "acked": rx.acked})
+            self.client.publish(self.topics.node(rx.site, rx.node, "rx"), encode(body), qos=1)
         except Exception as exc:  # stored; no receipt: the agent re-sends, insert is idempotent
-            self.stats.fault("receipt", inc.node, exc)
-            return 0
-        return 1
+            self.stats.fault("receipt", rx.node, exc)
+            return False
+        return True
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
         """Sync the registry, connect (retrying in the background) and start the writer."""
         self.storage.sync_registry(self.cfg.nodes)
         self._writer.start()
+        self._committer.start()
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 0
         props.ReceiveMaximum = self.cfg.mqtt.receive_max
@@ -291,12 +400,15 @@ class Collector:
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish offline state: %s", exc)
             self.client.unsubscribe([f for f, _ in self._filters()])
+        with self._room:
+            self._room.notify_all()  # a network thread waiting for room gives up
         if self._writer.is_alive():
             try:
                 self._queue.put(_STOP, timeout=timeout_s)
             except queue.Full:
                 log.error("writer queue still full at shutdown")
             self._writer.join(timeout=timeout_s)
+        self._committer.join(timeout=timeout_s)
         self.client.disconnect()
         self.client.loop_stop()
         log.info("collector %s stopped", self.instance)

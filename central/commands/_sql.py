@@ -1,4 +1,4 @@
-"""SQL of the command service and the leader lease (own tables in central's SQLite DB)."""
+"""SQL of the command service and the leader lease (own tables in central's state database)."""
 
 from __future__ import annotations
 
@@ -54,14 +54,17 @@ CREATE TABLE IF NOT EXISTS leader_lease (
     renewed_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
+MIGRATIONS = (SCHEMA,)  # migration n = entry n - 1 (central.storage.statedb)
 
 BUMP_VERSION = """
 INSERT INTO cmd_versions (node, version) VALUES (:node, :floor + 1)
-ON CONFLICT (node) DO UPDATE SET version = MAX(version, :floor) + 1
+ON CONFLICT (node) DO UPDATE SET version = CASE WHEN cmd_versions.version > :floor THEN cmd_versions.version
+    ELSE :floor END + 1
 """
 RAISE_VERSION = """
 INSERT INTO cmd_versions (node, version) VALUES (:node, :floor)
-ON CONFLICT (node) DO UPDATE SET version = MAX(version, :floor)
+ON CONFLICT (node) DO UPDATE SET version = CASE WHEN cmd_versions.version > :floor
+    THEN cmd_versions.version ELSE :floor END
 """
 GET_VERSION = "SELECT version FROM cmd_versions WHERE node = ?"
 

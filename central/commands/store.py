@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from central.commands import _sql as q
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import open_state
 
 LEASE_NAME = "policy"  # the leader lease (central.commands.leader)
 THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
 UNVERSIONED_KINDS = frozenset({"resync"})
 
 
-def _offset(c: sqlite3.Connection, node: str) -> int:
+def _offset(c: Any, node: str) -> int:
     row = c.execute(q.GET_OFFSET, (node,)).fetchone()
     return int(row[0]) if row else 0
 
@@ -28,7 +27,8 @@ class CommandStore:
     """Thread-safe access to the command tables; every write is one IMMEDIATE transaction."""
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        self._db = SqliteDb(path, q.SCHEMA, error=CommandStoreError, what="command tables",
+        self._db = open_state(path, "commands", q.MIGRATIONS, error=CommandStoreError,
+                              what="command tables",
                             busy_timeout_s=busy_timeout_s, json_columns=("params",))
         self.path = self._db.path
 
@@ -44,7 +44,7 @@ class CommandStore:
         kinds also become the node's desired state, unless their leader epoch is below the
         highest granted one (a deposed leader's command).
         """
-        def tx(c: sqlite3.Connection) -> dict[str, Any]:
+        def tx(c: Any) -> dict[str, Any]:
             out = dict(rec)
             current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
             lease_epoch = current if out.get("epoch") is None else int(out["epoch"])
@@ -77,7 +77,7 @@ class CommandStore:
     def raise_version(self, node: str, floor: int) -> tuple[int, int]:
         """Make sure the next version of node is above floor (e.g. a birth's applied_version);
         never lowers it. Returns the node's counter (before, after)."""
-        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+        def tx(c: Any) -> tuple[int, int]:
             row = c.execute(q.GET_VERSION, (node,)).fetchone()
             before = int(row[0]) if row else 0
             if floor > before:
@@ -94,7 +94,7 @@ class CommandStore:
 
     def record_ack(self, node: str, ack: dict[str, Any], received_ms: int) -> bool:
         """Store one ack stage of a known command; False if unknown or already stored."""
-        def tx(c: sqlite3.Connection) -> bool:
+        def tx(c: Any) -> bool:
             row = c.execute("SELECT node FROM commands WHERE cmd_id = ?",
                             (ack["cmd_id"],)).fetchone()
             if row is None or row[0] != node:
@@ -120,7 +120,7 @@ class CommandStore:
     # ------------------------------------------------------------ leader lease
     def lease_acquire(self, name: str, holder: str, now_ms: int, ttl_ms: int) -> int | None:
         """Take or renew the lease; returns our epoch, or None if another holder has it."""
-        def tx(c: sqlite3.Connection) -> int | None:
+        def tx(c: Any) -> int | None:
             row = c.execute(q.GET_LEASE, (name,)).fetchone()
             if row is None:
                 top = int(c.execute(q.MAX_EPOCH).fetchone()[0])
@@ -153,7 +153,7 @@ class CommandStore:
         """A node has seen epoch ``seen``: if that is above every epoch ever granted, raise the
         lease's epoch to seen + 1 (atomically in SQL; never lowers). Returns the highest epoch
         (before, after); equal when nothing changed."""
-        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+        def tx(c: Any) -> tuple[int, int]:
             before = int(c.execute(q.MAX_EPOCH).fetchone()[0])
             c.execute(q.RAISE_EPOCH, {"name": name, "seen": seen, "now": now_ms})
             return before, int(c.execute(q.MAX_EPOCH).fetchone()[0])
@@ -171,7 +171,7 @@ class CommandStore:
     def raise_node_epoch(self, node: str, seen: int) -> tuple[int, int]:
         """Make node's next epoch at least seen + 1 by raising its offset only (never lowers;
         no other node's epoch moves). Returns node_epoch (before, after)."""
-        def tx(c: sqlite3.Connection) -> tuple[int, int]:
+        def tx(c: Any) -> tuple[int, int]:
             current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
             before = current + _offset(c, node)
             if seen >= before:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from central.alerts.api import INCIDENTS
 from central.api.auth import AUTH, Handler
 from central.api.state import CONFIG, STORAGE
 from central.noc import (
@@ -23,6 +24,7 @@ from central.noc import (
     views_auth,
     views_budget,
     views_fleet,
+    views_incidents,
     views_node,
 )
 from central.noc.context import NOC, STATIC_DIR, Noc, NocSettings
@@ -60,6 +62,10 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/noc/api/nodes/{node}/series", views_node.series_json),
     ("GET", "/noc/api/nodes/{node}/cause", views_node.cause_json),
     ("GET", "/noc/ws", live.websocket),
+    # --- incidents and maintenance windows (issue 16) ---
+    ("GET", "/noc/incidents", views_incidents.incidents_page),
+    ("GET", "/noc/api/incidents", views_incidents.incidents_json),
+    # --- end incidents ---
 ]
 
 
@@ -95,6 +101,7 @@ def setup_noc(app: web.Application, settings: NocSettings | None = None) -> None
     noc.extra["limiter"] = LoginGuard(settings.login_max_failures, settings.login_window_s,
                                       checks_per_s=settings.login_checks_per_s,
                                       checks_burst=settings.login_checks_burst)
+    noc.extra["incidents"] = app.get(INCIDENTS)  # the alert engine's, if set up (issue 16)
     app[NOC] = noc
     setup_templates(app)
     app[live.HUB] = live.Hub(noc)

@@ -24,7 +24,8 @@ def _create_user(args: argparse.Namespace) -> str:
     password = os.environ.get("KOTANET_NOC_PASSWORD") or getpass.getpass("password: ")
     db = sqlite_file(args.db) if scheme(args.db) == SQLITE else args.db
     user = create_user(db, args.username, password, args.role)
-    return f"created {user.role} {user.username!r} in {db}"
+    where = db.rsplit("@", 1)[-1]  # a postgresql:// URL's password stays out of the output
+    return f"created {user.role} {user.username!r} in {where}"
 
 
 def _assets(args: argparse.Namespace) -> str:
@@ -41,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--role", choices=ROLES, default="admin")
     c.add_argument("--db", default=os.environ.get("KOTANET_NOC_DB") or os.environ.get(
         "KOTANET_STATE_DB") or os.environ.get("KOTANET_DB", "sqlite:///var/lib/kotanet/central.db"),
-        help="sqlite:///path or a file path (default: KOTANET_NOC_DB, KOTANET_STATE_DB, "
-        "KOTANET_DB)")
+        help="sqlite:///path, a file path or postgresql://... (default: KOTANET_NOC_DB, "
+        "KOTANET_STATE_DB, KOTANET_DB)")
     c.set_defaults(run=_create_user, errors=StoreError, prefix="error: ")
     a = sub.add_parser("assets", help="copy the front-end libraries from node_modules")
     a.add_argument("node_modules", nargs="?", default="node_modules")

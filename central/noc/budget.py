@@ -8,8 +8,9 @@ Every value is rounded here, once; callers only format it (``i18n.num``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from central.clock import wall_ms
 from central.noc.i18n import WIB
@@ -140,6 +141,24 @@ def month_window(month: str | None, now_ms: int | None = None) -> tuple[int, int
     if since >= now_ms:
         raise ValueError(f"month {month!r} has not begun")
     return since, min(until, now_ms), f"{year:04d}-{mon:02d}"
+
+
+def week_bounds(week: str, tz: str = "Asia/Jakarta") -> tuple[int, int]:
+    """(since_ms, until_ms) of ISO week 'YYYY-Www', Monday 00:00 to Monday 00:00 in ``tz``
+    (WIB by default); ValueError if malformed."""
+    try:
+        year, num = week.split("-W")
+        monday = date.fromisocalendar(int(year), int(num), 1)
+    except ValueError:
+        raise ValueError(f"week must look like 2026-W49, got {week!r}") from None
+    start = datetime.combine(monday, time(0), ZoneInfo(tz))
+    return int(start.timestamp() * 1000), int((start + timedelta(days=7)).timestamp() * 1000)
+
+
+def week_of(ms: int, tz: str = "Asia/Jakarta") -> str:
+    """The ISO week 'YYYY-Www' that contains ``ms`` in ``tz``."""
+    y, w, _ = datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz)).isocalendar()
+    return f"{y}-W{w:02d}"
 
 
 def recent_months(now_ms: int | None = None, count: int = 3) -> list[str]:

@@ -18,7 +18,8 @@ CATALOG: dict[str, tuple[str, str]] = {
 
 JS_KEYS = [k for k in CATALOG if k.split(".")[0] in (
     "state", "offline_for", "online_for", "live", "col", "role", "chart", "cmd", "tile", "map",
-    "budget", "fmt")]
+    "budget", "fmt",
+    "incidents", "maint")]  # incidents, maint: issue 16
 
 
 def t(lang: str, key: str, **kw: object) -> str:

@@ -20,7 +20,9 @@ from central.noc.store import LoginSession
 from central.noc.templating import render
 
 #: (path, catalogue key, least role) of the navigation, in order.
-NAV = [("/noc/", "nav.fleet", "viewer"), ("/noc/budget", "nav.budget", "viewer"),
+NAV = [("/noc/", "nav.fleet", "viewer"),
+       ("/noc/incidents", "incidents.nav", "viewer"),  # issue 16
+       ("/noc/budget", "nav.budget", "viewer"),
        ("/noc/users", "nav.users", "admin"), ("/noc/audit", "nav.audit", "admin"),
        ("/noc/settings", "nav.settings", "admin")]
 

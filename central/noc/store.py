@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from central.api.auth import ROLES, token_digest
 from central.clock import wall_ms
 from central.noc.passwords import hash_password
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import DB_ERRORS, INTEGRITY_ERRORS, open_state
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +47,11 @@ CREATE TABLE IF NOT EXISTS noc_sites (
     kind TEXT NOT NULL DEFAULT 'park',
     lat REAL,
     lon REAL,
-    capacity_mbps REAL,
-    cost_month REAL
+    capacity_mbps REAL
 );
 """
-#: Columns added after a table's first release: (table, column, type), added when missing.
-MIGRATIONS = [("noc_sites", "cost_month", "REAL")]
+#: Migration n is entry n - 1 (central.storage.statedb); a change after release is a new entry.
+MIGRATIONS = (SCHEMA, "ALTER TABLE noc_sites ADD COLUMN cost_month REAL")
 
 
 class StoreError(ValueError):
@@ -89,10 +87,8 @@ class NocStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)  # sqlite3 errors pass unchanged (handlers answer 500)
-        self._db = SqliteDb(self.path, SCHEMA, pragmas=("journal_mode=WAL", "foreign_keys=ON"))
-        for table, column, kind in MIGRATIONS:
-            if column not in {r["name"] for r in self._db.all(f"PRAGMA table_info({table})")}:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self._db = open_state(self.path, "noc", MIGRATIONS,
+                              pragmas=("journal_mode=WAL", "foreign_keys=ON"))
 
     # ------------------------------------------------------------ users
     def user_count(self) -> int:
@@ -112,7 +108,7 @@ class NocStore:
         try:
             self._db.execute("INSERT INTO noc_users VALUES (?, ?, ?, 0, ?)",
                              (username, hash_password(password), role, wall_ms()))
-        except sqlite3.IntegrityError:
+        except INTEGRITY_ERRORS:
             raise StoreError(f"user {username!r} exists", "err.user_exists", user=username) from None
         return User(username, role, False)
 
@@ -277,12 +273,13 @@ class NocStore:
         """
         try:
             rows = self._db.all("SELECT node, birth FROM nodes WHERE birth IS NOT NULL")
-        except sqlite3.Error:
+        except DB_ERRORS:
             return {}
         out: dict[str, str] = {}
         for r in rows:
             try:
-                ups = json.loads(r["birth"]).get("uplinks") or []
+                birth = r["birth"]
+                ups = (json.loads(birth) if isinstance(birth, str) else birth).get("uplinks") or []
             except ValueError:
                 continue
             if ups:

@@ -23,6 +23,7 @@ from central.noc.render import lang_of, page
 from central.noc.security import csrf_ok, get_session, require
 from central.noc.store import LoginSession, StoreError
 from central.noc.tiles import TileUrlError, check_tile_url
+from central.noc.views_incidents import notify_settings
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,11 @@ async def _settings_page(request: web.Request, message: str = "", kind: str = "i
             values = {k: typed.get(k, "") for k in values}
         rows.append({"site": s["site"], "name": s["name"] or s["site"], "kind": s["kind"],
                      "fields": values, "error": bad})
+    notify = await asyncio.to_thread(notify_settings, request, lang)  # issue 16
     return page(request, "settings.html", t(lang, "settings.title"), sess, status=status,
                 message=message, kind=kind, sites=rows,
-                tile_url=noc.extra.get("tile_url", "") if tile_url is None else tile_url)
+                tile_url=noc.extra.get("tile_url", "") if tile_url is None else tile_url,
+                notify=notify)
 
 
 @require("admin")

@@ -1,50 +1,38 @@
-"""The budget page and its CSV: which sites pay for more than they use (``budget.py`` computes).
+"""The budget page and its CSV: which sites pay for more than they use (``budget.py``
+computes, ``budget_text.py`` formats page cells and CSV alike).
 
-Page and CSV show the same rounded values through one formatter (``cells``): only the
-thousands separator differs (the CSV has none). In Indonesian the CSV uses ';' between cells
-and a decimal comma (what a spreadsheet set to Indonesian reads), with Indonesian headers.
+The period is a WIB calendar month (``?month=2026-11``, default this month) or an ISO week
+(``?week=2026-W49``, the weekly e-mail report's period: same figures, same CSV).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from typing import Any
 
 from aiohttp import web
 
+from central.clock import wall_ms
 from central.noc import budget
+from central.noc.budget_text import COLUMNS, cells, csv_text
 from central.noc.context import NOC
 from central.noc.i18n import NumberError, num, parse_num, t, wib
 from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 
-#: The columns of the page and the CSV (each explained under the table: budget.help.<col>).
-#: The answer first (waste, use, what it costs), then the figures behind it.
-COLUMNS = ["name", "waste_mbps", "use_pct", "capacity_mbps", "p95_mbps", "unused_cost_month",
-           "cost_month", "flags", "peak_mbps", "volume_gb", "idle_hours", "coverage_pct", "kind"]
-
-
-def cells(row: dict[str, Any], lang: str, group: bool = True) -> dict[str, str]:
-    """A report row as the text of each column, in a language (the page's and the CSV's)."""
-    out: dict[str, str] = {}
-    for col in COLUMNS:
-        value = row.get(col)
-        if col in budget.DECIMALS:
-            out[col] = "" if value is None and not group else num(
-                value, lang, budget.DECIMALS[col], group)
-        elif col == "kind":
-            out[col] = t(lang, f"role.{value}") if value in ("park", "office") else str(value or "")
-        elif col == "flags":
-            out[col] = ", ".join(t(lang, f"budget.flag.{f}") for f in value or [])
-        else:
-            out[col] = str(value or "")
-    return out
-
 
 class ThresholdError(ValueError):
     """A threshold that is not a number in (0, 100]; the message is in the user's language."""
+
+
+def _window(request: web.Request) -> tuple[int, int, str]:
+    """(since, until, label) of the request's ISO week or month; ValueError if malformed."""
+    month = request.query.get("month") or None
+    week = request.query.get("week") or (month if month and "-W" in month else None)
+    if week:
+        since, until = budget.week_bounds(week)
+        return since, min(until, wall_ms()), week
+    return budget.month_window(month)
 
 
 def _query(request: web.Request) -> tuple[int, int, str, float]:
@@ -52,7 +40,7 @@ def _query(request: web.Request) -> tuple[int, int, str, float]:
     bad month, ThresholdError for a bad threshold."""
     lang = lang_of(request)
     try:
-        since, until, month = budget.month_window(request.query.get("month") or None)
+        since, until, month = _window(request)
     except ValueError:
         raise web.HTTPBadRequest(text=t(lang, "budget.bad_month")) from None
     raw = request.query.get("threshold", "").strip()
@@ -79,7 +67,7 @@ async def _report(request: web.Request, threshold_error: bool = False
         if not threshold_error:
             raise web.HTTPBadRequest(text=str(exc)) from None
         error = str(exc)
-        since, until, month = budget.month_window(request.query.get("month") or None)
+        since, until, month = _window(request)
         threshold = budget.UNDERUSE_PCT
     sites = await asyncio.to_thread(noc.store.sites)
     rep = await asyncio.to_thread(budget.period_report, noc.storage, sites, since, until,
@@ -105,7 +93,8 @@ async def budget_page(request: web.Request) -> web.StreamResponse:
     return page(request, "budget.html", t(lang, "budget.title"), sess, scripts=["budget.js"],
                 styles=["vendor/uplot/uPlot.min.css"], data={"chart": chart}, rows=rows,
                 columns=COLUMNS, totals=totals, month=month,
-                months=[(m, f"{labels[int(m[5:]) - 1]} {m[:4]}") for m in months],
+                months=[(m, m if "W" in m else f"{labels[int(m[5:]) - 1]} {m[:4]}")
+                        for m in months],
                 threshold=num(rep["threshold_pct"], lang, 0 if rep["threshold_pct"] % 1 == 0
                               else 1, False),
                 typed=request.query.get("threshold", "") if error else None, error=error,
@@ -122,13 +111,6 @@ async def budget_csv(request: web.Request) -> web.StreamResponse:
     """The budget page's table as CSV, in the request's language (same values as the page)."""
     lang = lang_of(request)
     rep, month, _ = await _report(request)
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter=";" if lang == "id" else ",")
-    w.writerow([t(lang, f"budget.col.{c}") for c in COLUMNS])
-    for r in rep["rows"]:
-        text = cells(r, lang, group=False)
-        w.writerow([budget.csv_cell(text[c]) if c in ("name", "kind", "flags") else text[c]
-                    for c in COLUMNS])
     name = f"kotanet-{t(lang, 'budget.file')}-{month}.csv"
-    return web.Response(text=buf.getvalue(), content_type="text/csv", charset="utf-8",
+    return web.Response(text=csv_text(rep, lang), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

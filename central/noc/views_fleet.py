@@ -8,17 +8,29 @@ from aiohttp import web
 
 from central.api.jsonout import json_response
 from central.noc.context import NOC
-from central.noc.fleet import STATES
-from central.noc.i18n import t
+from central.noc.fleet import PROBLEMS, STATES
+from central.noc.i18n import CATALOG, t
 from central.noc.live import HUB
 from central.noc.render import lang_of, page
 from central.noc.security import get_session, require
 
-TILES = ("online", "offline", "backup", "throttled", "users", "alerts")
+#: Tiles (each a filter of the table): every problem state counts; "alerts" = any problem.
+TILES = ("online", "offline", "backup", "degraded", "throttled", "unknown", "users", "alerts")
+#: Catalogue prefixes the fleet and node scripts need besides render.page's.
+JS_EXTRA = ("since.", "stale.", "filter", "ev.", "actor.", "cause.")
+
+
+def js_extra(lang: str) -> dict[str, str]:
+    """The extra translations of the fleet and node pages' scripts."""
+    return {k: t(lang, k) for k in CATALOG if k.startswith(JS_EXTRA)}
 FLEET_COLUMNS = [("node", "col.node"), ("site", "col.site"), ("role", "col.role"),
                  ("state", "col.state"), ("since", "col.since"), ("uplink", "col.uplink"),
                  ("users", "col.users"), ("rtt", "col.rtt"), ("loss", "col.loss"),
                  ("thr_down", "col.throttle")]
+#: The state filter: every node, any problem, online, then each problem.
+FILTERS = (("", "filter.all"), ("problem", "filter.problem"), ("online", "filter.online"),
+           ("users", "filter.users"),
+           *((p, "state." + p) for p in PROBLEMS), ("ok", "state.ok"))
 
 
 @require("viewer")
@@ -28,10 +40,11 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
     lang = lang_of(request)
     hub = request.app[HUB]
     snap = hub.snapshot(await asyncio.to_thread(hub.current))
-    data = {"fleet": snap, "tile_url": request.app[NOC].extra.get("tile_url", "")}
+    data = {"fleet": snap, "tile_url": request.app[NOC].extra.get("tile_url", ""),
+            "tx": js_extra(lang)}
     return page(request, "fleet.html", t(lang, "nav.fleet"), sess, scripts=["fleet.js"],
                 styles=["vendor/leaflet/leaflet.css"], data=data, tiles=TILES,
-                counts=snap["tiles"], states=STATES, columns=FLEET_COLUMNS)
+                counts=snap["tiles"], states=STATES, filters=FILTERS, columns=FLEET_COLUMNS)
 
 
 @require("viewer")

@@ -15,7 +15,6 @@ Bot API has no idempotency key: that one crash window may repeat one Telegram me
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from central.alerts.incidents import Event
 from central.notify.catalogue import incident_message
 from central.notify.config import NotifySection, RouteSection
 from central.notify.routing import pick
-from central.storage.sqlite_db import SqliteDb
+from central.storage.statedb import open_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_outbox (
@@ -47,6 +46,7 @@ CREATE INDEX IF NOT EXISTS notify_outbox_unsent ON notify_outbox (route, id)
     WHERE status IN ('pending', 'sending');
 CREATE INDEX IF NOT EXISTS notify_outbox_incident ON notify_outbox (incident_id, state);
 """
+MIGRATIONS = (SCHEMA,)  # migration n = entry n - 1 (central.storage.statedb)
 INSERT = """INSERT OR IGNORE INTO notify_outbox (dedup, route, incident_id, state, status,
     payload, created_ms, next_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 OUTBOX_STATUSES: tuple[str, ...] = ("pending", "sending", "sent", "skipped")
@@ -74,7 +74,7 @@ def enqueue_hook(cfg: NotifySection) -> NotifyHook:
     """Queue the messages of one incident ``notify`` event, inside the round's transaction."""
     routes = list(cfg.routes)
 
-    def hook(c: sqlite3.Connection, inc: dict[str, Any], ev: Event) -> None:
+    def hook(c: Any, inc: dict[str, Any], ev: Event) -> None:
         state = ev.detail["state"]
         told = [r[0] for r in c.execute(
             "SELECT DISTINCT route FROM notify_outbox WHERE incident_id = ? AND state != "
@@ -93,7 +93,7 @@ class OutboxStore:
     """Thread-safe access to the outbox (own connection; every write one transaction)."""
 
     def __init__(self, path: str | Path, busy_timeout_s: float = 10.0) -> None:
-        self._db = SqliteDb(path, SCHEMA, error=OutboxError, what="notification outbox",
+        self._db = open_state(path, "notify", MIGRATIONS, error=OutboxError, what="notification outbox",
                             busy_timeout_s=busy_timeout_s, json_columns=("payload",))
 
     def add(self, key: str, route: str, state: str, body: dict[str, Any], now_ms: int,
@@ -112,7 +112,7 @@ class OutboxStore:
 
     def claim(self, route: str, holder: str, now_ms: int) -> dict[str, Any] | None:
         """Mark the route's oldest unsent row 'sending' (if due) and return it; else None."""
-        def tx(c: sqlite3.Connection) -> int | None:
+        def tx(c: Any) -> int | None:
             row = c.execute("SELECT id, next_ms FROM notify_outbox WHERE route = ? AND status IN "
                             "('pending', 'sending') ORDER BY id LIMIT 1", (route,)).fetchone()
             if row is None or row[1] > now_ms:

@@ -1,31 +1,31 @@
 """The weekly budget report: the NOC budget page's figures for one ISO week, as an e-mail.
 
-The rows are exactly ``central.noc.budget.compute`` (the budget page and its CSV) over the 7
-days of the week (Monday 00:00 to Monday 00:00 in the report's timezone), so the report and
-the page show equal figures for the same week. Per office and park the text gives the
-contract, the highest daily p95, the peak and the idle share of hours; a recommendation line
-when the highest daily p95 stayed below ``low_use_pct`` % of the contract in each of the last
-four weeks. ``ReportScheduler`` queues it in the outbox once per week (the week's key is
-unique), on the configured weekday and time, on the leader only.
+The rows are exactly ``central.noc.budget.period_report`` over the week (Monday 00:00 to
+Monday 00:00 in the report's timezone) and the attachment is exactly the CSV the budget page
+serves for ``?week=`` (``central.noc.budget_text.csv_text``), so the report and the page show
+equal figures for the same week. Per office and park the text gives the contract, the p95,
+the peak and the idle share of hours; a recommendation line for every site the page flags as
+used below ``low_use_pct`` % of its contract in each of the last four weeks.
+``ReportScheduler`` queues it in the outbox once per week (the week's key is unique), on the
+configured weekday and time, on the leader only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import logging
 import math
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from central.clock import wall_ms
-from central.noc.budget import FIELDS, compute, csv_cell
+from central.noc.budget import period_report, week_bounds, week_of
+from central.noc.budget_text import csv_text
 from central.notify.catalogue import text
 from central.notify.config import NotifySection
 from central.notify.outbox import OutboxStore
@@ -36,73 +36,29 @@ log = logging.getLogger(__name__)
 Sites = dict[str, dict[str, Any]]
 
 
-def week_bounds(week: str, tz: str) -> tuple[int, int]:
-    """(start_ms, end_ms) of ISO week 'YYYY-Www' in timezone tz; ValueError if malformed."""
-    try:
-        year, num = week.split("-W")
-        monday = date.fromisocalendar(int(year), int(num), 1)
-    except ValueError:
-        raise ValueError(f"week must look like 2026-W49, got {week!r}") from None
-    start = datetime.combine(monday, time(0), ZoneInfo(tz))
-    return int(start.timestamp() * 1000), int((start + timedelta(days=7)).timestamp() * 1000)
-
-
-def week_of(ms: int, tz: str) -> str:
-    """The ISO week 'YYYY-Www' that contains ms in timezone tz."""
-    y, w, _ = datetime.fromtimestamp(ms / 1000, UTC).astimezone(ZoneInfo(tz)).isocalendar()
-    return f"{y}-W{w:02d}"
-
-
-def rows_for_week(storage: Storage, sites: Sites, week: str, tz: str) -> list[dict[str, Any]]:
-    """The budget page's rows (days=7, per day) for the week."""
-    _, end = week_bounds(week, tz)
-    return compute(storage, sites, 7, False, now_ms=end)
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    """The rows as the budget page's CSV (same columns, same CSV-injection guard)."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=FIELDS)
-    w.writeheader()
-    w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
-    return buf.getvalue()
-
-
-def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per site: contract, highest daily p95, peak, idle share (idle hours / 24 h days)."""
-    per: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        per.setdefault(r["site"], []).append(r)
+def summary(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per site with data: contract, p95, peak and idle share (idle hours / hours measured)."""
     out = []
-    for site, rs in sorted(per.items()):
-        out.append({"site": site, "name": rs[0]["name"], "kind": rs[0]["kind"],
-                    "capacity_mbps": rs[0]["capacity_mbps"],
-                    "p95_mbps": max(r["p95_mbps"] for r in rs),
-                    "peak_mbps": max(r["peak_mbps"] for r in rs),
-                    "idle_pct": round(100 * sum(r["idle_hours"] for r in rs) / (24 * len(rs)),
-                                      1)})
-    return out
-
-
-def recommendations(storage: Storage, sites: Sites, week: str, tz: str,
-                    low_use_pct: float) -> list[dict[str, Any]]:
-    """Sites whose highest daily p95 stayed below low_use_pct % of the contract in each of
-    the four weeks ending with ``week``, with a suggested contract (1.5 x that p95, 5 Mbps
-    steps)."""
-    start, _ = week_bounds(week, tz)
-    weeks = [week_of(start - k * 7 * 86_400_000 + 3_600_000, tz) for k in range(4)]
-    per_week = [{s["site"]: s for s in summary(rows_for_week(storage, sites, w, tz))}
-                for w in weeks]
-    out = []
-    for site, s in sorted(per_week[0].items()):
-        cap = s["capacity_mbps"]
-        if not cap or not all(site in pw for pw in per_week):
+    for r in report["rows"]:
+        if r["p95_mbps"] is None:
             continue
-        p95max = max(pw[site]["p95_mbps"] for pw in per_week)
-        if p95max < low_use_pct / 100 * cap:
-            out.append({**s, "p95max": p95max,
-                        "suggest": max(5, 5 * math.ceil(1.5 * p95max / 5))})
+        hours = (report["until_ms"] - report["since_ms"]) / 3_600_000 * r["coverage_pct"] / 100
+        idle = r["idle_hours"]
+        out.append({"site": r["site"], "name": r["name"], "kind": r["kind"],
+                    "capacity_mbps": r["capacity_mbps"], "p95_mbps": r["p95_mbps"],
+                    "peak_mbps": r["peak_mbps"],
+                    "idle_pct": None if idle is None or not hours else round(
+                        min(100.0, 100 * idle / hours), 1)})
     return out
+
+
+def recommendations(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Sites the report flags as underused (below the threshold in each of the last four
+    weeks), with a suggested contract: 1.5 x the week's p95, in 5 Mbit/s steps."""
+    return [{"site": r["site"], "name": r["name"], "capacity_mbps": r["capacity_mbps"],
+             "p95max": r["p95_mbps"],
+             "suggest": max(5, 5 * math.ceil(1.5 * (r["p95_mbps"] or 0) / 5))}
+            for r in report["rows"] if "underused" in r["flags"]]
 
 
 def build_report(storage: Storage, sites: Sites, week: str, cfg: NotifySection,
@@ -110,29 +66,33 @@ def build_report(storage: Storage, sites: Sites, week: str, cfg: NotifySection,
     """The report e-mail as an outbox payload: subject, text, the CSV attachment, the rows."""
     lang = lang or cfg.report.lang
     tz = cfg.timezone
-    rows = rows_for_week(storage, sites, week, tz)
     start, end = week_bounds(week, tz)
+    # a week still running is cut at now, as the budget page cuts it
+    rep = period_report(storage, sites, start, min(end, wall_ms()), cfg.report.low_use_pct)
     fmt = "%Y-%m-%d"
     day = lambda ms: datetime.fromtimestamp(ms / 1000, UTC).astimezone(  # noqa: E731
         ZoneInfo(tz)).strftime(fmt)
     lines = [text(lang, "report_intro", week=week, start=day(start), end=day(end - 1)), ""]
-    summ = summary(rows)
+    summ = summary(rep)
+    dash = lambda v: "–" if v is None else f"{v:g}"  # noqa: E731
     lines += [text(lang, "report_line", name=s["name"], kind=s["kind"],
-                   capacity=s["capacity_mbps"], p95=s["p95_mbps"], peak=s["peak_mbps"],
-                   idle=s["idle_pct"]) for s in summ] or [text(lang, "report_none")]
-    recs = recommendations(storage, sites, week, tz, cfg.report.low_use_pct)
+                   capacity=dash(s["capacity_mbps"]), p95=dash(s["p95_mbps"]),
+                   peak=dash(s["peak_mbps"]), idle=dash(s["idle_pct"]))
+              for s in summ] or [text(lang, "report_none")]
+    recs = recommendations(rep)
     if recs:
         lines.append("")
-        lines += [text(lang, "report_recommend", name=r["name"], p95max=r["p95max"],
-                       capacity=r["capacity_mbps"], suggest=r["suggest"]) for r in recs]
+        lines += [text(lang, "report_recommend", name=r["name"], p95max=dash(r["p95max"]),
+                       capacity=dash(r["capacity_mbps"]), suggest=r["suggest"],
+                       threshold=dash(cfg.report.low_use_pct)) for r in recs]
     lines += ["", text(lang, "report_attachment")]
     key = f"kotanet-report-{week}"
     return {"version": 1, "idempotency_key": key, "event": "report", "route": REPORT_ROUTE,
             "lang": lang, "subject": text(lang, "report_subject", week=week),
-            "text": "\n".join(lines), "link": f"{cfg.base_url.rstrip('/')}/noc/budget",
-            "week": week, "rows": rows, "summary": summ, "recommendations": recs,
+            "text": "\n".join(lines), "link": f"{cfg.base_url.rstrip('/')}/noc/budget?week={week}",
+            "week": week, "rows": rep["rows"], "totals": rep["totals"], "summary": summ, "recommendations": recs,
             "attachments": [{"filename": f"kotanet-budget-{week}.csv",
-                             "content_type": "text/csv", "text": to_csv(rows)}]}
+                             "content_type": "text/csv", "text": csv_text(rep, lang)}]}
 
 
 def due_week(now_ms: int, cfg: NotifySection) -> str | None:

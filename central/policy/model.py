@@ -79,7 +79,8 @@ class NodeObs:
     @classmethod
     def from_sample(cls, node: str, sample: Sample, online: bool) -> NodeObs:
         """Build from a protocol Sample (central's latest stored sample of the node)."""
-        ups = tuple(UplinkObs(u.name, u.active, u.rtt_ms, u.loss_pct, u.rx_bps, u.tx_bps)
+        ups = tuple(UplinkObs(u["name"], u["active"], u["rtt_ms"], u["loss_pct"], u["rx_bps"],
+                              u["tx_bps"])
                     for u in sample.uplinks)
         return cls(node, sample.ts_ms, online, sample.users.total, ups)
 

@@ -16,6 +16,7 @@ SAMPLE_INSERT_COLUMNS = (
     "node, seq, ts_ms, site, session, received_ms, historical, active_uplink, rtt_ms, loss_pct, "
     "users_total, users_authenticated, cpu_pct, mem_pct, temp_c, throttle_version, "
     "throttle_down_kbps, throttle_up_kbps, data")
+SAMPLE_COLUMN_COUNT = len(SAMPLE_INSERT_COLUMNS.split(","))
 EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
 
 

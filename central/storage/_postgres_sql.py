@@ -7,7 +7,7 @@ JSON columns of type json (exact text; accepts what SQLite stores), named %(x)s 
 """
 
 from central.storage import rollup
-from central.storage._dialect import Dialect
+from central.storage._dialect import SAMPLE_COLUMN_COUNT, SAMPLE_INSERT_COLUMNS, Dialect
 
 # Serialises schema migrations of collectors starting at the same time (any constant works).
 MIGRATION_LOCK = 0x6B6F74616E6574  # "kotanet"
@@ -258,5 +258,14 @@ NODES_FROM = """FROM nodes n LEFT JOIN LATERAL
 SQL = Dialect(named="%({})s", placeholder="%s", as_int="::int", sum_cast="::bigint",
               nodes_from=NODES_FROM, upsert_registry=UPSERT_REGISTRY, touch_node=TOUCH_NODE,
               apply_state=APPLY_STATE, apply_birth=APPLY_BIRTH, counts=COUNTS, totals=TOTALS)
-# The sample insert, answering one row per sample really stored (none for a duplicate).
-INSERT_SAMPLE_RETURNING = SQL.insert_sample + " RETURNING seq"
+# Every sample row of a batch in one statement (one array per column), answering (node, seq)
+# of each row really stored (none for a duplicate).
+_SAMPLE_TYPES = ("text", "bigint", "bigint", "text", "bigint", "bigint", "boolean", "text",
+                 "float8", "float8", "bigint", "bigint", "float8", "float8", "float8", "bigint",
+                 "bigint", "bigint", "json")
+INSERT_SAMPLES_UNNEST = (
+    f"INSERT INTO samples ({SAMPLE_INSERT_COLUMNS}) SELECT * FROM unnest("
+    + ", ".join(f"%s::{t}[]" for t in _SAMPLE_TYPES)
+    + ") ON CONFLICT (node, seq) DO NOTHING RETURNING node, seq")
+
+assert len(_SAMPLE_TYPES) == SAMPLE_COLUMN_COUNT

@@ -6,9 +6,10 @@ so both store and answer in the same shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from central.storage import rollup
 from central.storage._dialect import EVENT_COLUMNS, Dialect
 from central.storage.base import Gap, Incoming, NodeFloors, subtract_ranges
 from protocol.messages import Birth, CommandAck, NodeState, Sample, Tele
@@ -18,19 +19,62 @@ MAX_TS = 2**63 - 1
 
 def sample_row(site: str, node: str, tele: Tele, s: Sample, now: int) -> tuple[Any, ...]:
     """The samples row of one sample (INSERT_SAMPLE's column order)."""
-    active = next((u for u in s.uplinks if u.active), None)
+    active = next((u for u in s.uplinks if u["active"]), None)
     sh = s.shaping
     return (node, s.seq, s.ts_ms, site, tele.session, now, tele.historical,
-            active.name if active else None, active.rtt_ms if active else None,
-            active.loss_pct if active else None, s.users.total, s.users.authenticated,
+            active["name"] if active else None, active["rtt_ms"] if active else None,
+            active["loss_pct"] if active else None, s.users.total, s.users.authenticated,
             s.system.cpu_pct, s.system.mem_pct, s.system.temp_c,
             sh.version if sh else None, sh.down_kbps if sh else None, sh.up_kbps if sh else None,
             s.model_dump_json())
 
 
+def touches(batch: Sequence[Incoming]) -> list[tuple[str, str, bool, int]]:
+    """TOUCH_NODE's rows for a batch: one per node in sorted order (one lock order for every
+    writer), with the site and flag of its first message and its newest receive time."""
+    out: dict[str, tuple[str, str, bool, int]] = {}
+    for inc in batch:
+        seen = out.get(inc.node)
+        if seen is None or inc.received_ms > seen[3]:
+            out[inc.node] = (inc.node, *(seen[1:3] if seen else (inc.site, inc.unregistered)),
+                             inc.received_ms)
+    return [out[k] for k in sorted(out)]
+
+
+def sample_rows(batch: Sequence[Incoming]) -> tuple[list[tuple[Any, ...]],
+                                                     list[tuple[str, Sample]]]:
+    """Every sample row of a batch in arrival order, and (node, sample) of each row."""
+    rows: list[tuple[Any, ...]] = []
+    owners: list[tuple[str, Sample]] = []
+    for inc in batch:
+        msg = inc.msg
+        if isinstance(msg, Tele) and msg.samples:
+            site, node, now = inc.site, inc.node, inc.received_ms
+            rows.extend(sample_row(site, node, msg, s, now) for s in msg.samples)
+            owners.extend((node, s) for s in msg.samples)
+    return rows, owners
+
+
+def fold_stored(owners: Sequence[tuple[str, Sample]], stored: Iterable[tuple[str, int]],
+                acc: rollup.Rollup) -> None:
+    """Fold into acc the samples the INSERT really stored (``stored``: its RETURNING node, seq
+    rows); of two samples of one batch with the same (node, seq) only the first was stored."""
+    left = set(stored)
+    if not left:
+        return
+    node_samples: dict[str, list[Sample]] = {}
+    for node, s in owners:
+        key = (node, s.seq)
+        if key in left:
+            left.discard(key)  # type: ignore[arg-type]
+            node_samples.setdefault(node, []).append(s)
+    for node, samples in node_samples.items():
+        acc.fold(node, samples)
+
+
 def message_writes(sql: Dialect, inc: Incoming,
                    text: Callable[[str], str] = str) -> Iterator[tuple[str, Any, bool]]:
-    """The writes of one message after TOUCH_NODE and its samples: (statement, parameters,
+    """The writes of one message besides TOUCH_NODE and its samples: (statement, parameters,
     executemany?). ``text`` cleans free text a dialect cannot store (PostgreSQL: NUL)."""
     now, msg = inc.received_ms, inc.msg
     if isinstance(msg, Tele):

@@ -3,12 +3,12 @@
 ``sqlite:///abs/path`` and ``sqlite:////abs/path`` are absolute, ``sqlite:relative/path`` is
 relative to the working directory; ``postgresql://...`` and ``postgres://...`` go to libpq
 unchanged. Callers turn a wrong scheme into their own error (StorageError, ConfigError, ...).
-The state tables (commands, leader lease, alerts, NOC) are SQLite only for now: ``state_path``.
+The state tables (commands, leader lease, alerts, NOC) follow ``state_path``: SQLite or PostgreSQL.
 """
 
 from __future__ import annotations
 
-from central.config import ENV_STATE_DB, CentralConfig, ConfigError
+from central.config import CentralConfig, ConfigError
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -29,20 +29,16 @@ def sqlite_file(url: str) -> str:
     return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
-PG_STATE_ERROR = (
-    f"storage.url is PostgreSQL: set {ENV_STATE_DB}=sqlite:///... for commands, leader lease, "
-    "alerts and NOC (PostgreSQL for these is not implemented yet; one central machine only)")
-
-
 def state_path(cfg: CentralConfig) -> str:
-    """SQLite file of the command, lease, alert and NOC tables; ConfigError if there is none.
+    """Where the command, lease, alert, incident, outbox and NOC tables live: a SQLite file
+    path or a PostgreSQL URL (central.storage.statedb opens either); ConfigError otherwise.
 
-    storage.state_url (KOTANET_STATE_DB) when set, else the main storage when it is SQLite.
+    storage.state_url (KOTANET_STATE_DB) when set, else the main storage.url.
     """
     url = cfg.storage.state_url or cfg.storage.url
     if scheme(url) == SQLITE:
         return sqlite_file(url)
-    if scheme(cfg.storage.url) == POSTGRESQL:
-        raise ConfigError(PG_STATE_ERROR)
-    raise ConfigError(f"storage.url: unsupported scheme {url.split(':', 1)[0]!r}; set "
-                      f"{ENV_STATE_DB}=sqlite:///... for commands, alerts and NOC")
+    if scheme(url) == POSTGRESQL:
+        return url
+    raise ConfigError(f"storage.url: unsupported scheme {url.split(':', 1)[0]!r}; use "
+                      "sqlite:///... or postgresql://...")

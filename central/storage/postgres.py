@@ -12,15 +12,21 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pgerr
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from central.clock import wall_ms
 from central.config import RegistryNode
 from central.storage import _postgres_sql as q
 from central.storage import rollup
-from central.storage._sql_backend import SqlBackend, message_writes, sample_row
+from central.storage._sql_backend import (
+    SqlBackend,
+    fold_stored,
+    message_writes,
+    sample_rows,
+    touches,
+)
 from central.storage.base import Incoming, StorageError
-from protocol.messages import Sample, Tele
+from protocol.messages import Sample
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +70,6 @@ def _secrets(url: str) -> list[str]:
 def _t(value: str) -> str:
     """PostgreSQL text cannot hold NUL: replace it so one odd agent cannot wedge a batch."""
     return value.replace("\x00", "\ufffd")
-
-
-def _by_node(batch: Sequence[Incoming]) -> list[Incoming]:
-    """Nodes in sorted order (one lock order for all collectors), each in arrival order."""
-    return sorted(batch, key=lambda inc: inc.node)  # stable: arrival order within a node
 
 
 class PostgresStorage(SqlBackend):
@@ -188,30 +189,26 @@ class PostgresStorage(SqlBackend):
 
     def write(self, batch: Sequence[Incoming]) -> None:
         """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
-        if batch:
-            self._tx(lambda c: self._write(c, _by_node(batch)))
+        if batch:  # rows built before the transaction: node rows are locked less long
+            rows, owners = sample_rows(batch)
+            cols = [list(col) for col in zip(*rows, strict=True)] if rows else []
+            self._tx(lambda c: self._write(c, batch, cols, owners))
 
-    def _write(self, c: Conn, batch: Sequence[Incoming]) -> None:
+    def _write(self, c: Conn, batch: Sequence[Incoming], cols: list[list[Any]],
+               owners: list[tuple[str, Sample]]) -> None:
         cur = c.cursor()
-        rows: list[tuple[Any, ...]] = []  # every sample of the batch, inserted at the end
-        stored: list[tuple[str, Sample]] = []
+        # the node rows stay locked until commit: no lost rollup merge between collectors
+        cur.executemany(q.SQL.touch_node, touches(batch))
+        acc = rollup.Rollup()
+        if cols:  # one statement for every sample of the batch, column by column
+            ins = c.cursor(row_factory=tuple_row)
+            ins.execute(q.INSERT_SAMPLES_UNNEST, cols)
+            fold_stored(owners, ins.fetchall(), acc)
         for inc in batch:
-            cur.execute(q.SQL.touch_node, (inc.node, inc.site, inc.unregistered, inc.received_ms))
-            if isinstance(inc.msg, Tele):
-                for s in inc.msg.samples:
-                    rows.append(sample_row(inc.site, inc.node, inc.msg, s, inc.received_ms))
-                    stored.append((inc.node, s))
             for sql, params, many in message_writes(q.SQL, inc, _t):
                 (cur.executemany if many else cur.execute)(sql, params)
-        if rows:  # one statement per sample; a row comes back only for a sample really stored
-            ins = c.cursor()  # its own cursor: only these results on it
-            ins.executemany(q.INSERT_SAMPLE_RETURNING, rows, returning=True)
-            acc = rollup.Rollup()
-            for (node, s), res in zip(stored, ins.results(), strict=True):
-                if res.fetchone() is not None:
-                    acc.add_sample(node, s)
-            if acc.rows:  # the node rows are locked (TOUCH_NODE) until commit: no lost merge
-                cur.executemany(q.UPSERT_ROLLUP, acc.params())
+        if acc.rows:
+            cur.executemany(q.UPSERT_ROLLUP, acc.params())
 
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""

@@ -36,6 +36,11 @@ MAXES = ("users_max", "shape_down_max", "shape_up_max")
 MINS = ("first_key",)
 COLUMNS = KEY + SUMS + MAXES + MINS
 _I = {name: i for i, name in enumerate(COLUMNS)}
+_N, _FIRST, _RTT_SUM, _RTT_N, _LOSS_SUM, _LOSS_N = (
+    _I[c] for c in ("n", "first_key", "rtt_sum", "rtt_n", "loss_sum", "loss_n"))
+_RX_SUM, _TX_SUM, _RATE_N, _RX_N, _USERS_SUM, _USERS_N = (
+    _I[c] for c in ("rx_sum", "tx_sum", "rate_n", "rx_n", "users_sum", "users_n"))
+_USERS_MAX, _DOWN_MAX, _UP_MAX = (_I[c] for c in MAXES)
 
 # (name, rtt_ms, loss_pct, rx_bps, tx_bps) of one uplink in one sample
 Uplink = tuple[str, float | None, float | None, float | None, float | None]
@@ -106,10 +111,62 @@ class Rollup:
 
     def add_sample(self, node: str, s: Sample) -> None:
         """A sample as the collector decoded it."""
-        sh = s.shaping
-        self.add(node, s.ts_ms,
-                 [(u.name, u.rtt_ms, u.loss_pct, u.rx_bps, u.tx_bps) for u in s.uplinks],
-                 s.users.total, sh.down_kbps if sh else None, sh.up_kbps if sh else None)
+        self.fold(node, (s,))
+
+    def fold(self, node: str, samples: Iterable[Sample]) -> None:
+        """Samples of one node as the collector decoded them, folded bucket by bucket: the
+        same sums as ``add`` per sample, with the bucket's rows looked up once per bucket."""
+        bucket = -1
+        top: list[Any] = []
+        ups: dict[str, list[Any]] = {}
+        for s in samples:
+            ts = s.ts_ms
+            key0 = ts * 64
+            if ts - ts % BUCKET_MS != bucket:
+                bucket = ts - ts % BUCKET_MS
+                top, ups = self._row(node, "", bucket, key0), {}
+            top[_N] += 1
+            if key0 < top[_FIRST]:
+                top[_FIRST] = key0
+            rx = tx = 0.0
+            have_rate = have_rx = False
+            for pos, u in enumerate(s.uplinks):
+                key = key0 + (pos if pos < 63 else 63)
+                up = ups.get(u["name"])
+                if up is None:
+                    up = ups[u["name"]] = self._row(node, u["name"], bucket, key)
+                up[_N] += 1
+                if key < up[_FIRST]:
+                    up[_FIRST] = key
+                if u["rtt_ms"] is not None:
+                    up[_RTT_SUM] += float(u["rtt_ms"])
+                    up[_RTT_N] += 1
+                if u["loss_pct"] is not None:
+                    up[_LOSS_SUM] += float(u["loss_pct"])
+                    up[_LOSS_N] += 1
+                if u["rx_bps"] is not None:
+                    have_rate = have_rx = True
+                    rx += float(u["rx_bps"])
+                if u["tx_bps"] is not None:
+                    have_rate = True
+                    tx += float(u["tx_bps"])
+            if have_rate:
+                top[_RX_SUM] += rx
+                top[_TX_SUM] += tx
+                top[_RATE_N] += 1
+            if have_rx:
+                top[_RX_N] += 1
+            users = s.users.total
+            if users is not None:
+                top[_USERS_SUM] += float(users)
+                top[_USERS_N] += 1
+                top[_USERS_MAX] = _max(top[_USERS_MAX], int(users))
+            sh = s.shaping
+            if sh is not None:
+                if sh.down_kbps:
+                    top[_DOWN_MAX] = _max(top[_DOWN_MAX], int(sh.down_kbps))
+                if sh.up_kbps:
+                    top[_UP_MAX] = _max(top[_UP_MAX], int(sh.up_kbps))
 
     def add_stored(self, node: str, ts_ms: int, data: Mapping[str, Any] | str) -> None:
         """A stored sample (its JSON ``data`` column, text or already decoded)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -12,10 +13,16 @@ from central.clock import wall_ms
 from central.config import RegistryNode
 from central.storage import _sqlite_sql as q
 from central.storage import rollup
-from central.storage._sql_backend import SqlBackend, message_writes, sample_row
+from central.storage._sql_backend import (
+    SqlBackend,
+    fold_stored,
+    message_writes,
+    sample_rows,
+    touches,
+)
 from central.storage.base import Incoming, StorageError
 from central.storage.sqlite_db import SqliteDb
-from protocol.messages import Tele
+from protocol.messages import Sample
 
 log = logging.getLogger(__name__)
 
@@ -80,22 +87,39 @@ class SqliteStorage(SqlBackend):
 
     def write(self, batch: Sequence[Incoming]) -> None:
         """Store a batch in arrival order in ONE transaction, idempotent on (node, seq)."""
-        if batch:
-            self._db.tx(lambda c: self._write(c, batch))
+        if batch:  # rows built before the transaction: the write lock is held less long
+            rows, owners = sample_rows(batch)
+            self._db.tx(lambda c: self._write(c, batch, rows, owners))
 
-    def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming]) -> None:
-        acc = rollup.Rollup()
+    def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming],
+               rows: list[tuple[Any, ...]], owners: list[tuple[str, Sample]]) -> None:
+        c.executemany(q.SQL.touch_node, touches(batch))
+        fresh = self._fresh(c, rows)  # exact: this transaction is the only writer
+        if fresh:
+            c.executemany(q.SQL.insert_sample, [rows[i] for i in fresh])
+        acc = rollup.Rollup()  # only rows really inserted go into the rollup
+        fold_stored(owners, [(rows[i][0], rows[i][1]) for i in fresh], acc)
         for inc in batch:
-            c.execute(q.SQL.touch_node, (inc.node, inc.site, inc.unregistered, inc.received_ms))
-            if isinstance(inc.msg, Tele):
-                for s in inc.msg.samples:  # only rows really inserted go into the rollup
-                    row = sample_row(inc.site, inc.node, inc.msg, s, inc.received_ms)
-                    if c.execute(q.SQL.insert_sample, row).rowcount == 1:
-                        acc.add_sample(inc.node, s)
             for sql, params, many in message_writes(q.SQL, inc):
                 (c.executemany if many else c.execute)(sql, params)
         if acc.rows:
             c.executemany(q.UPSERT_ROLLUP, acc.params())
+
+    @staticmethod
+    def _fresh(c: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Indexes of the rows whose (node, seq) is neither stored nor earlier in rows."""
+        by_node: dict[str, list[int]] = {}
+        for row in rows:
+            by_node.setdefault(row[0], []).append(row[1])
+        known = {(node, seq) for node, seqs in by_node.items()
+                 for (seq,) in c.execute(q.STORED_SEQS, (node, json.dumps(seqs)))}
+        out = []
+        for i, row in enumerate(rows):
+            key = (row[0], row[1])
+            if key not in known:
+                known.add(key)
+                out.append(i)
+        return out
 
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""

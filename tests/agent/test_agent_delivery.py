@@ -33,7 +33,7 @@ def test_receipts_delete_rows_and_every_seq_arrives_once_in_order(
     assert seqs == list(range(len(seqs)))  # no gaps, no reuse
     assert agent.outbox is not None and agent.outbox.count <= agent.cfg.outbox.window * 20
     first = central.of("tele", node_id)[0]
-    assert first.samples[0].uplinks[0].name == "wan" and first.samples[0].users.associated == 3
+    assert first.samples[0].uplinks[0]["name"] == "wan" and first.samples[0].users.associated == 3
 
 
 def test_unreceipted_batches_are_resent_as_historical(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from central.alerts.inputs import InputReader, primary_uplink
 from central.alerts.model import AlertConfig, NodeInputs, Opened, Resolved
 from central.alerts.service import AlertService
@@ -19,9 +17,9 @@ def opened(node: str = "tk-01", kind: str = "offline", severity: str = "critical
                   f"Node {node} offline", f"Node {node} offline (ID)")
 
 
-def test_open_is_idempotent_per_node_and_kind(tmp_path: Path) -> None:
+def test_open_is_idempotent_per_node_and_kind(state_db: str) -> None:
     """Opening an already active alert again (e.g. two writers) keeps one row."""
-    store = AlertStore(tmp_path / "c.db")
+    store = AlertStore(state_db)
     try:
         assert store.apply([opened(), opened(at=NOW + 5000), opened(kind="disk_full")]) == 2
         rows = store.list_alerts("open")
@@ -34,9 +32,9 @@ def test_open_is_idempotent_per_node_and_kind(tmp_path: Path) -> None:
         store.close()
 
 
-def test_ack_then_resolve_then_reopen_is_a_new_alert(tmp_path: Path) -> None:
+def test_ack_then_resolve_then_reopen_is_a_new_alert(state_db: str) -> None:
     """Ack keeps the alert active until its condition clears; a recurrence is a new row."""
-    store = AlertStore(tmp_path / "c.db")
+    store = AlertStore(state_db)
     try:
         store.apply([opened()])
         (row,) = store.list_alerts("open")
@@ -77,10 +75,10 @@ class FixedReader(InputReader):
         return [NodeInputs("tk-01", "taman-kota", False, now_ms - 300_000, now_ms - 300_000)]
 
 
-def test_only_the_leader_writes_but_every_instance_reports_counts(tmp_path: Path) -> None:
+def test_only_the_leader_writes_but_every_instance_reports_counts(state_db: str) -> None:
     """Two centrals on one DB: the follower writes nothing, yet sees the leader's alerts."""
     leader = {"a": True}
-    stores = [AlertStore(tmp_path / "c.db"), AlertStore(tmp_path / "c.db")]
+    stores = [AlertStore(state_db), AlertStore(state_db)]
     svc_a = AlertService(stores[0], FixedReader(), AlertConfig(),
                          is_leader=lambda: leader["a"], clock_ms=lambda: NOW)
     svc_b = AlertService(stores[1], FixedReader(), AlertConfig(),

@@ -24,7 +24,10 @@ def test_overflowed_messages_are_acked_after_the_earlier_queued_ones(
         entered.set()
         gate.wait(timeout=30)
 
-    col = start_collector(storage={"queue_max": 5}, listeners=[stall])
+    # A full queue first holds the broker back for half a keepalive (1 s here), then refuses;
+    # one message per batch: the decode stage holds at most two beyond the queue.
+    col = start_collector(storage={"queue_max": 5, "batch_max": 1}, mqtt={"keepalive_s": 2},
+                          listeners=[stall])
     arrived: list[int] = []
     acked: list[int] = []
     lock = threading.Lock()

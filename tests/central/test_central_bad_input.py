@@ -98,8 +98,11 @@ def test_full_queue_is_acked_counted_and_recovered_by_resend(
 
     # The listener runs in the writer thread: holding it stalls the writer so the queue fills.
     # The broker delivers at most max_inflight (20) unacked messages, so stall the writer on
-    # the first message alone before sending the rest: then 19 arrive for a queue of 10.
-    col = start_collector(storage={"queue_max": 10}, listeners=[stall])
+    # the first message alone before sending the rest: then 19 arrive for a queue of 10 (and
+    # two in the decode stage, one message per batch). A full queue holds the broker back for
+    # half a keepalive (1 s here) before it refuses.
+    col = start_collector(storage={"queue_max": 10, "batch_max": 1}, mqtt={"keepalive_s": 2},
+                          listeners=[stall])
     batches = [[i] for i in range(1, 41)]
     try:
         sim.tele("s1", "n1", batches[0])

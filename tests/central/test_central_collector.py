@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -161,3 +164,56 @@ def test_listeners_see_committed_messages_and_cannot_break_delivery(
     wait_for(lambda: sim.acked("n8") == {1}, what="receipt despite a failing listener")
     wait_for(lambda: len(seen) == 2, what="listener calls")
     assert seen == [("birth", "n8"), ("tele", "n8")]
+
+
+def test_a_resent_batch_is_receipted_again_and_written_once(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    col = start_collector()
+    db = col.storage.path  # type: ignore[attr-defined]
+    written: list[int] = []
+    write = col.storage.write
+
+    def spy(batch: Any) -> None:
+        written.append(len(batch))
+        write(batch)
+
+    col.storage.write = spy  # type: ignore[method-assign]
+    body = {"schema": "kotanet.tele/1", "site": "s1", "node": "n7", "ts_ms": 1_700_000_000_000,
+            "session": 3, "seq": 5, "samples": [
+                {"seq": 5, "ts_ms": 1_700_000_000_000, "users": {"total": 2}},
+                {"seq": 6, "ts_ms": 1_700_000_010_000, "users": {"total": 4}}]}
+    payload = json.dumps(body).encode()
+    topic = sim.topics.node("s1", "n7", "tele")
+    sim.publish_raw(topic, payload)
+    wait_for(lambda: len(sim.receipts) == 1, what="first receipt")
+    sim.publish_raw(topic, payload)  # the agent re-sends: its receipt was late
+    sim.publish_raw(topic, payload)
+    wait_for(lambda: len(sim.receipts) == 3, what="a receipt for every copy")
+    assert all(r["acked"] == [[5, 6]] and r["session"] == 3 for r in sim.receipts)
+    assert _stored_seqs(db, "n7") == [5, 6]
+    assert sum(written) == 1  # the copies were answered from memory, not decoded again
+    assert col.stats.snapshot()["messages"]["tele"] == 3
+    assert col.storage.rollup("n7", 0, 2**62, 300_000)[0]["n"] == 2  # rolled up once
+
+
+def test_full_queue_holds_the_broker_back_and_refuses_nothing(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    gate, entered = threading.Event(), threading.Event()
+
+    def stall(_inc: object) -> None:
+        entered.set()
+        gate.wait(timeout=30)
+
+    col = start_collector(storage={"queue_max": 5, "batch_max": 1}, listeners=[stall])
+    try:
+        sim.tele("s1", "n1", [1])
+        wait_for(entered.is_set, what="writer stalled on the first batch")
+        for seq in range(2, 19):
+            sim.tele("s1", "n1", [seq])
+        wait_for(lambda: col.stats.snapshot()["queue_depth"] >= 5, what="a full queue")
+        time.sleep(1.0)  # the network thread waits for room: nothing is refused meanwhile
+        assert col.stats.snapshot()["rejects"] == {}
+    finally:
+        gate.set()
+    wait_for(lambda: sim.acked("n1") == set(range(1, 19)), 20, "every receipt, no re-send")
+    assert col.stats.snapshot()["rejects"] == {}

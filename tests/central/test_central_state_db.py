@@ -1,7 +1,7 @@
-"""PostgreSQL storage: central needs KOTANET_STATE_DB (SQLite) for commands, lease, alerts, NOC.
+"""PostgreSQL storage: the state tables (commands, lease, alerts, NOC) follow KOTANET_STATE_DB.
 
-Without it the process exits 2 with one clear line; with it a real central on a real
-PostgreSQL keeps its state tables in the SQLite file.
+Set to sqlite:///..., a real central on a real PostgreSQL keeps its state tables in that file;
+unset, they go to the same PostgreSQL database. A wrong scheme exits 2 with one clear line.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from central_helpers import NodeSim, unique_prefix, wait_for
 
-from central.storage.location import PG_STATE_ERROR
 from provisioning.localbroker import LocalBroker, free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pg"))
@@ -35,21 +35,19 @@ def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
                           env={**base, **env})
 
 
-@pytest.mark.parametrize("args", [(), ("--check",)])
-def test_postgresql_without_state_db_exits_2_with_one_line(args: tuple[str, ...]) -> None:
-    out = _run(*args, KOTANET_DB=PG_URL)
-    assert out.returncode == 2
-    assert out.stderr.splitlines() == [f"kotanet-central: error: {PG_STATE_ERROR}"]
+def test_unreachable_postgresql_exits_2_with_one_line_and_no_password() -> None:
+    out = _run(KOTANET_DB=PG_URL)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1, out.stderr
     assert "Traceback" not in out.stderr and "never-used" not in out.stderr
-    assert "KOTANET_STATE_DB=sqlite:///" in PG_STATE_ERROR
 
 
-def test_state_db_must_be_sqlite(tmp_path: Path) -> None:
-    out = _run("--check", KOTANET_DB=PG_URL, KOTANET_STATE_DB=PG_URL)
+def test_state_db_must_be_sqlite_or_postgresql(tmp_path: Path) -> None:
+    out = _run("--check", KOTANET_DB=PG_URL, KOTANET_STATE_DB="mysql://u:never-used@h/db")
     assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
     assert "storage.state_url" in out.stderr and "never-used" not in out.stderr
-    out = _run("--check", KOTANET_DB=PG_URL, KOTANET_STATE_DB=f"sqlite:///{tmp_path}/s.db")
-    assert out.returncode == 0, out.stderr
+    for state in (f"sqlite:///{tmp_path}/s.db", PG_URL, ""):
+        out = _run("--check", KOTANET_DB=PG_URL, KOTANET_STATE_DB=state)
+        assert out.returncode == 0, out.stderr
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +73,12 @@ def _call(url: str, body: dict[str, object] | None = None) -> tuple[int, dict[st
 
 
 @pytest.mark.broker
-def test_central_on_postgresql_keeps_state_in_the_sqlite_file(
-        pg: PgCluster, broker: LocalBroker, tmp_path: Path) -> None:
+@pytest.mark.parametrize("state_in", ["sqlite", "postgresql"])
+def test_central_on_postgresql_keeps_state_where_configured(
+        pg: PgCluster, broker: LocalBroker, tmp_path: Path, state_in: str) -> None:
     state = tmp_path / "state.db"
+    db_url = pg.new_database()
+    state_env = {"KOTANET_STATE_DB": f"sqlite:///{state}"} if state_in == "sqlite" else {}
     port = free_port()
     cfg = tmp_path / "central.toml"
     # its own topic prefix: retained states of other tests' nodes on the shared broker stay out
@@ -86,7 +87,7 @@ def test_central_on_postgresql_keeps_state_in_the_sqlite_file(
                    '[[nodes]]\nnode = "sdb-node-1"\nsite = "taman-kota"\nrole = "park"\n')
     proc = subprocess.Popen(
         [*CLI, "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "KOTANET_DB": pg.new_database(), "KOTANET_STATE_DB": f"sqlite:///{state}",
+        env={**os.environ, "KOTANET_DB": db_url, **state_env,
              "KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_HTTP": f"127.0.0.1:{port}",
              "KOTANET_ADMIN_TOKEN": TOKEN, "KOTANET_NOC_DB": ""})
     base = f"http://127.0.0.1:{port}"
@@ -101,9 +102,16 @@ def test_central_on_postgresql_keeps_state_in_the_sqlite_file(
         status, cmd = _call(f"{base}/api/v1/nodes/sdb-node-1/commands",
                             {"kind": "resync", "params": {}, "ttl_s": 60})
         assert status == 202
-        with sqlite3.connect(state) as db:
-            ids = [r[0] for r in db.execute("SELECT cmd_id FROM commands")]
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        if state_in == "sqlite":
+            with sqlite3.connect(state) as db:
+                ids = [r[0] for r in db.execute("SELECT cmd_id FROM commands")]
+                tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        else:
+            assert not state.exists()
+            with psycopg.connect(db_url) as pgc:
+                ids = [r[0] for r in pgc.execute("SELECT cmd_id FROM commands")]
+                tables = {r[0] for r in pgc.execute(
+                    "SELECT table_name FROM information_schema.tables")}
         assert ids == [cmd["cmd_id"]]
         assert {"leader_lease", "alerts", "noc_users", "noc_settings"} <= tables
     finally:

@@ -177,11 +177,13 @@ class CentralServer:
     """Central's real app (collector, API, commands) served on a loopback port in a thread."""
 
     def __init__(self, broker: LocalBroker, db: Path, instance: str, nodes: list[str],
-                 policy_interval_s: float | None = None) -> None:
+                 policy_interval_s: float | None = None, state: str | None = None) -> None:
         self.port = free_port()
         env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
                "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_ADMIN_TOKEN": ADMIN,
                "KOTANET_COMMAND_KEY": str(KEY_FILE)}
+        if state is not None:  # the state tables elsewhere: a SQLite file or PostgreSQL
+            env["KOTANET_STATE_DB"] = state if "://" in state else f"sqlite:///{state}"
         cfg = load_config(None, env=env)
         self.cfg = cfg.model_copy(update={"instance": instance, "nodes": [
             RegistryNode(node=n, site=SITE) for n in nodes]})

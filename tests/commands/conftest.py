@@ -68,10 +68,12 @@ def feeder(broker: LocalBroker) -> Iterator[HookFeeder]:
 
 
 @pytest.fixture
-def central(broker: LocalBroker, tmp_path: Path, node_id: str,
-            feeder: HookFeeder) -> Iterator[CentralServer]:
-    """A real central (collector, API, commands) knowing node_id; hooks fed by the feeder."""
-    srv = CentralServer(broker, tmp_path / "central.db", f"ci-{node_id}"[:60], [node_id])
+def central(broker: LocalBroker, tmp_path: Path, node_id: str, feeder: HookFeeder,
+            state_db: str) -> Iterator[CentralServer]:
+    """A real central (collector, API, commands) knowing node_id; hooks fed by the feeder; its
+    state tables on SQLite and on PostgreSQL (``state_db``)."""
+    srv = CentralServer(broker, tmp_path / "central.db", f"ci-{node_id}"[:60], [node_id],
+                        state=state_db)
     feeder.service = srv.service
     yield srv
     feeder.service = None

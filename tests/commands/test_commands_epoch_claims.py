@@ -4,7 +4,6 @@ central verifies; a bare, forged, tampered or borrowed claim moves nothing other
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,8 @@ ATTACKER = CommandSigner(Ed25519PrivateKey.generate())
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Iterator[CommandService]:
-    store = CommandStore(tmp_path / "state.db")
+def svc(state_db: str) -> Iterator[CommandService]:
+    store = CommandStore(state_db)
     yield CommandService(store, Sink(), Topics(), "unit", clock_ms=Clock(), signer=SIGNER)
     store.close()
 
@@ -85,8 +84,8 @@ def test_the_proven_epoch_counts_not_the_claimed_one(svc: CommandService) -> Non
     assert svc.store.current_epoch() == 6
 
 
-def test_central_without_a_key_cannot_be_moved_by_a_birth(tmp_path: Path) -> None:
-    store = CommandStore(tmp_path / "s.db")
+def test_central_without_a_key_cannot_be_moved_by_a_birth(state_db: str) -> None:
+    store = CommandStore(state_db)
     try:
         svc = CommandService(store, Sink(), Topics(), "unit", clock_ms=Clock())
         # no key, no proof: only the claimer's own epoch moves (its offset), never central's

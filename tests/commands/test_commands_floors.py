@@ -69,8 +69,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CommandStore]:
-    s = CommandStore(tmp_path / "state.db")
+def store(state_db: str) -> Iterator[CommandStore]:
+    s = CommandStore(state_db)
     yield s
     s.close()
 
@@ -166,8 +166,8 @@ def test_raise_without_a_lease_row_leaves_the_lease_free(svc: CommandService,
 
 
 def test_deposed_leader_stays_fenced_and_cannot_take_the_raised_lease(
-        tmp_path: Path, clock: Clock) -> None:
-    a_store, b_store = CommandStore(tmp_path / "s.db"), CommandStore(tmp_path / "s.db")
+        state_db: str, clock: Clock) -> None:
+    a_store, b_store = CommandStore(state_db), CommandStore(state_db)
     try:
         a = LeaderLease(a_store, "inst-a", ttl_s=10, clock_ms=clock)
         b = LeaderLease(b_store, "inst-b", ttl_s=10, clock_ms=clock)

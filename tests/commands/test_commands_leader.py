@@ -22,14 +22,15 @@ pytestmark = [pytest.mark.broker, pytest.mark.netns]
 
 
 @pytest.fixture
-def pair(broker: LocalBroker, tmp_path: Path,
-         feeder: HookFeeder) -> Iterator[list[tuple[CommandService, LeaderLease]]]:
-    """Two central instances (command service + lease) on one database."""
+def pair(broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
+         state_db: str) -> Iterator[list[tuple[CommandService, LeaderLease]]]:
+    """Two central instances (command service + lease) on one state database (SQLite file or
+    PostgreSQL)."""
     out: list[tuple[CommandService, LeaderLease]] = []
     env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{tmp_path}/c.db"}
     for name in ("inst-a", "inst-b"):
         cfg = load_config(None, env=env).model_copy(update={"instance": name})
-        store = CommandStore(tmp_path / "c.db")
+        store = CommandStore(state_db)
         pub = MqttPublisher(cfg)
         pub.start()
         out.append((CommandService(store, pub, Topics(), name, signer=SIGNER),

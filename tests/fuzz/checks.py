@@ -7,11 +7,12 @@ import functools
 import math
 import types
 import typing
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NotRequired, Union, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from typing_extensions import is_typeddict
 
 from protocol import limits
 
@@ -26,6 +27,8 @@ def _constraints(meta: list[Any]) -> list[Any]:
 def alternatives(annotation: Any) -> list[tuple[Any, list[Any]]]:
     """(bare type, constraints) for each alternative of a possibly Optional/Annotated type."""
     origin = get_origin(annotation)
+    if origin is NotRequired:  # a key of a wire TypedDict that may be left out
+        return alternatives(get_args(annotation)[0])
     if origin is Annotated:
         base, *meta = get_args(annotation)
         return [(t, [*_constraints(meta), *c]) for t, c in alternatives(base)]
@@ -38,6 +41,10 @@ def _pick(value: Any, annotation: Any) -> tuple[Any, list[Any]]:
     """The alternative of ``annotation`` that ``value`` was validated as."""
     for tp, cons in alternatives(annotation):
         bare = get_origin(tp) or tp
+        if is_typeddict(tp):
+            if isinstance(value, dict):
+                return tp, cons
+            continue
         if bare is Literal or tp is Any or (isinstance(bare, type) and isinstance(value, bare)):
             return tp, cons
         if bare is float and isinstance(value, int):
@@ -73,6 +80,8 @@ def check_value(value: Any, annotation: Any, cons: list[Any], where: str) -> Non
     cons = [*cons, *more]
     if isinstance(value, BaseModel):
         check_model(value, where)
+    elif is_typeddict(tp):
+        check_record(value, tp, where)
     elif isinstance(value, int | float):
         _number(value, cons, where)
     elif isinstance(value, str):
@@ -121,6 +130,20 @@ def check_free_form(value: Any, where: str, depth: int = 1) -> int:
 @functools.cache
 def _hints(model: type[BaseModel]) -> dict[str, Any]:
     return typing.get_type_hints(model, include_extras=True)
+
+
+def record_fields(td: Any) -> dict[str, tuple[Any, bool]]:
+    """The keys of a wire TypedDict (UplinkSample, ProbeReport): annotation and required."""
+    hints = typing.get_type_hints(td, include_extras=True)  # keeps NotRequired[...]
+    return {k: (a, get_origin(a) is not NotRequired) for k, a in hints.items()}
+
+
+def check_record(value: dict[str, Any], td: Any, where: str) -> None:
+    """Assert a decoded wire TypedDict has every key (defaults filled) within its bounds."""
+    fields = record_fields(td)
+    assert set(value) == set(fields), f"{where}: keys {sorted(value)} are not {sorted(fields)}"
+    for name, (annotation, _) in fields.items():
+        check_value(value[name], annotation, [], f"{where}.{name}")
 
 
 def check_model(msg: BaseModel, where: str = "") -> None:

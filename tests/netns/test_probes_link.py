@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from protocol.messages import UplinkSample
+from protocol.messages import UPLINK_SAMPLE
 from tests.netns.nsutil import Lab
 
 pytestmark = pytest.mark.netns
@@ -71,7 +71,7 @@ def samples(rounds: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         for res in rnd["results"]:
             if res["name"] == f"link:{name}":
                 assert res["status"] == "ok", res
-                UplinkSample.model_validate(res["data"]["uplinks"][0])  # fits the wire model
+                UPLINK_SAMPLE.validate_python(res["data"]["uplinks"][0])  # fits the wire model
                 out.append({**res["data"]["uplinks"][0], "detail": res["detail"]})
     return out
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,18 @@ from noc_helpers import (
 )
 
 from central.noc.store import NocStore, StoreError, create_user
+from central.storage.statedb import open_state
 
 
-def _serve(db: Path, **noc: object) -> tuple[ServerThread, object]:
+def _serve(db: Path, state: str, **noc: object) -> tuple[ServerThread, object]:
+    """The NOC on telemetry in db and its own tables in state (SQLite file or PostgreSQL)."""
     storage = open_db(db)
     fill(storage, [("taman-kota-sampit-01", "taman-kota-sampit")])
-    return ServerThread(build_app(central_cfg(db), storage, **noc)).start(), storage
+    return ServerThread(build_app(central_cfg(db), storage, db_path=state, **noc)).start(), storage
 
 
-def test_first_admin_comes_from_the_central_admin_token(tmp_path: Path) -> None:
-    srv, storage = _serve(tmp_path / "c.db")
+def test_first_admin_comes_from_the_central_admin_token(tmp_path: Path, state_db: str) -> None:
+    srv, storage = _serve(tmp_path / "c.db", state_db)
 
     async def go() -> None:
         c = Browserless(srv.url)
@@ -56,16 +57,16 @@ def test_first_admin_comes_from_the_central_admin_token(tmp_path: Path) -> None:
     finally:
         srv.stop()
         storage.close()  # type: ignore[attr-defined]
-    audit = NocStore(tmp_path / "c.db").audit_log()
+    audit = NocStore(state_db).audit_log()
     assert [(a["action"], a["ok"]) for a in reversed(audit)] == [("setup", 0), ("user.create", 1)]
 
 
 def test_login_rate_limit_cookies_hashes_and_no_secrets_in_logs(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    db = tmp_path / "c.db"
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, state_db: str) -> None:
+    db = state_db
     create_user(db, "operator1", PASSWORD, "operator")
     create_user(db, "viewer1", PASSWORD, "viewer")
-    srv, storage = _serve(db, login_max_failures=3)
+    srv, storage = _serve(tmp_path / "c.db", db, login_max_failures=3)
     caplog.set_level(logging.DEBUG)
 
     async def go() -> None:
@@ -96,9 +97,12 @@ def test_login_rate_limit_cookies_hashes_and_no_secrets_in_logs(
     finally:
         srv.stop()
         storage.close()  # type: ignore[attr-defined]
-    with sqlite3.connect(db) as con:
-        hashes = [h for (h,) in con.execute("SELECT pw_hash FROM noc_users")]
-        sids = [s for (s,) in con.execute("SELECT sid_sha256 FROM noc_sessions")]
+    con = open_state(db, "noc", ())  # read the tables as they are stored
+    try:
+        hashes = [r["pw_hash"] for r in con.all("SELECT pw_hash FROM noc_users")]
+        sids = [r["sid_sha256"] for r in con.all("SELECT sid_sha256 FROM noc_sessions")]
+    finally:
+        con.close()
     assert all(h.startswith("$argon2id$") for h in hashes)
     assert sids and all(len(s) == 64 for s in sids)  # only SHA-256 digests of session ids
     assert PASSWORD not in caplog.text and "wrong-password-x" not in caplog.text
@@ -108,8 +112,8 @@ def test_login_rate_limit_cookies_hashes_and_no_secrets_in_logs(
     assert any("rate limit" in d for _, _, d in actions)
 
 
-def test_user_rules(tmp_path: Path) -> None:
-    store = NocStore(tmp_path / "c.db")
+def test_user_rules(state_db: str) -> None:
+    store = NocStore(state_db)
     try:
         store.create_user("admin1", PASSWORD, "admin")
         with pytest.raises(StoreError):
@@ -130,7 +134,7 @@ def test_user_rules(tmp_path: Path) -> None:
 
 
 def test_cookies_are_secure_when_configured(tmp_path: Path) -> None:
-    srv, storage = _serve(tmp_path / "c.db", secure_cookies=True)
+    srv, storage = _serve(tmp_path / "c.db", str(tmp_path / "c.db"), secure_cookies=True)
 
     async def go() -> str:
         c = Browserless(srv.url)

@@ -77,9 +77,10 @@ def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -
         # every node's state reads as text, not only as colour
         states = page.locator("#nodes tbody .badge").all_inner_texts()
         assert len(states) == FLEET and all(s.strip() for s in states)
-        # the map works with no tile server: one marker per site on a blank background
-        assert page.locator("#map.blank").count() == 1
+        # the map works with no tile server: a labelled schematic, one marker per site
+        page.wait_for_selector("#map.schematic")
         assert page.locator("#map path.leaflet-interactive").count() == FLEET
+        assert page.locator("#map .site-label").count() == FLEET
         # filter and sort
         page.fill("#filter", live.victim)
         wait(lambda: rows.count() == 1, 5, "filter to one node")
@@ -256,6 +257,18 @@ def test_node_going_offline_shows_live(browser: Any, live: Live) -> None:
         assert page.evaluate("window.__notReloaded") is True
         assert _text(page, "#tile-offline .v") == "1"
         assert "offline for" in _text(page, f"{row} .since")
+        # its values are last known: greyed, with their age, not counted as users now
+        assert page.locator(f"{row} td.stale").count() >= 3
+        assert "last data" in _text(page, f"{row} .stale-age")
+        # the offline event central recorded, with its time and who recorded it
+        off = live.nodes()[live.victim]["offline_since_ms"]
+        assert (page.get_attribute(f"{row} .since", "title") or "").startswith("offline since ")
+        assert node_page.get_attribute("#cause", "data-since") == str(off)
+        ev = node_page.locator('#events tbody tr[data-kind="offline"]')
+        ev.wait_for(timeout=5000)
+        assert ev.get_attribute("data-ts") == str(off)
+        assert ev.locator("td.actor").inner_text().strip() == "central"
+        assert "recorded by central" in _text(node_page, "#cause")
         assert not js_errors(page)
         shot(page, "fleet-offline")
     finally:

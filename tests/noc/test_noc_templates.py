@@ -209,10 +209,13 @@ def test_pages_escape_values_render_errors_in_the_layout_and_root_leads_to_the_n
     # the console's bounds are the command contract's
     parser = _Inputs()
     parser.feed(html)
-    for name, low, high in (("down_kbps", MIN_KBPS, MAX_KBPS), ("up_kbps", MIN_KBPS, MAX_KBPS),
-                            ("lease_s", 1, MAX_LEASE_S), ("ttl_s", MIN_TTL_S, MAX_TTL_S)):
+    # (shown in Mbit/s and minutes; data-scale converts to the protocol's kbit/s and seconds)
+    for name, low, high in (("down_mbps", MIN_KBPS, MAX_KBPS), ("up_mbps", MIN_KBPS, MAX_KBPS),
+                            ("lease_min", 60, MAX_LEASE_S), ("ttl_s", MIN_TTL_S, MAX_TTL_S)):
         field = parser.inputs[name]
-        assert (float(str(field["min"])), float(str(field["max"]))) == (low, high), name
+        scale = float(str(field["data-scale"]))
+        assert (round(float(str(field["data-min"])) * scale, 6),
+                round(float(str(field["data-max"])) * scale, 6)) == (low, high), name
     # errors of pages: inside the NOC layout (navigation, language), in Indonesian here
     for name, status, words in (("node-404", 404, "Node tidak dikenal: no-such-node"),
                                 ("path-404", 404, "Halaman tidak ditemukan"),

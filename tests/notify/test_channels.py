@@ -49,7 +49,7 @@ def notify_cfg(tmp: Path, http_url: str, smtp_port: int = 1, cert: Path | None =
         **extra})
 
 
-def incident_cycle(db: Path, cfg: NotifySection, node: str = "tk-01", alert_id: int = 1,
+def incident_cycle(db: Path | str, cfg: NotifySection, node: str = "tk-01", alert_id: int = 1,
                    t0: int = T0) -> IncidentStore:
     """Open (and announce) then resolve one offline incident through the incident store."""
     OutboxStore(db).close()  # the outbox table exists before the first round
@@ -63,13 +63,14 @@ def incident_cycle(db: Path, cfg: NotifySection, node: str = "tk-01", alert_id: 
     return store
 
 
-def test_incident_reaches_telegram_smtp_starttls_and_signed_webhook(tmp_path: Path) -> None:
+def test_incident_reaches_telegram_smtp_starttls_and_signed_webhook(tmp_path: Path,
+                                                                   state_db: str) -> None:
     async def main() -> None:
         recv = await HttpReceiver().start()
         ctl, box, cert, port = smtp_server(tmp_path)
         try:
             cfg = notify_cfg(tmp_path, recv.url, port, cert)
-            db = tmp_path / "state.db"
+            db = state_db  # a SQLite file or PostgreSQL
             incident_cycle(db, cfg).close()
             outbox = OutboxStore(db)
             assert [(r["route"], r["state"]) for r in outbox.rows()] == [
@@ -293,9 +294,9 @@ def test_malformed_row_backs_off_instead_of_spinning(tmp_path: Path) -> None:
 
 
 def test_unannounced_node_incident_merges_into_upstream_incident_in_the_store(
-        tmp_path: Path) -> None:
+        tmp_path: Path, state_db: str) -> None:
     cfg = notify_cfg(tmp_path, "http://127.0.0.1:1", routes=("hook",))
-    db = tmp_path / "state.db"
+    db = state_db  # a SQLite file or PostgreSQL
     outbox = OutboxStore(db)
     store = IncidentStore(db)
     hook = enqueue_hook(cfg)

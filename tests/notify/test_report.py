@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from central.noc import budget
+from central.noc.budget_text import csv_text
 from central.notify.config import NotifySection
 from central.notify.outbox import OutboxStore
-from central.notify.report import ReportScheduler, build_report, due_week, to_csv, week_bounds
+from central.notify.report import ReportScheduler, build_report, due_week, week_bounds
 from central.notify.sender import REPORT_ROUTE, Sender
 from central.storage import Incoming
 from protocol.messages import Tele
@@ -64,17 +65,17 @@ def test_report_figures_equal_the_budget_page_and_recommend_after_four_low_weeks
     try:
         cfg = report_cfg(tmp_path)
         body = build_report(storage, SITES, WEEK, cfg)  # type: ignore[arg-type]
-        _, end = week_bounds(WEEK, TZ)
-        page = budget.compute(storage, SITES, 7, False, now_ms=end)  # type: ignore[arg-type]
+        start, end = week_bounds(WEEK, TZ)
+        page = budget.period_report(storage, SITES, start, end, 40)  # type: ignore[arg-type]
     finally:
         storage.close()  # type: ignore[attr-defined]
-    assert body["rows"] == page and len(page) == 14  # 7 days x 2 sites, the page's rows
-    assert body["attachments"][0]["text"] == to_csv(page)
-    assert [r["period"] for r in page[:7]] == [f"2026-11-{d:02d}" for d in range(2, 9)]
+    assert body["rows"] == page["rows"] and len(page["rows"]) == 2  # one row per site
+    assert body["attachments"][0]["text"] == csv_text(page, "en")
     kd = next(s for s in body["summary"] if s["site"] == "kantor-dinas")
-    assert kd["p95_mbps"] == max(r["p95_mbps"] for r in page if r["site"] == "kantor-dinas")
-    assert kd["peak_mbps"] == 16.0
-    # the office used at most 16 of 100 Mbit/s for four weeks: recommend ~25; the park is busy
+    # busy afternoons (40 of 144 ten-minute slots a day) at 16 Mbit/s: p95 and peak are 16
+    assert (kd["p95_mbps"], kd["peak_mbps"]) == (16.0, 16.0)
+    # the office used 16 of 100 Mbit/s (below 40 %) for four weeks: recommend ~25 (1.5 x 16);
+    # the park (30 of 20 Mbit/s at its busiest) is not
     assert [(r["site"], r["suggest"]) for r in body["recommendations"]] == [("kantor-dinas", 25)]
     assert "consider a contract of about 25 Mbps" in body["text"]
     assert "Kantor Dinas (office): contract 100 Mbps" in body["text"]
@@ -106,8 +107,9 @@ def test_weekly_report_arrives_by_smtp_with_the_csv_attached(tmp_path: Path) -> 
     assert mail["Subject"] == "kotanet weekly budget report 2026-W45"
     parts = {p.get_filename(): p for p in mail.walk() if p.get_filename()}
     att = parts["kotanet-budget-2026-W45.csv"].get_payload(decode=True)
+    assert att.decode() == body["attachments"][0]["text"]
     rows = list(csv.DictReader(io.StringIO(att.decode())))
-    assert len(rows) == 14 and rows == list(csv.DictReader(io.StringIO(to_csv(body["rows"]))))
+    assert [r["Site"] for r in rows] == ["Kantor Dinas", "Taman Kota"]
 
 
 def test_scheduler_queues_each_week_once_on_the_leader_only(tmp_path: Path) -> None:

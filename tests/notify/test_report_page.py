@@ -1,5 +1,6 @@
 """The weekly report's CSV equals what a NOC viewer downloads from the budget page
-(/noc/budget.csv, 7 days, per day) for the same week, over HTTP from a running NOC."""
+(/noc/budget.csv?week=...) for the same week, over HTTP from a running NOC, in English and in
+Indonesian."""
 
 from __future__ import annotations
 
@@ -57,27 +58,30 @@ def test_weekly_report_csv_equals_the_budget_page_csv_for_the_same_week(
     create_user(db, "layar", PASSWORD, "viewer")
     server = ServerThread(app).start()
     try:
-        async def page_csv() -> str:
+        async def page_csv(lang: str) -> str:
             client = Browserless(server.url)
             try:
                 assert await client.login("layar") == 303
-                async with client.http.get(
-                        f"{server.url}/noc/budget.csv?days=7&period=day") as r:
+                async with client.http.get(f"{server.url}/noc/budget.csv?week={week}",
+                                           cookies={"kt_lang": lang}) as r:
                     assert r.status == 200
                     return await r.text()
             finally:
                 await client.close()
-        page = asyncio.run(page_csv())
+        pages = {lang: asyncio.run(page_csv(lang)) for lang in ("en", "id")}
         cfg = NotifySection.model_validate({"timezone": TZ})
-        report = build_report(storage, noc.sites(), week, cfg, "en")
+        reports = {lang: build_report(storage, noc.sites(), week, cfg, lang)
+                   for lang in ("en", "id")}
     finally:
         server.stop()
         noc.close()
         storage.close()
-    csv_text = report["attachments"][0]["text"]
-    assert len(report["rows"]) >= 2  # both sites, at least one day
-    assert {r["site"] for r in report["rows"]} == {"kantor-dinas", "taman-kota"}
-    assert csv_text.replace("\r\n", "\n") == page.replace("\r\n", "\n")
+    report = reports["en"]
+    assert {s["site"] for s in report["summary"]} == {"kantor-dinas", "taman-kota"}  # with data
+    for lang in ("en", "id"):
+        csv_text = reports[lang]["attachments"][0]["text"]
+        assert csv_text.replace("\r\n", "\n") == pages[lang].replace("\r\n", "\n"), lang
+    assert ";" in pages["id"].splitlines()[0] and "," in pages["en"].splitlines()[0]
     kd = next(s for s in report["summary"] if s["site"] == "kantor-dinas")
     assert kd["capacity_mbps"] == 100.0 and kd["kind"] == "office"
     assert f"Kantor Dinas (office): contract 100 Mbps, p95 {kd['p95_mbps']:g} Mbps" in \

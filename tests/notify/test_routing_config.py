@@ -68,13 +68,13 @@ def test_routes_filter_by_kind_site_severity_and_time_of_day() -> None:
     assert not in_hours("22:00-06:00", 6 * 60) and not in_hours("07:00-16:00", 16 * 60)
 
 
-def test_quiet_hours_skip_is_recorded_and_no_resolution_follows(tmp_path: Path) -> None:
+def test_quiet_hours_skip_is_recorded_and_no_resolution_follows(state_db: str) -> None:
     cfg = NotifySection.model_validate({
         "channels": [{"id": "m", "type": "email", "host": "127.0.0.1",
                       "from_addr": "k@example.test"}],
         "routes": [{"id": "parks", "channel": "m", "to": ["c@x"],
                     "quiet_hours": "22:00-06:00"}]})
-    db = tmp_path / "s.db"
+    db = state_db  # a SQLite file or PostgreSQL
     outbox = OutboxStore(db)
     store = IncidentStore(db)
     icfg = IncidentConfig(settle_s=0, resolve_hold_s=0)
@@ -195,7 +195,7 @@ def test_report_budget_cli_writes_the_mail_with_csv(tmp_path: Path) -> None:
     assert mail["Subject"] == "kotanet weekly budget report 2026-W49"
     att = next(p for p in mail.walk() if p.get_filename() == "kotanet-budget-2026-W49.csv")
     header = next(csv.reader(io.StringIO(att.get_payload(decode=True).decode())))
-    assert header[:3] == ["period", "site", "name"]
+    assert header[:3] == ["Site", "Unused (Mbit/s)", "Use (%)"]  # the budget page's CSV
     out = run_cli("--config", str(cfg), "report", "budget", "--week", "49", "--to",
                   str(tmp_path / "x.csv"))
     assert out.returncode == 2 and "week must look like 2026-W49" in out.stderr

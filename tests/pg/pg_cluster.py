@@ -49,7 +49,10 @@ def free_port() -> int:
 class PgCluster:
     """initdb + pg_ctl as the postgres OS user (when root), password auth on 127.0.0.1 only."""
 
-    def __init__(self) -> None:
+    def __init__(self, netns: str | None = None, listen: str = "127.0.0.1") -> None:
+        """``netns``: run the server in that network namespace, listening on ``listen`` (a
+        comma-separated list of its addresses); the test reaches it through its unix socket."""
+        self.netns, self.listen = netns, listen
         self.bindir = pg_bindir()
         self.password = secrets.token_urlsafe(16)
         self.port = 0
@@ -62,7 +65,8 @@ class PgCluster:
         self.logfile = self.base / "server.log"
 
     def _cmd(self, *args: str) -> list[str]:
-        return ["runuser", "-u", OS_USER, "--", *args] if self._as_root else list(args)
+        cmd = ["runuser", "-u", OS_USER, "--", *args] if self._as_root else list(args)
+        return ["ip", "netns", "exec", self.netns, *cmd] if self.netns else cmd
 
     def _run(self, *args: str) -> None:
         proc = subprocess.run(self._cmd(*args), cwd=self.base, capture_output=True, text=True,
@@ -86,9 +90,12 @@ class PgCluster:
                   f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8",
                   "--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US")
         pwfile.unlink()
+        if self.netns:  # clients come from the lab's other namespaces, password auth only
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
         for attempt in range(3):  # the free port may be taken between probe and bind
             self.port = free_port()
-            opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            opts = (f"-c listen_addresses={self.listen} -c port={self.port} "
                     f"-c unix_socket_directories={self.sock} -c fsync=off "
                     "-c full_page_writes=off -c max_connections=60 -c log_min_messages=warning")
             try:
@@ -107,22 +114,28 @@ class PgCluster:
         except OSError:
             return "(no server log)"
 
-    def url(self, db: str = "postgres", password: str | None = None) -> str:
-        """A postgresql:// URL as the superuser."""
+    def url(self, db: str = "postgres", password: str | None = None,
+            host: str | None = None) -> str:
+        """A postgresql:// URL as the superuser (host: the first listen address)."""
         pw = self.password if password is None else password
-        return f"postgresql://{SUPERUSER}:{pw}@127.0.0.1:{self.port}/{db}"
+        return f"postgresql://{SUPERUSER}:{pw}@{host or self.listen.split(',')[0]}:{self.port}/{db}"
+
+    def local_url(self, db: str = "postgres") -> str:
+        """A URL through the server's unix socket (reachable from any network namespace)."""
+        return (f"postgresql://{SUPERUSER}:{self.password}@/{db}?host={self.sock}"
+                f"&port={self.port}")
 
     def new_database(self) -> str:
         """Create an empty database and return its URL."""
         name = f"t{next(self._dbs)}"
-        with psycopg.connect(self.url(), autocommit=True) as c:
+        with psycopg.connect(self.local_url(), autocommit=True) as c:
             c.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY'.encode())
         return self.url(name)
 
     def terminate_clients(self, db_url: str) -> int:
         """Kill every session on the database of db_url (a server restart, as clients see it)."""
         db = db_url.rsplit("/", 1)[1]
-        with psycopg.connect(self.url(), autocommit=True) as c:
+        with psycopg.connect(self.local_url(), autocommit=True) as c:
             rows = c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                              "WHERE datname = %s AND pid <> pg_backend_pid()", (db,)).fetchall()
         return len(rows)

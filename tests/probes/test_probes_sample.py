@@ -30,14 +30,15 @@ def test_merge_uplinks_users_system_and_events() -> None:
         P("broken", RuntimeError("boom")),
     ], workers=0).run_all()  # inline, as for simulated nodes
     sample, events = build_sample(results, 1234)
-    ups = {u.name: u for u in sample.uplinks}
-    assert ups["wan"].up is True and ups["wan"].rtt_ms == 20.0 and ups["wan"].rx_bps == 1000.0
-    assert ups["lte"].up is False
+    ups = {u["name"]: u for u in sample.uplinks}
+    assert ups["wan"]["up"] is True and ups["wan"]["rtt_ms"] == 20.0
+    assert ups["wan"]["rx_bps"] == 1000.0
+    assert ups["lte"]["up"] is False
     assert sample.users.associated == 4 and sample.users.leases == 5
     assert sample.users.authenticated is None
     assert sample.system.cpu_pct == 12.0 and sample.system.temp_c == 51.5
     assert sample.ts_ms == 1234
-    status = {r.name: r.status for r in sample.probes}
+    status = {r["name"]: r["status"] for r in sample.probes}
     assert status == {"link": "ok", "rates": "ok", "users": "ok", "system": "ok",
                       "hostapd": "unavailable", "broken": "failed"}
     assert [(e.kind, e.severity, e.ts_ms) for e in events] == [("link_down", "warning", 1234)]
@@ -49,6 +50,6 @@ def test_probe_with_invalid_data_is_failed_and_left_out() -> None:
                ProbeResult("good", "ok", {"system": {"mem_pct": 40.0}})]
     sample, _ = build_sample(results, 1)
     assert sample.system.cpu_pct is None and sample.system.mem_pct == 40.0
-    reports = {r.name: r for r in sample.probes}
-    assert reports["bad"].status == "failed" and "bad data" in reports["bad"].detail
-    assert reports["typo"].status == "failed" and "sytem" in reports["typo"].detail
+    reports = {r["name"]: r for r in sample.probes}
+    assert reports["bad"]["status"] == "failed" and "bad data" in reports["bad"]["detail"]
+    assert reports["typo"]["status"] == "failed" and "sytem" in reports["typo"]["detail"]

@@ -207,6 +207,34 @@ def test_unknown_fields_are_ignored() -> None:
     assert "future_top" not in again and "future_radio" not in again["samples"][0]
 
 
+def test_uplink_and_probe_records_decode_as_complete_dicts() -> None:
+    """The hot-path records are TypedDicts: every key present, defaults filled in."""
+    obj = _tele_obj()
+    obj["samples"][0]["uplinks"] = [{"name": "lte", "signal_dbm": -71}]
+    obj["samples"][0]["probes"] = [{"name": "users", "status": "ok"}]
+    _, msg = decode(T, _topic("tele"), json.dumps(obj).encode())
+    assert isinstance(msg, Tele)
+    assert msg.samples[0].uplinks == [{
+        "name": "lte", "up": None, "active": False, "rtt_ms": None, "loss_pct": None,
+        "jitter_ms": None, "rx_bps": None, "tx_bps": None, "rx_errors": None, "tx_errors": None,
+        "rx_dropped": None, "tx_dropped": None}]
+    assert msg.samples[0].probes == [
+        {"name": "users", "status": "ok", "duration_ms": 0.0, "detail": ""}]
+
+
+@pytest.mark.parametrize("record,field,value", [
+    ("uplinks", "rtt_ms", "15.0"), ("uplinks", "rx_errors", True), ("uplinks", "up", 1),
+    ("uplinks", "rx_errors", 1.5), ("uplinks", "name", "-x"), ("probes", "duration_ms", "1"),
+    ("probes", "status", "fine"), ("probes", "detail", 5),
+])
+def test_uplink_and_probe_records_are_strict(record: str, field: str, value: Any) -> None:
+    obj = _tele_obj()
+    base = {"name": "fiber"} if record == "uplinks" else {"name": "users", "status": "ok"}
+    obj["samples"][0][record] = [{**base, field: value}]
+    with pytest.raises(InvalidMessage, match=field):
+        decode(T, _topic("tele"), json.dumps(obj).encode())
+
+
 def test_unknown_command_kind_still_decodes_for_the_agent_gate() -> None:
     obj = json.loads(encode(_messages()["cmd"]))
     obj["kind"] = "launch_rocket"

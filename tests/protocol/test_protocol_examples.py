@@ -6,16 +6,18 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel
+from typing_extensions import is_typeddict
 
 import protocol.messages as messages
 from protocol import codec
 from protocol.codec import CodecError, decode, encode
 from protocol.messages import COMMAND_KINDS, NODE_MODELS, Envelope
 from protocol.topics import NODE_KINDS, Topics
+from tests.fuzz.checks import record_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "protocol.md"
@@ -85,28 +87,36 @@ def test_doc_examples_are_exactly_the_golden_files() -> None:
         assert body == (EXAMPLES / name).read_text(encoding="utf-8").rstrip("\n"), name
 
 
-def _field_names(model: type[BaseModel]) -> dict[str, bool]:
+def _field_names(model: Any) -> dict[str, bool]:
+    if is_typeddict(model):  # the hot-path records (UplinkSample, ProbeReport)
+        return {n: required for n, (_, required) in record_fields(model).items()}
     return {(f.alias or n): f.is_required() for n, f in model.model_fields.items()}
 
 
-def _models_in(tp: object) -> Iterator[type[BaseModel]]:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
+def _annotations(model: Any) -> list[object]:
+    if is_typeddict(model):
+        return [a for a, _ in record_fields(model).values()]
+    return [f.annotation for f in model.model_fields.values()]
+
+
+def _models_in(tp: object) -> Iterator[Any]:
+    if (isinstance(tp, type) and issubclass(tp, BaseModel)) or is_typeddict(tp):
         yield tp
     for arg in get_args(tp):
         yield from _models_in(arg)
 
 
-def wire_models() -> dict[str, type[BaseModel]]:
-    """Every model that can appear on the wire, nested ones included, by class name."""
-    todo: list[type[BaseModel]] = [*NODE_MODELS.values(), messages.CentralState,
-                                   messages.KeyAnnouncement]  # in announce_key params
-    seen: dict[str, type[BaseModel]] = {}
+def wire_models() -> dict[str, Any]:
+    """Every model (or wire TypedDict) that can appear on the wire, nested ones included."""
+    todo: list[Any] = [*NODE_MODELS.values(), messages.CentralState,
+                       messages.KeyAnnouncement]  # in announce_key params
+    seen: dict[str, Any] = {}
     while todo:
         model = todo.pop()
         if model.__name__ not in seen:
             seen[model.__name__] = model
-            for f in model.model_fields.values():
-                todo += list(_models_in(f.annotation))
+            for annotation in _annotations(model):
+                todo += list(_models_in(annotation))
     return seen
 
 
@@ -121,7 +131,7 @@ def test_field_table_lists_exactly_the_model_fields(name: str) -> None:
     tables = _tables()
     assert name in tables, f"docs/protocol.md has no '<!-- fields: {name} -->' table"
     documented = dict(tables[name])
-    if issubclass(model, Envelope):
+    if isinstance(model, type) and issubclass(model, Envelope):
         documented.update(tables["Envelope"])
     expected = _field_names(model)
     undocumented = sorted(set(expected) - set(documented))

@@ -12,11 +12,12 @@ from typing import Any, Literal, get_args, get_origin
 import annotated_types as at
 import pytest
 from pydantic import BaseModel
+from typing_extensions import is_typeddict
 
 from protocol import limits, params
 from protocol.commands import KeyAnnouncement
 from protocol.messages import NODE_MODELS, CentralState
-from tests.fuzz.checks import alternatives
+from tests.fuzz.checks import alternatives, record_fields
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 TABLE_RE = re.compile(r"<!-- limits -->\n(?P<table>(?:\|.*\n)+)")
@@ -48,7 +49,7 @@ def _problems(annotation: Any, cons: list[Any], where: str, seen: set[type]) -> 
         bare = get_origin(tp) or tp
         if tp is type(None) or tp is bool or bare is Literal:
             continue
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if (isinstance(tp, type) and issubclass(tp, BaseModel)) or is_typeddict(tp):
             out += _model_problems(tp, seen)
         elif tp in (int, float):
             if not any(isinstance(x, at.Ge | at.Gt) for x in c) or \
@@ -69,12 +70,16 @@ def _problems(annotation: Any, cons: list[Any], where: str, seen: set[type]) -> 
     return out
 
 
-def _model_problems(model: type[BaseModel], seen: set[type]) -> list[str]:
+def _model_problems(model: Any, seen: set[type]) -> list[str]:
     if model in seen:
         return []
     seen.add(model)
-    hints = typing.get_type_hints(model, include_extras=True)
     out: list[str] = []
+    if is_typeddict(model):  # UplinkSample, ProbeReport: bounds in the annotations
+        for name, (annotation, _) in record_fields(model).items():
+            out += _problems(annotation, [], f"{model.__name__}.{name}", seen)
+        return out
+    hints = typing.get_type_hints(model, include_extras=True)
     for name, info in model.model_fields.items():
         out += _problems(hints[name], list(info.metadata), f"{model.__name__}.{name}", seen)
     return out
