@@ -30,6 +30,7 @@ from central.enroll.api import setup_enroll
 from central.metrics.alerts import AlertMetrics, IncidentMetrics
 from central.metrics.commands import CommandMetrics
 from central.metrics.notify import NotifyMetrics
+from central.metrics.retention import RetentionMetrics
 from central.noc import NocSettings, setup_noc
 from central.noc.install import setup_install
 from central.notify.setup import SENDER, setup_notify
@@ -38,6 +39,7 @@ from central.policy.fleet import fleet_policy
 from central.policy.loop import PolicyLoop, inputs_from
 from central.storage.base import Incoming, Storage
 from central.storage.location import state_path
+from central.storage.retention import Retention, RetentionPolicy
 from protocol.messages import Birth, CommandAck
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,9 @@ def build_app(cfg: CentralConfig, storage: Storage, stats: Stats,
     resync = GapResync(storage, svc, (lambda: lease.is_leader) if with_policy else (lambda: True),
                        grace_ms=int(cfg.gap_grace_s * 1000))
     app.cleanup_ctx.append(resync.lifetime)
+    retention = Retention(storage, retention_policy(cfg))
+    app[METRICS].register(RetentionMetrics(retention.stats))
+    app.cleanup_ctx.append(_retention_task(retention, leads))
     setup_enroll(app, floors=storage.node_floors)  # a re-seeded node continues above these
     setup_noc(app, NocSettings.from_env())
     setup_install(app)  # GET /install/{node}: the label's QR code (KOTANET_DEPLOYMENT)
@@ -113,6 +118,28 @@ def site_infos(cfg: CentralConfig) -> dict[str, SiteInfo]:
     for n in cfg.nodes:
         out.setdefault(n.site, SiteInfo(None, "", n.role))
     return out
+
+
+def retention_policy(cfg: CentralConfig) -> RetentionPolicy:
+    """The [storage] retention keys as the retention task's policy."""
+    st = cfg.storage
+    return RetentionPolicy(raw_days=st.raw_retention_days, rollup_days=st.rollup_retention_days,
+                           batch_rows=st.retention_batch_rows,
+                           pause_s=st.retention_pause_ms / 1000,
+                           interval_s=float(st.retention_interval_s))
+
+
+def _retention_task(retention: Retention, leads: Callable[[], bool]) -> Callable[
+        [web.Application], AsyncIterator[None]]:
+    """Run retention passes while the app lives (the leader only); stop a pass at shutdown."""
+    async def lifetime(_app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(retention.run(leads))
+        yield
+        retention.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    return lifetime
 
 
 def _epoch_publisher(collector: Collector, lease: LeaderLease) -> Callable[

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from central.api.client_addr import parse_network
 from central.notify.config import NotifySection
@@ -81,6 +81,22 @@ class StorageSection(Strict):
     batch_linger_ms: Annotated[int, Field(ge=0, le=5000)] = 20
     queue_max: Annotated[int, Field(ge=10)] = 20000
     queue_max_mb: Annotated[int, Field(ge=1)] = 16
+    # Retention (central/storage/retention.py, docs/operations.md 1.7); 0 days = keep forever.
+    raw_retention_days: Annotated[int, Field(ge=0, le=36500)] = 30  # samples, events, drops
+    rollup_retention_days: Annotated[int, Field(ge=0, le=36500)] = 3650  # rollup_5m, cmd_acks
+    retention_batch_rows: Annotated[int, Field(ge=100, le=100_000)] = 5000
+    retention_pause_ms: Annotated[int, Field(ge=0, le=60_000)] = 50
+    retention_interval_s: Annotated[int, Field(ge=60, le=7 * 86400)] = 3600
+
+    @model_validator(mode="after")
+    def _retention(self) -> StorageSection:
+        raw, roll = self.raw_retention_days, self.rollup_retention_days
+        if roll and (not raw or roll < raw):
+            raise ValueError(
+                f"rollup_retention_days ({roll}) must be 0 (keep forever) or at least "
+                f"raw_retention_days ({raw or '0 = forever'}): the 5-minute rollups are what "
+                "remains of the raw samples")
+        return self
 
     @field_validator("state_url")
     @classmethod

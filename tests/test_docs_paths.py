@@ -31,7 +31,7 @@ def exists(path: str) -> bool:
     return bool(module) and attr.isidentifier() and (ROOT / f"{module}.py").is_file()
 
 
-@pytest.mark.parametrize("doc", ["docs/architecture.md", "README.md"])
+@pytest.mark.parametrize("doc", ["docs/architecture.md", "README.md", "docs/scaling.md"])
 def test_every_path_named_in_the_doc_exists(doc: str) -> None:
     paths = named_paths((ROOT / doc).read_text(encoding="utf-8"))
     assert len(paths) >= 5, f"{doc} names too few paths to check ({sorted(paths)})"

@@ -18,6 +18,16 @@ SAMPLE_INSERT_COLUMNS = (
     "throttle_down_kbps, throttle_up_kbps, data")
 SAMPLE_COLUMN_COUNT = len(SAMPLE_INSERT_COLUMNS.split(","))
 EVENT_COLUMNS = "seq, ts_ms, site, received_ms, kind, severity, message, data"
+#: What retention may delete: table -> (its time column, its key besides ``node``). Every
+#: table's primary key (or the (node, ts_ms) index) starts with node, so a batch of one node is
+#: an index range scan, never a scan of the whole table.
+RETENTION_TABLES: dict[str, tuple[str, str]] = {
+    "samples": ("ts_ms", "seq"),
+    "events": ("ts_ms", "seq"),
+    "drops": ("received_ms", "from_seq, to_seq"),
+    "cmd_acks": ("received_ms", "cmd_id, stage"),
+    "rollup_5m": ("bucket_ms", "uplink, bucket_ms"),
+}
 
 
 def insert_once(table: str, columns: str, key: str, placeholder: str) -> str:
@@ -109,6 +119,15 @@ class Dialect:
         p = self.param
         return (f"SELECT {cols} FROM {table} {self.by_node()} AND ts_ms >= {p('lo')} "
                 f"AND ts_ms < {p('hi')} ORDER BY ts_ms, seq LIMIT {p('limit')}")
+
+    def delete_old(self, table: str) -> str:
+        """Delete at most ``limit`` rows of one node older than ``cutoff`` (RETENTION_TABLES;
+        the same text on both dialects: row values IN a LIMITed subquery of the key)."""
+        column, key = RETENTION_TABLES[table]
+        p = self.param
+        return (f"DELETE FROM {table} WHERE node = {p('node')} AND ({key}) IN ("
+                f"SELECT {key} FROM {table} WHERE node = {p('node')} AND {column} < {p('cutoff')} "
+                f"LIMIT {p('limit')})")
 
     def gaps(self, where: str) -> str:
         """Holes between consecutive known record seqs (samples and events share one seq

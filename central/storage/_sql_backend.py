@@ -105,6 +105,20 @@ class SqlBackend:
     def _query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def _delete(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one DELETE in its own short transaction (off the ingest path); its rowcount."""
+        raise NotImplementedError
+
+    def retention_nodes(self) -> list[str]:
+        """Every node that may have rows (retention walks them one at a time)."""
+        return [r["node"] for r in self._query("SELECT node FROM nodes ORDER BY node")]
+
+    def delete_old(self, table: str, node: str, cutoff_ms: int, limit: int) -> int:
+        """Delete at most ``limit`` rows of ``node`` in ``table`` whose time column
+        (``_dialect.RETENTION_TABLES``) is < cutoff_ms, in one transaction; how many."""
+        return self._delete(self._sql.delete_old(table),
+                            {"node": node, "cutoff": cutoff_ms, "limit": limit})
+
     def list_nodes(self) -> list[dict[str, Any]]:
         """Every node with presence and headline fields of its newest sample."""
         return self._query(self._sql.nodes())

@@ -128,6 +128,13 @@ class Storage(Protocol):
     def totals(self) -> dict[str, int]:
         """Row counts (nodes, nodes_online, samples, events, drops) for stats and metrics."""
 
+    def retention_nodes(self) -> list[str]:
+        """Every node that may have rows (retention walks them one at a time)."""
+
+    def delete_old(self, table: str, node: str, cutoff_ms: int, limit: int) -> int:
+        """Delete at most ``limit`` rows of ``node`` in ``table`` older than cutoff_ms (its
+        time column: storage.retention), in one short transaction; returns how many."""
+
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""
 

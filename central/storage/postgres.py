@@ -82,8 +82,9 @@ class PostgresStorage(SqlBackend):
         self.safe_url = redact(url)
         self._secrets = _secrets(url)
         self._timeout = connect_timeout_s
-        self._locks = {"w": threading.Lock(), "r": threading.Lock()}
-        self._conns: dict[str, Conn | None] = {"w": None, "r": None}
+        # w: ingest writes, r: reads, m: maintenance (retention), so neither waits on another
+        self._locks = {"w": threading.Lock(), "r": threading.Lock(), "m": threading.Lock()}
+        self._conns: dict[str, Conn | None] = {"w": None, "r": None, "m": None}
         try:
             with self._locks["w"]:
                 self._migrate(self._conn("w"))
@@ -180,6 +181,12 @@ class PostgresStorage(SqlBackend):
                 fn(c)
         self._run("w", in_tx)
 
+    def _delete(self, sql: str, params: dict[str, Any]) -> int:
+        def in_tx(c: Conn) -> int:
+            with c.transaction():
+                return c.execute(sql, params).rowcount
+        return self._run("m", in_tx)
+
     # ------------------------------------------------------------ writes
     def sync_registry(self, nodes: Sequence[RegistryNode]) -> None:
         """Insert or update the registry's nodes (site, role, name; clears 'unregistered')."""
@@ -221,7 +228,7 @@ class PostgresStorage(SqlBackend):
 
     def close(self) -> None:
         """Close every connection."""
-        with self._locks["w"], self._locks["r"]:
+        with self._locks["w"], self._locks["r"], self._locks["m"]:
             for which, c in self._conns.items():
                 if c is not None:
                     c.close()

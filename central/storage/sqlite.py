@@ -79,6 +79,9 @@ class SqliteStorage(SqlBackend):
             log.info("rollup backfill of %s: %d samples of the last %d days -> %d rollup rows",
                      self.path, read, rollup.BACKFILL_DAYS, built)
 
+    def _delete(self, sql: str, params: dict[str, Any]) -> int:
+        return self._db.tx(lambda c: c.execute(sql, params).rowcount)
+
     # ------------------------------------------------------------ writes
     def sync_registry(self, nodes: Sequence[RegistryNode]) -> None:
         """Insert or update the registry's nodes (site, role, name; clears 'unregistered')."""
