@@ -43,7 +43,7 @@ from agent.nodeapply import (
     service_plan,
     write_if_changed,
 )
-from agent.transport.statefile import DurableCounter, SeqFloor
+from agent.transport.statefile import DurableCounter, SeqFloor, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +113,6 @@ def atomic_write(path: Path, data: str, mode: int = 0o600) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def find_token(candidates: list[Path]) -> Path:
@@ -249,7 +241,7 @@ def _install(answer: dict[str, Any], out: Path, secret: str, node_hint: str | No
     if answer.get("auth") != "cert":  # a certificate-mode node logs in with its client cert
         _write(out / "mqtt-password", secret + "\n", 0o640)
     _write(out / "agent.toml", toml_text, 0o640)
-    _fsync_dir(out)
+    fsync_dir(out)
     return Enrolled(cfg.node.id, username, cfg.config_hash(), out, seq_floor, session_floor,
                     auth="cert" if answer.get("auth") == "cert" else "password"), node_files
 
@@ -303,7 +295,7 @@ def enroll(token_files: list[Path], out: Path, central: str | None = None,
     for p in {token_file, *token_files}:
         if p.is_file():
             p.unlink()
-            _fsync_dir(p.parent)
+            fsync_dir(p.parent)
     if done.auth != "cert":  # it is now mqtt-password; a cert node keeps it to re-run a card
         (out / SECRET_FILE).unlink(missing_ok=True)
     log.info("node %s enrolled; config hash %s", done.node, done.config_hash)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import sysexec
+from agent.transport.statefile import fsync_dir
 from protocol.nodefiles import MANIFEST_NAME, MAX_FILE_BYTES, MAX_FILES, files_hash, valid_path
 
 log = logging.getLogger(__name__)
@@ -86,14 +87,6 @@ def gid_of(group: str) -> int:
         return 0  # no such group (yet): root's, with the same mode
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_if_changed(target: Path, data: bytes, mode: int, gid: int) -> bool:
     """Write ``data`` atomically unless the file already holds it; fix mode/group in place.
     Returns True if the content was (re)written."""
@@ -122,7 +115,7 @@ def write_if_changed(target: Path, data: bytes, mode: int, gid: int) -> bool:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return True
 
 

@@ -23,11 +23,16 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, p)
-    dfd = os.open(p.parent, os.O_RDONLY)
+    fsync_dir(p.parent)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a directory's entries durable (after a rename or a new file in it)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(dfd)
+        os.fsync(fd)
     finally:
-        os.close(dfd)
+        os.close(fd)
 
 
 def read_json(path: str | Path) -> dict[str, Any] | None:

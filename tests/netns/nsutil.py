@@ -203,11 +203,16 @@ class Procs:
         """SIGTERM each named process in ``order`` (bounded wait, then SIGKILL)."""
         for name in order:
             proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            if proc is not None:
+                stop_proc(proc)
+
+
+def stop_proc(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process if it still runs; SIGKILL after 15 s (bounded)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from netns.nsutil import Lab, Netns
 from paho.mqtt.enums import CallbackAPIVersion
 
 from provisioning.cli import main as cli_main
@@ -204,3 +205,15 @@ class Probe:
         """Disconnect and stop the network thread."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def prepare_node(lab: Lab) -> Netns:
+    """A node namespace with two uplinks to an 'isp' namespace (eth0 default) and a br0 LAN."""
+    node, isp = lab.add("node"), lab.add("isp")
+    lab.link(node, "eth0", "10.1.0.2/24", isp, "up0", "10.1.0.1/24")
+    lab.link(node, "eth1", "10.2.0.2/24", isp, "up1", "10.2.0.1/24")
+    node.run("ip", "link", "add", "br0", "type", "bridge")
+    node.run("ip", "addr", "add", "10.30.1.1/24", "dev", "br0")
+    node.run("ip", "link", "set", "br0", "up")
+    node.run("ip", "route", "add", "default", "via", "10.1.0.1")
+    return node

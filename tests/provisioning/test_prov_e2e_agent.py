@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 from netns.nsutil import Lab, Netns
-from provhelp import cli_reload, make_deployment, node_password
+from netns.nsutil import stop_proc as stop
+from provhelp import cli_reload, make_deployment, node_password, prepare_node
 
 from agent.config import load_config
 from provisioning.deployment import Deployment
@@ -128,27 +129,6 @@ def start_agent(ns: Netns, dep: Deployment, root: Path, log: Path, procs: list[s
         proc = ns.popen(*cmd, stdout=out, stderr=subprocess.STDOUT)
     procs.append(proc)
     return proc
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def prepare_node(lab: Lab) -> Netns:
-    node, isp = lab.add("node"), lab.add("isp")
-    lab.link(node, "eth0", "10.1.0.2/24", isp, "up0", "10.1.0.1/24")
-    lab.link(node, "eth1", "10.2.0.2/24", isp, "up1", "10.2.0.1/24")
-    node.run("ip", "link", "add", "br0", "type", "bridge")
-    node.run("ip", "addr", "add", "10.30.1.1/24", "dev", "br0")
-    node.run("ip", "link", "set", "br0", "up")
-    node.run("ip", "route", "add", "default", "via", "10.1.0.1")
-    return node
 
 
 def connack(ns: Netns, dep: Deployment, user: str, password_file: Path) -> int | None:

@@ -26,7 +26,8 @@ import pytest
 import yaml
 from cardhelp import FatCard
 from netns.nsutil import Lab, Netns
-from provhelp import REPO, make_deployment
+from netns.nsutil import stop_proc as stop
+from provhelp import REPO, make_deployment, prepare_node
 
 from protocol.nodefiles import files_hash
 from provisioning.cli import main as provision
@@ -76,28 +77,6 @@ def wait_until(cond: Callable[[], bool], what: str, timeout: float = 30.0) -> No
 
 def read(path: Path) -> str:
     return path.read_text(errors="replace") if path.is_file() else ""
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def prepare_node(lab: Lab) -> Netns:
-    node, isp = lab.add("node"), lab.add("isp")
-    lab.link(node, "eth0", "10.1.0.2/24", isp, "up0", "10.1.0.1/24")
-    lab.link(node, "eth1", "10.2.0.2/24", isp, "up1", "10.2.0.1/24")
-    node.run("ip", "link", "add", "br0", "type", "bridge")
-    node.run("ip", "addr", "add", "10.30.1.1/24", "dev", "br0")
-    node.run("ip", "link", "set", "br0", "up")
-    node.run("ip", "link", "set", "lo", "up")
-    node.run("ip", "route", "add", "default", "via", "10.1.0.1")
-    return node
 
 
 def run_cloud_init_write_files(card: Path, root: Path) -> None:
