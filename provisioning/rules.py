@@ -246,9 +246,10 @@ def validate(raw: RawInventory) -> tuple[Inventory | None, list[Issue]]:
         sid = c.get(d, "site", "site")
         if sid is not None and str(sid) not in site_ids:
             c.err("site", "e_unknown_site", value=sid)
-        board = c.get(d, "board", "board")
+        raw_board = c.get(d, "board", "board")
+        board = None if raw_board is None else str(raw_board)  # any YAML value: a list too
         if board is not None and board not in BOARDS:
-            c.err("board", "e_unknown_board", value=board, choices=", ".join(BOARDS))
+            c.err("board", "e_unknown_board", value=raw_board, choices=", ".join(BOARDS))
         site = sites.get(str(sid))
         uplinks = _uplinks(c, d.get("uplinks"))
         wifi = _wifi(c, d.get("wifi"), site, board)
@@ -272,7 +273,7 @@ def validate(raw: RawInventory) -> tuple[Inventory | None, list[Issue]]:
         gpio = _gpio(c, d.get("gpio"))
         allow = _allow_private(c, d.get("allow_private"))
         if len(issues) == n and nid and site and wifi and net and board:
-            nodes[nid] = Node(nid, site, str(board), uplinks, *wifi, net, gpio, allow)
+            nodes[nid] = Node(nid, site, board, uplinks, *wifi, net, gpio, allow)
     if issues:
         return None, sorted(issues, key=lambda i: (i.file, i.line, i.field))
     return Inventory(sites, nodes), []

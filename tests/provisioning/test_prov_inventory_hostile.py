@@ -39,3 +39,12 @@ def test_bytes_that_break_the_byte_order_mark_are_a_problem_not_a_crash(tmp_path
         (tmp_path / "nodes.csv").write_bytes(body)
         inv, out = _validate(tmp_path)
         assert inv is None and "0x" in out, out
+
+
+def test_a_list_where_the_board_name_belongs_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    text = (EXAMPLES / "sampit.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "inventory.yaml"
+    bad.write_text(text.replace("    board: pi4", "    board: [1, 2]", 1), encoding="utf-8")
+    assert "board: [1, 2]" in bad.read_text(encoding="utf-8")
+    inv, out = _validate(bad)
+    assert inv is None and "board" in out, out
