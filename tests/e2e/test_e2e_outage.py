@@ -55,6 +55,11 @@ def test_day_long_outage_with_agent_crash_arrives_complete_historical_in_order(
 
     t0 = time.monotonic()
     st.broker.stop()
+    # Everything the agent wrote after it saw the broker go is the outage. What it handed to
+    # paho in the few ms before (live batches, at 250 samples/s) paho re-sends itself when the
+    # broker is back, still marked live: those are not outage samples.
+    wait_until(lambda: "disconnected from" in sim.log_path.read_text(errors="replace"), 30,
+               "the agent to notice the broker is gone")
     floor = max(audited(state, NODE))  # everything above was written during the outage
     deadline = t0 + 150
     rss1 = _rss_during(sim, deadline, state, floor, DAY_SAMPLES // 2)
