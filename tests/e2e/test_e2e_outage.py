@@ -34,6 +34,18 @@ def _rss_during(proc: Proc, until: float, state: Path, floor: int, target: int) 
     return rss
 
 
+def _settled_max_stored(db_path: Path) -> int:
+    """The highest sample seq central has stored for NODE, once it stops changing (bounded)."""
+    last = -1
+    for _ in range(40):  # at most ~10 s
+        now = max(stored(db_path).get(NODE, ([0], []))[0] or [0])
+        if now == last:
+            return now
+        last = now
+        time.sleep(0.25)
+    return last
+
+
 def _flat(rss: list[int]) -> tuple[int, int]:
     """(RSS after warm-up, highest RSS later) in kB."""
     warm = rss[max(1, len(rss) // 5)]
@@ -55,12 +67,14 @@ def test_day_long_outage_with_agent_crash_arrives_complete_historical_in_order(
 
     t0 = time.monotonic()
     st.broker.stop()
-    # Everything the agent wrote after it saw the broker go is the outage. What it handed to
-    # paho in the few ms before (live batches, at 250 samples/s) paho re-sends itself when the
-    # broker is back, still marked live: those are not outage samples.
+    # The outage is what central did not get before the broker went: the agent's records
+    # after it saw the broker go (batches handed to paho in the ms before come back as paho's
+    # own live copies) and after the last one central stored live (the audit file is written
+    # behind the outbox, so it may lag what was already delivered).
     wait_until(lambda: "disconnected from" in sim.log_path.read_text(errors="replace"), 30,
                "the agent to notice the broker is gone")
-    floor = max(audited(state, NODE))  # everything above was written during the outage
+    last_live = _settled_max_stored(st.db_path)
+    floor = max(max(audited(state, NODE)), last_live)  # everything above: written in the outage
     deadline = t0 + 150
     rss1 = _rss_during(sim, deadline, state, floor, DAY_SAMPLES // 2)
     sim.kill()  # SIGKILL in the middle of the outage
@@ -72,6 +86,7 @@ def test_day_long_outage_with_agent_crash_arrives_complete_historical_in_order(
     assert len(outage) >= DAY_SAMPLES, "the agent did not produce a day of samples in time"
 
     st.broker.start()
+    broker_back_ms = int(time.time() * 1000)
     t1 = time.monotonic()
     want = audited(state, NODE)
     wait_until(lambda: want <= set(sum(stored(st.db_path).get(NODE, ([], [])), [])), 90,
@@ -83,7 +98,10 @@ def test_day_long_outage_with_agent_crash_arrives_complete_historical_in_order(
                           "WHERE node = ? AND seq > ? ORDER BY seq", (NODE, floor)).fetchall()
     got = [r for r in rows if r[0] <= outage[-1]]
     assert [r[0] for r in got] == outage  # all of them, each once
-    assert all(r[3] == 1 for r in got), "outage samples must be marked historical"
+    live = [(r[0], r[2]) for r in got if r[3] != 1]
+    assert not live, (f"outage samples must be marked historical: {len(live)} live, first "
+                      f"(seq, received_ms) {live[:3]}, last {live[-3:]}; floor {floor}, outage "
+                      f"{outage[0]}..{outage[-1]}; broker back at {broker_back_ms}")
     assert all(a[1] <= b[1] for a, b in zip(got, got[1:], strict=False)), "ts out of order"
     late = [(a[0], b[0]) for a, b in zip(got, got[1:], strict=False) if b[2] < a[2]]
     assert not late, f"arrived out of order (seq pairs): {late[:5]}"
