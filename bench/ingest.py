@@ -39,11 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "pg"))
 
-from agent.probes.base import ProbeResult  # noqa: E402
-from agent.probes.sample import build_sample  # noqa: E402
-from agent.sim.fleet import SimNode  # noqa: E402
-from agent.sim.model import NodeModel  # noqa: E402
+from agent.sim.fleet import SimNode, build_fleet  # noqa: E402
 from agent.sim.stack import Proc, Stack, wait_until  # noqa: E402
+from bench.replay import backlog_bodies, rss_mb  # noqa: E402
 from protocol.codec import encode  # noqa: E402
 from protocol.messages import Tele  # noqa: E402
 from protocol.topics import Topics  # noqa: E402
@@ -57,17 +55,6 @@ RESEND_S = 2.0
 RUN_TIMEOUT_S = 600.0
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process in MB (smaps_rollup Rss), 0 if it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def loadavg() -> str:
     """The 1/5/15-minute load averages (the machine is shared: figures are noisy)."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -75,18 +62,7 @@ def loadavg() -> str:
 
 def sample_pool(n: int) -> list[dict[str, Any]]:
     """n realistic sample bodies as the agent builds them (10 s apart, ending now)."""
-    from agent.sim.fleet import build_fleet
-    model = NodeModel(build_fleet(1)[0], seed=7, interval_s=0.0)
-    now_ms = int(time.time() * 1000)
-    out = []
-    for i in range(n):
-        m = model.snapshot()
-        res = [ProbeResult("link", "ok", {"uplinks": m.uplinks}),
-               ProbeResult("users", "ok", {"users": m.users}),
-               ProbeResult("system", "ok", {"system": m.system})]
-        sample, _ = build_sample(res, now_ms - (n - i) * 10_000)
-        out.append(sample.model_dump(mode="json", exclude={"seq"}, exclude_none=True))
-    return out
+    return backlog_bodies(build_fleet(1)[0], n)
 
 
 def backlog(node: SimNode, pool: list[dict[str, Any]], batch: int) -> list[bytes]:
