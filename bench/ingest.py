@@ -4,7 +4,8 @@ A real mosquitto with per-node credentials, real kotanet-central processes (one,
 sharing the ingest through ``$share``), on SQLite and on PostgreSQL (a private cluster, as the
 tests start it). Every node sends its backlog as the agent does: ``tele`` batches of 50
 samples encoded by protocol.codec, at most 8 batches unreceipted, a batch re-sent after 2 s
-with doubling back-off until central's receipt (``rx``, sent after commit) covers it. The
+with doubling back-off until central's receipt (``rx``, sent after commit) covers it; a
+re-send carries a new ``ts_ms``, as the agent builds it again (so its bytes differ). The
 clock runs from the first publish to the last receipt; then the database must hold every
 (node, seq) exactly once. Collector RSS is read before the replay and at its peak.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import selectors
 import sqlite3
 import subprocess
@@ -53,6 +55,7 @@ GOAL_SCALE = 1.6
 WINDOW = 8
 RESEND_S = 2.0
 RUN_TIMEOUT_S = 600.0
+_TS = re.compile(rb'"ts_ms":\d+')  # the batch's own ts_ms: the first one in the payload
 
 
 def loadavg() -> str:
@@ -93,9 +96,14 @@ class Node:
     connected: bool = False
     subscribed: bool = False
 
-    def publish(self, topic: str, idx: int, now: float, backoff: float) -> None:
-        """Publish batch idx (QoS 1) and arm its re-send."""
-        info = self.client.publish(topic, self.payloads[idx], qos=1)
+    def publish(self, topic: str, idx: int, now: float, backoff: float,
+                again: bool = False) -> None:
+        """Publish batch idx (QoS 1) and arm its re-send. A re-send is built again, as the
+        agent's Forwarder does: the same records under a new ``ts_ms`` (other bytes)."""
+        payload = self.payloads[idx]
+        if again:
+            payload = _TS.sub(b'"ts_ms":%d' % int(time.time() * 1000), payload, count=1)
+        info = self.client.publish(topic, payload, qos=1)
         self.mids[info.mid] = idx
         self.pending[idx] = (now + backoff, backoff)
 
@@ -104,7 +112,7 @@ class Node:
         for idx, (due, backoff) in list(self.pending.items()):
             if due <= now:
                 self.resent += 1
-                self.publish(topic, idx, now, backoff * 2)
+                self.publish(topic, idx, now, backoff * 2, again=True)
         while len(self.pending) < WINDOW and self.next_idx < len(self.payloads):
             self.publish(topic, self.next_idx, now, RESEND_S)
             self.next_idx += 1
