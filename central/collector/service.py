@@ -82,7 +82,7 @@ BATCH_MAX_BYTES = 2 * 1024 * 1024
 
 
 class Collector:
-    """One central collector instance; share the load with others through $share/collectors."""
+    """One central collector instance; share the load with others through $share/<secret group>."""
 
     def __init__(self, cfg: CentralConfig, storage: Storage, stats: Stats | None = None) -> None:
         self.cfg = cfg
