@@ -198,6 +198,7 @@ class SimAgent:
         self.taken: dict[int, float] = {}  # sample seq -> monotonic time it was taken
         self.centrals: set[str] = set()
         self.connected = self.subscribed = False
+        self.win: tuple[int, int, int] | None = None  # (first, last seq, count) of window samples
         self.rng = random.Random(f"{seed}:{self.node}:fwd")
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"kotanet-{self.node}",
                         protocol=mqtt.MQTTv5)
@@ -321,6 +322,9 @@ class SimAgent:
         recs.append(("sample", seq, smp.model_dump(mode="json", exclude={"seq"},
                                                    exclude_none=True)))
         self.taken[seq] = now
+        if self.loop.in_window(now):
+            first, _, n = self.win or (seq, seq, 0)
+            self.win = (first, seq, n + 1)
         for ev in [*events, *self.events]:
             seq += 1
             recs.append(("event", seq, ev.model_dump(mode="json", exclude={"seq"})))
@@ -445,9 +449,13 @@ class SimLoop:
                 c.loop_write()
 
     # figures
+    def in_window(self, t: float) -> bool:
+        """True if monotonic time t lies in the measured window."""
+        return self.window is not None and self.window[0] <= t < self.window[1]
+
     def lag(self, taken: float, receipted: float) -> None:
         """A sample's receipt came (counted if the sample was taken in the window)."""
-        if self.window and self.window[0] <= taken < self.window[1]:
+        if self.in_window(taken):
             self.lags.append((receipted - taken) * 1000)
 
     def cmd_seen(self, cmd_id: str, node: str) -> None:
@@ -529,11 +537,10 @@ class SimLoop:
                 break
             while due and due[0][0] <= now and draining_until is None:
                 t, i = heapq.heappop(due)
-                if self.window:
+                if self.in_window(now):
                     self.late_ms.append((now - t) * 1000)
-                nodes[i].sample(now)
-                if self.window and self.window[0] <= now:
                     self.window_samples += 1
+                nodes[i].sample(now)
                 heapq.heappush(due, (t + interval, i))
             if now >= next_sweep:  # re-sends of batches without a receipt
                 next_sweep = now + 0.25
@@ -561,7 +568,8 @@ class SimLoop:
             "connect_s": round(connect_s, 2), "window_samples": self.window_samples,
             "lags_ms": [round(x, 1) for x in self.lags], "unreceipted": unreceipted,
             "late_ms_p99": p(self.late_ms, 99), "anchor_ms": [round(x, 2) for x in anchor.rtts],
-            "cmds": self.cmds, "cpu_s_window": round(cpu_window, 2), **self.stats}}),
+            "cmds": self.cmds, "cpu_s_window": round(cpu_window, 2),
+            "window_seqs": {n.node: n.win for n in nodes if n.win}, **self.stats}}),
             flush=True)
         self.closing = True
         anchor.close()
@@ -863,15 +871,26 @@ class CpuWatch:
                 for k, pr in self.procs.items()} | {"seconds": round(secs, 1)}
 
 
-def db_samples(backend: str, db: str, since_ms: int, until_ms: int) -> list[tuple[int, int]]:
-    """(ts_ms, received_ms) of the samples taken in the window, from central's database."""
-    sql = "SELECT ts_ms, received_ms FROM samples WHERE ts_ms >= {0} AND ts_ms < {0}"
+def db_samples(backend: str, db: str, seqs: dict[str, list[int]]) -> list[tuple[int, int]]:
+    """(ts_ms, received_ms) of the window's samples in central's database: per node, the
+    samples between the first and the last seq the node took in the window."""
+    sql = "SELECT ts_ms, received_ms FROM samples WHERE node = {0} AND seq BETWEEN {0} AND {0}"
+    args = [(node, lo, hi) for node, (lo, hi, _) in sorted(seqs.items())]
     if backend == "sqlite":
         with closing(sqlite3.connect(db, timeout=30)) as c:
-            return [tuple(r) for r in c.execute(sql.format("?"), (since_ms, until_ms))]  # type: ignore[misc]
+            return [tuple(r) for a in args for r in c.execute(sql.format("?"), a)]  # type: ignore[misc]
     import psycopg
     with psycopg.connect(db) as pc:
-        return [tuple(r) for r in pc.execute(sql.format("%s"), (since_ms, until_ms))]  # type: ignore[misc]
+        return [tuple(r) for a in args for r in pc.execute(sql.format("%s"), a)]  # type: ignore[misc]
+
+
+def log_problems(path: Path) -> list[str]:
+    """Central's WARNING/ERROR log lines (a healthy run has none)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line[:300] for line in text.splitlines() if " WARNING " in line or " ERROR " in line]
 
 
 def metrics_text(http: Http) -> dict[str, float]:
@@ -881,8 +900,10 @@ def metrics_text(http: Http) -> dict[str, float]:
                                   headers={"Authorization": f"Bearer {http.token}"})
     except OSError:
         return {}
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"rejects_total": 0.0}
     for line in data.decode(errors="replace").splitlines():
+        if line.startswith("kotanet_central_rejects_total{"):
+            out["rejects_total"] += float(line.split()[-1])
         for name in ("queue_depth", "records_written_total", "receipts_total",
                      "write_batch_size_count", "write_batch_size_sum", "write_errors_total"):
             if line.startswith(f"kotanet_central_{name} "):
@@ -986,7 +1007,6 @@ def main(argv: list[str] | None = None) -> int:
             cpu = CpuWatch({"central": central.pid, "broker": st.broker.proc.pid,  # type: ignore[union-attr]
                             **{f"sim{i}": s.popen.pid for i, s in enumerate(sims)}},
                            central.pid)
-            go_ms = int(time.time() * 1000)
             for s in sims:
                 s.send("go")
             metrics0 = metrics_text(http)
@@ -1009,15 +1029,16 @@ def main(argv: list[str] | None = None) -> int:
             stop.set()
             for th in threads:
                 th.join(35)
-            stop_ms = int(time.time() * 1000)
             cpu_pct = cpu.done()
             metrics1 = metrics_text(http)
             progress("window over: draining the last receipts")
             for s in sims:
                 s.send("stop")
             stats = [s.expect("stats", 60)["stats"] for s in sims]
-            rows = db_samples(args.backend, backend_db, go_ms, stop_ms)
+            rows = db_samples(args.backend, backend_db,
+                              {k: v for s in stats for k, v in s["window_seqs"].items()})
             rss_end = rss_mb(central.pid)
+            warnings = log_problems(central.log_path)
         finally:
             for s in sims:
                 s.stop()
@@ -1028,7 +1049,7 @@ def main(argv: list[str] | None = None) -> int:
            backend=args.backend, provision_s=provision_s, connect_s=connect_s, ready=ready,
            stats=stats, cpu=cpu_pct, rss=(cpu.rss_start, cpu.rss_peak, rss_end), api=api,
            noc=noc, cmds=cmds, rows=rows, metrics=(metrics0, metrics1),
-           load=(load_start, load_window, loadavg()))
+           load=(load_start, load_window, loadavg()), warnings=warnings)
     return 0
 
 
@@ -1036,8 +1057,8 @@ def report(*, nodes: int, procs: int, duration: float, interval: float, backend:
            provision_s: float, connect_s: float, ready: list[dict[str, Any]],
            stats: list[dict[str, Any]], cpu: dict[str, float], rss: tuple[float, float, float],
            api: Series, noc: Series, cmds: list[dict[str, Any]], rows: list[tuple[int, int]],
-           metrics: tuple[dict[str, float], dict[str, float]], load: tuple[str, str, str]
-           ) -> None:
+           metrics: tuple[dict[str, float], dict[str, float]], load: tuple[str, str, str],
+           warnings: list[str]) -> None:
     """Print the figures as JSON lines, the headline last."""
     def emit(rec: dict[str, Any]) -> None:
         print(json.dumps({"bench": "fleet", **rec}), flush=True)
@@ -1059,19 +1080,21 @@ def report(*, nodes: int, procs: int, duration: float, interval: float, backend:
           "disconnects": sum(s["disconnects"] for s in stats),
           "refused": sum(s["refused"] + s["sub_refused"] for s in stats),
           "decode_errors": sum(s["decode_errors"] for s in stats),
+          "central_rejects": m1.get("rejects_total"), "central_log_problems": len(warnings),
+          "central_log_first": warnings[:3],
           "loadavg_start": load[0], "loadavg_window": load[1], "loadavg_end": load[2]})
     emit({"metric": "central_cpu", "value": cpu["central"], "unit": "% of one core",
           "rss_mb_start": round(rss[0], 1), "rss_mb_peak": round(rss[1], 1),
           "rss_mb_end": round(rss[2], 1), "broker_cpu_pct": cpu["broker"],
           "sim_cpu_pct": [v for k, v in cpu.items() if k.startswith("sim")],
           "records_committed": int(committed), "write_batches": int(batches),
-          "cpu_ms_per_record": round(cpu["central"] * 10 * cpu["seconds"] / committed, 2)
+          "cpu_ms_per_record_all_work": round(cpu["central"] * 10 * cpu["seconds"] / committed, 2)
           if committed else None,
           "central_queue_depth_end": m1.get("queue_depth"), "window_s": cpu["seconds"]})
     emit({"metric": "ingest_integrity", "samples_taken_in_window": sent,
           "receipted": len(lags), "unreceipted": unreceipted, "stored_in_window": len(rows),
           "resent": sum(s["resent"] for s in stats),
-          "ok": unreceipted == 0 and len(rows) >= sent})
+          "ok": unreceipted == 0 and len(rows) == sent})
     emit({"metric": "lag_to_central_receive_p99", "value": p(to_central, 99), "unit": "ms",
           "p50": p(to_central, 50), "max": p(to_central, 100), "samples": len(to_central),
           "note": "samples.received_ms - ts_ms: up to the collector's receipt, before commit"})
