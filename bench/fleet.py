@@ -235,7 +235,7 @@ class SimAgent:
         sock = c.socket()
         if sock is not None:
             with suppress(OSError, AttributeError):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr,attr-defined]
         c.subscribe([(self.topic("cmd"), 1), (self.topic("rx"), 1),
                      (self.topics.all_central_states(), 1)])
         self.connected = True
@@ -423,12 +423,15 @@ class SimLoop:
     # paho's external-loop callbacks
     def attach(self, c: mqtt.Client) -> None:
         """Hook a client's sockets into the selector."""
-        c.on_socket_open = lambda cl, _u, s: self.sel.register(s, selectors.EVENT_READ, cl)
+        c.on_socket_open = lambda cl, _u, s: self._register(s, cl)
         c.on_socket_close = lambda _c, _u, s: self._unregister(s)
         c.on_socket_register_write = lambda cl, _u, s: self._modify(
             s, selectors.EVENT_READ | selectors.EVENT_WRITE, cl)
         c.on_socket_unregister_write = lambda cl, _u, s: self._modify(
             s, selectors.EVENT_READ, cl)
+
+    def _register(self, s: Any, cl: mqtt.Client) -> None:
+        self.sel.register(s, selectors.EVENT_READ, cl)
 
     def _unregister(self, s: Any) -> None:
         with suppress(KeyError, ValueError):
@@ -754,7 +757,7 @@ class Http:
         except urllib.error.HTTPError as exc:
             if exc.code != 303:
                 raise RuntimeError(f"NOC login answered {exc.code}") from None
-            self.cookie = "; ".join(c.split(";")[0] for c in exc.headers.get_all("Set-Cookie"))
+            self.cookie = "; ".join(c.split(";")[0] for c in exc.headers.get_all("Set-Cookie") or [])
 
     def noc(self, path: str) -> tuple[int, bytes, float]:
         """A NOC page with the session cookie: (status, body, ms)."""
