@@ -38,6 +38,7 @@ def test_fleet_bench_tiny_run_reports_sane_counts() -> None:
     setup = by["setup"]
     assert setup["nodes"] == setup["connected"] == NODES
     assert setup["disconnects"] == setup["refused"] == setup["decode_errors"] == 0
+    assert setup["central_rejects"] == 0  # every birth, tele, state and ack is valid wire
 
     integrity = by["ingest_integrity"]
     taken = integrity["samples_taken_in_window"]
