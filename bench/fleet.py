@@ -57,6 +57,7 @@ and API goals are all met). Progress goes to stderr. ``--quick``: 200 nodes, a 4
 from __future__ import annotations
 
 import argparse
+import gc
 import heapq
 import json
 import os
@@ -418,6 +419,8 @@ class SimLoop:
         self.cmds: dict[str, dict[str, Any]] = {}
         self.late_ms: list[float] = []
         self.busy_ms: list[float] = []
+        self.gc_ms: list[float] = []
+        self._gc_t0 = 0.0
         self._commands: list[str] = []
 
     # paho's external-loop callbacks
@@ -455,6 +458,13 @@ class SimLoop:
             if ev & selectors.EVENT_WRITE:
                 c.loop_write()
         return woke
+
+    def _gc_timer(self, phase: str, info: dict[str, int]) -> None:
+        """Time each collection (a stall of the simulator would read as central's lag)."""
+        if phase == "start":
+            self._gc_t0 = monotonic()
+        elif self.in_window(self._gc_t0):
+            self.gc_ms.append((monotonic() - self._gc_t0) * 1000)
 
     # figures
     def in_window(self, t: float) -> bool:
@@ -519,6 +529,12 @@ class SimLoop:
                 raise TimeoutError(f"{tag}: {self.subscribed}/{len(nodes)} nodes subscribed")
         connect_s = monotonic() - t0
         progress(f"{tag}: {len(nodes)} nodes connected in {connect_s:.1f} s")
+        # Thousands of long-lived node objects make every full collection walk them all
+        # (a pause of a second stalls every node of this loop): freeze them out of the GC.
+        tracked = len(gc.get_objects())
+        gc.collect()
+        gc.freeze()
+        gc.callbacks.append(self._gc_timer)
         anchor.start()
         interval = float(conf["interval"])
         rng = random.Random(int(conf["seed"]))
@@ -582,7 +598,8 @@ class SimLoop:
             "connect_s": round(connect_s, 2), "window_samples": self.window_samples,
             "lags_ms": [round(x, 1) for x in self.lags], "unreceipted": unreceipted,
             "late_ms_p99": p(self.late_ms, 99), "busy_ms_p99": p(self.busy_ms, 99),
-            "busy_ms_max": p(self.busy_ms, 100), "anchor_ms": [round(x, 2) for x in anchor.rtts],
+            "busy_ms_max": p(self.busy_ms, 100), "gc_ms_max": p(self.gc_ms, 100),
+            "gc_collections": len(self.gc_ms), "gc_tracked_at_start": tracked, "anchor_ms": [round(x, 2) for x in anchor.rtts],
             "cmds": self.cmds, "cpu_s_window": round(cpu_window, 2),
             "window_seqs": {n.node: n.win for n in nodes if n.win}, **self.stats}}),
             flush=True)
@@ -1159,6 +1176,7 @@ def report(*, nodes: int, procs: int, duration: float, interval: float, backend:
           "sim_late_ms_p99": max((s["late_ms_p99"] or 0) for s in stats),
           "sim_round_ms_p99": max((s["busy_ms_p99"] or 0) for s in stats),
           "sim_round_ms_max": max((s["busy_ms_max"] or 0) for s in stats),
+          "sim_gc_ms_max": max((s["gc_ms_max"] or 0) for s in stats),
           "anchor_is": "broker echo p99 on the simulator's loop", "lag_ok": lag_ok,
           "cmd_ok": cmd_ok, "api_ok": api_ok, "loadavg": load[1],
           "ok": lag_ok and cmd_ok and api_ok})
