@@ -62,11 +62,12 @@ class LocalBroker:
         Every user but the central users and superusers is a node (username = node id) and
         gets only its own topics (:func:`provisioning.mosquitto.node_rules`) under ``site``;
         without a site, under any site (``+``: tests that do not care which site a node is
-        at; a deployment's ACL always names the site)."""
+        at; a deployment's ACL always names the site). With ``reload=False`` the files are
+        written by the next ``start()`` or ``reload()`` (adding thousands of users one by one
+        would otherwise rewrite the whole ACL each time: quadratic, bench/fleet.py)."""
         self._hashes[user] = generated_hash(password)
         self.passwords[user] = password
         self._sites[user] = site or "+"
-        self._write_files()
         if reload:
             self.reload()
 
@@ -75,7 +76,6 @@ class LocalBroker:
         self._hashes.pop(user, None)
         self.passwords.pop(user, None)
         self._sites.pop(user, None)
-        self._write_files()
         self.reload()
 
     def url(self, user: str) -> str:
@@ -122,7 +122,8 @@ class LocalBroker:
         raise BrokerError(f"mosquitto did not listen on {self.host}:{self.port} in {timeout_s}s")
 
     def reload(self) -> None:
-        """Make a running broker re-read its password and ACL files."""
+        """Write the password and ACL files; a running broker re-reads them (SIGHUP)."""
+        self._write_files()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGHUP)
             time.sleep(0.2)
