@@ -31,10 +31,7 @@ NODE_SITE: web.AppKey[NodeSite] = web.AppKey("node_site")
 def storage_node_site(app: web.Application) -> NodeSite:
     """node -> site from central's storage (registry or seen nodes); None if unknown."""
     def lookup(node: str) -> str | None:
-        for row in app[STORAGE].list_nodes():
-            if row["node"] == node:
-                return str(row["site"])
-        return None
+        return app[STORAGE].node_site(node)
     return lookup
 
 

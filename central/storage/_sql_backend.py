@@ -124,6 +124,11 @@ class SqlBackend:
         """Every node with presence and headline fields of its newest sample."""
         return self._query(self._sql.nodes())
 
+    def node_site(self, node: str) -> str | None:
+        """The site of one node (registry or seen), None if unknown: one primary-key read."""
+        rows = self._query(f"SELECT site FROM nodes {self._sql.by_node()}", {"node": node})
+        return str(rows[0]["site"]) if rows else None
+
     def node_detail(self, node: str, now_ms: int, grace_ms: int) -> dict[str, Any] | None:
         """Birth info, last sample, presence, gap/drop summary of one node (None if unknown)."""
         q, arg = self._sql, {"node": node}

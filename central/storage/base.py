@@ -95,6 +95,10 @@ class Storage(Protocol):
     def list_nodes(self) -> list[dict[str, Any]]:
         """Every node with presence and headline fields of its newest sample."""
 
+    def node_site(self, node: str) -> str | None:
+        """The site of one node, None if unknown."""
+        raise NotImplementedError
+
     def node_detail(self, node: str, now_ms: int, grace_ms: int) -> dict[str, Any] | None:
         """Birth info, last sample, presence, gap/drop summary of one node (None if unknown)."""
 
