@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from central.api.jsonout import json_response
+from central.api.jsonout import dumps
 from central.noc.context import NOC
 from central.noc.fleet import PROBLEMS, STATES
 from central.noc.i18n import CATALOG, t
@@ -39,19 +39,24 @@ async def fleet_page(request: web.Request) -> web.StreamResponse:
     sess = await get_session(request)
     lang = lang_of(request)
     hub = request.app[HUB]
-    snap = hub.snapshot(await asyncio.to_thread(hub.current))
-    data = {"fleet": snap, "tile_url": request.app[NOC].extra.get("tile_url", ""),
-            "tx": js_extra(lang)}
-    return page(request, "fleet.html", t(lang, "nav.fleet"), sess, scripts=["fleet.js"],
-                styles=["vendor/leaflet/leaflet.css"], data=data, tiles=TILES,
-                counts=snap["tiles"], states=STATES, filters=FILTERS, columns=FLEET_COLUMNS)
+    tile_url = request.app[NOC].extra.get("tile_url", "")
+
+    def build() -> web.Response:  # off the event loop: 2,000 nodes take a while to render
+        snap = hub.snapshot(hub.current())
+        data = {"fleet": snap, "tile_url": tile_url, "tx": js_extra(lang)}
+        return page(request, "fleet.html", t(lang, "nav.fleet"), sess, scripts=["fleet.js"],
+                    styles=["vendor/leaflet/leaflet.css"], data=data, tiles=TILES,
+                    counts=snap["tiles"], states=STATES, filters=FILTERS,
+                    columns=FLEET_COLUMNS)
+    return await asyncio.to_thread(build)
 
 
 @require("viewer")
 async def fleet_json(request: web.Request) -> web.StreamResponse:
     """The fleet snapshot as JSON (nodes, tiles, sites)."""
     hub = request.app[HUB]
-    return json_response(hub.snapshot(await asyncio.to_thread(hub.current)))
+    snap = await asyncio.to_thread(lambda: dumps(hub.snapshot(hub.current())))
+    return web.Response(text=snap, content_type="application/json")
 
 
 async def index(request: web.Request) -> web.StreamResponse:
