@@ -31,6 +31,7 @@ from central.commands.signer import CommandSigner
 from central.config import RegistryNode, load_config
 from central.policy.loop import PolicyLoop
 from central.storage import open_storage
+from central.storage.statedb import is_postgres
 from protocol.codec import decode, encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
@@ -176,10 +177,13 @@ class HookFeeder:
 class CentralServer:
     """Central's real app (collector, API, commands) served on a loopback port in a thread."""
 
-    def __init__(self, broker: LocalBroker, db: Path, instance: str, nodes: list[str],
+    def __init__(self, broker: LocalBroker, db: Path | str, instance: str, nodes: list[str],
                  policy_interval_s: float | None = None, state: str | None = None) -> None:
+        """``db``: a SQLite file, or a PostgreSQL URL (every table there); ``state``: the state
+        tables elsewhere (a SQLite file or a PostgreSQL URL), default: with the rest."""
         self.port = free_port()
-        env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
+        db_url = str(db) if is_postgres(str(db)) else f"sqlite:///{db}"
+        env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": db_url,
                "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_ADMIN_TOKEN": ADMIN,
                "KOTANET_COMMAND_KEY": str(KEY_FILE)}
         if state is not None:  # the state tables elsewhere: a SQLite file or PostgreSQL

@@ -12,8 +12,7 @@ import pytest
 
 from agent.sim.audit import AUDIT_FILE, read_audit
 from agent.sim.stack import Stack
-from central.storage.sqlite_db import SqliteDb
-from central.storage.statedb import PgStateDb, is_postgres
+from tests.dbread import read_rows
 
 StackFactory = Callable[..., Stack]
 #: Run a test's stacks on both of central's backends (the ``backend`` fixture of conftest.py).
@@ -77,19 +76,8 @@ def audited(st: Stack, node: str, kind: str | None = None) -> set[int]:
 
 def central_rows(st: Stack, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Rows of one read-only query (SQLite's spelling, ``?`` placeholders) on the stack's
-    central database, SQLite or PostgreSQL alike (central.storage.statedb translates); no
-    rows while the SQLite file does not exist yet (central not started)."""
-    db: SqliteDb | PgStateDb
-    if is_postgres(st.state_target):
-        db = PgStateDb(st.state_target)
-    elif Path(st.state_target).exists():
-        db = SqliteDb(st.state_target, "", pragmas=(), busy_timeout_s=10)
-    else:
-        return []
-    try:
-        return db.all(sql, tuple(params))
-    finally:
-        db.close()
+    central database, SQLite or PostgreSQL alike (tests/dbread.py)."""
+    return read_rows(st.state_target, sql, params)
 
 
 def stored(st: Stack, node: str | None = None) -> dict[str, tuple[list[int], list[int]]]:
