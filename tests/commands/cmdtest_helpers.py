@@ -4,6 +4,7 @@ feeder playing the collector's on_birth/on_ack wiring, a shaping namespace, agen
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import threading
 import time
@@ -206,15 +207,26 @@ class CentralServer:
         self._runner = web.AppRunner(self.app)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._call(self._start())
-        pub = self.service.publisher
-        assert isinstance(pub, MqttPublisher)
-        wait_for(pub.connected.is_set, 10, "command publisher connected")
-        wait_for(self.collector.ready.is_set, 10, "collector subscribed")
+        try:
+            self._call(self._start())
+            pub = self.service.publisher
+            assert isinstance(pub, MqttPublisher)
+            wait_for(pub.connected.is_set, 10, "command publisher connected")
+            wait_for(self.collector.ready.is_set, 10, "collector subscribed")
+        except BaseException:
+            self.stop()  # a collector left running would take its share of later tests' data
+            raise
 
     async def _start(self) -> None:
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        for attempt in range(3):  # free_port() races with the other processes on the machine
+            try:
+                await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+                return
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 2:
+                    raise
+                self.port = free_port()
 
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
