@@ -269,7 +269,7 @@ class Agent:
         if isinstance(m, CentralState):
             self.forwarder.on_central_state(m.instance, m.online, self.clock())
         elif isinstance(m, DeliveryReceipt):
-            self.forwarder.on_receipt(m)
+            self.forwarder.on_receipt(m, self.clock())
         elif isinstance(m, Command):
             self.commands.on_command(m, item.received, item.expiry_s,
                                      clock_synced=self._wall_if_synced() is not None,

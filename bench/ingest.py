@@ -3,8 +3,10 @@
 A real mosquitto with per-node credentials, real kotanet-central processes (one, then two
 sharing the ingest through ``$share``), on SQLite and on PostgreSQL (a private cluster, as the
 tests start it). Every node sends its backlog as the agent does: ``tele`` batches of 50
-samples encoded by protocol.codec, at most 8 batches unreceipted, a batch re-sent after 2 s
-with doubling back-off until central's receipt (``rx``, sent after commit) covers it. The
+samples encoded by protocol.codec, at most 8 batches unreceipted, a batch re-sent after the
+agent's receipt timer (2 s while receipts are quick, following the receipt round trip when
+they are not) with doubling back-off until central's receipt (``rx``, sent after commit)
+covers it; a re-send carries a new ``ts_ms``, as the agent builds it again. The
 clock runs from the first publish to the last receipt; then the database must hold every
 (node, seq) exactly once. Collector RSS is read before the replay and at its peak.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import selectors
 import sqlite3
 import subprocess
@@ -41,6 +44,7 @@ sys.path.insert(0, str(ROOT / "tests" / "pg"))
 
 from agent.sim.fleet import SimNode, build_fleet  # noqa: E402
 from agent.sim.stack import Proc, Stack, wait_until  # noqa: E402
+from agent.transport.forwarder import ReceiptTimer  # noqa: E402
 from bench.replay import backlog_bodies, rss_mb  # noqa: E402
 from protocol.codec import encode  # noqa: E402
 from protocol.messages import Tele  # noqa: E402
@@ -51,8 +55,10 @@ GOAL_RATE = 20_000.0
 GOAL_RATIO = 0.6
 GOAL_SCALE = 1.6
 WINDOW = 8
-RESEND_S = 2.0
+RESEND_S = 2.0  # the agent's retry_min_s and retry_max_s (defaults)
+RESEND_MAX_S = 60.0
 RUN_TIMEOUT_S = 600.0
+_TS = re.compile(rb'"ts_ms":\d+')  # the batch's own ts_ms: the first one in the payload
 
 
 def loadavg() -> str:
@@ -86,33 +92,45 @@ class Node:
     batch: int
     by_receipt: bool  # True: a batch is done on central's receipt; False: on PUBACK (anchor)
     next_idx: int = 0
-    pending: dict[int, tuple[float, float]] = field(default_factory=dict)  # idx->(due, backoff)
+    # idx -> (due, backoff, first sent, re-sent?)
+    pending: dict[int, tuple[float, float, float, bool]] = field(default_factory=dict)
     mids: dict[int, int] = field(default_factory=dict)  # mid -> idx (anchor mode)
     done: int = 0
     resent: int = 0
     connected: bool = False
     subscribed: bool = False
+    timer: ReceiptTimer = field(default_factory=lambda: ReceiptTimer(RESEND_S, RESEND_MAX_S))
 
-    def publish(self, topic: str, idx: int, now: float, backoff: float) -> None:
-        """Publish batch idx (QoS 1) and arm its re-send."""
-        info = self.client.publish(topic, self.payloads[idx], qos=1)
+    def publish(self, topic: str, idx: int, now: float, backoff: float, sent: float,
+                again: bool = False) -> None:
+        """Publish batch idx (QoS 1) and arm its re-send. A re-send is built again, as the
+        agent's Forwarder does: the same records under a new ``ts_ms`` (other bytes)."""
+        payload = self.payloads[idx]
+        if again:
+            payload = _TS.sub(b'"ts_ms":%d' % int(time.time() * 1000), payload, count=1)
+        info = self.client.publish(topic, payload, qos=1)
         self.mids[info.mid] = idx
-        self.pending[idx] = (now + backoff, backoff)
+        self.pending[idx] = (now + backoff, backoff, sent, again)
 
     def pump(self, topic: str, now: float) -> None:
-        """Fill the window, re-send overdue batches with doubling back-off."""
-        for idx, (due, backoff) in list(self.pending.items()):
+        """Fill the window; re-send overdue batches, doubling each one's delay, which starts
+        from the agent's receipt timer (agent/transport/forwarder.py ReceiptTimer)."""
+        for idx, (due, backoff, sent, _again) in list(self.pending.items()):
             if due <= now:
                 self.resent += 1
-                self.publish(topic, idx, now, backoff * 2)
+                self.timer.timed_out(now)
+                self.publish(topic, idx, now, min(RESEND_MAX_S, backoff * 2), sent, again=True)
         while len(self.pending) < WINDOW and self.next_idx < len(self.payloads):
-            self.publish(topic, self.next_idx, now, RESEND_S)
+            self.publish(topic, self.next_idx, now, self.timer.rto, now)
             self.next_idx += 1
 
     def finish(self, idx: int) -> None:
         """Batch idx is receipted (or PUBACKed for the anchor)."""
-        if self.pending.pop(idx, None) is not None:
+        got = self.pending.pop(idx, None)
+        if got is not None:
             self.done += 1
+            if not got[3]:  # Karn: only a batch sent once times the round trip
+                self.timer.observe(time.monotonic() - got[2])
 
     @property
     def complete(self) -> bool:

@@ -35,7 +35,8 @@ Run a kotanet central instance: an MQTT collector that stores node telemetry in 
 (and sends delivery receipts after each commit) plus the JSON API and Prometheus /metrics.
 
 Several instances may run at once: they share the node traffic through the MQTT 5 shared
-subscription $share/collectors/... and store into one database idempotently.
+subscription $share/<group>/... (the group name is secret: docs/protocol.md 2.2) and store
+into one database idempotently.
 """
 
 EPILOG = """\

@@ -2,7 +2,10 @@
 
 Single-threaded: only the agent loop calls it. A batch stays "in flight" until a receipt
 covers it; without one it is re-sent (``historical=true``) after an exponentially growing,
-jittered delay. Sending pauses while no central instance is online or the broker answers
+jittered delay that starts from the receipt timer (``ReceiptTimer``: TCP's retransmission
+timer over the receipt round trip, never below ``retry_min_s``): when a collector is slow, as
+after a city-wide outage when every node replays at once, batches wait for their receipt
+instead of being sent two or three times over the uplink (LTE backup bytes cost money). Sending pauses while no central instance is online or the broker answers
 PUBACK 16 ("no matching subscribers"); sampling goes on meanwhile.
 """
 
@@ -27,6 +30,41 @@ NO_MATCHING_SUBSCRIBERS = 16
 MAX_DROPS_PER_BATCH = 50
 
 
+class ReceiptTimer:
+    """How long a batch waits for its receipt before it is sent again (RFC 6298's
+    retransmission timer, with central's receipt as the acknowledgement).
+
+    Fed by the round trips of batches receipted on their first send (Karn's rule: a re-sent
+    batch's receipt may answer either copy). ``rto`` = srtt + 4 * rttvar, within
+    [min_s, max_s]; a timeout doubles it (at most once per ``rto``) until the next round trip
+    is measured, so new batches of a slow collector do not time out all over again.
+    """
+
+    def __init__(self, min_s: float, max_s: float) -> None:
+        self.min_s, self.max_s = min_s, max(min_s, max_s)
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = min_s
+        self._backed_off_at = float("-inf")
+
+    def observe(self, rtt_s: float) -> None:
+        """A batch sent once was receipted rtt_s after it was sent."""
+        rtt_s = max(0.0, rtt_s)
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt_s, rtt_s / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt_s)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt_s
+        self.rto = min(self.max_s, max(self.min_s, self.srtt + 4 * self.rttvar))
+        self._backed_off_at = float("-inf")
+
+    def timed_out(self, now: float) -> None:
+        """A batch's receipt did not come within its delay: back the timer off."""
+        if now - self._backed_off_at >= self.rto:
+            self.rto = min(self.max_s, self.rto * 2)
+            self._backed_off_at = now
+
+
 @dataclass
 class Batch:
     """One unreceipted tele: its record seqs and the drop reports it carries."""
@@ -38,6 +76,8 @@ class Batch:
     mid: int = -1
     tries: int = 0
     due: float = 0.0
+    sent: float = 0.0  # when it was first sent (its receipt's round trip, if never re-sent)
+    base: float = 0.0  # the receipt timer when it was first sent: its first re-send delay
 
 
 class Forwarder:
@@ -61,6 +101,8 @@ class Forwarder:
         self.paused_until = 0.0
         self._pause_s = 0.0
         self.sent_batches = 0
+        self.resent_batches = 0
+        self.timer = ReceiptTimer(self.ob.retry_min_s, self.ob.retry_max_s)
 
     # ------------------------------------------------------------ state changes
     def on_connected(self, session: int, now: float) -> None:
@@ -105,8 +147,10 @@ class Forwarder:
         else:
             self._pause_s = 0.0
 
-    def on_receipt(self, rx: DeliveryReceipt) -> None:
-        """Central committed these seqs: never send them again, delete them at next flush."""
+    def on_receipt(self, rx: DeliveryReceipt, now: float | None = None) -> None:
+        """Central committed these seqs: never send them again, delete them at next flush.
+        ``now`` (the loop's clock) times the round trip of a batch receipted on its first
+        send, for the receipt timer."""
         self.outbox.ack(rx.acked)
         for lo in list(self.inflight):
             b = self.inflight[lo]
@@ -120,6 +164,8 @@ class Forwarder:
                 self.outbox.forget_drops(b.drop_ids)
                 b.drop_ids = []
             if not b.seqs:
+                if b.tries == 0 and now is not None:
+                    self.timer.observe(now - b.sent)
                 self._forget(lo)
 
     def resync(self) -> None:
@@ -149,8 +195,8 @@ class Forwarder:
             dues.append(self.paused_until)
         return max(min(dues), self.paused_until) if dues else None
 
-    def _backoff(self, tries: int) -> float:
-        base = min(self.ob.retry_max_s, self.ob.retry_min_s * 2 ** min(tries, 30))
+    def _backoff(self, b: Batch) -> float:
+        base = min(self.ob.retry_max_s, (b.base or self.timer.rto) * 2 ** min(b.tries, 30))
         return base * (0.75 + 0.5 * self._rng())
 
     def pump(self, now: float) -> None:
@@ -166,6 +212,8 @@ class Forwarder:
                     self._forget(lo)
                     continue
                 b.tries += 1
+                self.timer.timed_out(now)
+                self.resent_batches += 1
                 self._send(b, recs, now, historical=True)
                 if now < self.paused_until:
                     return
@@ -178,6 +226,7 @@ class Forwarder:
             drops = self.outbox.claim_drops(MAX_DROPS_PER_BATCH)
             b = Batch(recs[0].seq, recs[-1].seq, {r.seq for r in recs}, [d.id for d in drops])
             self.cursor = b.hi
+            b.sent, b.base = now, self.timer.rto
             self.inflight[b.lo] = b
             hist = b.lo < self.live_from or b.lo <= self.replay_upto
             self._send(b, recs, now, historical=hist)
@@ -225,7 +274,7 @@ class Forwarder:
         self._by_mid.pop(b.mid, None)
         b.mid = self._publish(tele)
         self._by_mid[b.mid] = b.lo
-        b.due = now + self._backoff(b.tries)
+        b.due = now + self._backoff(b)
         self.sent_batches += 1
         log.debug("sent tele seqs %d-%d (%d records, try %d, historical=%s)",
                   b.lo, b.hi, len(recs), b.tries, historical)

@@ -1,17 +1,26 @@
-"""Re-sent tele batches answered from memory: a committed batch's bytes need no second decode.
+"""Re-sent tele batches answered from memory: a committed batch needs no second decode or write.
 
 An agent re-sends a batch whose receipt is late (2 s, then doubling). After an outage every
 node replays at once, receipts come later than 2 s and most batches arrive two or three times.
-The same bytes on the same topic decode to the same records, which INSERT would ignore
-(idempotent on (node, seq)): so a batch whose exact bytes were committed before is answered
-with the same receipt again, without decoding or writing it. A copy of a batch still on its
-way to the database is acknowledged without a receipt (the original's receipt covers it).
-Memory is bounded (least recently used entries go first); a key is a 128-bit BLAKE2b digest.
+A re-send is built again from the outbox: the same records, but a new ``ts_ms`` and
+``historical: true``, so its bytes differ from the first copy. What identifies it is the
+node's topic, its ``session`` and its ``seq`` (the lowest record seq of the batch), which the
+agent writes near the start of the payload; they are read from there without decoding.
+
+A batch whose key was committed before is answered with that commit's receipt, without
+decoding or writing it. That is never wrong: the receipt names only record seqs that are
+stored for that node (INSERT is idempotent on (node, seq), so a write would have changed
+nothing); a record of a re-send that the first copy did not carry stays unreceipted and the
+agent sends it again in a batch with another ``seq``. A payload whose head does not show the
+key is decoded as any other; a key is remembered only when the decoded batch agrees with its
+head. A node can thus only ever confuse its own batches. A copy of a batch still on its way to
+the database is acknowledged without a receipt (the original's receipt covers it). Memory is
+bounded (least recently used entries go first).
 """
 
 from __future__ import annotations
 
-import hashlib
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,12 +38,20 @@ class Receipted:
     acked: tuple[tuple[int, int], ...]
 
 
-def batch_key(topic: str, payload: bytes) -> bytes:
-    """The identity of one message: topic and exact payload bytes."""
-    h = hashlib.blake2b(topic.encode(), digest_size=16)
-    h.update(b"\0")
-    h.update(payload)
-    return h.digest()
+# "session":N,"seq":M as protocol.codec.encode writes a Tele (fields in model order)
+_HEAD = re.compile(rb'"session"\s*:\s*(\d{1,19})\s*,\s*"seq"\s*:\s*(\d{1,19})\s*[,}]')
+HEAD_BYTES = 512  # envelope fields (schema, site, node, ts_ms) come first: ids are short
+
+
+def tele_head(payload: bytes) -> tuple[int, int] | None:
+    """(session, seq) as a tele's head states them, or None if it does not show them."""
+    m = _HEAD.search(payload, 0, HEAD_BYTES)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def batch_key(topic: str, session: int, seq: int) -> bytes:
+    """The identity of a tele batch: the node's topic, its session and its lowest seq."""
+    return b"%s\0%d\0%d" % (topic.encode(), session, seq)
 
 
 class Dedupe:

@@ -26,7 +26,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from central.clock import wall_ms
 from central.collector.ack_order import AckSequencer
-from central.collector.dedupe import Dedupe, Receipted, batch_key
+from central.collector.dedupe import Dedupe, Receipted, batch_key, tele_head
 from central.collector.ingest import Ingest
 from central.collector.isolate import accept_one, node_of, write_isolated
 from central.collector.limits import NodeLimiter
@@ -82,7 +82,7 @@ BATCH_MAX_BYTES = 2 * 1024 * 1024
 
 
 class Collector:
-    """One central collector instance; share the load with others through $share/collectors."""
+    """One central collector instance; share the load with others through $share/<secret group>."""
 
     def __init__(self, cfg: CentralConfig, storage: Storage, stats: Stats | None = None) -> None:
         self.cfg = cfg
@@ -278,14 +278,15 @@ class Collector:
         self._decoded.put(_STOP)
 
     def _decode(self, out: _Batch) -> None:
-        """Decode every message of out.items once; a tele whose exact bytes were committed is
-        not decoded again (receipted again), nor one whose copy is on its way to the database."""
+        """Decode every message of out.items once; a tele batch that was committed is not
+        decoded again (receipted again), nor one whose copy is on its way to the database
+        (dedupe.py: the key is topic, session and seq as the payload's head states them)."""
         items = out.items
         seen: set[bytes] = set()
         for it in items:
-            key = None
-            if it.topic.endswith("/tele"):
-                key = batch_key(it.topic, it.payload)
+            key, head = None, None
+            if it.topic.endswith("/tele") and (head := tele_head(it.payload)) is not None:
+                key = batch_key(it.topic, *head)
                 hit = self.dedupe.committed(key)
                 if hit is not None or key in seen or self.dedupe.inflight(key):
                     self.stats.message("tele")
@@ -298,7 +299,8 @@ class Collector:
             if inc is None:
                 continue
             out.incoming.append(inc)
-            if key is not None and isinstance(inc.msg, Tele):
+            if key is not None and isinstance(inc.msg, Tele) and \
+                    (inc.msg.session, inc.msg.seq) == head:  # the head told the truth
                 seen.add(key)
                 self.dedupe.begin(key)
                 out.keys[id(inc)] = key

@@ -95,6 +95,7 @@ ON CONFLICT (node) DO UPDATE SET site = excluded.site, kind = excluded.kind,
 WHERE excluded.version >= desired_state.version
 """
 GET_DESIRED = "SELECT * FROM desired_state WHERE node = ?"
+GET_DESIRED_CMD = "SELECT cmd_id FROM desired_state WHERE node = ?"  # copy_desired's check
 LEASED_DESIRED = """
 SELECT * FROM desired_state WHERE kind = 'set_throttle' AND lease_s IS NOT NULL
 ORDER BY node

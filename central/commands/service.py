@@ -103,18 +103,38 @@ class CommandService:
               ttl_s: float | None = None, *, origin: str = "operator", issued_by: str = "",
               epoch: int | None = None, floor: int = 0) -> Command:
         """Validate, record (new version; epoch None = current), sign and publish one command."""
+        cmd = self._issue(node, site, kind, params, ttl_s, origin=origin, issued_by=issued_by,
+                          epoch=epoch, floor=floor)
+        assert cmd is not None  # only a copy of the desired state (copy_of) is ever skipped
+        return cmd
+
+    def _issue(self, node: str, site: str, kind: str, params: dict[str, Any] | None = None,
+               ttl_s: float | None = None, *, origin: str = "operator", issued_by: str = "",
+               epoch: int | None = None, floor: int = 0,
+               copy_of: str | None = None) -> Command | None:
+        """issue(); with ``copy_of`` (the cmd_id of the desired state whose params these are:
+        a renewal, a birth re-send) only if that is still the node's desired state, checked in
+        the transaction that allocates the version (CommandStore.copy_desired), else None."""
         if kind == KEY_COMMAND_KIND:  # central's own kind, never from an operator
             params, ttl = dict(params or {}), float(ttl_s or DEFAULT_TTL_S)
         else:
             kind, params, ttl = validate(kind, params, ttl_s)
         now = self._clock_ms()
         lease = params.get("lease_s") if kind == "set_throttle" else None
-        rec = self.store.new_command({
-            "cmd_id": f"c-{now:x}-{secrets.token_hex(4)}", "node": node, "site": site,
-            "kind": kind, "epoch": epoch, "params": params, "issued_at_ms": now,
-            "expires_at_ms": now + int(ttl * 1000), "origin": origin,
-            "issued_by": issued_by or self.instance}, floor=floor,
-            lease_s=float(lease) if lease is not None else None)
+        new = {"cmd_id": f"c-{now:x}-{secrets.token_hex(4)}", "node": node, "site": site,
+               "kind": kind, "epoch": epoch, "params": params, "issued_at_ms": now,
+               "expires_at_ms": now + int(ttl * 1000), "origin": origin,
+               "issued_by": issued_by or self.instance}
+        lease_s = float(lease) if lease is not None else None
+        if copy_of is None:
+            rec = self.store.new_command(new, floor=floor, lease_s=lease_s)
+        else:
+            copied = self.store.copy_desired(new, copy_of, floor=floor, lease_s=lease_s)
+            if copied is None:
+                log.info("%s of %s's desired state %s skipped: a newer command replaced it",
+                         origin, node, copy_of)
+                return None
+            rec = copied
         cmd = Command.model_validate({
             "site": site, "node": node, "ts_ms": now, "cmd_id": rec["cmd_id"], "kind": kind,
             "version": rec["version"], "epoch": rec["epoch"], "issued_at_ms": now,
@@ -167,8 +187,9 @@ class CommandService:
                 return None
             log.info("node %s has throttle v%d, desired v%d: re-sending", birth.node,
                      birth.throttle_version, desired["version"])
-            return self.issue(birth.node, birth.site, desired["kind"], desired["params"],
-                              DEFAULT_TTL_S, origin="birth", floor=birth.throttle_version)
+            return self._issue(birth.node, birth.site, desired["kind"], desired["params"],
+                               DEFAULT_TTL_S, origin="birth", floor=birth.throttle_version,
+                               copy_of=desired["cmd_id"])
         except Exception:
             log.exception("re-send on birth of %s failed", birth.node)
             return None
@@ -261,15 +282,24 @@ class CommandService:
         return after > before
 
     def renew_leases(self, epoch: int | None = None) -> list[Command]:
-        """Re-issue leased throttles past RENEW_FRACTION of their lease (leader only)."""
+        """Re-issue leased throttles past RENEW_FRACTION of their lease (leader only).
+
+        Each renewal is a copy of the desired state read here: it is stored only if that is
+        still the node's desired state when its version is allocated (``copy_of``), so a
+        command committed in between (operator, policy) is never overwritten by the older
+        params at a higher version.
+        """
         now, out = self._clock_ms(), []
         for d in self.store.leased():
             if now - d["sent_ms"] < d["lease_s"] * 1000 * RENEW_FRACTION:
                 continue
             try:
-                out.append(self.issue(d["node"], d["site"], "set_throttle", d["params"],
-                                      max(1.0, min(DEFAULT_TTL_S, d["lease_s"])), origin="renew",
-                                      epoch=epoch))
+                cmd = self._issue(d["node"], d["site"], "set_throttle", d["params"],
+                                  max(1.0, min(DEFAULT_TTL_S, d["lease_s"])), origin="renew",
+                                  epoch=epoch, copy_of=d["cmd_id"])
             except Exception:
                 log.exception("renewing the throttle of %s failed", d["node"])
+                continue
+            if cmd is not None:
+                out.append(cmd)
         return out

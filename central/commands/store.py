@@ -14,6 +14,33 @@ THROTTLE_KINDS = frozenset({"set_throttle", "clear_throttle"})
 UNVERSIONED_KINDS = frozenset({"resync"})
 
 
+def _store_command(c: Any, rec: dict[str, Any], floor: int,
+                   lease_s: float | None) -> dict[str, Any]:
+    """new_command's transaction body (see CommandStore.new_command)."""
+    out = dict(rec)
+    current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
+    lease_epoch = current if out.get("epoch") is None else int(out["epoch"])
+    # a deposed leader's command is stored (its stale_epoch ack will show) but never
+    # becomes the desired state, or a later birth would re-send it with the new epoch;
+    # it gets no node offset, so a node whose epoch was raised refuses it too
+    stale_issuer = lease_epoch < current
+    out["epoch"] = lease_epoch + (0 if stale_issuer else _offset(c, out["node"]))
+    args = {"node": out["node"], "floor": floor}
+    if out["kind"] not in UNVERSIONED_KINDS:
+        c.execute(q.BUMP_VERSION, args)
+    elif floor:
+        c.execute(q.RAISE_VERSION, args)
+    row = c.execute(q.GET_VERSION, (out["node"],)).fetchone()
+    out["version"] = int(row[0]) if row else 0
+    c.execute(q.INSERT_COMMAND, {**out, "params": json.dumps(out["params"])})
+    if out["kind"] in THROTTLE_KINDS and not stale_issuer:
+        c.execute(q.UPSERT_DESIRED, {
+            "node": out["node"], "site": out["site"], "kind": out["kind"],
+            "version": out["version"], "params": json.dumps(out["params"]),
+            "lease_s": lease_s, "cmd_id": out["cmd_id"], "sent_ms": out["issued_at_ms"]})
+    return out
+
+
 def _offset(c: Any, node: str) -> int:
     row = c.execute(q.GET_OFFSET, (node,)).fetchone()
     return int(row[0]) if row else 0
@@ -44,29 +71,24 @@ class CommandStore:
         kinds also become the node's desired state, unless their leader epoch is below the
         highest granted one (a deposed leader's command).
         """
-        def tx(c: Any) -> dict[str, Any]:
-            out = dict(rec)
-            current = int(c.execute(q.MAX_EPOCH).fetchone()[0])
-            lease_epoch = current if out.get("epoch") is None else int(out["epoch"])
-            # a deposed leader's command is stored (its stale_epoch ack will show) but never
-            # becomes the desired state, or a later birth would re-send it with the new epoch;
-            # it gets no node offset, so a node whose epoch was raised refuses it too
-            stale_issuer = lease_epoch < current
-            out["epoch"] = lease_epoch + (0 if stale_issuer else _offset(c, out["node"]))
-            args = {"node": out["node"], "floor": floor}
-            if out["kind"] not in UNVERSIONED_KINDS:
-                c.execute(q.BUMP_VERSION, args)
-            elif floor:
-                c.execute(q.RAISE_VERSION, args)
-            row = c.execute(q.GET_VERSION, (out["node"],)).fetchone()
-            out["version"] = int(row[0]) if row else 0
-            c.execute(q.INSERT_COMMAND, {**out, "params": json.dumps(out["params"])})
-            if out["kind"] in THROTTLE_KINDS and not stale_issuer:
-                c.execute(q.UPSERT_DESIRED, {
-                    "node": out["node"], "site": out["site"], "kind": out["kind"],
-                    "version": out["version"], "params": json.dumps(out["params"]),
-                    "lease_s": lease_s, "cmd_id": out["cmd_id"], "sent_ms": out["issued_at_ms"]})
-            return out
+        return self._db.tx(lambda c: _store_command(c, rec, floor, lease_s))
+
+    def copy_desired(self, rec: dict[str, Any], of: str, *, floor: int = 0,
+                     lease_s: float | None = None) -> dict[str, Any] | None:
+        """Store a copy of the node's desired state (a lease renewal, a birth re-send) as
+        new_command does, only if the desired state is still the one command ``of`` set.
+
+        The copy's params were read before; an operator or policy command committed since
+        then is newer, and a copy with a higher version would undo it on the node and in the
+        desired state. The check and the version are one transaction (compare-and-set on the
+        desired row's cmd_id): None (nothing stored, no version used) if the row changed; the
+        newer command was sent by its own path.
+        """
+        def tx(c: Any) -> dict[str, Any] | None:
+            row = c.execute(q.GET_DESIRED_CMD, (rec["node"],)).fetchone()
+            if row is None or row[0] != of:
+                return None
+            return _store_command(c, rec, floor, lease_s)
         return self._db.tx(tx)
 
     def version(self, node: str) -> int:

@@ -1,5 +1,10 @@
 """Live fleet: poll storage every ~0.5 s, push node diffs to every open dashboard WebSocket.
 
+Each page's diff is taken from what that page holds (its snapshot, then each diff it was sent),
+so a page whose snapshot was taken before a poll that it did not get (it joined just after) is
+sent that poll's changes with the next one, not left showing them stale until the node changes
+again.
+
 When nothing changed for BEAT_S the hub still sends a heartbeat ("beat" with central's time), so
 the pages can tell an idle fleet (fresh beats) from a frozen central (no messages at all).
 """
@@ -36,6 +41,8 @@ class Hub:
     def __init__(self, noc: Noc) -> None:
         self.noc = noc
         self.clients: dict[web.WebSocketResponse, str] = {}
+        #: per fleet page, the views it holds (its snapshot's, then the last diffed-to ones)
+        self.shown: dict[web.WebSocketResponse, dict[str, dict[str, Any]]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.gap_nodes: set[str] = set()
         self.primary: dict[str, str] = {}
@@ -147,29 +154,51 @@ class Hub:
         return {"nodes": vs, "tiles": tiles, "sites": fleet.map_sites(vs, self.sites),
                 "no_coords": fleet.without_coords(vs, self.sites), "now": wall_ms()}
 
+    def join(self, ws: web.WebSocketResponse, sid_sha256: str,
+             shown: dict[str, dict[str, Any]] | None = None) -> None:
+        """Register a client; a fleet page with the views of the snapshot it was sent."""
+        self.clients[ws] = sid_sha256
+        if shown is not None:
+            self.shown[ws] = shown
+
+    def leave(self, ws: web.WebSocketResponse) -> None:
+        """Forget a client."""
+        self.clients.pop(ws, None)
+        self.shown.pop(ws, None)
+        self.incident_only.discard(ws)
+
     async def tick(self) -> None:
-        """One poll: compute, diff, push to every client."""
+        """One poll: compute, then push each fleet page the diff from what it holds."""
         new = await asyncio.to_thread(self.compute)
-        changed, removed = fleet.diff(self.views, new)
-        self.views = new
+        old, self.views = self.views, new
         await self.push_incidents()  # incidents (issue 16)
-        if not self.clients:
+        pages = [c for c in self.clients if c not in self.incident_only]
+        if not pages:
             return
-        msg: dict[str, Any]
-        if changed or removed:
-            snap = self.snapshot(new)
-            msg = {"type": "diff", "changed": changed, "removed": removed,
-                   "tiles": snap["tiles"], "sites": snap["sites"], "now": snap["now"]}
-        elif time.monotonic() - self.last_sent >= BEAT_S:
-            msg = {"type": "beat", "now": wall_ms()}
-        else:
-            return
-        self.last_sent = time.monotonic()
-        for ws in [c for c in self.clients if c not in self.incident_only]:
+        common = fleet.diff(old, new)
+        beat = time.monotonic() - self.last_sent >= BEAT_S
+        snap: dict[str, Any] | None = None
+        for ws in pages:
+            if ws not in self.clients:  # left while an earlier send waited
+                continue
+            held = self.shown.get(ws, old)
+            changed, removed = common if held is old else fleet.diff(held, new)
+            self.shown[ws] = new
+            msg: dict[str, Any]
+            if changed or removed:
+                snap = snap or self.snapshot(new)
+                msg = {"type": "diff", "changed": changed, "removed": removed,
+                       "tiles": snap["tiles"], "sites": snap["sites"], "now": snap["now"]}
+            elif beat:
+                msg = {"type": "beat", "now": wall_ms()}
+            else:
+                continue
             try:
                 await ws.send_json(msg, dumps=dumps)
             except (ConnectionError, RuntimeError):
-                self.clients.pop(ws, None)
+                self.leave(ws)
+        if common[0] or common[1] or beat:  # every page got something
+            self.last_sent = time.monotonic()
 
     # --- incidents (issue 16) ---
     async def push_incidents(self, force: bool = False) -> None:
@@ -188,7 +217,7 @@ class Hub:
             try:
                 await ws.send_json(full if ws in self.incident_only else counts, dumps=dumps)
             except (ConnectionError, RuntimeError):
-                self.clients.pop(ws, None)
+                self.leave(ws)
     # --- end incidents ---
 
     async def revalidate(self) -> None:
@@ -197,7 +226,7 @@ class Hub:
         for ws, sid_hash in list(self.clients.items()):
             alive = await asyncio.to_thread(self.noc.store.session_alive, sid_hash, idle)
             if not alive:
-                self.clients.pop(ws, None)
+                self.leave(ws)
                 await ws.close(code=4401, message=b"session ended")
 
 
@@ -247,15 +276,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         hub.incident_only.add(ws)
         await ws.send_json(hub.incidents.message(hub.incidents.everything(), wall_ms()),
                            dumps=dumps)
+        hub.join(ws, sess.sid_sha256)
     else:
-        views = await asyncio.to_thread(hub.current)  # hub.views stays: the next tick diffs
+        # the next tick diffs this page from these views, whatever polls ran in between
+        views = await asyncio.to_thread(hub.current)
         await ws.send_json({"type": "snapshot", **hub.snapshot(views)}, dumps=dumps)
-    hub.clients[ws] = sess.sid_sha256
+        hub.join(ws, sess.sid_sha256, views)
     try:
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
     finally:
-        hub.clients.pop(ws, None)
-        hub.incident_only.discard(ws)
+        hub.leave(ws)
     return ws

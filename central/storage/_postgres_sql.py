@@ -265,7 +265,7 @@ _SAMPLE_TYPES = ("text", "bigint", "bigint", "text", "bigint", "bigint", "boolea
                  "bigint", "bigint", "json")
 INSERT_SAMPLES_UNNEST = (
     f"INSERT INTO samples ({SAMPLE_INSERT_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{t}[]" for t in _SAMPLE_TYPES)
+    + ", ".join(f"%b::{t}[]" for t in _SAMPLE_TYPES)  # binary: no per-character escaping
     + ") ON CONFLICT (node, seq) DO NOTHING RETURNING node, seq")
 
 assert len(_SAMPLE_TYPES) == SAMPLE_COLUMN_COUNT

@@ -26,7 +26,7 @@ from central.storage._sql_backend import (
     touches,
 )
 from central.storage.base import Incoming, StorageError
-from protocol.messages import Sample
+from protocol.messages import Sample, Tele
 
 log = logging.getLogger(__name__)
 
@@ -204,8 +204,14 @@ class PostgresStorage(SqlBackend):
     def _write(self, c: Conn, batch: Sequence[Incoming], cols: list[list[Any]],
                owners: list[tuple[str, Sample]]) -> None:
         cur = c.cursor()
-        # the node rows stay locked until commit: no lost rollup merge between collectors
-        cur.executemany(q.SQL.touch_node, touches(batch))
+        # Node rows stay locked from touch_node to commit. A batch of tele only (a replay is
+        # little else) touches them last: locked at the start they would hold another
+        # collector's batch of the same nodes for the whole transaction ($share spreads every
+        # node over all collectors). Births and states UPDATE node rows: such a batch locks
+        # all of its nodes first, in one order (a deadlock with the other order is retried).
+        late = all(isinstance(inc.msg, Tele) for inc in batch)
+        if not late:
+            cur.executemany(q.SQL.touch_node, touches(batch))
         acc = rollup.Rollup()
         if cols:  # one statement for every sample of the batch, column by column
             ins = c.cursor(row_factory=tuple_row)
@@ -214,8 +220,10 @@ class PostgresStorage(SqlBackend):
         for inc in batch:
             for sql, params, many in message_writes(q.SQL, inc, _t):
                 (cur.executemany if many else cur.execute)(sql, params)
-        if acc.rows:
+        if acc.rows:  # additive upserts: READ COMMITTED merges onto the newest row version
             cur.executemany(q.UPSERT_ROLLUP, acc.params())
+        if late:
+            cur.executemany(q.SQL.touch_node, touches(batch))
 
     def add_token(self, name: str, role: str, token_sha256: str) -> None:
         """Store an API token (only its SHA-256) with a role."""

@@ -97,16 +97,36 @@ class SqliteStorage(SqlBackend):
     def _write(self, c: sqlite3.Connection, batch: Sequence[Incoming],
                rows: list[tuple[Any, ...]], owners: list[tuple[str, Sample]]) -> None:
         c.executemany(q.SQL.touch_node, touches(batch))
-        fresh = self._fresh(c, rows)  # exact: this transaction is the only writer
-        if fresh:
-            c.executemany(q.SQL.insert_sample, [rows[i] for i in fresh])
         acc = rollup.Rollup()  # only rows really inserted go into the rollup
-        fold_stored(owners, [(rows[i][0], rows[i][1]) for i in fresh], acc)
+        if rows:
+            fold_stored(owners, self._insert_samples(c, rows), acc)
         for inc in batch:
             for sql, params, many in message_writes(q.SQL, inc):
                 (c.executemany if many else c.execute)(sql, params)
         if acc.rows:
             c.executemany(q.UPSERT_ROLLUP, acc.params())
+
+    @classmethod
+    def _insert_samples(cls, c: sqlite3.Connection,
+                        rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, int]]:
+        """Insert the rows whose (node, seq) is not stored; (node, seq) of each one inserted.
+
+        A re-sent batch is answered from memory before it gets here (collector/dedupe.py), so
+        nearly every row is new: all are inserted under a savepoint, kept if every one went
+        in. Only a batch holding a stored (or twice the same) (node, seq) is rolled back to the
+        savepoint and inserted again without those (one primary-key lookup per node)."""
+        before = c.total_changes
+        c.execute("SAVEPOINT samples")
+        c.executemany(q.SQL.insert_sample, rows)
+        if c.total_changes - before == len(rows):
+            c.execute("RELEASE samples")
+            return [(row[0], row[1]) for row in rows]
+        c.execute("ROLLBACK TO samples")
+        c.execute("RELEASE samples")
+        fresh = cls._fresh(c, rows)  # exact: this transaction is the only writer
+        if fresh:
+            c.executemany(q.SQL.insert_sample, [rows[i] for i in fresh])
+        return [(rows[i][0], rows[i][1]) for i in fresh]
 
     @staticmethod
     def _fresh(c: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[int]:

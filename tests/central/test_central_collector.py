@@ -182,18 +182,41 @@ def test_a_resent_batch_is_receipted_again_and_written_once(
             "session": 3, "seq": 5, "samples": [
                 {"seq": 5, "ts_ms": 1_700_000_000_000, "users": {"total": 2}},
                 {"seq": 6, "ts_ms": 1_700_000_010_000, "users": {"total": 4}}]}
-    payload = json.dumps(body).encode()
     topic = sim.topics.node("s1", "n7", "tele")
-    sim.publish_raw(topic, payload)
+    sim.publish_raw(topic, json.dumps(body).encode())
     wait_for(lambda: len(sim.receipts) == 1, what="first receipt")
-    sim.publish_raw(topic, payload)  # the agent re-sends: its receipt was late
-    sim.publish_raw(topic, payload)
+    for ts in (1_700_000_002_000, 1_700_000_006_000):  # the agent re-sends: receipt late;
+        resent = {**body, "ts_ms": ts, "historical": True}  # a new ts_ms, so other bytes
+        sim.publish_raw(topic, json.dumps(resent, separators=(",", ":")).encode())
     wait_for(lambda: len(sim.receipts) == 3, what="a receipt for every copy")
     assert all(r["acked"] == [[5, 6]] and r["session"] == 3 for r in sim.receipts)
     assert _stored_seqs(db, "n7") == [5, 6]
     assert sum(written) == 1  # the copies were answered from memory, not decoded again
     assert col.stats.snapshot()["messages"]["tele"] == 3
     assert col.storage.rollup("n7", 0, 2**62, 300_000)[0]["n"] == 2  # rolled up once
+
+
+def test_a_batch_whose_head_lies_is_not_remembered_for_the_honest_one(
+        start_collector: Callable[..., Collector], sim: NodeSim) -> None:
+    """The dedupe key is read from the payload's head; a node whose head says seq 5 while
+    its body (a later duplicate key, which the decoder takes) says seq 9 gets its records 9
+    stored, and its own honest batch 5 is still decoded and stored, not answered from memory
+    with the receipt of 9."""
+    col = start_collector()
+    db = col.storage.path  # type: ignore[attr-defined]
+    topic = sim.topics.node("s1", "n9", "tele")
+    head = (b'{"schema":"kotanet.tele/1","site":"s1","node":"n9","ts_ms":1700000000000,'
+            b'"session":3,"seq":5,')
+    lying = head + (b'"seq":9,"samples":[{"seq":9,"ts_ms":1700000000000},'
+                    b'{"seq":10,"ts_ms":1700000010000}]}')
+    sim.publish_raw(topic, lying)
+    wait_for(lambda: len(sim.receipts) == 1, what="receipt of the lying batch")
+    assert sim.receipts[0]["acked"] == [[9, 10]]
+    honest = head + b'"samples":[{"seq":5,"ts_ms":1699999990000}]}'
+    sim.publish_raw(topic, honest)
+    wait_for(lambda: len(sim.receipts) == 2, what="receipt of the honest batch")
+    assert sim.receipts[1]["acked"] == [[5, 5]]
+    assert _stored_seqs(db, "n9") == [5, 9, 10]
 
 
 def test_full_queue_holds_the_broker_back_and_refuses_nothing(

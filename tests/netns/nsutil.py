@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 #: Temporary veth names in the root namespace start with this (<= 15 chars in all).
 TMP_VETH_PREFIX = "kttmp"
+CLONE_NEWNET = 0x40000000  # setns(2): join a network namespace (os.setns is Python 3.12+)
 
 
 def require_netns() -> None:
@@ -101,6 +104,23 @@ class Lab:
         for ns in self.ns.values():
             ns.delete()
         self.ns.clear()
+
+
+def _join_netns(name: str) -> None:
+    """Move the calling thread (only it) into the named network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open(f"/run/netns/{name}", "rb") as f:
+        if libc.setns(f.fileno(), CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns into {name}: {os.strerror(err)}")
+
+
+def netns_thread(ns: Netns) -> ThreadPoolExecutor:
+    """A one-thread executor whose thread lives in ``ns``: sockets opened by functions given to
+    ``submit`` connect from there (HTTP to a namespace's addresses without a subprocess). Only
+    that thread moves; ``shutdown()`` it before the lab closes, or the namespace outlives it."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"in-{ns.name}",
+                              initializer=_join_netns, initargs=(ns.name,))
 
 
 def bridge_node(prefix: str) -> tuple[Lab, Netns]:

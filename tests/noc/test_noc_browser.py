@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,33 +37,61 @@ def _text(page: Any, selector: str) -> str:
     return str(page.inner_text(selector)).strip()
 
 
+# One look at central and the page: /api/v1/nodes, the users tile (and the rows shown), then
+# /api/v1/nodes again. Central's data held still in between when both answers name the same
+# newest sample of every node.
 _USERS_PROBE = """async () => {
-    const tile = () => Number(document.querySelector('#tile-users .v').textContent);
-    const before = tile();
-    const body = await (await fetch('/api/v1/nodes')).json();
-    const sum = body.nodes.reduce((a, n) => a + (n.online ? (n.users || 0) : 0), 0);
-    return {before, after: tile(), sum, t: Date.now()};
+    const nodes = async () => (await (await fetch('/api/v1/nodes')).json()).nodes;
+    const key = (ns) => ns.map((n) => `${n.node}:${n.online}:${n.last_seq}:${n.users}`).join(' ');
+    const a = await nodes();
+    const tile = Number(document.querySelector('#tile-users .v').textContent);
+    const rows = document.querySelectorAll('#nodes tbody tr').length;
+    const b = await nodes();
+    return {tile, rows, still: key(a) === key(b), online: b.filter((n) => n.online).length,
+            sum: b.reduce((s, n) => s + (n.online ? (n.users || 0) : 0), 0)};
 }"""
+PAUSE_S = 1.6  # the sims' keepalive is 2 s: the broker would drop them (last will) after 3 s
 
 
-def _users_tile_matches_api(page: Any, rounds: int = 30, window_ms: int = 5000) -> None:
-    """The users tile follows the sum of online nodes' users from /api/v1/nodes.
+def _signal_sims(live: Live, sig: int) -> None:
+    for proc in live.stack.procs:
+        if proc.name in ("sim", "sim-victim") and proc.alive():
+            os.killpg(proc.pid, sig)
 
-    The simulated users move every sample and the tile follows through the live WebSocket
-    (poll 0.5 s), node by node; the API is sampled only every ~100 ms (slower on a loaded
-    machine), so each tile value read must lie within 3 % of the API sums seen within
-    window_ms (a tile counting offline nodes, leases or nothing would be far off).
+
+def _users_tile_matches_api(page: Any, live: Live, attempts: int = 3) -> None:
+    """The users tile shows exactly the sum of the online nodes' users that central knows.
+
+    The simulated users move every sample (0.5 s) and the tile follows a poll later, so the fleet
+    is frozen (SIGSTOP) for at most PAUSE_S: central's data stops moving and the tile must equal
+    the API's sum while that sum holds still. The table is filtered to one node meanwhile: the
+    tile counts the fleet, not the rows shown. A tile summing leases or the visible rows, or
+    stuck on data central has moved on from, never equals it.
     """
-    probes = []
-    for _ in range(rounds):
-        probes.append(page.evaluate(_USERS_PROBE))
-        page.wait_for_timeout(100)
-    assert any(p["sum"] > 0 for p in probes), probes  # the simulated parks have users
-    for p in probes:
-        near = [q["sum"] for q in probes if abs(q["t"] - p["t"]) <= window_ms]
-        lo, hi = min(near) * 0.97, max(near) * 1.03  # live updates lag the API by a poll
-        for tile in (p["before"], p["after"]):
-            assert lo <= tile <= hi, (p, sorted(set(near)))
+    page.fill("#filter", live.victim)
+    seen: list[list[dict[str, Any]]] = []
+    try:
+        for attempt in range(attempts):
+            probes: list[dict[str, Any]] = []
+            seen.append(probes)
+            _signal_sims(live, signal.SIGSTOP)
+            try:
+                deadline = time.monotonic() + PAUSE_S
+                while time.monotonic() < deadline:
+                    p = page.evaluate(_USERS_PROBE)
+                    probes.append(p)
+                    if p["still"] and p["online"] == FLEET and p["rows"] == 1 and \
+                            p["sum"] > 0 and p["tile"] == p["sum"]:
+                        return
+                    page.wait_for_timeout(50)
+            finally:
+                _signal_sims(live, signal.SIGCONT)
+            if attempt + 1 < attempts:  # samples flow again before the next try
+                wait(lambda: all(r["online"] for r in live.nodes().values()), 10, "fleet online")
+                page.wait_for_timeout(1000)
+        raise AssertionError(f"the users tile never equalled the API's sum at rest: {seen}")
+    finally:
+        page.fill("#filter", "")
 
 
 def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -> None:
@@ -81,7 +112,7 @@ def test_login_then_fleet_shows_live_simulated_nodes(browser: Any, live: Live) -
         wait(lambda: rows.count() == FLEET, 10, "a table row per node")
         assert _text(page, "#tile-online .v") == str(FLEET)
         assert _text(page, "#tile-offline .v") == "0"
-        _users_tile_matches_api(page)
+        _users_tile_matches_api(page, live)
         # every node's state reads as text, not only as colour
         states = page.locator("#nodes tbody .badge").all_inner_texts()
         assert len(states) == FLEET and all(s.strip() for s in states)
