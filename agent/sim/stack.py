@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.sim.fleet import build_fleet, generate_credentials, registry, write_private
+from central.storage.location import POSTGRESQL, scheme, sqlite_file
 from protocol.signing import b64url
 from provisioning.localbroker import LocalBroker, free_port
 from provisioning.pki import make_command_key, write_secret
@@ -111,23 +112,41 @@ def wait_until(pred: Callable[[], T | None], timeout_s: float, what: str,
 
 
 class Stack:
-    """Broker + central instance(s) + simulated nodes under one work dir."""
+    """Broker + central instance(s) + simulated nodes under one work dir.
+
+    Central's database (telemetry and state tables alike): ``db_url`` (a ``postgresql://``
+    URL, or a ``sqlite:///`` one), by default the SQLite file ``<workdir>/central.db``.
+    """
 
     def __init__(self, workdir: str | Path, nodes: int = 20, *, interval_s: float = 5.0,
-                 keepalive_s: int = 10, broker_port: int | None = None) -> None:
+                 keepalive_s: int = 10, broker_port: int | None = None,
+                 db_url: str | None = None) -> None:
         self.dir = Path(workdir).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.fleet = build_fleet(nodes)
         self.interval_s, self.keepalive_s = interval_s, keepalive_s
         self.broker = LocalBroker(self.dir / "broker", port=broker_port, superusers=())
         self.admin_token = secrets.token_urlsafe(24)
-        self.db_path = self.dir / "central.db"
+        self.db_path = self.dir / "central.db"  # the default database (no db_url)
+        self._db_url = db_url
         self.creds_path = self.dir / "nodes.json"
         self.registry_path = self.dir / "registry.json"
         self.command_key = self.dir / "command.key"
         self.command_pub = self.dir / "command.pub"
         self.procs: list[Proc] = []
         self.http: dict[str, str] = {}
+
+    @property
+    def db_url(self) -> str:
+        """Central's database URL: db_url, else the SQLite file db_path."""
+        return self._db_url or f"sqlite:///{self.db_path}"
+
+    @property
+    def state_target(self) -> str:
+        """Where central's state tables (NOC users, commands, ...) live, as
+        central.storage.statedb.open_state takes it: a SQLite file path or the PostgreSQL URL."""
+        url = self.db_url
+        return url if scheme(url) == POSTGRESQL else sqlite_file(url)
 
     # ------------------------------------------------------------ set-up
     def start_broker(self) -> None:
@@ -146,9 +165,10 @@ class Stack:
         self.broker.start()
 
     def central_env(self, http: str) -> dict[str, str]:
-        """KOTANET_* environment of a central process."""
+        """KOTANET_* environment of a central process; its state tables follow KOTANET_DB
+        (an empty KOTANET_STATE_DB hides one inherited from the caller's environment)."""
         return {"KOTANET_MQTT_URL": self.broker.url("central"),
-                "KOTANET_DB": f"sqlite:///{self.db_path}", "KOTANET_HTTP": http,
+                "KOTANET_DB": self.db_url, "KOTANET_STATE_DB": "", "KOTANET_HTTP": http,
                 "KOTANET_ADMIN_TOKEN": self.admin_token,
                 "KOTANET_COMMAND_KEY": str(self.command_key)}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,6 +27,7 @@ from central.noc.context import Noc
 from central.noc.incident_feed import IncidentFeed
 from central.noc.presence_log import PresenceLog
 from central.noc.security import get_session
+from central.storage.statedb import DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Hub:
         self._recorded[v["node"]] = (kind, ts)
         try:
             self.presence.record(v["node"], kind, int(ts))
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             log.warning("NOC presence log: %s not recorded: %s", v["node"], exc)
 
     def _state_start(self, v: dict[str, Any], first: bool, now: int

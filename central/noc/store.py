@@ -268,8 +268,8 @@ class NocStore:
     def primary_uplinks(self) -> dict[str, str]:
         """Each node's primary uplink (lowest priority in its birth), read from central's nodes.
 
-        Central's Storage protocol has no such field yet; this read-only query is the one place
-        the NOC reads a central table directly.
+        Central's Storage protocol has no such field yet; this read-only query and
+        ``node_commands`` are where the NOC reads central's other tables directly.
         """
         try:
             rows = self._db.all("SELECT node, birth FROM nodes WHERE birth IS NOT NULL")
@@ -285,6 +285,17 @@ class NocStore:
             if ups:
                 out[r["node"]] = min(ups, key=lambda u: u.get("priority", 0))["name"]
         return out
+
+    def node_commands(self, node: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The node's newest commands (cmd_id, kind, version, params, issued_at_ms, origin,
+        issued_by) from central's commands table in this state database, SQLite or PostgreSQL;
+        [] without that table (central without the command service)."""
+        try:
+            return self._db.all(
+                "SELECT cmd_id, kind, version, params, issued_at_ms, origin, issued_by "
+                "FROM commands WHERE node = ? ORDER BY issued_at_ms DESC LIMIT ?", (node, limit))
+        except DB_ERRORS:
+            return []
 
     def close(self) -> None:
         """Close the connection."""

@@ -8,14 +8,15 @@ central for presence it recorded.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from central.noc import fleet
 from central.noc.i18n import t, wib
 from central.storage import Storage
+
+if TYPE_CHECKING:
+    from central.noc.store import NocStore
 
 WINDOW_MS = 7 * 86400_000
 MAX_EVENTS = 5000
@@ -38,24 +39,11 @@ def recent_events(storage: Storage, node: str, now_ms: int) -> list[dict[str, An
     return [{**ev, "data": _data(ev)} for ev in evs]
 
 
-def commands(state_db: str, node: str) -> dict[int, dict[str, Any]]:
+def commands(store: NocStore, node: str) -> dict[int, dict[str, Any]]:
     """The node's commands by version from central's commands table ({} if it has none)."""
-    try:
-        con = sqlite3.connect(f"file:{state_db}?mode=ro", uri=True, timeout=2)
-    except sqlite3.Error:
-        return {}
-    with contextlib.closing(con):
-        con.row_factory = sqlite3.Row
-        try:
-            rows = con.execute(
-                "SELECT cmd_id, kind, version, params, issued_at_ms, origin, issued_by "
-                "FROM commands WHERE node = ? ORDER BY issued_at_ms DESC LIMIT 500",
-                (node,)).fetchall()
-        except sqlite3.Error:  # no commands table (central without the command service)
-            return {}
     out: dict[int, dict[str, Any]] = {}
-    for r in rows:
-        out.setdefault(int(r["version"]), {**dict(r), "params": _data(dict(r, data=r["params"]))})
+    for r in store.node_commands(node):
+        out.setdefault(int(r["version"]), {**r, "params": _data(dict(r, data=r["params"]))})
     return out
 
 

@@ -110,7 +110,7 @@ async def _story(request: web.Request, name: str, detail: bool
     # central's own record of the node going offline / coming back, among the node's events
     pres = await asyncio.to_thread(hub.presence.events, name, now - timeline.WINDOW_MS)
     evs = sorted(evs + pres, key=lambda e: e["ts_ms"])
-    cmds = await asyncio.to_thread(timeline.commands, noc.store.path, name)
+    cmds = await asyncio.to_thread(timeline.commands, noc.store, name)
     return v, d, evs, cmds
 
 

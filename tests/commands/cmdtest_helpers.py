@@ -4,6 +4,7 @@ feeder playing the collector's on_birth/on_ack wiring, a shaping namespace, agen
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import threading
 import time
@@ -31,6 +32,7 @@ from central.commands.signer import CommandSigner
 from central.config import RegistryNode, load_config
 from central.policy.loop import PolicyLoop
 from central.storage import open_storage
+from central.storage.statedb import is_postgres
 from protocol.codec import decode, encode
 from protocol.messages import Birth, Command, CommandAck
 from protocol.topics import Topics
@@ -176,10 +178,13 @@ class HookFeeder:
 class CentralServer:
     """Central's real app (collector, API, commands) served on a loopback port in a thread."""
 
-    def __init__(self, broker: LocalBroker, db: Path, instance: str, nodes: list[str],
+    def __init__(self, broker: LocalBroker, db: Path | str, instance: str, nodes: list[str],
                  policy_interval_s: float | None = None, state: str | None = None) -> None:
+        """``db``: a SQLite file, or a PostgreSQL URL (every table there); ``state``: the state
+        tables elsewhere (a SQLite file or a PostgreSQL URL), default: with the rest."""
         self.port = free_port()
-        env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": f"sqlite:///{db}",
+        db_url = str(db) if is_postgres(str(db)) else f"sqlite:///{db}"
+        env = {"KOTANET_MQTT_URL": broker.url("kt-test"), "KOTANET_DB": db_url,
                "KOTANET_HTTP": f"127.0.0.1:{self.port}", "KOTANET_ADMIN_TOKEN": ADMIN,
                "KOTANET_COMMAND_KEY": str(KEY_FILE)}
         if state is not None:  # the state tables elsewhere: a SQLite file or PostgreSQL
@@ -202,15 +207,26 @@ class CentralServer:
         self._runner = web.AppRunner(self.app)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
-        self._call(self._start())
-        pub = self.service.publisher
-        assert isinstance(pub, MqttPublisher)
-        wait_for(pub.connected.is_set, 10, "command publisher connected")
-        wait_for(self.collector.ready.is_set, 10, "collector subscribed")
+        try:
+            self._call(self._start())
+            pub = self.service.publisher
+            assert isinstance(pub, MqttPublisher)
+            wait_for(pub.connected.is_set, 10, "command publisher connected")
+            wait_for(self.collector.ready.is_set, 10, "collector subscribed")
+        except BaseException:
+            self.stop()  # a collector left running would take its share of later tests' data
+            raise
 
     async def _start(self) -> None:
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        for attempt in range(3):  # free_port() races with the other processes on the machine
+            try:
+                await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+                return
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or attempt == 2:
+                    raise
+                self.port = free_port()
 
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)

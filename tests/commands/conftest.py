@@ -20,6 +20,7 @@ from cmdtest_helpers import CentralServer, ConstProbe, HookFeeder, ShapingNs, ag
 
 from agent.controllers.shaping import ShapingController
 from agent.runtime import Agent
+from central.storage.statedb import is_postgres
 from provisioning.localbroker import LocalBroker
 
 _ids = itertools.count(1)
@@ -67,13 +68,24 @@ def feeder(broker: LocalBroker) -> Iterator[HookFeeder]:
     f.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def new_db(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """Fresh central databases on both backends: name -> a new SQLite file's path, or the URL
+    of a new database on the session's real PostgreSQL (``pg_cluster``)."""
+    if request.param == "sqlite":
+        return lambda name: str(tmp_path / f"{name}.db")
+    cluster = request.getfixturevalue("pg_cluster")
+    return lambda name: str(cluster.new_database())
+
+
 @pytest.fixture
 def central(broker: LocalBroker, tmp_path: Path, node_id: str, feeder: HookFeeder,
             state_db: str) -> Iterator[CentralServer]:
-    """A real central (collector, API, commands) knowing node_id; hooks fed by the feeder; its
-    state tables on SQLite and on PostgreSQL (``state_db``)."""
-    srv = CentralServer(broker, tmp_path / "central.db", f"ci-{node_id}"[:60], [node_id],
-                        state=state_db)
+    """A real central (collector, API, commands) knowing node_id; hooks fed by the feeder; on
+    both backends (``state_db``): telemetry in one SQLite file and the state tables in
+    another, or every table in one PostgreSQL database."""
+    db = state_db if is_postgres(state_db) else tmp_path / "central.db"
+    srv = CentralServer(broker, db, f"ci-{node_id}"[:60], [node_id], state=state_db)
     feeder.service = srv.service
     yield srv
     feeder.service = None

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import closing
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +14,7 @@ from central.commands.store import CommandStore
 from protocol.codec import CodecError, decode
 from protocol.messages import Birth
 from protocol.topics import Topics
+from tests.dbread import read_rows
 
 SITE = "taman-kota"
 LIAR, OTHERS = "tk-01", ["tk-02", "tk-03"]
@@ -46,8 +44,9 @@ def birth_bytes(node: str, cmd_epoch: object) -> bytes:
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Iterator[CommandService]:
-    store = CommandStore(tmp_path / "state.db")
+def svc(state_db: str) -> Iterator[CommandService]:
+    """A command service on both backends (its state tables in SQLite or PostgreSQL)."""
+    store = CommandStore(state_db)
     service = CommandService(store, Sink(), TOPICS, "unit")
     yield service
     service.stop()
@@ -84,6 +83,7 @@ def test_any_claimed_epoch_leaves_central_and_every_other_node_unchanged(
     assert own == (claim + 1 if 3 < claim <= MAX_BIRTH_FLOOR else 3)
 
 
+@pytest.mark.parametrize("state_db", ["sqlite"], indirect=True)  # refused before any store
 @pytest.mark.parametrize("claim", REFUSED, ids=repr)
 def test_out_of_range_epochs_are_refused_by_the_codec(svc: CommandService,
                                                       claim: object) -> None:
@@ -100,9 +100,8 @@ def test_a_birth_flood_stores_one_resend_per_interval(svc: CommandService) -> No
     assert isinstance(msg, Birth) and msg.throttle_version != 1  # it differs: re-send due
     resent = [svc.on_birth(msg) for _ in range(200)]
     assert sum(r is not None for r in resent) == 1
-    with closing(sqlite3.connect(svc.store.path)) as db:
-        assert db.execute("SELECT COUNT(*) FROM commands WHERE node = ? AND origin = 'birth'",
-                          (LIAR,)).fetchone() == (1,)
+    assert read_rows(svc.store.path, "SELECT COUNT(*) AS n FROM commands WHERE node = ? AND "
+                     "origin = 'birth'", (LIAR,)) == [{"n": 1}]
     other = svc.on_birth(decode(TOPICS, TOPICS.node(SITE, OTHERS[0], "birth"),
                                 birth_bytes(OTHERS[0], 0))[1])  # type: ignore[arg-type]
     assert other is None  # no desired state for it: nothing to send, nothing stored
@@ -119,9 +118,9 @@ def test_births_inside_the_interval_end_in_exactly_one_later_resend(svc: Command
     assert sum(svc.on_birth(msg) is not None for _ in range(50)) == 1
 
     def births() -> int:
-        with closing(sqlite3.connect(svc.store.path)) as db:
-            row = db.execute("SELECT COUNT(*) FROM commands WHERE origin = 'birth'").fetchone()
-        return int(row[0])
+        rows = read_rows(svc.store.path, "SELECT COUNT(*) AS n FROM commands "
+                         "WHERE origin = 'birth'")
+        return int(rows[0]["n"])
 
     deadline = time.monotonic() + 5
     while births() < 2 and time.monotonic() < deadline:

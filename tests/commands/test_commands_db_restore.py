@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,12 +50,12 @@ def _lead_at_old_epoch(central: CentralServer) -> None:
 
 
 def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
-        broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
+        broker: LocalBroker, new_db: Callable[[str], str], feeder: HookFeeder,
         make_agent: Callable[..., Agent], shaping_ns: ShapingNs, node_id: str) -> None:
     instance = f"ci-{node_id}"[:60]
 
     # 1. history with the first database: five leader terms (epoch 5), versions up to 3
-    first = CentralServer(broker, tmp_path / "first.db", instance, [node_id])
+    first = CentralServer(broker, new_db("first"), instance, [node_id])
     feeder.service = first.service
     try:
         _lead_at_old_epoch(first)
@@ -79,7 +78,7 @@ def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
         first.stop()
 
     # 2. central comes back on a fresh database: a new leader term starts at epoch 1
-    second = CentralServer(broker, tmp_path / "second.db", instance, [node_id])
+    second = CentralServer(broker, new_db("second"), instance, [node_id])
     feeder.service = second.service
     try:
         assert second.lease.tick() and second.lease.epoch == 1
@@ -133,13 +132,13 @@ def test_fresh_state_db_catches_up_with_the_nodes_epoch_and_version(
 
 
 def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_up(
-        broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
+        broker: LocalBroker, new_db: Callable[[str], str], feeder: HookFeeder,
         make_agent: Callable[..., Agent], shaping_ns: ShapingNs, node_id: str) -> None:
     instance = f"ci-{node_id}"[:60]
     agent = make_agent(node_id)
     try:
         # 1. the node learns epoch 5 from the first database and stays connected throughout
-        first = CentralServer(broker, tmp_path / "first.db", instance, [node_id])
+        first = CentralServer(broker, new_db("first"), instance, [node_id])
         feeder.service = first.service
         try:
             _lead_at_old_epoch(first)
@@ -154,7 +153,7 @@ def test_connected_node_answers_a_stale_epoch_with_a_birth_and_central_catches_u
         births_before = len(feeder.of("birth", node_id))
 
         # 2. central on a fresh database (epoch 1); the node does not reconnect
-        second = CentralServer(broker, tmp_path / "second.db", instance, [node_id])
+        second = CentralServer(broker, new_db("second"), instance, [node_id])
         feeder.service = second.service
         try:
             assert second.lease.tick() and second.lease.epoch == 1

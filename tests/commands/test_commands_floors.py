@@ -6,10 +6,8 @@ central's key); claims without one: test_commands_epoch_claims.py."""
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from central.commands.store import LEASE_NAME, CommandStore
 from protocol.messages import Birth
 from protocol.topics import Topics
 from tests.cmdkeys import SIGNER, signed
+from tests.dbread import read_rows
 
 SITE = "taman-kota"
 NODE = "tk-01"
@@ -187,8 +186,8 @@ def test_deposed_leader_stays_fenced_and_cannot_take_the_raised_lease(
 
 
 def test_concurrent_raises_from_several_instances_end_at_seen_plus_one(
-        tmp_path: Path, clock: Clock) -> None:
-    stores = [CommandStore(tmp_path / "s.db") for _ in range(4)]
+        state_db: str, clock: Clock) -> None:
+    stores = [CommandStore(state_db) for _ in range(4)]
     try:
         LeaderLease(stores[0], "inst-0", ttl_s=30, clock_ms=clock).tick()
         svcs = [CommandService(s, Sink(), Topics(), f"inst-{i}", clock_ms=clock, signer=SIGNER)
@@ -201,8 +200,7 @@ def test_concurrent_raises_from_several_instances_end_at_seen_plus_one(
         for t in threads:
             t.join(10)
         assert stores[0].current_epoch() == 10
-        with sqlite3.connect(tmp_path / "s.db") as db:
-            assert db.execute("SELECT COUNT(*) FROM leader_lease").fetchone() == (1,)
+        assert read_rows(state_db, "SELECT COUNT(*) AS n FROM leader_lease") == [{"n": 1}]
     finally:
         for s in stores:
             s.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from cmdtest_helpers import CentralServer, HookFeeder, ShapingNs, wait_for
@@ -73,9 +72,9 @@ def test_renewal_reissues_the_same_limits_with_a_new_version(
 
 
 def test_the_leaders_loop_renews_leases_and_releases_the_lease_at_shutdown(
-        broker: LocalBroker, tmp_path: Path, feeder: HookFeeder,
+        broker: LocalBroker, new_db: Callable[[str], str], feeder: HookFeeder,
         make_agent: Callable[..., Agent], shaping_ns: ShapingNs, node_id: str) -> None:
-    srv = CentralServer(broker, tmp_path / "loop.db", f"loop-{node_id}"[:60], [node_id],
+    srv = CentralServer(broker, new_db("loop"), f"loop-{node_id}"[:60], [node_id],
                         policy_interval_s=0.2)
     feeder.service = srv.service
     try:

@@ -60,7 +60,7 @@ def _noc_opener(base: str) -> urllib.request.OpenerDirector:
 
 
 def _newest(st: Stack, nodes: list[str]) -> dict[str, int]:
-    have = stored(st.db_path)
+    have = stored(st)
     return {n: max(have.get(n, ([-1], []))[0] or [-1]) for n in nodes}
 
 
@@ -75,7 +75,7 @@ def test_stolen_node_cannot_stall_blind_or_break_central(make_stack: StackFactor
     thief, honest = st.fleet[0], [n.node for n in st.fleet[1:]]
     state = st.dir / "nodes"
     install_audit(state, honest)
-    create_user(st.db_path, NOC_USER, NOC_PW, "viewer")
+    create_user(st.state_target, NOC_USER, NOC_PW, "viewer")
     st.start_central("central-1", top_toml=LIMITS)
     sim = st.start_sim("sim", only=honest, extra=FAST)
     wait_until(lambda: set(honest) <= st.online(), 30, "honest nodes online", step_s=0.3)
@@ -125,8 +125,8 @@ def test_stolen_node_cannot_stall_blind_or_break_central(make_stack: StackFactor
                    == attacker.invalid_sent, 10, "the retained garbage counted")
 
         # nothing lost: everything the honest agents wrote durably reaches the database
-        want = {n: audited(state, n) for n in honest}
-        wait_until(lambda: all(want[n] <= set(sum(stored(st.db_path).get(n, ([], [])), []))
+        want = {n: audited(st, n) for n in honest}
+        wait_until(lambda: all(want[n] <= set(sum(stored(st).get(n, ([], [])), []))
                                for n in honest), 30, "every honest record stored", step_s=0.5)
 
         # strict JSON from the API and the NOC; counters in /metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from e2e_helpers import StackFactory, audited, install_audit, stored
+from e2e_helpers import BOTH_BACKENDS, StackFactory, audited, install_audit, stored
 
 from agent.sim.stack import Stack, wait_until
 
@@ -18,7 +18,7 @@ CENTRAL_TOML = "reconnect_min_s = 0.5\nreconnect_max_s = 1\n"
 
 
 def _missing(st: Stack, want: dict[str, set[int]]) -> int:
-    have = stored(st.db_path)
+    have = stored(st)
     return sum(len(seqs - set(have.get(n, ([], []))[0]) - set(have.get(n, ([], []))[1]))
                for n, seqs in want.items())
 
@@ -26,6 +26,7 @@ def _missing(st: Stack, want: dict[str, set[int]]) -> int:
 @pytest.mark.broker
 @pytest.mark.slow
 @pytest.mark.timeout(240)
+@BOTH_BACKENDS
 def test_chaos_every_generated_record_stored_exactly_once(make_stack: StackFactory) -> None:
     st = make_stack(NODES, interval_s=INTERVAL_S, keepalive_s=4)
     ids = [n.node for n in st.fleet]
@@ -56,14 +57,14 @@ def test_chaos_every_generated_record_stored_exactly_once(make_stack: StackFacto
     time.sleep(4.0)
 
     # quiescence: everything written to any outbox up to now must reach the database
-    want = {n: audited(state, n) for n in ids}
+    want = {n: audited(st, n) for n in ids}
     generated = sum(len(s) for s in want.values())
     wait_until(lambda: _missing(st, want) == 0, 90, "every generated record stored", step_s=1.0)
     for p in procs.values():
         assert p.stop() == 0, p.tail()
 
-    final = {n: audited(state, n) for n in ids}
-    have = stored(st.db_path)
+    final = {n: audited(st, n) for n in ids}
+    have = stored(st)
     dupes = invented = 0
     for n in ids:
         samples, events = have.get(n, ([], []))

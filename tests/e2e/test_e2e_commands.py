@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_helpers import StackFactory, node_by_id
+from e2e_helpers import BOTH_BACKENDS, StackFactory, node_by_id
 
 from agent.sim.stack import Stack, wait_until
 
@@ -31,6 +31,7 @@ def _throttle(st: Stack) -> dict[str, Any] | None:
 
 
 @pytest.mark.broker
+@BOTH_BACKENDS
 def test_operator_throttle_is_applied_shown_and_cleared(make_stack: StackFactory) -> None:
     st = make_stack(20, interval_s=0.3, keepalive_s=4)
     st.start_central("c1")

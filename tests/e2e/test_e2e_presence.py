@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from e2e_helpers import StackFactory, node_by_id
+from e2e_helpers import BOTH_BACKENDS, StackFactory, node_by_id
 
 from agent.sim.stack import wait_until
 
@@ -28,6 +28,7 @@ def _live(node: dict[str, Any]) -> bool:
 
 
 @pytest.mark.broker
+@BOTH_BACKENDS
 def test_three_agents_online_then_kill_stop_restart(make_stack: StackFactory) -> None:
     st = make_stack(20, interval_s=0.3, keepalive_s=KEEPALIVE_S)
     st.start_central("central-1", extra_toml="reconnect_max_s = 2\n")

@@ -55,17 +55,28 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """Mosquitto + central/NOC (real collector) + kotanet-sim fleet of FLEET nodes."""
+def noc_backend() -> str:
+    """Central's database in a module's ``live`` stack: SQLite; a module whose live tests run
+    on PostgreSQL too overrides this fixture with params (as test_noc_browser.py does)."""
+    return "sqlite"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, noc_backend: str,
+         request: pytest.FixtureRequest) -> Iterator[Live]:
+    """Mosquitto + central/NOC (real collector) + kotanet-sim fleet of FLEET nodes; every
+    central table in a SQLite file or in a new PostgreSQL database (``noc_backend``)."""
     work = tmp_path_factory.mktemp("noc-live")
-    stack = Stack(work, FLEET, interval_s=0.5, keepalive_s=2)
+    url = (str(request.getfixturevalue("pg_cluster").new_database())
+           if noc_backend == "postgres" else None)
+    stack = Stack(work, FLEET, interval_s=0.5, keepalive_s=2, db_url=url)
     stack.start_broker()
     storage: Storage | None = None
     server: ServerThread | None = None
     collector: Collector | None = None
     try:
         reg = json.loads(stack.registry_path.read_text())["nodes"]
-        cfg = central_cfg(stack.db_path, stack.broker.url("central"), instance="noc-test",
+        cfg = central_cfg(stack.state_target, stack.broker.url("central"), instance="noc-test",
                           nodes=[RegistryNode(**n) for n in reg])
         # central signs with the stack's command key; the simulated fleet trusts its public key
         cfg = cfg.model_copy(update={"commands": cfg.commands.model_copy(
@@ -74,7 +85,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         collector = Collector(cfg, storage, Stats())
         server = ServerThread(build_app(cfg, storage, collector, full=True)).start()
         for user, role in (("admin", "admin"), ("operator", "operator"), ("viewer", "viewer")):
-            create_user(stack.db_path, user, PASSWORD, role)
+            create_user(stack.state_target, user, PASSWORD, role)
         victim = stack.fleet[VICTIM_INDEX].node
         others = [n.node for n in stack.fleet if n.node != victim]
         stack.start_sim("sim", only=others)

@@ -17,6 +17,7 @@ from central.collector.stats import Stats
 from central.config import CentralConfig, RegistryNode, load_config
 from central.noc import NocSettings, setup_noc
 from central.storage import Incoming, Storage, open_storage
+from central.storage.statedb import is_postgres
 from protocol.messages import Birth, NodeState, Tele
 from provisioning.localbroker import free_port
 
@@ -26,9 +27,15 @@ ADMIN_TOKEN = "noc-test-admin-token-0123456789"
 PASSWORD = "correct-horse-battery"
 
 
-def central_cfg(db: Path, mqtt_url: str | None = None, **extra: Any) -> CentralConfig:
-    """A central config on a temp database with the test admin token."""
-    env = {"KOTANET_DB": f"sqlite:///{db}", "KOTANET_ADMIN_TOKEN": ADMIN_TOKEN,
+def db_url(db: Path | str) -> str:
+    """central's database URL of a SQLite file path or a PostgreSQL URL."""
+    return str(db) if is_postgres(str(db)) else f"sqlite:///{db}"
+
+
+def central_cfg(db: Path | str, mqtt_url: str | None = None, **extra: Any) -> CentralConfig:
+    """A central config on a temp database (a SQLite file or a PostgreSQL URL: every table
+    there) with the test admin token."""
+    env = {"KOTANET_DB": db_url(db), "KOTANET_ADMIN_TOKEN": ADMIN_TOKEN,
            "KOTANET_HTTP": "127.0.0.1:1"}
     if mqtt_url:
         env["KOTANET_MQTT_URL"] = mqtt_url
@@ -155,9 +162,9 @@ def csrf_of(html: str) -> str:
     return m.group(1)
 
 
-def open_db(path: Path) -> Storage:
-    """Open central's SQLite storage at path."""
-    return open_storage(f"sqlite:///{path}")
+def open_db(db: Path | str) -> Storage:
+    """Open central's storage: a SQLite file path or a PostgreSQL URL."""
+    return open_storage(db_url(db))
 
 
 class Browserless:

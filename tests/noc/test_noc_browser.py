@@ -1,4 +1,5 @@
-"""The NOC in real headless Chromium against a live stack (mosquitto, central, kotanet-sim)."""
+"""The NOC in real headless Chromium against a live stack (mosquitto, central, kotanet-sim),
+central on SQLite and on PostgreSQL (``noc_backend``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from noc_helpers import (
     ADMIN_TOKEN,
     SITES_FILE,
@@ -23,6 +25,12 @@ from noc_helpers import (
 from noc_live import FLEET, Live, js_errors, login, shot, wait
 
 from central.noc.store import NocStore
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def noc_backend(request: pytest.FixtureRequest) -> str:
+    """The live stack's tests of this module run on both backends (conftest.py's ``live``)."""
+    return str(request.param)
 
 
 def _text(page: Any, selector: str) -> str:
@@ -159,7 +167,7 @@ def test_node_page_draws_charts_with_data(browser: Any, live: Live) -> None:
         page.wait_for_selector('#cmd-result[data-status="202"]')
         page.wait_for_selector('#cmd-result[data-state="applied"]', timeout=30000)
         shot(page, "node")
-        store = NocStore(live.stack.db_path)
+        store = NocStore(live.stack.state_target)
         try:
             cmds = [a for a in store.audit_log() if a["action"] == "command"]
         finally:

@@ -1,7 +1,8 @@
 """The NOC's incidents page in real headless Chromium, against central with the real alert
-engine (central.alerts: rules every 0.3 s, incident correlation) on a real SQLite database:
-a node going offline opens an incident that appears live, an operator acknowledges it with a
-note, a viewer sees it but cannot; maintenance windows; the fleet tile, node page and settings.
+engine (central.alerts: rules every 0.3 s, incident correlation) on a real SQLite database and
+on a real PostgreSQL one: a node going offline opens an incident that appears live, an operator
+acknowledges it with a note, a viewer sees it but cannot; maintenance windows; the fleet tile,
+node page and settings.
 """
 
 from __future__ import annotations
@@ -64,10 +65,14 @@ class IncStack:
             {"site": site, "node": node, "ts_ms": now, "online": False, "session": 1}), now)])
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IncStack]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def stack(tmp_path_factory: pytest.TempPathFactory,
+          request: pytest.FixtureRequest) -> Iterator[IncStack]:
+    """Every table in a SQLite file, or in a new database on the session's PostgreSQL."""
     work = tmp_path_factory.mktemp("noc-incidents")
-    db = work / "central.db"
+    db: Path | str = work / "central.db"
+    if request.param == "postgres":
+        db = str(request.getfixturevalue("pg_cluster").new_database())
     cfg = central_cfg(db)
     storage = open_db(db)
     server: ServerThread | None = None

@@ -2,7 +2,8 @@
 phone and a desktop, the console refuses bad values in Indonesian before sending, shows what it
 sends in Mbit/s and what the node did in words, the cause line and events follow without a
 reload, the problem start shown is the time of the event that began it, and the live indicator
-turns non-green when a real central process is frozen (SIGSTOP) and green again (SIGCONT)."""
+turns non-green when a real central process is frozen (SIGSTOP) and green again (SIGCONT).
+The live stack's tests run with central on SQLite and on PostgreSQL (``noc_backend``)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from agent.sim.stack import Proc, Stack
 from central.noc.store import create_user
 
 SIZES = ((390, 844), (1400, 900))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def noc_backend(request: pytest.FixtureRequest) -> str:
+    """The live stack's tests of this module run on both backends (conftest.py's ``live``)."""
+    return str(request.param)
 
 
 def _text(page: Any, selector: str) -> str:
@@ -197,7 +204,7 @@ def real_central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sta
     try:
         stack.start_broker()
         proc = stack.start_central()
-        create_user(stack.db_path, "operator", PASSWORD, "operator")
+        create_user(stack.state_target, "operator", PASSWORD, "operator")
         stack.start_sim("sim")
         wait(lambda: len(stack.online()) == 3, 60, "three nodes online")
         yield stack, proc
