@@ -2,8 +2,8 @@
 
 Every JSON body central sends (API, NOC, WebSocket, data embedded in pages) goes through
 ``dumps``: a non-finite float (from a row stored before the codec refused them, or computed
-from one) becomes ``null``, and the encoder runs with ``allow_nan=False``, so a value that
-slips past the sanitiser fails loudly instead of emitting non-standard JSON.
+from one) becomes ``null`` (pydantic-core's ``inf_nan_mode="null"``, or ``sanitize``), and
+json's encoder runs with ``allow_nan=False``, so nothing emits non-standard JSON.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import pydantic_core
 from aiohttp import web
 
 MAX_DEPTH = 64  # sanitize cuts deeper structures (never recurse without a bound)
@@ -31,13 +32,22 @@ def sanitize(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def dumps(value: Any, **kw: Any) -> str:
-    """json.dumps of the sanitised value, strictly (allow_nan=False).
+#: The keyword arguments Jinja's ``tojson`` passes (templating.py): compact, as pydantic-core.
+_COMPACT = {"separators": (",", ":"), "sort_keys": False}
 
-    Nearly every body is finite: it is encoded as it is (the C encoder), and copied through
-    ``sanitize`` only when the encoder refuses it: a non-finite float, or nesting deeper than
-    the interpreter's recursion limit (then cut at MAX_DEPTH). The fast path halves the time of
-    a 2,000-node list (bench/fleet.py)."""
+
+def dumps(value: Any, **kw: Any) -> str:
+    """Strict JSON of value: every non-finite float becomes null.
+
+    Compact bodies (no options, or Jinja's) are encoded by pydantic-core, which writes a
+    non-finite float as null itself (4x faster than json for a 2,000-node list; UTF-8 rather
+    than \\u escapes). Other options go through json.dumps with allow_nan=False. A structure
+    deeper than an encoder allows is copied through ``sanitize`` (cut at MAX_DEPTH)."""
+    if not kw or kw == _COMPACT:
+        try:
+            return pydantic_core.to_json(value, inf_nan_mode="null").decode()
+        except (ValueError, pydantic_core.PydanticSerializationError):
+            pass  # nested too deep (or a type json.dumps decides about)
     try:
         return json.dumps(value, allow_nan=False, **kw)
     except (ValueError, RecursionError):
