@@ -373,28 +373,24 @@ def test_fleet_keeps_being_throttled_across_a_killed_and_a_paused_leader(
         _applied(ms, cmds_c, f"throttle C (epoch {epoch + 2}) from m{x}")
         assert not _stale(conn, epoch + 2, stopped_ms), "an old-epoch command before the resume"
 
-        # 4. resumed, m<y> finishes its round at epoch+1: every agent refuses every command
+        # 4. resumed, m<y> finishes the renewal round it was paused in, at epoch+1. Every
+        # desired state it read was replaced meanwhile (m<x>'s renewals, then C), so the
+        # compare-and-set of its copies (CommandStore.copy_desired) stores none of them and it
+        # sends nothing: no old-epoch command reaches an agent (one that did would be refused
+        # stale_epoch by the agents that have seen epoch+2; the gates below show all have)
         paused.send_signal(signal.SIGCONT)
 
-        def answered() -> list[dict[str, Any]] | None:
-            s = _stale(conn, epoch + 2, stopped_ms)
-            return s if len(s) >= len(nodes) and all(r["acks"] for r in s) else None
-        wait_for(answered, 20, f"the resumed m{y}'s re-sends at epoch {epoch + 1}, each "
-                 f"answered (none at all: m{y} no longer finishes a round it was paused in, "
-                 "so this test must make an old-epoch publish another way)")
+        def skipped() -> list[str] | None:  # the round ran: a skip line for every node
+            lines = [ln for ln in ms.procs.log(f"central-m{y}").splitlines()
+                     if "skipped: a newer command replaced it" in ln]
+            return lines if all(any(f"of {n}'s desired state" in ln for ln in lines)
+                                for n in nodes) else None
+        wait_for(skipped, 20, f"the resumed m{y} finishing its round: every copy skipped")
         wait_for(lambda: f"instance central-m{y} lost the leader lease" in ms.procs.log(
             f"central-m{y}"), 20, f"the resumed m{y} noticing it lost the lease")
         time.sleep(TTL_S)  # a bounded quiet period: late deliveries would show now
         stale = _stale(conn, epoch + 2, stopped_ms)
-        print(f"{len(stale)} old-epoch commands from the resumed leader, answered "
-              f"{sorted({r['acks'] for r in stale})}", flush=True)
-        assert {(r["epoch"], r["issued_by"]) for r in stale} == {(epoch + 1, f"central-m{y}")}
-        wrong = [r for r in stale if r["acks"] != "rejected/stale_epoch"]
-        assert not wrong, f"old-epoch commands not refused stale_epoch: {wrong}"
-        sim_log = ms.procs.log("sim")
-        for r in stale:  # the agents' own log says the same
-            assert f"command {r['cmd_id']} set_throttle v{r['version']}: rejected stale_epoch" \
-                in sim_log, r
+        assert not stale, f"the resumed old leader stored old-epoch commands: {stale}"
         gates = {n: ms.gate(n) for n in nodes}
         assert {n: (g["highest_epoch"], g["applied_version"]) for n, g in gates.items()} == {
             n: (epoch + 2, cmds_c[n]["version"]) for n in nodes}, "an agent moved past C"
