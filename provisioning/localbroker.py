@@ -106,8 +106,11 @@ class LocalBroker:
         """Start mosquitto and wait until it accepts TCP connections."""
         self._write_files()
         binary = find_mosquitto()
+        # its own session: a Ctrl-C in the terminal (SIGINT to the foreground process group)
+        # must not stop the broker before the fleet and central it serves (stop() does, last)
         self.proc = subprocess.Popen([binary, "-c", str(self.dir / "mosquitto.conf")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
