@@ -76,17 +76,24 @@ def _check_operator_won(central: CentralServer, feeder: HookFeeder, shaping_ns: 
     assert stale == [], f"older limits sent above the operator's v{op['version']}"
 
 
-@pytest.mark.parametrize("operator", sorted(OPERATOR))
-def test_operator_command_between_renewal_read_and_send_wins(
-        central: CentralServer, feeder: HookFeeder, make_agent: Callable[..., Agent],
-        shaping_ns: ShapingNs, node_id: str, monkeypatch: pytest.MonkeyPatch,
-        operator: str) -> None:
+def _throttled_to_old(central: CentralServer, feeder: HookFeeder,
+                      make_agent: Callable[..., Agent], node_id: str) -> CommandService:
+    """A started agent with the OLD throttle applied; central's command service."""
     agent = make_agent(node_id, default_down_kbps=SAFE_DOWN)
     agent.start()
     wait_for(lambda: feeder.of("birth", node_id), what="birth")
     svc = central.service
     first = svc.issue(node_id, SITE, "set_throttle", OLD, 30)
     wait_for(lambda: ("applied", "ok") in feeder.stages(node_id, first.cmd_id), what="applied")
+    return svc
+
+
+@pytest.mark.parametrize("operator", sorted(OPERATOR))
+def test_operator_command_between_renewal_read_and_send_wins(
+        central: CentralServer, feeder: HookFeeder, make_agent: Callable[..., Agent],
+        shaping_ns: ShapingNs, node_id: str, monkeypatch: pytest.MonkeyPatch,
+        operator: str) -> None:
+    svc = _throttled_to_old(central, feeder, make_agent, node_id)
     assert shaping_ns.down_kbps() == 2500
 
     kind, params, down = OPERATOR[operator]
@@ -107,12 +114,7 @@ def test_operator_command_between_renewal_read_and_send_wins(
 def test_operator_command_between_birth_read_and_resend_wins(
         central: CentralServer, feeder: HookFeeder, make_agent: Callable[..., Agent],
         shaping_ns: ShapingNs, node_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    agent = make_agent(node_id, default_down_kbps=SAFE_DOWN)
-    agent.start()
-    wait_for(lambda: feeder.of("birth", node_id), what="birth")
-    svc = central.service
-    first = svc.issue(node_id, SITE, "set_throttle", OLD, 30)
-    wait_for(lambda: ("applied", "ok") in feeder.stages(node_id, first.cmd_id), what="applied")
+    svc = _throttled_to_old(central, feeder, make_agent, node_id)
 
     kind, params, down = OPERATOR["set"]
     ops: list[dict[str, Any]] = []
